@@ -1,0 +1,338 @@
+#!/usr/bin/env bash
+# Benchmark docker-volume-backup's save and restore against two baselines, on the same data:
+#
+#   (a) seed   the seed's recipe: `docker run ... tar czf` / `tar xzf` in a (busybox) container
+#   (b) pipe   the Engine's archive endpoint in a shell pipeline, on a never-started helper
+#              container made from an empty imported image:
+#              `curl .../containers/ID/archive?path=/mnt/. | zstd -T0 -3` and
+#              `zstd -dc | curl -T - .../containers/ID2/archive?path=/mnt` into a fresh volume
+#   (c) tool   target/release/docker-volume-backup save / restore
+#
+# Usage: scripts/bench.sh        (or `make bench`; `make bench-quick` for BENCH_SCALE=0.1)
+#
+# Environment:
+#   BENCH_DIR        cache + scratch dir (default /var/tmp/dvb-bench); the generated data set is
+#                    kept there, keyed by the generator's version, seed and scale, and reused
+#   BENCH_SCALE      data set size factor (default 1: ~1 GiB, ~55k entries; 0.1 for a quick try)
+#   BENCH_RUNS       runs per measurement; the best (lowest) time is reported (default 1)
+#   BENCH_SKIP_TOOL  1 = measure only (a) and (b), without building the tool (default 0)
+#   BENCH_VERIFY     1 = check once that every restored volume equals the source (default 1)
+#   BENCH_REPORT     also write the markdown report to this file (default $BENCH_DIR/report-scale<S>.md)
+#
+# Targets (PASS/MISS is printed; the exit status is 0 either way, it is not a test):
+#   save:    seed / tool >= 6        save and restore: tool / pipe <= 1.15
+#   tool peak RSS (save and restore) < 64 MiB
+#
+# Everything it creates in Docker (containers, volumes, images named dvb-bench-*) and its scratch
+# files are removed on exit, Ctrl-C included. The data set cache stays.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+BENCH_DIR="${BENCH_DIR:-/var/tmp/dvb-bench}"
+BENCH_SCALE="${BENCH_SCALE:-1}"
+BENCH_RUNS="${BENCH_RUNS:-1}"
+BENCH_SKIP_TOOL="${BENCH_SKIP_TOOL:-0}"
+BENCH_VERIFY="${BENCH_VERIFY:-1}"
+SEED=20240601
+
+TOOL="$REPO/target/release/docker-volume-backup"
+BB_IMAGE="dvb-bench-busybox:latest"
+EMPTY_IMAGE="dvb-bench-empty:latest"
+LABEL="dvb-bench=1"
+V_SRC=dvb-bench-src
+V_SEED=dvb-bench-seed-r
+V_PIPE=dvb-bench-pipe-r
+V_TOOL=dvb-bench-dst
+C_PIPE_SAVE=dvb-bench-pipe-save
+C_PIPE_RESTORE=dvb-bench-pipe-restore
+VOLUMES=("$V_SRC" "$V_SEED" "$V_PIPE" "$V_TOOL")
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+# ---------------------------------------------------------------- checks
+[[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
+[[ "$BENCH_SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || die "BENCH_SCALE must be a positive number"
+need=(docker curl zstd python3 tar)
+miss=()
+for c in "${need[@]}"; do command -v "$c" >/dev/null 2>&1 || miss+=("$c"); done
+[ -x /usr/bin/time ] || miss+=(/usr/bin/time)
+[ -x /bin/busybox ] || miss+=(busybox-static)
+if [ "${#miss[@]}" -gt 0 ]; then
+    log "missing: ${miss[*]}; running scripts/test-deps.sh"
+    "$REPO/scripts/test-deps.sh"
+fi
+docker version >/dev/null 2>&1 || die "the Docker daemon does not answer"
+
+# The pipeline baseline talks to the Engine's unix socket directly.
+case "${DOCKER_HOST:-unix:///var/run/docker.sock}" in
+    unix://*) SOCK="${DOCKER_HOST:-unix:///var/run/docker.sock}"; SOCK="${SOCK#unix://}" ;;
+    *) die "DOCKER_HOST=$DOCKER_HOST: this benchmark needs a local engine on a unix socket" ;;
+esac
+[ -S "$SOCK" ] || die "no docker socket at $SOCK"
+API="v$(docker version --format '{{.Server.APIVersion}}' 2>/dev/null || echo 1.41)"
+ENGINE="$(docker version --format '{{.Server.Version}}' 2>/dev/null || echo '?')"
+URL="http://localhost/$API"
+
+mkdir -p "$BENCH_DIR"
+SCRATCH="$(mktemp -d "$BENCH_DIR/run.XXXXXX")"
+OUT="$SCRATCH/out"
+mkdir -p "$OUT"
+
+# ---------------------------------------------------------------- cleanup
+# shellcheck disable=SC2317  # invoked by the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    set +e
+    log "cleaning up"
+    local ids
+    ids="$(docker ps -aq --filter "label=$LABEL" 2>/dev/null)"
+    # shellcheck disable=SC2086
+    [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1
+    for c in "$C_PIPE_SAVE" "$C_PIPE_RESTORE"; do docker rm -f "$c" >/dev/null 2>&1; done
+    for v in "${VOLUMES[@]}"; do docker volume rm -f "$v" >/dev/null 2>&1; done
+    docker image rm -f "$BB_IMAGE" "$EMPTY_IMAGE" >/dev/null 2>&1
+    rm -rf "$SCRATCH"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'log "failed at line $LINENO: $BASH_COMMAND"' ERR
+
+# Leftovers of an interrupted earlier run have the same names: remove them first.
+for v in "${VOLUMES[@]}"; do
+    if docker volume inspect "$v" >/dev/null 2>&1; then
+        log "removing leftover volume $v"
+        docker volume rm -f "$v" >/dev/null
+    fi
+done
+for c in "$C_PIPE_SAVE" "$C_PIPE_RESTORE"; do docker rm -f "$c" >/dev/null 2>&1 || true; done
+
+# ---------------------------------------------------------------- data set
+GEN="$REPO/scripts/gen-dataset.py"
+DS_VERSION="$(python3 "$GEN" --print-version)"
+DATASET="$BENCH_DIR/dataset-$DS_VERSION-seed$SEED-scale$BENCH_SCALE"
+for old in "$BENCH_DIR"/dataset-*; do
+    [ -e "$old" ] || continue
+    case "$old" in
+        "$BENCH_DIR/dataset-$DS_VERSION-"*) ;;
+        *) log "removing data set of another generator version: $old"; rm -rf "$old" ;;
+    esac
+done
+if [ -d "$DATASET" ]; then
+    log "data set cached: $DATASET"
+else
+    log "generating data set (scale $BENCH_SCALE) into $DATASET"
+    python3 "$GEN" "$DATASET" --scale "$BENCH_SCALE" --seed "$SEED"
+fi
+DS_ENTRIES="$(find "$DATASET" -mindepth 1 | wc -l)"
+DS_BYTES="$(du -sb --apparent-size "$DATASET" | cut -f1)"
+
+need_kib=$(( DS_BYTES * 7 / 1024 ))
+for d in "$BENCH_DIR" "$(docker info --format '{{.DockerRootDir}}' 2>/dev/null || echo /var/lib/docker)"; do
+    if [ -d "$d" ]; then
+        free_kib="$(df -Pk "$d" | awk 'NR==2 {print $4}')"
+        [ "$free_kib" -ge "$need_kib" ] || log "warning: $d has $((free_kib / 1024)) MiB free, about $((need_kib / 1024)) MiB may be needed"
+    fi
+done
+
+# ---------------------------------------------------------------- build, images, source volume
+if [ "$BENCH_SKIP_TOOL" != 1 ]; then
+    log "building the release binary"
+    cargo build --release --quiet
+    [ -x "$TOOL" ] || die "$TOOL missing after the build"
+fi
+
+QUIET=1 "$REPO/scripts/busybox-image.sh" "$BB_IMAGE" >/dev/null
+tar -cf "$SCRATCH/empty.tar" -T /dev/null
+docker import --change "LABEL $LABEL" "$SCRATCH/empty.tar" "$EMPTY_IMAGE" >/dev/null
+log "images ready: $BB_IMAGE, $EMPTY_IMAGE"
+
+log "filling volume $V_SRC from the data set"
+docker volume create --label "$LABEL" "$V_SRC" >/dev/null
+tar -C "$DATASET" -cf - . |
+    docker run -i --rm --pull never --network none --log-driver none --label "$LABEL" \
+        -v "$V_SRC:/data" "$BB_IMAGE" tar -xf - -C /data
+log "warm-up: reading the whole volume once (untimed)"
+docker run --rm --pull never --network none --log-driver none --label "$LABEL" \
+    -v "$V_SRC:/data:ro" "$BB_IMAGE" sh -c 'tar -cf - -C /data . | wc -c' >/dev/null
+sync
+
+# ---------------------------------------------------------------- steps
+# Each step is a command line run under GNU time. They are written out as bash -c scripts with
+# positional arguments so that /usr/bin/time measures the whole pipeline.
+
+# (a) seed recipe
+# shellcheck disable=SC2016
+SEED_SAVE='docker run --rm --pull never --label "$1" -v "$2":/source:ro -v "$3":/backup "$4" tar czf /backup/seed.tar.gz -C /source .'
+# shellcheck disable=SC2016
+SEED_RESTORE='docker volume create --label "$1" "$2" >/dev/null && docker run --rm --pull never --label "$1" -v "$2":/target -v "$3":/backup "$4" tar xzf /backup/seed.tar.gz -C /target'
+
+# (b) archive endpoint + zstd; helpers are created and removed through the API (no CLI start-up
+# cost in the baseline). $1 socket, $2 API URL, $3 helper name, $4 image, $5 volume, $6 archive.
+# shellcheck disable=SC2016
+PIPE_SAVE='set -eo pipefail
+S=$1 U=$2 C=$3 I=$4 V=$5 A=$6
+c() { curl -sS --fail-with-body --unix-socket "$S" "$@"; }
+c -o /dev/null -H "Content-Type: application/json" \
+  -d "{\"Image\":\"$I\",\"Cmd\":[\"/none\"],\"Labels\":{\"dvb-bench\":\"1\"},\"HostConfig\":{\"Binds\":[\"$V:/mnt:ro\"]}}" \
+  "$U/containers/create?name=$C"
+c "$U/containers/$C/archive?path=/mnt/." | zstd -T0 -3 -q > "$A"
+c -o /dev/null -X DELETE "$U/containers/$C?force=1"'
+# shellcheck disable=SC2016
+PIPE_RESTORE='set -eo pipefail
+S=$1 U=$2 C=$3 I=$4 V=$5 A=$6
+c() { curl -sS --fail-with-body --unix-socket "$S" "$@"; }
+c -o /dev/null -H "Content-Type: application/json" \
+  -d "{\"Name\":\"$V\",\"Labels\":{\"dvb-bench\":\"1\"}}" "$U/volumes/create"
+c -o /dev/null -H "Content-Type: application/json" \
+  -d "{\"Image\":\"$I\",\"Cmd\":[\"/none\"],\"Labels\":{\"dvb-bench\":\"1\"},\"HostConfig\":{\"Binds\":[\"$V:/mnt\"]}}" \
+  "$U/containers/create?name=$C"
+zstd -dc -q "$A" | c -o /dev/null -X PUT -T - -H "Content-Type: application/x-tar" -H "Expect:" \
+  "$U/containers/$C/archive?path=/mnt"
+c -o /dev/null -X DELETE "$U/containers/$C?force=1"'
+
+declare -A BEST_T=() MAX_RSS=() SIZE=()
+
+# timed KEY cmd...: run under /usr/bin/time, keep the best wall time and the largest peak RSS.
+timed() {
+    local key="$1"
+    shift
+    sync
+    local tf="$SCRATCH/time.$key"
+    if ! /usr/bin/time -f '%e %M' -o "$tf" "$@"; then
+        cat "$tf" >&2 || true
+        die "step $key failed"
+    fi
+    local t rss
+    read -r t rss < <(tail -n1 "$tf")
+    log "$(printf '%-13s %7.2f s  peak RSS %6.1f MiB' "$key" "$t" "$(awk -v k="$rss" 'BEGIN {print k/1024}')")"
+    if [ -z "${BEST_T[$key]:-}" ] || awk -v a="$t" -v b="${BEST_T[$key]}" 'BEGIN {exit !(a < b)}'; then
+        BEST_T[$key]="$t"
+    fi
+    if [ -z "${MAX_RSS[$key]:-}" ] || [ "$rss" -gt "${MAX_RSS[$key]}" ]; then
+        MAX_RSS[$key]="$rss"
+    fi
+}
+
+# fingerprint VOLUME: names, types, modes, owners, sizes, link counts, file mtimes, symlink
+# targets and file contents, hashed (the volume root itself and directory mtimes excluded).
+fingerprint() {
+    docker run --rm --pull never --network none --log-driver none --label "$LABEL" \
+        -v "$1:/data:ro" "$BB_IMAGE" sh -c 'cd /data && {
+            find . -mindepth 1 -type f -exec stat -c "%n f %a %u %g %s %h %Y" {} +
+            find . -mindepth 1 -type d -exec stat -c "%n d %a %u %g" {} +
+            find . -mindepth 1 -type l -exec stat -c "%N l %u %g" {} +
+            find . -mindepth 1 ! -type f ! -type d ! -type l -exec stat -c "%n %F %a %u %g %t %T" {} +
+            find . -mindepth 1 -type f -exec md5sum {} +
+        } | sort > /tmp/fp && echo "$(md5sum < /tmp/fp | cut -d" " -f1) $(wc -l < /tmp/fp) lines"'
+}
+
+remove_volume() { docker volume rm -f "$1" >/dev/null 2>&1 || true; }
+
+verified=()
+verify() { # verify LABEL VOLUME
+    [ "$BENCH_VERIFY" = 1 ] || return 0
+    local got
+    got="$(fingerprint "$2")"
+    if [ "$got" = "$SRC_FP" ]; then
+        verified+=("$1: identical")
+    else
+        verified+=("$1: DIFFERS from the source")
+        log "warning: $2 differs from $V_SRC after the $1 restore"
+    fi
+}
+
+if [ "$BENCH_VERIFY" = 1 ]; then
+    log "fingerprinting $V_SRC"
+    SRC_FP="$(fingerprint "$V_SRC")"
+    log "source fingerprint: $SRC_FP"
+fi
+
+for run in $(seq 1 "$BENCH_RUNS"); do
+    log "run $run/$BENCH_RUNS"
+    rm -f "$OUT"/*
+    timed seed_save bash -c "$SEED_SAVE" _ "$LABEL" "$V_SRC" "$OUT" "$BB_IMAGE"
+    timed pipe_save bash -c "$PIPE_SAVE" _ "$SOCK" "$URL" "$C_PIPE_SAVE" "$EMPTY_IMAGE" "$V_SRC" "$OUT/pipe.tar.zst"
+    if [ "$BENCH_SKIP_TOOL" != 1 ]; then
+        timed tool_save "$TOOL" save "$V_SRC" -o "$OUT/t.tar.zst" -q
+    fi
+
+    remove_volume "$V_SEED"
+    timed seed_restore bash -c "$SEED_RESTORE" _ "$LABEL" "$V_SEED" "$OUT" "$BB_IMAGE"
+    remove_volume "$V_PIPE"
+    timed pipe_restore bash -c "$PIPE_RESTORE" _ "$SOCK" "$URL" "$C_PIPE_RESTORE" "$EMPTY_IMAGE" "$V_PIPE" "$OUT/pipe.tar.zst"
+    if [ "$BENCH_SKIP_TOOL" != 1 ]; then
+        remove_volume "$V_TOOL"
+        timed tool_restore "$TOOL" restore "$OUT/t.tar.zst" "$V_TOOL" -q
+    fi
+
+    if [ "$run" = 1 ]; then
+        SIZE[seed]="$(stat -c %s "$OUT/seed.tar.gz")"
+        SIZE[pipe]="$(stat -c %s "$OUT/pipe.tar.zst")"
+        [ "$BENCH_SKIP_TOOL" = 1 ] || SIZE[tool]="$(stat -c %s "$OUT/t.tar.zst")"
+        if [ "$BENCH_VERIFY" = 1 ]; then
+            log "verifying restored volumes against $V_SRC"
+            verify seed "$V_SEED"
+            verify pipe "$V_PIPE"
+            [ "$BENCH_SKIP_TOOL" = 1 ] || verify tool "$V_TOOL"
+        fi
+    fi
+done
+
+# ---------------------------------------------------------------- report
+mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
+kib2mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "inf"}'; }
+verdict() { # verdict VALUE OP LIMIT
+    awk -v v="$1" -v l="$3" -v op="$2" 'BEGIN {
+        ok = (op == ">=") ? (v >= l) : (op == "<=") ? (v <= l) : (v < l); print ok ? "PASS" : "MISS" }'
+}
+
+REPORT_FILE="${BENCH_REPORT:-$BENCH_DIR/report-scale$BENCH_SCALE.md}"
+{
+    echo "## docker-volume-backup benchmark"
+    echo
+    echo "Data: $(mib "$DS_BYTES") MiB in $DS_ENTRIES entries (generator $DS_VERSION, seed $SEED, scale $BENCH_SCALE)."
+    echo "Docker Engine $ENGINE (API ${API#v}), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ); best of $BENCH_RUNS run(s), warm page cache."
+    echo
+    echo "| method | save (s) | restore (s) | archive (MiB) | peak RSS save / restore (MiB) |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    echo "| (a) seed recipe: busybox \`tar czf\` / \`tar xzf\` in a container | ${BEST_T[seed_save]} | ${BEST_T[seed_restore]} | $(mib "${SIZE[seed]}") | n/a (in the container) |"
+    echo "| (b) archive API: \`curl \| zstd -T0 -3\` / \`zstd -dc \| curl -T -\` | ${BEST_T[pipe_save]} | ${BEST_T[pipe_restore]} | $(mib "${SIZE[pipe]}") | $(kib2mib "${MAX_RSS[pipe_save]}") / $(kib2mib "${MAX_RSS[pipe_restore]}") (largest process) |"
+    if [ "$BENCH_SKIP_TOOL" = 1 ]; then
+        echo "| (c) docker-volume-backup | skipped | skipped | – | – |"
+    else
+        echo "| (c) docker-volume-backup | ${BEST_T[tool_save]} | ${BEST_T[tool_restore]} | $(mib "${SIZE[tool]}") | $(kib2mib "${MAX_RSS[tool_save]}") / $(kib2mib "${MAX_RSS[tool_restore]}") |"
+    fi
+    echo
+    echo "| target | measured | goal | result |"
+    echo "| --- | ---: | ---: | --- |"
+    if [ "$BENCH_SKIP_TOOL" = 1 ]; then
+        echo "| save speed-up, seed / pipe (for reference) | $(ratio "${BEST_T[seed_save]}" "${BEST_T[pipe_save]}")x | – | – |"
+        echo "| restore speed-up, seed / pipe (for reference) | $(ratio "${BEST_T[seed_restore]}" "${BEST_T[pipe_restore]}")x | – | – |"
+        echo "| tool targets | – | – | not measured (BENCH_SKIP_TOOL=1) |"
+    else
+        r1="$(ratio "${BEST_T[seed_save]}" "${BEST_T[tool_save]}")"
+        r2="$(ratio "${BEST_T[tool_save]}" "${BEST_T[pipe_save]}")"
+        r3="$(ratio "${BEST_T[tool_restore]}" "${BEST_T[pipe_restore]}")"
+        r4="$(ratio "${BEST_T[seed_restore]}" "${BEST_T[tool_restore]}")"
+        rss=$(( MAX_RSS[tool_save] > MAX_RSS[tool_restore] ? MAX_RSS[tool_save] : MAX_RSS[tool_restore] ))
+        echo "| save speed-up, seed / tool | ${r1}x | >= 6x | $(verdict "$r1" ">=" 6) |"
+        echo "| save, tool / pipe | $r2 | <= 1.15 | $(verdict "$r2" "<=" 1.15) |"
+        echo "| restore, tool / pipe | $r3 | <= 1.15 | $(verdict "$r3" "<=" 1.15) |"
+        echo "| tool peak RSS (max of save, restore) | $(kib2mib "$rss") MiB | < 64 MiB | $(verdict "$rss" "<" 65536) |"
+        echo "| restore speed-up, seed / tool (for reference) | ${r4}x | – | – |"
+    fi
+    if [ "${#verified[@]}" -gt 0 ]; then
+        echo
+        echo "Restored volumes compared with the source (names, types, modes, owners, sizes, mtimes, links, contents): ${verified[*]}."
+    fi
+} | tee "$SCRATCH/report.md"
+cp "$SCRATCH/report.md" "$REPORT_FILE"
+log "report saved to $REPORT_FILE"
+exit 0

@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Install what the integration tests and the benchmark need on a fresh Debian machine.
+#
+#   scripts/test-deps.sh
+#
+# Idempotent: checks each requirement first and runs `apt-get update` + `apt-get install` only when
+# something is missing. Needs root (or sudo) only in that case. Prints what it found and what it did.
+#
+#   busybox-static  /bin/busybox, statically linked: the tests `docker import` it as a local image
+#                   (scripts/busybox-image.sh), since no registry can be reached
+#   zstd gzip tar   command-line (de)compressors, to check archives made by the tool
+#   time            GNU /usr/bin/time, for wall time and peak RSS
+#   curl            talks to the Docker socket directly (benchmark baseline)
+#   python3         the benchmark's data generator (and helper scripts of the tests)
+#
+# It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
+# clippy are there.
+set -euo pipefail
+
+log() { printf 'test-deps: %s\n' "$*"; }
+
+# package name -> a file or command that proves it is there
+declare -A probe=(
+    [busybox-static]=/bin/busybox
+    [zstd]=zstd
+    [gzip]=gzip
+    [tar]=tar
+    [time]=/usr/bin/time
+    [curl]=curl
+    [python3]=python3
+)
+order=(busybox-static zstd gzip tar time curl python3)
+
+is_static_busybox() {
+    # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
+    [ -x /bin/busybox ] || return 1
+    if dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
+        return 0
+    fi
+    command -v file >/dev/null 2>&1 && file -L /bin/busybox | grep -q 'statically linked'
+}
+
+have() {
+    local pkg="$1" p="${probe[$1]}"
+    if [ "$pkg" = busybox-static ]; then
+        is_static_busybox
+    elif [ "${p#/}" != "$p" ]; then
+        [ -x "$p" ]
+    else
+        command -v "$p" >/dev/null 2>&1
+    fi
+}
+
+missing=()
+for pkg in "${order[@]}"; do
+    if have "$pkg"; then
+        log "ok       $pkg"
+    else
+        log "missing  $pkg"
+        missing+=("$pkg")
+    fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+        log "error: apt-get not found; install by hand: ${missing[*]}"
+        exit 1
+    fi
+    SUDO=()
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then
+            SUDO=(sudo)
+        else
+            log "error: not root and no sudo; install by hand: ${missing[*]}"
+            exit 1
+        fi
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    log "running apt-get update"
+    "${SUDO[@]}" apt-get update -qq
+    log "installing: ${missing[*]}"
+    "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
+    for pkg in "${missing[@]}"; do
+        have "$pkg" || { log "error: $pkg still missing after apt-get install"; exit 1; }
+        log "installed $pkg"
+    done
+else
+    log "nothing to install"
+fi
+
+# Informational checks: these never fail the script.
+if command -v docker >/dev/null 2>&1; then
+    if v="$(docker version --format '{{.Server.Version}} (API {{.Server.APIVersion}})' 2>/dev/null)"; then
+        log "docker daemon: $v"
+    else
+        log "warning: the docker daemon does not answer; the integration tests need it"
+    fi
+else
+    log "warning: docker CLI not found; the integration tests need it"
+fi
+if command -v cargo >/dev/null 2>&1; then
+    cargo fmt --version >/dev/null 2>&1 || log "warning: rustfmt missing (rustup component add rustfmt)"
+    cargo clippy --version >/dev/null 2>&1 || log "warning: clippy missing (rustup component add clippy)"
+else
+    log "warning: cargo not found"
+fi
+log "done"

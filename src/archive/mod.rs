@@ -1,0 +1,105 @@
+//! The archive format: compression, the manifest, and streaming tar in (save) and out (restore).
+//! Synchronous code over `Read`/`Write`; progress goes to shared counters that a reporter renders.
+
+mod compression;
+pub mod manifest;
+mod restore;
+mod save;
+pub mod tar_stream;
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
+pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
+pub use restore::{rewrite_for_upload, RewriteReport, MOUNT_DIR};
+pub use save::write_archive;
+pub use tar_stream::{Item, TarReader, Totals, Verdict};
+
+/// What can be wrong with an archive, or with writing one.
+#[derive(Debug, thiserror::Error)]
+pub enum ArchiveError {
+    #[error("not a volume archive: {0}")]
+    Foreign(String),
+    #[error("unsupported archive: {0}")]
+    Unsupported(String),
+    #[error("the archive is truncated: {0}")]
+    Truncated(String),
+    #[error("the archive is damaged: {0}")]
+    Corrupt(String),
+    #[error("the archive does not match its manifest: {0}")]
+    Mismatch(String),
+    #[error("reading the archive failed: {0}")]
+    Io(#[source] io::Error),
+    #[error("writing failed: {0}")]
+    Output(#[source] io::Error),
+}
+
+impl ArchiveError {
+    /// Recovers an `ArchiveError` that travelled inside an `io::Error` (through a decoder or a
+    /// `Read` adapter); anything else is an input error.
+    pub fn from_io(e: io::Error) -> ArchiveError {
+        if e.get_ref().is_some_and(|inner| inner.is::<ArchiveError>()) {
+            let inner = e.into_inner().expect("checked above");
+            return *inner.downcast::<ArchiveError>().expect("checked above");
+        }
+        ArchiveError::Io(e)
+    }
+
+    /// Whether the archive itself is at fault (as opposed to the disk or the pipe).
+    pub fn is_damage(&self) -> bool {
+        !matches!(self, ArchiveError::Io(_) | ArchiveError::Output(_))
+    }
+}
+
+/// Progress counters, updated by the archive code and read by the progress reporter.
+#[derive(Debug, Default)]
+pub struct Counters {
+    tar_bytes: AtomicU64,
+    entries: AtomicU64,
+    input_bytes: AtomicU64,
+}
+
+impl Counters {
+    pub fn add_entry(&self) {
+        self.entries.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn add_tar_bytes(&self, n: u64) {
+        self.tar_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+    pub fn add_input_bytes(&self, n: u64) {
+        self.input_bytes.fetch_add(n, Ordering::Relaxed);
+    }
+    /// Uncompressed tar bytes processed.
+    pub fn tar_bytes(&self) -> u64 {
+        self.tar_bytes.load(Ordering::Relaxed)
+    }
+    pub fn entries(&self) -> u64 {
+        self.entries.load(Ordering::Relaxed)
+    }
+    /// Bytes read from the archive file (compressed).
+    pub fn input_bytes(&self) -> u64 {
+        self.input_bytes.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts the bytes read through it (for progress on compressed input).
+pub struct CountingReader<R> {
+    inner: R,
+    counters: Arc<Counters>,
+}
+
+impl<R: Read> CountingReader<R> {
+    pub fn new(inner: R, counters: Arc<Counters>) -> Self {
+        CountingReader { inner, counters }
+    }
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counters.add_input_bytes(n as u64);
+        Ok(n)
+    }
+}

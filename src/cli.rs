@@ -1,0 +1,157 @@
+//! Command-line definitions only: clap types, including Docker's global flags that arrive before
+//! the plugin name. Deciding what they mean happens in `settings` and in each command.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::archive::Compression;
+
+/// Fast, streaming backups and restores of Docker named volumes.
+///
+/// Works standalone (`docker-volume-backup save mydata`) and as the Docker CLI plugin
+/// `docker volumebackup save mydata`. Talks to whatever daemon your Docker context points at.
+#[derive(Debug, Parser)]
+#[command(
+    name = "docker-volume-backup",
+    version,
+    propagate_version = true,
+    max_term_width = 100,
+    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, \
+                  4 not found, 5 refused (would overwrite or lose data), 6 damaged archive, \
+                  130 interrupted."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Docker's own global flags, accepted before or after the command, as `docker` passes them.
+#[derive(Debug, Args, Default, Clone)]
+pub struct GlobalArgs {
+    /// Location of the client config files [env: DOCKER_CONFIG]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub config: Option<PathBuf>,
+
+    /// Name of the Docker context to use [env: DOCKER_CONTEXT]
+    #[arg(short = 'c', long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+
+    /// Daemon socket to connect to [env: DOCKER_HOST]
+    #[arg(short = 'H', long = "host", global = true, value_name = "HOST")]
+    pub host: Vec<String>,
+
+    /// Enable debug output
+    #[arg(short = 'D', long, global = true)]
+    pub debug: bool,
+
+    /// Set the logging level (debug, info, warn, error, fatal)
+    #[arg(short = 'l', long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
+
+    /// Use TLS; implied by --tlsverify
+    #[arg(long, global = true)]
+    pub tls: bool,
+
+    /// Use TLS and verify the remote [env: DOCKER_TLS_VERIFY]
+    #[arg(long, global = true, num_args = 0..=1, require_equals = true,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub tlsverify: Option<bool>,
+
+    /// Trust certs signed only by this CA [default: DOCKER_CERT_PATH/ca.pem]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+
+    /// Path to TLS certificate file [default: DOCKER_CERT_PATH/cert.pem]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+
+    /// Path to TLS key file [default: DOCKER_CERT_PATH/key.pem]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+
+    /// No progress bars or summaries on stderr (errors are still printed)
+    #[arg(short = 'q', long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Back up volumes into compressed archives, streaming, with a manifest
+    Save(SaveArgs),
+    /// Restore an archive (file or `-` for stdin) into a volume
+    Restore(RestoreArgs),
+    /// List volumes with driver, size, compose project and the containers using them
+    Ls(LsArgs),
+    /// Show an archive's manifest and a summary of its contents
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Volumes to back up
+    #[arg(required = true, value_name = "VOLUME")]
+    pub volumes: Vec<String>,
+
+    /// Output file, directory, or `-` for stdout [default: ./backups/<volume>_<YYYYmmdd_HHMMSS>.tar.zst]
+    #[arg(short = 'o', long, value_name = "FILE|DIR|-")]
+    pub output: Option<String>,
+
+    /// Compression; by default taken from the output file's extension, else zstd
+    #[arg(long, value_enum, value_name = "ALGO")]
+    pub compression: Option<Compression>,
+
+    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+
+    /// Compression threads for zstd [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Overwrite an existing output file
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Archive to restore, or `-` to read it from stdin
+    #[arg(value_name = "ARCHIVE|-")]
+    pub archive: String,
+
+    /// Target volume [default: the volume name recorded in the archive's manifest]
+    #[arg(value_name = "VOLUME")]
+    pub volume: Option<String>,
+
+    /// Replace the content of a non-empty volume; the result is exactly the archive's content
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// Archive file, or `-` for stdin
+    #[arg(value_name = "ARCHIVE|-")]
+    pub archive: String,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}

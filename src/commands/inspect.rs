@@ -1,0 +1,111 @@
+//! `inspect ARCHIVE`: the manifest and a summary; reads the whole archive (nothing is extracted)
+//! so the counts and the checksum are checked too. Works for archives without a manifest.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::archive::{Counters, Item, ManifestHead, ManifestTrailer, Totals, Verdict};
+use crate::cli::{Format, InspectArgs};
+use crate::output;
+use crate::settings::Ctx;
+use crate::transfer;
+
+struct Summary {
+    head: Option<ManifestHead>,
+    trailer: Option<ManifestTrailer>,
+    compression: crate::archive::Compression,
+    totals: Totals,
+    verified: bool,
+    top_level: Vec<String>,
+}
+
+pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
+    let (input, len) = transfer::open_input(&args.archive)?;
+    let summary = tokio::task::spawn_blocking(move || read_summary(input))
+        .await
+        .expect("inspect panicked")
+        .with_context(|| format!("cannot inspect {}", args.archive))?;
+    match args.format {
+        Format::Json => {
+            let value = json!({
+                "archive": args.archive,
+                "size": len,
+                "compression": summary.compression,
+                "manifest": summary.head.as_ref().map(|h| json!({"head": h, "trailer": summary.trailer})),
+                "entries": summary.totals.entries,
+                "content_bytes": summary.totals.content_bytes,
+                "verified": summary.verified,
+                "top_level": summary.top_level,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Table => print_table(&args.archive, len, &summary),
+    }
+    Ok(())
+}
+
+fn read_summary(input: transfer::DynRead) -> Result<Summary> {
+    let counters: Arc<Counters> = Arc::default();
+    let (mut reader, compression) = transfer::open_archive_with_kind(input, counters)?;
+    let mut top_level = Vec::new();
+    while let Item::Entry(entry) = reader.next_item()? {
+        let path = entry.display_path();
+        let trimmed = path.trim_start_matches("./").trim_start_matches('/');
+        let top = trimmed.split('/').next().unwrap_or_default();
+        if !top.is_empty() && top_level.len() < 50 && !top_level.iter().any(|t| t == top) {
+            top_level.push(top.to_string());
+        }
+    }
+    reader.drain()?;
+    let verdict = reader.verify()?;
+    Ok(Summary {
+        head: reader.head().cloned(),
+        trailer: reader.trailer().cloned(),
+        compression,
+        verified: matches!(verdict, Verdict::Verified(_)),
+        totals: verdict.totals().clone(),
+        top_level,
+    })
+}
+
+fn print_table(archive: &str, len: Option<u64>, s: &Summary) {
+    let size = len.map(output::bytes).unwrap_or_else(|| "stdin".into());
+    println!("archive   {archive} ({size}, {})", s.compression);
+    match &s.head {
+        Some(h) => {
+            println!("volume    {} (driver {})", h.volume.name, h.volume.driver);
+            for (k, v) in sorted(&h.volume.labels) {
+                println!("label     {k}={v}");
+            }
+            for (k, v) in sorted(&h.volume.options) {
+                println!("option    {k}={v}");
+            }
+            println!("created   {} by {} {}", h.created, h.tool, h.tool_version);
+            println!(
+                "source    context {} ({}), engine {}",
+                h.source.context, h.source.endpoint, h.source.engine_version
+            );
+        }
+        None => println!("manifest  none (not made by docker-volume-backup)"),
+    }
+    println!(
+        "entries   {} ({} of data)",
+        output::thousands(s.totals.entries),
+        output::bytes(s.totals.content_bytes)
+    );
+    match &s.trailer {
+        Some(t) if s.verified => println!("checksum  {} (verified)", t.checksum),
+        _ => println!("checksum  none recorded"),
+    }
+    if !s.top_level.is_empty() {
+        println!("contents  {}", s.top_level.join("  "));
+    }
+}
+
+fn sorted(map: &std::collections::HashMap<String, String>) -> Vec<(&String, &String)> {
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort();
+    v
+}

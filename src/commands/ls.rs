@@ -1,0 +1,114 @@
+//! `ls`: volumes with driver, size (where the engine reports it), compose project, and the
+//! containers using each.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context as _, Result};
+use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
+use serde::Serialize;
+
+use crate::cli::{Format, LsArgs};
+use crate::docker::helper::HELPER_LABEL;
+use crate::output;
+use crate::settings::Ctx;
+
+#[derive(Debug, Serialize)]
+struct Row {
+    name: String,
+    driver: String,
+    size: Option<u64>,
+    project: Option<String>,
+    containers: Vec<ContainerRef>,
+}
+
+#[derive(Debug, Serialize)]
+struct ContainerRef {
+    name: String,
+    running: bool,
+}
+
+pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
+    let engine = ctx.engine().await?;
+    let docker = &engine.docker;
+    let volumes = docker
+        .list_volumes(None::<ListVolumesOptions>)
+        .await
+        .context("listing volumes")?
+        .volumes
+        .unwrap_or_default();
+    let containers = docker
+        .list_containers(Some(ListContainersOptions {
+            all: true,
+            ..Default::default()
+        }))
+        .await
+        .context("listing containers")?;
+    let mut users: BTreeMap<String, Vec<ContainerRef>> = BTreeMap::new();
+    for c in &containers {
+        if c.labels.as_ref().is_some_and(|l| l.contains_key(HELPER_LABEL)) {
+            continue;
+        }
+        let name = c
+            .names
+            .as_ref()
+            .and_then(|n| n.first())
+            .map(|n| n.trim_start_matches('/').to_string())
+            .unwrap_or_default();
+        let running = matches!(
+            c.state,
+            Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+        );
+        for m in c.mounts.iter().flatten() {
+            if let Some(v) = &m.name {
+                users.entry(v.clone()).or_default().push(ContainerRef {
+                    name: name.clone(),
+                    running,
+                });
+            }
+        }
+    }
+    let mut rows: Vec<Row> = volumes
+        .into_iter()
+        .filter(|v| !v.labels.contains_key(HELPER_LABEL))
+        .map(|v| Row {
+            containers: users.remove(&v.name).unwrap_or_default(),
+            size: v.usage_data.as_ref().and_then(|u| u64::try_from(u.size).ok()),
+            project: v.labels.get("com.docker.compose.project").cloned(),
+            driver: v.driver,
+            name: v.name,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.name.cmp(&b.name));
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => print_table(&rows),
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(6);
+    println!("{:width$}  {:8}  {:>9}  {:12}  CONTAINERS", "VOLUME", "DRIVER", "SIZE", "PROJECT");
+    for r in rows {
+        let size = r.size.map(output::bytes).unwrap_or_else(|| "-".into());
+        let containers: Vec<String> = r
+            .containers
+            .iter()
+            .map(|c| {
+                if c.running {
+                    format!("{} (running)", c.name)
+                } else {
+                    c.name.clone()
+                }
+            })
+            .collect();
+        println!(
+            "{:width$}  {:8}  {:>9}  {:12}  {}",
+            r.name,
+            r.driver,
+            size,
+            r.project.as_deref().unwrap_or("-"),
+            if containers.is_empty() { "-".to_string() } else { containers.join(", ") }
+        );
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per command.
+
+pub mod inspect;
+pub mod ls;
+pub mod restore;
+pub mod save;

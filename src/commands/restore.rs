@@ -1,0 +1,224 @@
+//! `restore ARCHIVE|- [VOLUME]`: stream an archive into a volume, exactly, or not at all.
+//!
+//! Into a missing volume: create it (driver, options, labels from the manifest), restore, and
+//! remove it again if anything fails. Into an existing empty volume: restore, and empty it again
+//! on failure. Over a non-empty volume (`--force`): restore into a scratch volume first, so a
+//! damaged archive leaves the target as it was, then empty the target and copy the result in.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+
+use crate::archive::{Counters, RewriteReport, TarReader, Verdict, VolumeInfo};
+use crate::cli::RestoreArgs;
+use crate::docker::volumes::{self, User};
+use crate::docker::{Engine, Helper};
+use crate::error::{Kind, UserError};
+use crate::output::{self, Measure, Progress};
+use crate::settings::Ctx;
+use crate::transfer::{self, DynRead};
+
+pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
+    let (input, input_len) = transfer::open_input(&args.archive)?;
+    let counters: Arc<Counters> = Arc::default();
+    let opened = {
+        let counters = Arc::clone(&counters);
+        tokio::task::spawn_blocking(move || transfer::open_archive(input, counters))
+            .await
+            .expect("opening the archive panicked")
+    };
+    let reader = opened.with_context(|| format!("cannot restore {}", args.archive))?;
+    let recorded = reader.head().map(|h| h.volume.clone());
+    let target = match (&args.volume, &recorded) {
+        (Some(v), _) => v.clone(),
+        (None, Some(info)) => info.name.clone(),
+        (None, None) => {
+            return Err(UserError::new(
+                Kind::Usage,
+                format!("{} has no manifest naming its volume", args.archive),
+            )
+            .hint("name the target volume: restore ARCHIVE VOLUME")
+            .into())
+        }
+    };
+    let engine = ctx.engine().await?;
+    let docker = &engine.docker;
+    let existing = volumes::inspect(docker, &target).await?;
+    let started = Instant::now();
+    let progress = Progress::start(
+        &target,
+        Arc::clone(&counters),
+        input_len,
+        if input_len.is_some() {
+            Measure::InputBytes
+        } else {
+            Measure::TarBytes
+        },
+    );
+    let result = match existing {
+        None => {
+            let like = recorded.unwrap_or_else(|| VolumeInfo {
+                driver: "local".into(),
+                ..Default::default()
+            });
+            into_new(ctx, &engine, &target, &like, reader).await
+        }
+        Some(volume) => {
+            let users = volumes::users(docker, &target).await?;
+            let running: Vec<_> = users.iter().filter(|u| u.running).map(|u| u.name.as_str()).collect();
+            if !running.is_empty() {
+                progress.finish();
+                return Err(UserError::new(
+                    Kind::Refused,
+                    format!("volume `{target}` is in use by running container(s) {}", running.join(", ")),
+                )
+                .hint(format!("stop them first (docker stop {})", running.join(" ")))
+                .into());
+            }
+            into_existing(ctx, &engine, &volume, &users, reader, args.force, counters.clone()).await
+        }
+    };
+    progress.finish();
+    let report = result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
+    for skipped in report.skipped.iter().take(20) {
+        output::warn(&format!("skipped {skipped}"));
+    }
+    if report.skipped.len() > 20 {
+        output::warn(&format!("... and {} more entries skipped", report.skipped.len() - 20));
+    }
+    let (totals, check) = match &report.verdict {
+        Verdict::Verified(t) => (t, "checksum verified"),
+        Verdict::NoManifest(t) => (t, "no manifest to verify against"),
+    };
+    output::info(&format!(
+        "restored {} into volume {target} ({} entries, {} of data, {check}, {:.1} s)",
+        args.archive,
+        output::thousands(totals.entries),
+        output::bytes(totals.content_bytes),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Creates the volume, restores, and removes the volume again if the restore fails.
+async fn into_new(
+    ctx: &Ctx,
+    engine: &Engine,
+    target: &str,
+    like: &VolumeInfo,
+    reader: TarReader<DynRead>,
+) -> Result<RewriteReport> {
+    let docker = &engine.docker;
+    volumes::create(docker, target, like).await?;
+    let result = restore_with_helper(ctx, engine, target, reader).await;
+    if result.is_err() {
+        if let Err(e) = volumes::remove(docker, target).await {
+            output::warn(&format!(
+                "the restore failed and volume `{target}` it created could not be removed: {e:#}"
+            ));
+        }
+    }
+    result
+}
+
+async fn into_existing(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    users: &[User],
+    reader: TarReader<DynRead>,
+    force: bool,
+    counters: Arc<Counters>,
+) -> Result<RewriteReport> {
+    let docker = &engine.docker;
+    let target = volume.name.as_str();
+    let probe = Helper::create(docker, target, true).await?;
+    let empty = volumes::is_empty(docker, &probe).await;
+    probe.remove(docker).await;
+    if empty? {
+        let result = restore_with_helper(ctx, engine, target, reader).await;
+        if result.is_err() {
+            // Leave it as it was: empty.
+            if let Err(e) = volumes::wipe(docker, volume, users).await {
+                output::warn(&format!("could not empty volume `{target}` again: {e:#}"));
+            }
+        }
+        return result;
+    }
+    if !force {
+        return Err(UserError::new(Kind::Refused, format!("volume `{target}` is not empty"))
+            .hint("use --force to replace its content, or restore into a new volume")
+            .into());
+    }
+    // Restore into a scratch volume first: the archive is verified before the target changes.
+    let scratch = scratch_name(target);
+    let like = VolumeInfo {
+        driver: "local".into(),
+        labels: [(crate::docker::helper::HELPER_LABEL.to_string(), "scratch".to_string())].into(),
+        ..Default::default()
+    };
+    volumes::create(docker, &scratch, &like).await?;
+    let report = match restore_with_helper(ctx, engine, &scratch, reader).await {
+        Ok(report) => report,
+        Err(e) => {
+            remove_scratch(engine, &scratch).await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = ctx.check_cancelled() {
+        remove_scratch(engine, &scratch).await;
+        return Err(e);
+    }
+    // From here the target changes. The verified data stays in the scratch volume until it has
+    // been copied, and is kept there if the copy fails.
+    let copied = async {
+        volumes::wipe(docker, volume, users).await?;
+        let from = Helper::create(docker, &scratch, true).await?;
+        let copied = match Helper::create(docker, target, false).await {
+            Ok(to) => {
+                let r = transfer::copy_volume(docker, &from, &to, counters, &ctx.cancel).await;
+                to.remove(docker).await;
+                r.map(|_| ())
+            }
+            Err(e) => Err(e),
+        };
+        from.remove(docker).await;
+        copied
+    }
+    .await;
+    match copied {
+        Ok(()) => {
+            remove_scratch(engine, &scratch).await;
+            Ok(report)
+        }
+        Err(e) => Err(e.context(format!(
+            "volume `{target}` was emptied but the copy failed; the restored data is kept in \
+             volume `{scratch}`"
+        ))),
+    }
+}
+
+async fn remove_scratch(engine: &Engine, scratch: &str) {
+    if let Err(e) = volumes::remove(&engine.docker, scratch).await {
+        output::warn(&format!("could not remove scratch volume `{scratch}`: {e:#}"));
+    }
+}
+
+async fn restore_with_helper(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &str,
+    reader: TarReader<DynRead>,
+) -> Result<RewriteReport> {
+    let docker = &engine.docker;
+    let helper = Helper::create(docker, volume, false).await?;
+    let result = transfer::restore_into(docker, &helper, reader, &ctx.cancel).await;
+    helper.remove(docker).await;
+    result
+}
+
+fn scratch_name(target: &str) -> String {
+    let short: String = target.chars().take(40).collect();
+    format!("dvb-scratch-{short}-{}", std::process::id())
+}

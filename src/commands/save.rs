@@ -1,0 +1,209 @@
+//! `save VOLUME...`: stream volumes into compressed archives with a manifest.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Result;
+use chrono::Local;
+
+use crate::archive::{Compression, EncodeOptions, ManifestHead, SourceInfo};
+use crate::cli::SaveArgs;
+use crate::docker::{volumes, Engine, Helper};
+use crate::error::{Kind, UserError};
+use crate::output::{self, Measure, Progress, Sink};
+use crate::settings::Ctx;
+use crate::transfer;
+
+/// Where one volume's archive goes.
+#[derive(Debug, Clone, PartialEq)]
+enum Target {
+    File(PathBuf),
+    Stdout,
+}
+
+pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
+    let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
+    // Decide every output before touching the engine: argument mistakes fail fast.
+    let mut plans = Vec::new();
+    for volume in &args.volumes {
+        plans.push(plan_output(volume, &args, &stamp)?);
+    }
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    });
+    let engine = ctx.engine().await?;
+    let describe = engine.describe();
+    let mut found = Vec::new();
+    for volume in &args.volumes {
+        found.push(volumes::require(&engine.docker, volume, &describe).await?);
+    }
+    for (volume, (target, compression)) in found.iter().zip(plans) {
+        ctx.check_cancelled()?;
+        let opts = EncodeOptions {
+            compression,
+            level: args.level,
+            threads,
+        };
+        save_one(ctx, &engine, volume, target, opts, args.force).await?;
+    }
+    Ok(())
+}
+
+async fn save_one(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    target: Target,
+    opts: EncodeOptions,
+    force: bool,
+) -> Result<()> {
+    let sink = match &target {
+        Target::Stdout => Sink::stdout()?,
+        Target::File(path) => Sink::file(path, force)?,
+    };
+    let head = ManifestHead::new(
+        volumes::info(volume),
+        SourceInfo {
+            context: engine.endpoint.context.clone(),
+            endpoint: engine.endpoint.host.to_string(),
+            engine_version: engine.server_version.clone(),
+        },
+        opts.compression,
+    );
+    let docker = &engine.docker;
+    let helper = Helper::create(docker, &volume.name, true).await?;
+    output::debug(&format!("helper container {} for {}", helper.name, volume.name));
+    let counters = Arc::default();
+    let progress = Progress::start(&volume.name, Arc::clone(&counters), None, Measure::TarBytes);
+    let started = Instant::now();
+    let result =
+        transfer::save_volume(docker, &helper, sink, opts, head, counters, &ctx.cancel).await;
+    progress.finish();
+    helper.remove(docker).await;
+    let (sink, trailer) = result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
+    let size = tokio::task::spawn_blocking(move || sink.commit())
+        .await
+        .expect("commit panicked")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = format!(
+        "{} entries, {} of data",
+        output::thousands(trailer.entries),
+        output::bytes(trailer.content_bytes)
+    );
+    match (target, size) {
+        (Target::File(path), Some(size)) => output::info(&format!(
+            "saved {} ({}, {summary}, {seconds:.1} s)",
+            path.display(),
+            output::bytes(size)
+        )),
+        _ => output::info(&format!(
+            "saved {} to stdout ({summary}, {seconds:.1} s)",
+            volume.name
+        )),
+    }
+    Ok(())
+}
+
+/// The output and compression for one volume: `-o FILE`, `-o DIR`, `-o -`, or the seed's
+/// `./backups/<volume>_<YYYYmmdd_HHMMSS>` naming; compression from the flag, else the file's
+/// extension, else zstd.
+fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Compression)> {
+    let many = args.volumes.len() > 1;
+    let usage = |msg: String| -> anyhow::Error { UserError::new(Kind::Usage, msg).into() };
+    let default_name =
+        |dir: &Path, c: Compression| dir.join(format!("{volume}_{stamp}.{}", c.extension()));
+    let chosen = args.compression.unwrap_or(Compression::Zstd);
+    match args.output.as_deref() {
+        None => Ok((
+            Target::File(default_name(Path::new("backups"), chosen)),
+            chosen,
+        )),
+        Some("-") if many => Err(usage("`-o -` takes a single volume".into())),
+        Some("-") => Ok((Target::Stdout, chosen)),
+        Some(o) if o.ends_with('/') || Path::new(o).is_dir() => {
+            Ok((Target::File(default_name(Path::new(o), chosen)), chosen))
+        }
+        Some(_) if many => Err(usage(
+            "-o FILE takes a single volume; give a directory (`-o DIR/`) for several".into(),
+        )),
+        Some(file) => {
+            let by_name = Compression::from_file_name(file);
+            let compression = match (args.compression, by_name) {
+                (Some(flag), Some(ext)) if flag != ext => {
+                    return Err(usage(format!(
+                        "{file} looks like a {ext} archive but --compression {flag} was given"
+                    )))
+                }
+                (Some(flag), _) => flag,
+                (None, Some(ext)) => ext,
+                (None, None) => Compression::Zstd,
+            };
+            Ok((Target::File(PathBuf::from(file)), compression))
+        }
+    }
+    .and_then(|(t, c)| {
+        EncodeOptions {
+            compression: c,
+            level: args.level,
+            threads: 1,
+        }
+        .validate()
+        .map_err(usage)?;
+        Ok((t, c))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(volumes: &[&str], output: Option<&str>, compression: Option<Compression>) -> SaveArgs {
+        SaveArgs {
+            volumes: volumes.iter().map(|s| s.to_string()).collect(),
+            output: output.map(String::from),
+            compression,
+            level: None,
+            threads: None,
+            force: false,
+        }
+    }
+
+    #[test]
+    fn default_output_follows_the_seed_naming() {
+        let (t, c) = plan_output("db", &args(&["db"], None, None), "20261125_103000").unwrap();
+        assert_eq!(t, Target::File("backups/db_20261125_103000.tar.zst".into()));
+        assert_eq!(c, Compression::Zstd);
+        let a = args(&["db"], None, Some(Compression::Gzip));
+        let (t, _) = plan_output("db", &a, "20261125_103000").unwrap();
+        assert_eq!(t, Target::File("backups/db_20261125_103000.tar.gz".into()));
+    }
+
+    #[test]
+    fn extension_chooses_compression() {
+        for (name, want) in [
+            ("x.tar.gz", Compression::Gzip),
+            ("x.tgz", Compression::Gzip),
+            ("x.tar", Compression::None),
+            ("x.tar.zst", Compression::Zstd),
+            ("x.bin", Compression::Zstd),
+        ] {
+            let (_, c) = plan_output("v", &args(&["v"], Some(name), None), "s").unwrap();
+            assert_eq!(c, want, "{name}");
+        }
+        let conflict = args(&["v"], Some("x.tar.gz"), Some(Compression::Zstd));
+        assert!(plan_output("v", &conflict, "s").is_err());
+    }
+
+    #[test]
+    fn directories_and_stdout() {
+        let (t, _) = plan_output("v", &args(&["v", "w"], Some("out/"), None), "s").unwrap();
+        assert_eq!(t, Target::File("out/v_s.tar.zst".into()));
+        let (t, _) = plan_output("v", &args(&["v"], Some("-"), None), "s").unwrap();
+        assert_eq!(t, Target::Stdout);
+        assert!(plan_output("v", &args(&["v", "w"], Some("-"), None), "s").is_err());
+        assert!(plan_output("v", &args(&["v", "w"], Some("f.tar"), None), "s").is_err());
+    }
+}

@@ -1,0 +1,127 @@
+//! Helper containers: never started, made from an empty image imported on the spot, with one
+//! volume mounted at `/volume`. The engine's archive endpoints read and write the volume through
+//! them, so nothing is pulled and nothing runs (DESIGN.md section 4).
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context as _, Result};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType};
+use bollard::query_parameters::{
+    CreateContainerOptions, CreateImageOptions, RemoveContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use crate::archive::MOUNT_DIR;
+
+/// The helper image: empty, labelled, imported when missing.
+pub const HELPER_REPO: &str = "docker-volume-backup-helper";
+pub const HELPER_TAG: &str = "empty-1";
+/// Label on the helper image and on every helper container.
+pub const HELPER_LABEL: &str = "org.docker-volume-backup.helper";
+
+fn helper_image() -> String {
+    format!("{HELPER_REPO}:{HELPER_TAG}")
+}
+
+/// Imports the empty helper image unless the engine has it. Idempotent; a `docker image prune -a`
+/// that removed it only costs a 40 ms re-import.
+pub async fn ensure_image(docker: &Docker) -> Result<()> {
+    if docker.inspect_image(&helper_image()).await.is_ok() {
+        return Ok(());
+    }
+    let options = CreateImageOptions {
+        from_src: Some("-".into()),
+        repo: Some(HELPER_REPO.into()),
+        tag: Some(HELPER_TAG.into()),
+        changes: vec![format!("LABEL {HELPER_LABEL}=true")],
+        ..Default::default()
+    };
+    // An empty tar (two zero blocks) is a valid, empty image layer.
+    let body = bollard::body_full(vec![0u8; 1024].into());
+    let mut progress = docker.create_image(Some(options), Some(body), None);
+    while let Some(step) = progress.next().await {
+        step.context("importing the empty helper image")?;
+    }
+    Ok(())
+}
+
+/// A created (never started) container with one volume mounted at `/volume`. Call `remove`;
+/// commands do so on every path, errors and Ctrl-C included.
+#[derive(Debug)]
+pub struct Helper {
+    pub id: String,
+    pub name: String,
+}
+
+impl Helper {
+    /// Creates a helper for `volume`. The volume must exist: creating a container silently
+    /// creates a missing named volume.
+    pub async fn create(docker: &Docker, volume: &str, read_only: bool) -> Result<Helper> {
+        ensure_image(docker).await?;
+        let name = helper_name(volume);
+        let body = ContainerCreateBody {
+            image: Some(helper_image()),
+            cmd: Some(vec!["/never-started".into()]),
+            labels: Some(HashMap::from([
+                (HELPER_LABEL.to_string(), "true".to_string()),
+                (format!("{HELPER_LABEL}.volume"), volume.to_string()),
+            ])),
+            network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                mounts: Some(vec![Mount {
+                    target: Some(format!("/{MOUNT_DIR}")),
+                    source: Some(volume.to_string()),
+                    typ: Some(MountType::VOLUME),
+                    read_only: Some(read_only),
+                    ..Default::default()
+                }]),
+                network_mode: Some("none".into()),
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("none".into()),
+                    config: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let options = CreateContainerOptions {
+            name: Some(name.clone()),
+            ..Default::default()
+        };
+        let created = docker
+            .create_container(Some(options), body)
+            .await
+            .with_context(|| format!("creating a helper container for volume `{volume}`"))?;
+        Ok(Helper {
+            id: created.id,
+            name,
+        })
+    }
+
+    /// Removes the helper; failures are reported, not fatal (the work is already done or lost).
+    pub async fn remove(self, docker: &Docker) {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        if let Err(e) = docker.remove_container(&self.id, Some(options)).await {
+            crate::output::warn(&format!(
+                "could not remove helper container {}: {e}; remove it with `docker rm -f {}`",
+                self.name, self.name
+            ));
+        }
+    }
+}
+
+/// `dvb-<volume>-<unique>`, trimmed to keep container names readable.
+fn helper_name(volume: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    let unique = (nanos as u64) ^ (u64::from(std::process::id()) << 40);
+    let short: String = volume.chars().take(40).collect();
+    format!("dvb-{short}-{unique:x}")
+}

@@ -1,0 +1,55 @@
+//! The Docker edge: context resolution and connection, volumes, helper containers, and the
+//! bridges between the engine's archive endpoints (async streams) and the synchronous archive code.
+
+pub mod connect;
+pub mod context;
+pub mod helper;
+pub mod stream;
+pub mod volumes;
+
+use anyhow::Result;
+use bollard::Docker;
+
+pub use context::Endpoint;
+pub use helper::Helper;
+
+/// A connected engine and what we know about how it was reached.
+pub struct Engine {
+    pub docker: Docker,
+    pub endpoint: Endpoint,
+    pub server_version: String,
+}
+
+impl Engine {
+    /// Connects to the endpoint of the resolved context and asks the engine for its version.
+    pub async fn connect(endpoint: Endpoint) -> Result<Engine> {
+        let docker = connect::connect(&endpoint).await?;
+        let server_version = docker
+            .version()
+            .await
+            .ok()
+            .and_then(|v| v.version)
+            .unwrap_or_default();
+        Ok(Engine {
+            docker,
+            endpoint,
+            server_version,
+        })
+    }
+
+    /// How the engine is named in messages and manifests: ``context `x` (unix:///...)``.
+    pub fn describe(&self) -> String {
+        self.endpoint.to_string()
+    }
+}
+
+/// Whether a bollard error is the engine's 404.
+pub fn is_not_found(e: &bollard::errors::Error) -> bool {
+    matches!(
+        e,
+        bollard::errors::Error::DockerResponseServerError {
+            status_code: 404,
+            ..
+        }
+    )
+}

@@ -1,0 +1,222 @@
+//! Volumes: looking them up, who uses them, whether they are empty, creating and emptying them.
+
+use std::collections::HashMap;
+
+use anyhow::{Context as _, Result};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, Volume, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions,
+    RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, WaitContainerOptions,
+};
+use bollard::Docker;
+use futures_util::StreamExt;
+
+use super::helper::{Helper, HELPER_LABEL};
+use super::is_not_found;
+use crate::archive::{VolumeInfo, MOUNT_DIR};
+use crate::error::{Kind, UserError};
+
+/// The volume, or `None` when the engine has no volume by that name.
+pub async fn inspect(docker: &Docker, name: &str) -> Result<Option<Volume>> {
+    match docker.inspect_volume(name).await {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("inspecting volume `{name}`")),
+    }
+}
+
+/// The volume, or a "not found" error that names the engine.
+pub async fn require(docker: &Docker, name: &str, engine: &str) -> Result<Volume> {
+    inspect(docker, name).await?.ok_or_else(|| {
+        UserError::new(Kind::NotFound, format!("no volume `{name}` on {engine}"))
+            .hint("`docker volume ls` lists the volumes; `docker volumebackup ls` shows more")
+            .into()
+    })
+}
+
+/// What the manifest records about a volume.
+pub fn info(v: &Volume) -> VolumeInfo {
+    VolumeInfo {
+        name: v.name.clone(),
+        driver: v.driver.clone(),
+        options: v.options.clone(),
+        labels: v.labels.clone(),
+    }
+}
+
+/// A container (not one of ours) that mounts a volume.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub name: String,
+    pub id: String,
+    pub image: String,
+    pub running: bool,
+}
+
+/// Containers that mount `volume`, running or not, helpers excluded.
+pub async fn users(docker: &Docker, volume: &str) -> Result<Vec<User>> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "volume".to_string(),
+            vec![volume.to_string()],
+        )])),
+        ..Default::default()
+    };
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .with_context(|| format!("listing the containers that use volume `{volume}`"))?;
+    Ok(list
+        .into_iter()
+        .filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(HELPER_LABEL)))
+        .map(|c| User {
+            name: c
+                .names
+                .unwrap_or_default()
+                .first()
+                .map(|n| n.trim_start_matches('/').to_string())
+                .unwrap_or_default(),
+            id: c.id.unwrap_or_default(),
+            image: c.image.unwrap_or_default(),
+            running: matches!(
+                c.state,
+                Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                    | Some(bollard::models::ContainerSummaryStateEnum::PAUSED)
+                    | Some(bollard::models::ContainerSummaryStateEnum::RESTARTING)
+            ),
+        })
+        .collect())
+}
+
+/// Whether the volume behind `helper` holds anything besides its root directory. Reads only the
+/// first two tar headers of the engine's stream.
+pub async fn is_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
+    let options = DownloadFromContainerOptions {
+        path: format!("/{MOUNT_DIR}/."),
+    };
+    let mut body = docker.download_from_container(&helper.id, Some(options));
+    let mut head = Vec::with_capacity(1024);
+    while head.len() < 1024 {
+        match body.next().await {
+            Some(chunk) => head.extend_from_slice(&chunk.context("reading the volume")?),
+            None => break,
+        }
+    }
+    // The first entry is the root `./` (no content); an end-of-archive block follows it in an
+    // empty volume.
+    Ok(head.len() < 1024 || head[512..1024].iter().all(|&b| b == 0))
+}
+
+/// Creates a volume with the given driver, options and labels.
+pub async fn create(docker: &Docker, name: &str, like: &VolumeInfo) -> Result<()> {
+    let request = VolumeCreateRequest {
+        name: Some(name.to_string()),
+        driver: Some(if like.driver.is_empty() {
+            "local".to_string()
+        } else {
+            like.driver.clone()
+        }),
+        driver_opts: Some(like.options.clone()),
+        labels: Some(like.labels.clone()),
+        ..Default::default()
+    };
+    docker
+        .create_volume(request)
+        .await
+        .with_context(|| format!("creating volume `{name}` (driver {})", like.driver))?;
+    Ok(())
+}
+
+/// Removes a volume (ours to remove: a scratch volume, or one this run created).
+pub async fn remove(docker: &Docker, name: &str) -> Result<()> {
+    docker
+        .remove_volume(name, Some(RemoveVolumeOptions { force: false }))
+        .await
+        .with_context(|| format!("removing volume `{name}`"))
+}
+
+/// Empties a volume. Unused volumes are removed and created again with the same driver, options
+/// and labels. A volume that containers still reference cannot be removed, and the archive
+/// endpoints cannot delete files, so then the image of one of those containers runs
+/// `rm -rf` on it (nothing is pulled; the image is already there).
+pub async fn wipe(docker: &Docker, volume: &Volume, users: &[User]) -> Result<()> {
+    if users.is_empty() {
+        remove(docker, &volume.name).await?;
+        return create(docker, &volume.name, &info(volume)).await;
+    }
+    let mut last_error = None;
+    for user in users {
+        match wipe_with_image(docker, &volume.name, &user.image).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let names: Vec<_> = users.iter().map(|u| u.name.as_str()).collect();
+    Err(UserError::new(
+        Kind::Refused,
+        format!(
+            "cannot empty volume `{}`: containers {} use it and their images offer no shell \
+             to delete files with ({})",
+            volume.name,
+            names.join(", "),
+            last_error.map(|e| format!("{e:#}")).unwrap_or_default()
+        ),
+    )
+    .hint("remove those containers, or restore into a new volume")
+    .into())
+}
+
+async fn wipe_with_image(docker: &Docker, volume: &str, image: &str) -> Result<()> {
+    let script = format!("rm -rf /{MOUNT_DIR}/..?* /{MOUNT_DIR}/.[!.]* /{MOUNT_DIR}/*");
+    let body = ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script]),
+        cmd: Some(vec![]),
+        user: Some("0:0".into()),
+        labels: Some(HashMap::from([(HELPER_LABEL.to_string(), "true".to_string())])),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig {
+            mounts: Some(vec![Mount {
+                target: Some(format!("/{MOUNT_DIR}")),
+                source: Some(volume.to_string()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(false),
+                ..Default::default()
+            }]),
+            network_mode: Some("none".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let created = docker
+        .create_container(None::<CreateContainerOptions>, body)
+        .await
+        .with_context(|| format!("creating a cleaner from image {image}"))?;
+    let result = async {
+        docker
+            .start_container(&created.id, None::<StartContainerOptions>)
+            .await
+            .with_context(|| format!("starting /bin/sh in image {image}"))?;
+        let mut wait = docker.wait_container(&created.id, None::<WaitContainerOptions>);
+        let code = match wait.next().await {
+            Some(Ok(r)) => r.status_code,
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(e.into()),
+            None => -1,
+        };
+        anyhow::ensure!(code == 0, "rm in image {image} exited with {code}");
+        Ok(())
+    }
+    .await;
+    let _ = docker
+        .remove_container(
+            &created.id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..Default::default()
+            }),
+        )
+        .await;
+    result
+}

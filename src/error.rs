@@ -1,0 +1,101 @@
+//! Errors users see, and the exit codes: documented here, in `--help` and in the README.
+//!
+//! | code | meaning |
+//! | ---- | ------- |
+//! | 0    | success |
+//! | 1    | any other failure |
+//! | 2    | usage error (bad arguments) |
+//! | 3    | the Docker daemon cannot be reached (or the context cannot be resolved) |
+//! | 4    | not found: a volume or an archive file |
+//! | 5    | refused: it would overwrite or lose data (`--force` exists for some) |
+//! | 6    | the archive is damaged, truncated, foreign or does not match its manifest |
+//! | 130  | interrupted (Ctrl-C, or the docker CLI cancelled the plugin) |
+
+use std::fmt;
+
+use crate::archive::ArchiveError;
+use crate::docker::connect::ConnectError;
+use crate::docker::context::ContextError;
+
+/// Classes of failure, each with its exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Failure,
+    Usage,
+    Daemon,
+    NotFound,
+    Refused,
+    Damaged,
+    Interrupted,
+}
+
+impl Kind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Failure => 1,
+            Kind::Usage => 2,
+            Kind::Daemon => 3,
+            Kind::NotFound => 4,
+            Kind::Refused => 5,
+            Kind::Damaged => 6,
+            Kind::Interrupted => 130,
+        }
+    }
+}
+
+/// An error with a class and an optional hint for the user.
+#[derive(Debug)]
+pub struct UserError {
+    pub kind: Kind,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl UserError {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+        UserError {
+            kind,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The run was interrupted by the user.
+    pub fn interrupted() -> Self {
+        UserError::new(Kind::Interrupted, "interrupted")
+    }
+}
+
+impl fmt::Display for UserError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+/// The class and hint of an error, found anywhere in its chain.
+pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
+    for cause in err.chain() {
+        if let Some(u) = cause.downcast_ref::<UserError>() {
+            return (u.kind, u.hint.clone());
+        }
+        if let Some(c) = cause.downcast_ref::<ConnectError>() {
+            return (Kind::Daemon, c.hint());
+        }
+        if cause.downcast_ref::<ContextError>().is_some() {
+            return (Kind::Daemon, None);
+        }
+        if let Some(a) = cause.downcast_ref::<ArchiveError>() {
+            if a.is_damage() {
+                return (Kind::Damaged, None);
+            }
+        }
+    }
+    (Kind::Failure, None)
+}

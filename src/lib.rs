@@ -1,0 +1,120 @@
+//! docker-volume-backup: fast, streaming backups and restores of Docker named volumes, as a
+//! standalone binary and as the Docker CLI plugin `docker volumebackup`.
+
+pub mod archive;
+pub mod cli;
+pub mod commands;
+pub mod docker;
+pub mod error;
+pub mod output;
+pub mod plugin;
+pub mod settings;
+pub mod transfer;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Cli, Command};
+use crate::error::{classify, Kind};
+use crate::settings::{Ctx, Settings};
+
+/// Runs the tool with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if args.get(1).is_some_and(|a| a == "docker-cli-plugin-metadata") {
+        println!("{}", plugin::metadata());
+        return 0;
+    }
+    let args = if plugin::is_plugin_invocation(args.first()) {
+        plugin::strip_plugin_name(args)
+    } else {
+        args
+    };
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                Kind::Usage.exit_code()
+            } else {
+                0
+            };
+        }
+    };
+    let settings = Settings::from_globals(&cli.global);
+    output::configure(settings.quiet, settings.debug);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("docker-volume-backup: error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    let code = runtime.block_on(async {
+        let cancel = CancellationToken::new();
+        watch_signals(cancel.clone());
+        plugin::watch_cli_socket(cancel.clone());
+        let ctx = Ctx { settings, cancel };
+        match run(&ctx, cli.command).await {
+            Ok(()) => 0,
+            Err(err) => report(&err),
+        }
+    });
+    // Blocking threads may still wait on a pipe; they hold nothing that needs cleaning.
+    runtime.shutdown_background();
+    code
+}
+
+async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Save(args) => commands::save::run(ctx, args).await,
+        Command::Restore(args) => commands::restore::run(ctx, args).await,
+        Command::Ls(args) => commands::ls::run(ctx, args).await,
+        Command::Inspect(args) => commands::inspect::run(ctx, args).await,
+    }
+}
+
+/// Prints an error with its causes and hint; returns the exit code for it.
+fn report(err: &anyhow::Error) -> i32 {
+    let (kind, hint) = classify(err);
+    let mut msg = format!("docker-volume-backup: error: {err}");
+    for cause in err.chain().skip(1) {
+        let text = cause.to_string();
+        if !msg.contains(&text) {
+            msg.push_str(&format!("\n  caused by: {text}"));
+        }
+    }
+    if let Some(hint) = hint {
+        msg.push_str(&format!("\n  hint: {hint}"));
+    }
+    eprintln!("{msg}");
+    kind.exit_code()
+}
+
+/// First Ctrl-C (or SIGTERM): cancel and clean up. Second: leave at once.
+fn watch_signals(cancel: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut presses = 0;
+        loop {
+            tokio::select! {
+                r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
+                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+            }
+            presses += 1;
+            if presses == 1 {
+                eprintln!("\ninterrupted: cleaning up (press Ctrl-C again to quit at once)");
+                cancel.cancel();
+            } else {
+                std::process::exit(Kind::Interrupted.exit_code());
+            }
+        }
+    });
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(docker_volume_backup::main());
+}

@@ -1,0 +1,72 @@
+//! Turning parsed arguments into settings: Docker's global flags into context options, and
+//! how chatty to be.
+
+use anyhow::Result;
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::GlobalArgs;
+use crate::docker::context::{self, ContextOptions, Endpoint};
+use crate::docker::Engine;
+
+/// Settings shared by every command.
+pub struct Settings {
+    pub context: ContextOptions,
+    pub quiet: bool,
+    pub debug: bool,
+}
+
+impl Settings {
+    pub fn from_globals(g: &GlobalArgs) -> Settings {
+        let debug = g.debug
+            || g.log_level
+                .as_deref()
+                .is_some_and(|l| l.eq_ignore_ascii_case("debug"));
+        Settings {
+            context: ContextOptions {
+                config_dir: g.config.clone(),
+                context: g.context.clone(),
+                hosts: g.host.clone(),
+                tls: g.tls,
+                tlsverify: g.tlsverify,
+                tlscacert: g.tlscacert.clone(),
+                tlscert: g.tlscert.clone(),
+                tlskey: g.tlskey.clone(),
+            },
+            quiet: g.quiet,
+            debug,
+        }
+    }
+
+    /// The endpoint of the user's Docker context, resolved as the docker CLI does.
+    pub fn endpoint(&self) -> Result<Endpoint> {
+        let home = dirs::home_dir();
+        Ok(context::resolve(
+            &self.context,
+            &|key| std::env::var(key).ok(),
+            home.as_deref(),
+        )?)
+    }
+}
+
+/// What every command gets: the settings and the cancellation token (Ctrl-C, the CLI's socket).
+pub struct Ctx {
+    pub settings: Settings,
+    pub cancel: CancellationToken,
+}
+
+impl Ctx {
+    /// Connects to the engine of the user's context.
+    pub async fn engine(&self) -> Result<Engine> {
+        let endpoint = self.settings.endpoint()?;
+        crate::output::debug(&format!("connecting to {endpoint}"));
+        Engine::connect(endpoint).await
+    }
+
+    /// Fails with "interrupted" if the user cancelled.
+    pub fn check_cancelled(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(crate::error::UserError::interrupted().into());
+        }
+        Ok(())
+    }
+}
