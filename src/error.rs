@@ -88,8 +88,8 @@ pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
         if let Some(c) = cause.downcast_ref::<ConnectError>() {
             return (Kind::Daemon, c.hint());
         }
-        if cause.downcast_ref::<ContextError>().is_some() {
-            return (Kind::Daemon, None);
+        if let Some(c) = cause.downcast_ref::<ContextError>() {
+            return (Kind::Daemon, c.hint());
         }
         if let Some(a) = cause.downcast_ref::<ArchiveError>() {
             if a.is_damage() {

@@ -23,7 +23,10 @@ use crate::settings::{Ctx, Settings};
 /// Runs the tool with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if args.get(1).is_some_and(|a| a == "docker-cli-plugin-metadata") {
+    if args
+        .get(1)
+        .is_some_and(|a| a == "docker-cli-plugin-metadata")
+    {
         println!("{}", plugin::metadata());
         return 0;
     }

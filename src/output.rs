@@ -81,7 +81,12 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(label: &str, counters: Arc<Counters>, total: Option<u64>, measure: Measure) -> Self {
+    pub fn start(
+        label: &str,
+        counters: Arc<Counters>,
+        total: Option<u64>,
+        measure: Measure,
+    ) -> Self {
         let bar = match total {
             Some(t) => ProgressBar::new(t),
             None => ProgressBar::no_length(),
@@ -174,14 +179,16 @@ impl Sink {
     /// Standard output, unless it is a terminal.
     pub fn stdout() -> Result<Sink> {
         if io::stdout().is_terminal() {
-            return Err(UserError::new(
-                Kind::Usage,
-                "refusing to write an archive to a terminal",
-            )
-            .hint("redirect stdout to a file or a pipe, or drop `-o -`")
-            .into());
+            return Err(
+                UserError::new(Kind::Usage, "refusing to write an archive to a terminal")
+                    .hint("redirect stdout to a file or a pipe, or drop `-o -`")
+                    .into(),
+            );
         }
-        Ok(Sink::Stdout(BufWriter::with_capacity(1 << 20, io::stdout())))
+        Ok(Sink::Stdout(BufWriter::with_capacity(
+            1 << 20,
+            io::stdout(),
+        )))
     }
 
     /// Flushes, syncs and moves the file into place. Returns the final size.
@@ -256,7 +263,11 @@ mod tests {
         sink.write_all(b"data").unwrap();
         assert!(!path.exists(), "nothing at the final name before commit");
         drop(sink);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "dropped = removed");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "dropped = removed"
+        );
         let mut sink = Sink::file(&path, false).unwrap();
         sink.write_all(b"data").unwrap();
         assert_eq!(sink.commit().unwrap(), Some(4));

@@ -128,8 +128,12 @@ pub(crate) fn parse_global_header(data: &[u8]) -> Option<ManifestPart> {
         return None;
     }
     match value.get("kind")?.as_str()? {
-        "head" => serde_json::from_value(value).ok().map(|h| ManifestPart::Head(Box::new(h))),
-        "trailer" => serde_json::from_value(value).ok().map(ManifestPart::Trailer),
+        "head" => serde_json::from_value(value)
+            .ok()
+            .map(|h| ManifestPart::Head(Box::new(h))),
+        "trailer" => serde_json::from_value(value)
+            .ok()
+            .map(ManifestPart::Trailer),
         _ => None,
     }
 }
@@ -181,13 +185,22 @@ mod tests {
         );
         let trailer = ManifestTrailer::new(3, 10, 2048, &blake3::hash(b"x"));
         let data = pax_record("comment", &to_json(&trailer));
-        assert_eq!(parse_global_header(&data), Some(ManifestPart::Trailer(trailer)));
+        assert_eq!(
+            parse_global_header(&data),
+            Some(ManifestPart::Trailer(trailer))
+        );
     }
 
     #[test]
     fn foreign_global_headers_are_not_manifests() {
-        assert_eq!(parse_global_header(&pax_record("comment", b"git sha")), None);
-        assert_eq!(parse_global_header(&pax_record("comment", b"{\"kind\":\"head\"}")), None);
+        assert_eq!(
+            parse_global_header(&pax_record("comment", b"git sha")),
+            None
+        );
+        assert_eq!(
+            parse_global_header(&pax_record("comment", b"{\"kind\":\"head\"}")),
+            None
+        );
         assert_eq!(parse_global_header(b"garbage"), None);
     }
 }

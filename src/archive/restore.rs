@@ -160,7 +160,6 @@ fn mounted(rel: &[u8]) -> PathBuf {
     p
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -154,13 +154,16 @@ impl<R: Read> TarReader<R> {
         loop {
             let mut block = [0u8; BLOCK];
             let at = self.offset;
-            self.read_exact(&mut block, || {
-                if at == 0 {
-                    "the archive holds no tar data".to_string()
-                } else {
-                    "the tar stream ends without its end-of-archive marker".to_string()
-                }
-            })?;
+            if let Err(e) = self.read_exact(&mut block, || {
+                "the tar stream ends without its end-of-archive marker".to_string()
+            }) {
+                return Err(match e {
+                    ArchiveError::Truncated(_) if at == 0 => {
+                        ArchiveError::Foreign("it holds no tar data".into())
+                    }
+                    e => e,
+                });
+            }
             if block.iter().all(|&b| b == 0) {
                 if !raw.is_empty() {
                     return Err(ArchiveError::Corrupt(format!(
@@ -258,9 +261,13 @@ impl<R: Read> TarReader<R> {
                     b"path" => path = ext.value_bytes().to_vec(),
                     b"linkpath" => link = Some(ext.value_bytes().to_vec()),
                     b"size" => {
-                        size = ext.value().ok().and_then(|v| v.parse().ok()).ok_or_else(|| {
-                            ArchiveError::Corrupt(format!("bad PAX size at byte {start}"))
-                        })?
+                        size = ext
+                            .value()
+                            .ok()
+                            .and_then(|v| v.parse().ok())
+                            .ok_or_else(|| {
+                                ArchiveError::Corrupt(format!("bad PAX size at byte {start}"))
+                            })?
                     }
                     key => records.push((
                         String::from_utf8_lossy(key).into_owned(),
@@ -317,7 +324,7 @@ impl<R: Read> TarReader<R> {
         buf.resize(COPY_CHUNK, 0);
         while left > 0 {
             let n = left.min(COPY_CHUNK as u64) as usize;
-            self.read_exact(&mut buf[..n], || String::new())?;
+            self.read_exact(&mut buf[..n], String::new)?;
             self.hash(&buf[..n]);
             out.write_all(&buf[..n]).map_err(ArchiveError::Output)?;
             left -= n as u64;
@@ -538,7 +545,10 @@ mod tests {
     fn truncation_is_located() {
         let bytes = archive(&[("a.txt", &[7u8; 3000]), ("b.txt", b"x")]);
         let err = read_all(&bytes[..1500]).unwrap_err();
-        assert!(matches!(err, ArchiveError::Truncated(ref m) if m.contains("a.txt")), "{err}");
+        assert!(
+            matches!(err, ArchiveError::Truncated(ref m) if m.contains("a.txt")),
+            "{err}"
+        );
         let err = read_all(&bytes[..bytes.len() - 1024]).unwrap_err();
         assert!(matches!(err, ArchiveError::Truncated(_)), "{err}");
     }
@@ -550,7 +560,10 @@ mod tests {
         let mut bytes = archive(&[("a.txt", b"hello"), ("b.txt", b"x")]);
         bytes[1024 + 10] ^= 1; // inside the second header
         let err = read_all(&bytes).unwrap_err();
-        assert!(matches!(err, ArchiveError::Corrupt(ref m) if m.contains("a.txt")), "{err}");
+        assert!(
+            matches!(err, ArchiveError::Corrupt(ref m) if m.contains("a.txt")),
+            "{err}"
+        );
     }
 
     #[test]

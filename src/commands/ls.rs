@@ -45,7 +45,10 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
         .context("listing containers")?;
     let mut users: BTreeMap<String, Vec<ContainerRef>> = BTreeMap::new();
     for c in &containers {
-        if c.labels.as_ref().is_some_and(|l| l.contains_key(HELPER_LABEL)) {
+        if c.labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(HELPER_LABEL))
+        {
             continue;
         }
         let name = c
@@ -72,7 +75,10 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
         .filter(|v| !v.labels.contains_key(HELPER_LABEL))
         .map(|v| Row {
             containers: users.remove(&v.name).unwrap_or_default(),
-            size: v.usage_data.as_ref().and_then(|u| u64::try_from(u.size).ok()),
+            size: v
+                .usage_data
+                .as_ref()
+                .and_then(|u| u64::try_from(u.size).ok()),
             project: v.labels.get("com.docker.compose.project").cloned(),
             driver: v.driver,
             name: v.name,
@@ -88,7 +94,10 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
 
 fn print_table(rows: &[Row]) {
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(6);
-    println!("{:width$}  {:8}  {:>9}  {:12}  CONTAINERS", "VOLUME", "DRIVER", "SIZE", "PROJECT");
+    println!(
+        "{:width$}  {:8}  {:>9}  {:12}  CONTAINERS",
+        "VOLUME", "DRIVER", "SIZE", "PROJECT"
+    );
     for r in rows {
         let size = r.size.map(output::bytes).unwrap_or_else(|| "-".into());
         let containers: Vec<String> = r
@@ -108,7 +117,11 @@ fn print_table(rows: &[Row]) {
             r.driver,
             size,
             r.project.as_deref().unwrap_or("-"),
-            if containers.is_empty() { "-".to_string() } else { containers.join(", ") }
+            if containers.is_empty() {
+                "-".to_string()
+            } else {
+                containers.join(", ")
+            }
         );
     }
 }

@@ -66,26 +66,49 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         }
         Some(volume) => {
             let users = volumes::users(docker, &target).await?;
-            let running: Vec<_> = users.iter().filter(|u| u.running).map(|u| u.name.as_str()).collect();
+            let running: Vec<_> = users
+                .iter()
+                .filter(|u| u.running)
+                .map(|u| u.name.as_str())
+                .collect();
             if !running.is_empty() {
                 progress.finish();
                 return Err(UserError::new(
                     Kind::Refused,
-                    format!("volume `{target}` is in use by running container(s) {}", running.join(", ")),
+                    format!(
+                        "volume `{target}` is in use by running container(s) {}",
+                        running.join(", ")
+                    ),
                 )
-                .hint(format!("stop them first (docker stop {})", running.join(" ")))
+                .hint(format!(
+                    "stop them first (docker stop {})",
+                    running.join(" ")
+                ))
                 .into());
             }
-            into_existing(ctx, &engine, &volume, &users, reader, args.force, counters.clone()).await
+            into_existing(
+                ctx,
+                &engine,
+                &volume,
+                &users,
+                reader,
+                args.force,
+                counters.clone(),
+            )
+            .await
         }
     };
     progress.finish();
-    let report = result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
+    let report =
+        result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
     for skipped in report.skipped.iter().take(20) {
         output::warn(&format!("skipped {skipped}"));
     }
     if report.skipped.len() > 20 {
-        output::warn(&format!("... and {} more entries skipped", report.skipped.len() - 20));
+        output::warn(&format!(
+            "... and {} more entries skipped",
+            report.skipped.len() - 20
+        ));
     }
     let (totals, check) = match &report.verdict {
         Verdict::Verified(t) => (t, "checksum verified"),
@@ -111,7 +134,25 @@ async fn into_new(
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     volumes::create(docker, target, like).await?;
-    let result = restore_with_helper(ctx, engine, target, reader).await;
+    let result = async {
+        // A driver or options (a bind to a host directory, a network share) can give a new
+        // volume old content: never overwrite that without --force.
+        if like.driver != "local" || !like.options.is_empty() {
+            let probe = Helper::create(docker, target, true).await?;
+            let empty = volumes::is_empty(docker, &probe).await;
+            probe.remove(docker).await;
+            if !empty? {
+                return Err(UserError::new(
+                    Kind::Refused,
+                    format!("volume `{target}` is not empty right after its creation (driver {}, options {:?})", like.driver, like.options),
+                )
+                .hint("restore into a volume of another name, or create it and use --force")
+                .into());
+            }
+        }
+        restore_with_helper(ctx, engine, target, reader).await
+    }
+    .await;
     if result.is_err() {
         if let Err(e) = volumes::remove(docker, target).await {
             output::warn(&format!(
@@ -147,15 +188,21 @@ async fn into_existing(
         return result;
     }
     if !force {
-        return Err(UserError::new(Kind::Refused, format!("volume `{target}` is not empty"))
-            .hint("use --force to replace its content, or restore into a new volume")
-            .into());
+        return Err(
+            UserError::new(Kind::Refused, format!("volume `{target}` is not empty"))
+                .hint("use --force to replace its content, or restore into a new volume")
+                .into(),
+        );
     }
     // Restore into a scratch volume first: the archive is verified before the target changes.
     let scratch = scratch_name(target);
     let like = VolumeInfo {
         driver: "local".into(),
-        labels: [(crate::docker::helper::HELPER_LABEL.to_string(), "scratch".to_string())].into(),
+        labels: [(
+            crate::docker::helper::HELPER_LABEL.to_string(),
+            "scratch".to_string(),
+        )]
+        .into(),
         ..Default::default()
     };
     volumes::create(docker, &scratch, &like).await?;
@@ -201,7 +248,9 @@ async fn into_existing(
 
 async fn remove_scratch(engine: &Engine, scratch: &str) {
     if let Err(e) = volumes::remove(&engine.docker, scratch).await {
-        output::warn(&format!("could not remove scratch volume `{scratch}`: {e:#}"));
+        output::warn(&format!(
+            "could not remove scratch volume `{scratch}`: {e:#}"
+        ));
     }
 }
 

@@ -75,7 +75,10 @@ async fn save_one(
     );
     let docker = &engine.docker;
     let helper = Helper::create(docker, &volume.name, true).await?;
-    output::debug(&format!("helper container {} for {}", helper.name, volume.name));
+    output::debug(&format!(
+        "helper container {} for {}",
+        helper.name, volume.name
+    ));
     let counters = Arc::default();
     let progress = Progress::start(&volume.name, Arc::clone(&counters), None, Measure::TarBytes);
     let started = Instant::now();
@@ -83,7 +86,8 @@ async fn save_one(
         transfer::save_volume(docker, &helper, sink, opts, head, counters, &ctx.cancel).await;
     progress.finish();
     helper.remove(docker).await;
-    let (sink, trailer) = result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
+    let (sink, trailer) =
+        result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
     let size = tokio::task::spawn_blocking(move || sink.commit())
         .await
         .expect("commit panicked")?;

@@ -3,7 +3,9 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, Volume, VolumeCreateRequest};
+use bollard::models::{
+    ContainerCreateBody, HostConfig, Mount, MountType, Volume, VolumeCreateRequest,
+};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions,
     RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, WaitContainerOptions,
@@ -69,7 +71,11 @@ pub async fn users(docker: &Docker, volume: &str) -> Result<Vec<User>> {
         .with_context(|| format!("listing the containers that use volume `{volume}`"))?;
     Ok(list
         .into_iter()
-        .filter(|c| !c.labels.as_ref().is_some_and(|l| l.contains_key(HELPER_LABEL)))
+        .filter(|c| {
+            !c.labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key(HELPER_LABEL))
+        })
         .map(|c| User {
             name: c
                 .names
@@ -174,7 +180,10 @@ async fn wipe_with_image(docker: &Docker, volume: &str, image: &str) -> Result<(
         entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script]),
         cmd: Some(vec![]),
         user: Some("0:0".into()),
-        labels: Some(HashMap::from([(HELPER_LABEL.to_string(), "true".to_string())])),
+        labels: Some(HashMap::from([(
+            HELPER_LABEL.to_string(),
+            "true".to_string(),
+        )])),
         network_disabled: Some(true),
         host_config: Some(HostConfig {
             mounts: Some(vec![Mount {

@@ -1,0 +1,11 @@
+//! Integration tests: the real binary against the real Docker Engine (and the real docker CLI
+//! for the plugin tests). Run with `make test`; each test removes what it made.
+
+mod harness;
+
+mod bad_input;
+mod cancel;
+mod context;
+mod interop;
+mod plugin;
+mod roundtrip;
