@@ -55,6 +55,7 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 # ---------------------------------------------------------------- checks
 [[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer"
 [[ "$BENCH_SCALE" =~ ^[0-9]*\.?[0-9]+$ ]] || die "BENCH_SCALE must be a positive number"
+BENCH_SCALE="$(LC_ALL=C printf '%g' "$BENCH_SCALE")" # 1.0 and 1 share one cache entry
 need=(docker curl zstd python3 tar)
 miss=()
 for c in "${need[@]}"; do command -v "$c" >/dev/null 2>&1 || miss+=("$c"); done
@@ -78,6 +79,7 @@ URL="http://localhost/$API"
 
 mkdir -p "$BENCH_DIR"
 SCRATCH="$(mktemp -d "$BENCH_DIR/run.XXXXXX")"
+STEP_PID=
 OUT="$SCRATCH/out"
 mkdir -p "$OUT"
 
@@ -88,11 +90,19 @@ cleanup() {
     trap - EXIT INT TERM
     set +e
     log "cleaning up"
+    if [ -n "${STEP_PID:-}" ] && kill -0 "$STEP_PID" 2>/dev/null; then
+        # interrupted during a timed step: stop the command under /usr/bin/time, then /usr/bin/time
+        pkill -TERM -P "$STEP_PID" 2>/dev/null
+        kill -TERM "$STEP_PID" 2>/dev/null
+    fi
     local ids
     ids="$(docker ps -aq --filter "label=$LABEL" 2>/dev/null)"
     # shellcheck disable=SC2086
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1
     for c in "$C_PIPE_SAVE" "$C_PIPE_RESTORE"; do docker rm -f "$c" >/dev/null 2>&1; done
+    if [ -n "${STEP_PID:-}" ]; then
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$STEP_PID" 2>/dev/null || break; sleep 1; done
+    fi
     for v in "${VOLUMES[@]}"; do docker volume rm -f "$v" >/dev/null 2>&1; done
     docker image rm -f "$BB_IMAGE" "$EMPTY_IMAGE" >/dev/null 2>&1
     rm -rf "$SCRATCH"
@@ -197,20 +207,39 @@ zstd -dc -q "$A" | c -o /dev/null -X PUT -T - -H "Content-Type: application/x-ta
 c -o /dev/null -X DELETE "$U/containers/$C?force=1"'
 
 declare -A BEST_T=() MAX_RSS=() SIZE=()
+LOADS=()
+
+# other_load: percentage of all cores busy during one second, sampled right before a step while
+# nothing of the benchmark runs; more than a few percent means another process competes.
+other_load() {
+    local a b
+    a="$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9; exit}' /proc/stat)"
+    sleep 1
+    b="$(awk '/^cpu / {print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9; exit}' /proc/stat)"
+    awk -v a="$a" -v b="$b" 'BEGIN {split(a, x, " "); split(b, y, " ");
+        d = y[2] - x[2]; printf "%.0f", (d > 0 ? 100 * (y[1] - x[1]) / d : 0)}'
+}
 
 # timed KEY cmd...: run under /usr/bin/time, keep the best wall time and the largest peak RSS.
 timed() {
     local key="$1"
     shift
     sync
-    local tf="$SCRATCH/time.$key"
-    if ! /usr/bin/time -f '%e %M' -o "$tf" "$@"; then
+    local tf="$SCRATCH/time.$key" load
+    load="$(other_load)"
+    LOADS+=("$load")
+    # In the background + wait, so that Ctrl-C runs the cleanup at once instead of after the step.
+    /usr/bin/time -f '%e %M' -o "$tf" "$@" &
+    STEP_PID=$!
+    if ! wait "$STEP_PID"; then
+        STEP_PID=
         cat "$tf" >&2 || true
         die "step $key failed"
     fi
+    STEP_PID=
     local t rss
     read -r t rss < <(tail -n1 "$tf")
-    log "$(printf '%-13s %7.2f s  peak RSS %6.1f MiB' "$key" "$t" "$(awk -v k="$rss" 'BEGIN {print k/1024}')")"
+    log "$(printf '%-13s %7.2f s  peak RSS %6.1f MiB  (CPU busy just before: %s%%)' "$key" "$t" "$(awk -v k="$rss" 'BEGIN {print k/1024}')" "$load")"
     if [ -z "${BEST_T[$key]:-}" ] || awk -v a="$t" -v b="${BEST_T[$key]}" 'BEGIN {exit !(a < b)}'; then
         BEST_T[$key]="$t"
     fi
@@ -310,6 +339,12 @@ REPORT_FILE="${BENCH_REPORT:-$BENCH_DIR/report-scale$BENCH_SCALE.md}"
         echo "| (c) docker-volume-backup | ${BEST_T[tool_save]} | ${BEST_T[tool_restore]} | $(mib "${SIZE[tool]}") | $(kib2mib "${MAX_RSS[tool_save]}") / $(kib2mib "${MAX_RSS[tool_restore]}") |"
     fi
     echo
+    load_max="$(printf '%s\n' "${LOADS[@]}" | sort -g | tail -n1)"
+    if [ "$load_max" -gt 10 ]; then
+        echo "Warning: other processes kept up to ${load_max}% of the $(nproc) cores busy just before a timed"
+        echo "step: these times are pessimistic and noisy; rerun on an idle machine."
+        echo
+    fi
     echo "| target | measured | goal | result |"
     echo "| --- | ---: | ---: | --- |"
     if [ "$BENCH_SKIP_TOOL" = 1 ]; then

@@ -97,16 +97,7 @@ impl Progress {
         } else {
             ProgressDrawTarget::hidden()
         });
-        let template = if total.is_some() {
-            "{prefix}  {decimal_bytes}  {msg}  [{bar:24}] {decimal_bytes_per_sec}  ETA {eta}"
-        } else {
-            "{prefix}  {decimal_bytes}  {msg}  {spinner} {decimal_bytes_per_sec}"
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template)
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
+        bar.set_style(style(total.is_some()));
         bar.set_prefix(label.to_string());
         let ticker_bar = bar.clone();
         let ticker = tokio::spawn(async move {
@@ -124,11 +115,37 @@ impl Progress {
         Progress { bar, ticker }
     }
 
+    /// Whether the bar is drawn at all (a terminal, and no `-q`).
+    pub fn visible(&self) -> bool {
+        !self.bar.is_hidden()
+    }
+
+    /// A setter for the total, for when it becomes known later (the engine measured the
+    /// volume): it adds a bar and an ETA.
+    pub fn total_setter(&self) -> impl Fn(u64) + Send + 'static {
+        let bar = self.bar.clone();
+        move |total| {
+            bar.set_length(total);
+            bar.set_style(style(true));
+        }
+    }
+
     /// Removes the bar from the screen.
     pub fn finish(self) {
         self.ticker.abort();
         self.bar.finish_and_clear();
     }
+}
+
+fn style(with_total: bool) -> ProgressStyle {
+    let template = if with_total {
+        "{prefix}  {decimal_bytes}  {msg}  [{bar:24}] {decimal_bytes_per_sec}  ETA {eta}"
+    } else {
+        "{prefix}  {decimal_bytes}  {msg}  {spinner} {decimal_bytes_per_sec}"
+    };
+    ProgressStyle::with_template(template)
+        .expect("valid template")
+        .progress_chars("=> ")
 }
 
 /// Where a save writes: a file written under a temporary name and renamed into place once

@@ -163,6 +163,7 @@ fn mounted(rel: &[u8]) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::TarReader;
 
     #[test]
     fn normalize_keeps_paths_inside() {
@@ -174,6 +175,51 @@ mod tests {
         assert_eq!(normalize(b"../x"), None);
         assert_eq!(normalize(b"a/../../x"), None);
         assert_eq!(normalize(b"a/.."), None);
+    }
+
+    /// A file over 8 GiB: its size does not fit the octal field, so it travels as base-256 (or a
+    /// PAX `size` record) and must come out of the rewrite with the same size and content.
+    #[test]
+    fn entries_over_8_gib_pass_through() {
+        use std::io::Read as _;
+        use std::sync::Arc;
+        const SIZE: u64 = 9 << 30;
+        let mut header = tar::Header::new_gnu();
+        header.set_path("./big.bin").unwrap();
+        header.set_size(SIZE);
+        header.set_mode(0o600);
+        header.set_cksum();
+        let input = std::io::Cursor::new(header.as_bytes().to_vec())
+            .chain(std::io::repeat(0).take(SIZE))
+            .chain(std::io::Cursor::new(vec![0u8; 1024]));
+        let mut reader = TarReader::new(input, Arc::default());
+        let (out, report) = rewrite_for_upload(&mut reader, Recorder::default()).unwrap();
+        assert_eq!(report.verdict.totals().content_bytes, SIZE);
+        assert_eq!(out.headers.len(), 1);
+        let h = tar::Header::from_byte_slice(&out.headers[0]);
+        assert_eq!(h.entry_size().unwrap(), SIZE);
+        assert_eq!(&*h.path_bytes(), b"volume/big.bin");
+        assert_eq!(out.total, 512 + SIZE + 1024);
+    }
+
+    /// Keeps the first bytes of every 512-byte header the rewrite writes; counts the rest.
+    #[derive(Default)]
+    struct Recorder {
+        headers: Vec<Vec<u8>>,
+        total: u64,
+    }
+
+    impl std::io::Write for Recorder {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            if self.total == 0 && buf.len() >= 512 {
+                self.headers.push(buf[..512].to_vec());
+            }
+            self.total += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 
     #[test]

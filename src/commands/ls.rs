@@ -2,12 +2,14 @@
 //! containers using each.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
 use serde::Serialize;
 
 use crate::cli::{Format, LsArgs};
+use crate::docker::df;
 use crate::docker::helper::HELPER_LABEL;
 use crate::output;
 use crate::settings::Ctx;
@@ -43,6 +45,7 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
         }))
         .await
         .context("listing containers")?;
+    let sizes = df::volume_sizes(docker, &engine.endpoint, Duration::from_secs(20)).await;
     let mut users: BTreeMap<String, Vec<ContainerRef>> = BTreeMap::new();
     for c in &containers {
         if c.labels
@@ -75,10 +78,7 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
         .filter(|v| !v.labels.contains_key(HELPER_LABEL))
         .map(|v| Row {
             containers: users.remove(&v.name).unwrap_or_default(),
-            size: v
-                .usage_data
-                .as_ref()
-                .and_then(|u| u64::try_from(u.size).ok()),
+            size: sizes.get(&v.name).copied(),
             project: v.labels.get("com.docker.compose.project").cloned(),
             driver: v.driver,
             name: v.name,

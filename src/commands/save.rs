@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use chrono::Local;
 
 use crate::archive::{Compression, EncodeOptions, ManifestHead, SourceInfo};
 use crate::cli::SaveArgs;
-use crate::docker::{volumes, Engine, Helper};
+use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress, Sink};
 use crate::settings::Ctx;
@@ -81,9 +81,23 @@ async fn save_one(
     ));
     let counters = Arc::default();
     let progress = Progress::start(&volume.name, Arc::clone(&counters), None, Measure::TarBytes);
+    // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
+    let measure = progress.visible().then(|| {
+        let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
+        let (name, set_total) = (volume.name.clone(), progress.total_setter());
+        tokio::spawn(async move {
+            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
+            if let Some(&size) = sizes.get(&name) {
+                set_total(size);
+            }
+        })
+    });
     let started = Instant::now();
     let result =
         transfer::save_volume(docker, &helper, sink, opts, head, counters, &ctx.cancel).await;
+    if let Some(task) = measure {
+        task.abort();
+    }
     progress.finish();
     helper.remove(docker).await;
     let (sink, trailer) =

@@ -3,6 +3,7 @@
 
 pub mod connect;
 pub mod context;
+pub mod df;
 pub mod helper;
 pub mod stream;
 pub mod volumes;
