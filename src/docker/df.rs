@@ -17,7 +17,11 @@ use super::context::{Endpoint, Host};
 
 /// Volume name to size in bytes, for the volumes the engine has measured. Empty when the engine
 /// does not say within `limit` (measuring walks every volume) or cannot be asked.
-pub async fn volume_sizes(docker: &Docker, endpoint: &Endpoint, limit: Duration) -> HashMap<String, u64> {
+pub async fn volume_sizes(
+    docker: &Docker,
+    endpoint: &Endpoint,
+    limit: Duration,
+) -> HashMap<String, u64> {
     tokio::time::timeout(limit, ask(docker, endpoint))
         .await
         .ok()
@@ -36,19 +40,42 @@ async fn ask(docker: &Docker, endpoint: &Endpoint) -> Option<HashMap<String, u64
         }
     }
     let version = docker.client_version();
-    let path = format!("/v{}.{}/system/df", version.major_version, version.minor_version);
+    let path = format!(
+        "/v{}.{}/system/df",
+        version.major_version, version.minor_version
+    );
     let body = match &endpoint.host {
         Host::Unix(socket) => {
             let client = Client::builder(TokioExecutor::new())
                 .build::<_, Empty<Bytes>>(hyperlocal::UnixConnector);
             let uri: hyper::Uri = hyperlocal::Uri::new(socket, &path).into();
-            client.get(uri).await.ok()?.into_body().collect().await.ok()?.to_bytes()
+            client
+                .get(uri)
+                .await
+                .ok()?
+                .into_body()
+                .collect()
+                .await
+                .ok()?
+                .to_bytes()
         }
         Host::Tcp { host, port } if endpoint.tls.is_none() => {
             let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-            let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host.clone()
+            };
             let uri: hyper::Uri = format!("http://{host}:{port}{path}").parse().ok()?;
-            client.get(uri).await.ok()?.into_body().collect().await.ok()?.to_bytes()
+            client
+                .get(uri)
+                .await
+                .ok()?
+                .into_body()
+                .collect()
+                .await
+                .ok()?
+                .to_bytes()
         }
         _ => return None,
     };

@@ -1,30 +1,8 @@
 //! Ctrl-C in the middle: helpers removed, no archive that looks complete, no half-made volume.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::harness::*;
-
-fn interrupt_after(mut child: std::process::Child, wait_for: impl Fn() -> bool) -> Run {
-    let start = Instant::now();
-    while !wait_for() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the run never got going"
-        );
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("finished before it could be interrupted: {status}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(300));
-    let pid = child.id().to_string();
-    assert!(Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap()
-        .success());
-    child.wait_with_output().unwrap().into()
-}
 
 use std::process::{Command, Stdio};
 

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_docker-volume-backup");
 pub const HELPER_LABEL: &str = "org.docker-volume-backup.helper";
@@ -304,4 +305,27 @@ pub fn awkward_volume(tag: &str) -> Volume {
         chmod 0555 deep/a
     "#);
     v
+}
+
+/// Waits until `ready` holds while `child` runs, then sends it SIGINT and collects it.
+pub fn interrupt_after(mut child: std::process::Child, wait_for: impl Fn() -> bool) -> Run {
+    let start = Instant::now();
+    while !wait_for() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the run never got going"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("finished before it could be interrupted: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    child.wait_with_output().unwrap().into()
 }

@@ -112,3 +112,50 @@ fn docker_cli_runs_the_plugin() {
     .ok();
     assert_eq!(dst.sh("cat /data/f"), "via-plugin\n");
 }
+
+#[test]
+fn cancelling_the_docker_cli_stops_the_plugin_cleanly() {
+    // Without a terminal, the docker CLI answers SIGINT by closing the plugin socket: the plugin
+    // must notice, remove its helper and leave no archive.
+    let config = plugin_config();
+    let src = Volume::new("plugin-cancel");
+    src.sh("head -c 120000000 /dev/urandom > /data/big");
+    let dir = tempdir();
+    let out = dir.path().join("c.tar.zst");
+    let child = Command::new("docker")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .arg("--config")
+        .arg(config.path())
+        .args([
+            "volumebackup",
+            "save",
+            &src.name,
+            "-o",
+            out.to_str().unwrap(),
+            "--level",
+            "19",
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = src.name.clone();
+    let r = interrupt_after(child, || {
+        !docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("label={HELPER_LABEL}.volume={name}"),
+        ])
+        .is_empty()
+    });
+    r.fails_with(130, "interrupted");
+    assert_eq!(src.helpers_left(), "");
+    assert!(
+        files_in(dir.path()).is_empty(),
+        "{:?}",
+        files_in(dir.path())
+    );
+}
