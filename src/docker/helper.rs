@@ -64,27 +64,7 @@ impl Helper {
         let body = ContainerCreateBody {
             image: Some(helper_image()),
             cmd: Some(vec!["/never-started".into()]),
-            labels: Some(HashMap::from([
-                (HELPER_LABEL.to_string(), "true".to_string()),
-                (format!("{HELPER_LABEL}.volume"), volume.to_string()),
-            ])),
-            network_disabled: Some(true),
-            host_config: Some(HostConfig {
-                mounts: Some(vec![Mount {
-                    target: Some(format!("/{MOUNT_DIR}")),
-                    source: Some(volume.to_string()),
-                    typ: Some(MountType::VOLUME),
-                    read_only: Some(read_only),
-                    ..Default::default()
-                }]),
-                network_mode: Some("none".into()),
-                log_config: Some(HostConfigLogConfig {
-                    typ: Some("none".into()),
-                    config: None,
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
+            ..container_body(volume, read_only)
         };
         let options = CreateContainerOptions {
             name: Some(name.clone()),
@@ -112,6 +92,34 @@ impl Helper {
                 self.name, self.name
             ));
         }
+    }
+}
+
+/// A labelled, network-less, log-less container with `volume` mounted at `/volume`; callers set
+/// the image and command.
+pub(crate) fn container_body(volume: &str, read_only: bool) -> ContainerCreateBody {
+    ContainerCreateBody {
+        labels: Some(HashMap::from([
+            (HELPER_LABEL.to_string(), "true".to_string()),
+            (format!("{HELPER_LABEL}.volume"), volume.to_string()),
+        ])),
+        network_disabled: Some(true),
+        host_config: Some(HostConfig {
+            mounts: Some(vec![Mount {
+                target: Some(format!("/{MOUNT_DIR}")),
+                source: Some(volume.to_string()),
+                typ: Some(MountType::VOLUME),
+                read_only: Some(read_only),
+                ..Default::default()
+            }]),
+            network_mode: Some("none".into()),
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
 }
 

@@ -3,9 +3,7 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
-use bollard::models::{
-    ContainerCreateBody, HostConfig, Mount, MountType, Volume, VolumeCreateRequest,
-};
+use bollard::models::{ContainerCreateBody, Volume, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions,
     RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, WaitContainerOptions,
@@ -13,7 +11,7 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::helper::{Helper, HELPER_LABEL};
+use super::helper::{container_body, Helper, HELPER_LABEL};
 use super::is_not_found;
 use crate::archive::{VolumeInfo, MOUNT_DIR};
 use crate::error::{Kind, UserError};
@@ -180,23 +178,7 @@ async fn wipe_with_image(docker: &Docker, volume: &str, image: &str) -> Result<(
         entrypoint: Some(vec!["/bin/sh".into(), "-c".into(), script]),
         cmd: Some(vec![]),
         user: Some("0:0".into()),
-        labels: Some(HashMap::from([(
-            HELPER_LABEL.to_string(),
-            "true".to_string(),
-        )])),
-        network_disabled: Some(true),
-        host_config: Some(HostConfig {
-            mounts: Some(vec![Mount {
-                target: Some(format!("/{MOUNT_DIR}")),
-                source: Some(volume.to_string()),
-                typ: Some(MountType::VOLUME),
-                read_only: Some(false),
-                ..Default::default()
-            }]),
-            network_mode: Some("none".into()),
-            ..Default::default()
-        }),
-        ..Default::default()
+        ..container_body(volume, false)
     };
     let created = docker
         .create_container(None::<CreateContainerOptions>, body)

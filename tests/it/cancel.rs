@@ -27,15 +27,7 @@ fn ctrl_c_during_save_and_restore_cleans_up() {
         .spawn()
         .unwrap();
     let name = src.name.clone();
-    let r = interrupt_after(child, || {
-        !docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label={HELPER_LABEL}.volume={name}"),
-        ])
-        .is_empty()
-    });
+    let r = interrupt_after(child, || !helpers_of(&name).is_empty());
     r.fails_with(130, "interrupted");
     assert_eq!(src.helpers_left(), "", "helper removed");
     assert!(
@@ -72,15 +64,7 @@ fn ctrl_c_during_save_and_restore_cleans_up() {
         }
     });
     let dst_name = dst.name.clone();
-    let r = interrupt_after(child, || {
-        !docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label={HELPER_LABEL}.volume={dst_name}"),
-        ])
-        .is_empty()
-    });
+    let r = interrupt_after(child, || !helpers_of(&dst_name).is_empty());
     feeder.join().unwrap();
     r.fails_with(130, "interrupted");
     assert!(!dst.exists(), "the half-restored volume is removed");

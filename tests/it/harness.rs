@@ -197,12 +197,7 @@ impl Volume {
 
     /// Helper containers of the tool still around for this volume.
     pub fn helpers_left(&self) -> String {
-        docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label={HELPER_LABEL}.volume={}", self.name),
-        ])
+        helpers_of(&self.name)
     }
 }
 
@@ -328,4 +323,14 @@ pub fn interrupt_after(mut child: std::process::Child, wait_for: impl Fn() -> bo
         .unwrap()
         .success());
     child.wait_with_output().unwrap().into()
+}
+
+/// Helper containers of the tool for the volume called `volume`.
+pub fn helpers_of(volume: &str) -> String {
+    docker(&[
+        "ps",
+        "-aq",
+        "--filter",
+        &format!("label={HELPER_LABEL}.volume={volume}"),
+    ])
 }

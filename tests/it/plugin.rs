@@ -142,15 +142,7 @@ fn cancelling_the_docker_cli_stops_the_plugin_cleanly() {
         .spawn()
         .unwrap();
     let name = src.name.clone();
-    let r = interrupt_after(child, || {
-        !docker(&[
-            "ps",
-            "-aq",
-            "--filter",
-            &format!("label={HELPER_LABEL}.volume={name}"),
-        ])
-        .is_empty()
-    });
+    let r = interrupt_after(child, || !helpers_of(&name).is_empty());
     r.fails_with(130, "interrupted");
     assert_eq!(src.helpers_left(), "");
     assert!(

@@ -329,7 +329,10 @@ fn ls_and_inspect_describe_volumes_and_archives() {
         .find(|r| r["name"] == v.name.as_str())
         .expect("volume listed");
     assert_eq!(row["driver"], "local");
-    assert!(row["size"].as_u64().is_some(), "the engine measured it: {row}");
+    assert!(
+        row["size"].as_u64().is_some(),
+        "the engine measured it: {row}"
+    );
     assert_eq!(row["containers"][0]["name"], c.name.as_str());
     assert_eq!(row["containers"][0]["running"], false);
     let table = run(&["ls"]).ok().stdout_str();
