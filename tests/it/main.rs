@@ -9,3 +9,4 @@ mod context;
 mod interop;
 mod plugin;
 mod roundtrip;
+mod tls;
