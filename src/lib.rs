@@ -48,8 +48,7 @@ pub fn main() -> i32 {
     };
     let settings = Settings::from_globals(&cli.global);
     output::configure(settings.quiet, settings.debug);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -15,6 +15,8 @@ use super::{ArchiveError, Counters};
 const BLOCK: usize = 512;
 /// Metadata entries (PAX records, GNU long names) larger than this are refused as corrupt.
 const MAX_META: u64 = 1 << 20;
+/// Small pieces are hashed in batches of this size.
+const HASH_BATCH: usize = 64 * 1024;
 /// Chunk size for passing entry data through.
 const COPY_CHUNK: usize = 256 * 1024;
 
@@ -69,6 +71,8 @@ pub struct TarReader<R: Read> {
     peeked: Option<Item>,
     offset: u64,
     hasher: blake3::Hasher,
+    /// Bytes not yet given to the hasher (see `hash`).
+    pending_hash: Vec<u8>,
     hashed: u64,
     entries: u64,
     content_bytes: u64,
@@ -92,6 +96,7 @@ impl<R: Read> TarReader<R> {
             peeked: None,
             offset: 0,
             hasher: blake3::Hasher::new(),
+            pending_hash: Vec::with_capacity(HASH_BATCH * 2),
             hashed: 0,
             entries: 0,
             content_bytes: 0,
@@ -121,7 +126,7 @@ impl<R: Read> TarReader<R> {
             entries: self.entries,
             content_bytes: self.content_bytes,
             tar_bytes: self.hashed,
-            hash: self.hasher.finalize(),
+            hash: self.hasher.clone().update(&self.pending_hash).finalize(),
         }
     }
 
@@ -394,7 +399,17 @@ impl<R: Read> TarReader<R> {
     }
 
     fn hash(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
+        // blake3 is fast on long inputs (it hashes many 1 KiB chunks at once with SIMD) and slow
+        // on the 512-byte headers and small files that make up most entries: gather those.
+        if self.pending_hash.is_empty() && bytes.len() >= HASH_BATCH {
+            self.hasher.update(bytes);
+        } else {
+            self.pending_hash.extend_from_slice(bytes);
+            if self.pending_hash.len() >= HASH_BATCH {
+                self.hasher.update(&self.pending_hash);
+                self.pending_hash.clear();
+            }
+        }
         self.hashed += bytes.len() as u64;
         self.counters.add_tar_bytes(bytes.len() as u64);
     }

@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use crate::archive::MOUNT_DIR;
 
 /// Chunks in flight between the engine and the archive code.
-const CHANNEL_DEPTH: usize = 32;
+const CHANNEL_DEPTH: usize = 8;
+/// Size of the chunks handed from the engine's download to the archive code.
+const DOWNLOAD_BATCH: usize = 256 * 1024;
 /// Size of the chunks sent to the engine.
 const UPLOAD_CHUNK: usize = 256 * 1024;
 
@@ -28,22 +30,36 @@ pub async fn download(
         path: format!("/{MOUNT_DIR}/."),
     };
     let mut body = docker.download_from_container(helper_id, Some(options));
-    while let Some(chunk) = body.next().await {
-        match chunk {
-            Ok(bytes) => {
-                if tx.send(Ok(bytes)).await.is_err() {
-                    // The archive writer stopped (and says why).
-                    return Ok(());
+    // The engine's body arrives in small frames; gathering them into larger chunks saves the
+    // archive thread a wake-up per frame.
+    let mut batch = BytesMut::with_capacity(DOWNLOAD_BATCH);
+    loop {
+        match body.next().await {
+            Some(Ok(bytes)) => {
+                batch.extend_from_slice(&bytes);
+                if batch.len() < DOWNLOAD_BATCH {
+                    continue;
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let msg = format!("reading the volume from the engine failed: {e}");
                 let _ = tx.send(Err(io::Error::other(msg.clone()))).await;
                 anyhow::bail!(msg);
             }
+            None => {
+                if !batch.is_empty() {
+                    let _ = tx.send(Ok(batch.freeze())).await;
+                }
+                return Ok(());
+            }
+        }
+        let chunk = batch.split().freeze();
+        batch.reserve(DOWNLOAD_BATCH);
+        if tx.send(Ok(chunk)).await.is_err() {
+            // The archive writer stopped (and says why).
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 /// Uploads the tar stream arriving on `rx` into the helper's container at `/`, so that
