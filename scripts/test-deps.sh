@@ -11,7 +11,8 @@
 #   zstd gzip tar   command-line (de)compressors, to check archives made by the tool
 #   time            GNU /usr/bin/time, for wall time and peak RSS
 #   curl            talks to the Docker socket directly (benchmark baseline)
-#   python3         the benchmark's data generator (and helper scripts of the tests)
+#   python3         the benchmark's data generator and the TLS terminator of the TLS test
+#   openssl         makes the certificates of the TLS test
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -28,8 +29,9 @@ declare -A probe=(
     [time]=/usr/bin/time
     [curl]=curl
     [python3]=python3
+    [openssl]=openssl
 )
-order=(busybox-static zstd gzip tar time curl python3)
+order=(busybox-static zstd gzip tar time curl python3 openssl)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
