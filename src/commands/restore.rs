@@ -45,17 +45,35 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let engine = ctx.engine().await?;
     let docker = &engine.docker;
     let existing = volumes::inspect(docker, &target).await?;
+    let users = match &existing {
+        Some(_) => volumes::users(docker, &target).await?,
+        None => Vec::new(),
+    };
+    let running: Vec<_> = users
+        .iter()
+        .filter(|u| u.running)
+        .map(|u| u.name.as_str())
+        .collect();
+    if !running.is_empty() {
+        return Err(UserError::new(
+            Kind::Refused,
+            format!(
+                "volume `{target}` is in use by running container(s) {}",
+                running.join(", ")
+            ),
+        )
+        .hint(format!(
+            "stop them first (docker stop {})",
+            running.join(" ")
+        ))
+        .into());
+    }
     let started = Instant::now();
-    let progress = Progress::start(
-        &target,
-        Arc::clone(&counters),
-        input_len,
-        if input_len.is_some() {
-            Measure::InputBytes
-        } else {
-            Measure::TarBytes
-        },
-    );
+    let measure = match input_len {
+        Some(_) => Measure::InputBytes,
+        None => Measure::TarBytes,
+    };
+    let progress = Progress::start(&target, Arc::clone(&counters), input_len, measure);
     let result = match existing {
         None => {
             let like = recorded.unwrap_or_else(|| VolumeInfo {
@@ -65,37 +83,8 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
             into_new(ctx, &engine, &target, &like, reader).await
         }
         Some(volume) => {
-            let users = volumes::users(docker, &target).await?;
-            let running: Vec<_> = users
-                .iter()
-                .filter(|u| u.running)
-                .map(|u| u.name.as_str())
-                .collect();
-            if !running.is_empty() {
-                progress.finish();
-                return Err(UserError::new(
-                    Kind::Refused,
-                    format!(
-                        "volume `{target}` is in use by running container(s) {}",
-                        running.join(", ")
-                    ),
-                )
-                .hint(format!(
-                    "stop them first (docker stop {})",
-                    running.join(" ")
-                ))
-                .into());
-            }
-            into_existing(
-                ctx,
-                &engine,
-                &volume,
-                &users,
-                reader,
-                args.force,
-                counters.clone(),
-            )
-            .await
+            let counters = Arc::clone(&counters);
+            into_existing(ctx, &engine, &volume, &users, reader, args.force, counters).await
         }
     };
     progress.finish();

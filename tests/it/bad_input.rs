@@ -156,3 +156,29 @@ fn usage_errors_exit_2() {
     run(&["save", "a", "--compression", "gzip", "--level", "12"]).fails_with(2, "level");
     run(&["restore", "/nonexistent/archive.tar.zst", "v"]).fails_with(4, "cannot open");
 }
+
+#[test]
+fn engine_refusing_mid_stream_fails_cleanly() {
+    // A hard link to a file that is not in the archive makes the engine stop extracting while
+    // the tool is still sending: the restore must fail (not hang) and remove its new volume.
+    let dir = tempdir();
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_size(0);
+    b.append_link(&mut h, "./link", "./missing").unwrap();
+    let big = vec![0x5au8; 40 << 20];
+    let mut h = tar::Header::new_gnu();
+    h.set_size(big.len() as u64);
+    h.set_mode(0o644);
+    b.append_data(&mut h, "./big", &big[..]).unwrap();
+    b.finish().unwrap();
+    let file = dir.path().join("dangling.tar");
+    std::fs::write(&file, b.into_inner().unwrap()).unwrap();
+    let dst = Volume::named("bad-dangling");
+    let started = std::time::Instant::now();
+    run(&["restore", file.to_str().unwrap(), &dst.name]).fails_with(1, "did not accept");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(!dst.exists(), "no half-filled volume left");
+    assert_eq!(dst.helpers_left(), "");
+}
