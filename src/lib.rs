@@ -13,7 +13,7 @@ pub mod transfer;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command};
@@ -30,12 +30,21 @@ pub fn main() -> i32 {
         println!("{}", plugin::metadata());
         return 0;
     }
-    let args = if plugin::is_plugin_invocation(args.first()) {
+    let as_plugin = plugin::is_plugin_invocation(args.first());
+    let mut command = Cli::command();
+    if as_plugin {
+        // Help and errors then show what the user typed: `docker volumebackup save ...`.
+        command = command.bin_name(format!("docker {}", plugin::PLUGIN_NAME));
+    }
+    let args = if as_plugin {
         plugin::strip_plugin_name(args)
     } else {
         args
     };
-    let cli = match Cli::try_parse_from(args) {
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
