@@ -19,7 +19,8 @@ use crate::archive::Compression;
     max_term_width = 100,
     after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, \
                   4 not found, 5 refused (would overwrite or lose data), 6 damaged archive, \
-                  130 interrupted."
+                  7 archive differs from the volume (verify), 8 backup older than the RPO \
+                  (status), 130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -88,6 +89,10 @@ pub enum Command {
     Ls(LsArgs),
     /// Show an archive's manifest and a summary of its contents
     Inspect(InspectArgs),
+    /// Check an archive end to end; compare it with a volume, or test-restore it
+    Verify(VerifyArgs),
+    /// The newest backup of every volume, its age, and whether it meets the RPO
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Args)]
@@ -148,6 +153,48 @@ pub struct InspectArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archive file, or `-` for stdin
+    #[arg(value_name = "ARCHIVE|-")]
+    pub archive: String,
+
+    /// Compare the archive with this live volume, entry by entry
+    #[arg(long, value_name = "VOLUME", conflicts_with = "restore_test")]
+    pub against: Option<String>,
+
+    /// Restore into a scratch volume, compare it with the archive, and remove it
+    #[arg(long)]
+    pub restore_test: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Where backups are kept (directories) [default: ./backups]
+    #[arg(value_name = "DEST")]
+    pub destinations: Vec<String>,
+
+    /// Recovery point objective: the newest backup must be younger than this (e.g. 24h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rpo: std::time::Duration,
+
+    /// Only these volumes [default: every volume on the engine and in the destinations]
+    #[arg(long = "volume", value_name = "VOLUME")]
+    pub volumes: Vec<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90m, 24h, 7d, 2w)"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -9,6 +9,8 @@
 //! | 4    | not found: a volume or an archive file |
 //! | 5    | refused: it would overwrite or lose data (`--force` exists for some) |
 //! | 6    | the archive is damaged, truncated, foreign or does not match its manifest |
+//! | 7    | `verify`: the archive is sound but differs from the volume |
+//! | 8    | `status`: a volume's newest backup is older than the RPO, or it has none |
 //! | 130  | interrupted (Ctrl-C, or the docker CLI cancelled the plugin) |
 
 use std::fmt;
@@ -26,6 +28,8 @@ pub enum Kind {
     NotFound,
     Refused,
     Damaged,
+    Differs,
+    Stale,
     Interrupted,
 }
 
@@ -38,6 +42,8 @@ impl Kind {
             Kind::NotFound => 4,
             Kind::Refused => 5,
             Kind::Damaged => 6,
+            Kind::Differs => 7,
+            Kind::Stale => 8,
             Kind::Interrupted => 130,
         }
     }

@@ -10,8 +10,8 @@ use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
-    self, ArchiveError, Counters, EncodeOptions, ManifestHead, ManifestTrailer, RewriteReport,
-    TarReader,
+    self, index, ArchiveError, Counters, EncodeOptions, ManifestHead, ManifestTrailer,
+    RewriteReport, TarReader,
 };
 use crate::docker::stream::{self, ChannelReader, ChannelWriter};
 use crate::docker::Helper;
@@ -152,4 +152,17 @@ pub fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
     })?;
     let len = file.metadata().ok().map(|m| m.len());
     Ok((Box::new(file), len))
+}
+
+/// Reads the volume behind `helper` through the engine and describes every entry.
+pub async fn index_volume(docker: &Docker, helper: &Helper) -> Result<index::Index> {
+    let (tx, rx) = stream::channel();
+    let indexer = tokio::task::spawn_blocking(move || {
+        let mut reader = TarReader::new(ChannelReader::new(rx), Arc::default());
+        index::index_entries(&mut reader)
+    });
+    let downloaded = stream::download(docker, &helper.id, tx).await;
+    let indexed = indexer.await.expect("the volume reader panicked");
+    downloaded?;
+    Ok(indexed?)
 }

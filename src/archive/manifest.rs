@@ -70,6 +70,12 @@ pub struct ManifestTrailer {
     pub tar_bytes: u64,
     /// `blake3:<hex>` of those bytes.
     pub checksum: String,
+    /// Size of the segments below (the last may be shorter).
+    #[serde(default)]
+    pub segment_bytes: u64,
+    /// blake3 (hex) of each segment of those bytes, to tell where damage is.
+    #[serde(default)]
+    pub segments: Vec<String>,
 }
 
 /// A manifest part recognised in a `g` header.
@@ -95,7 +101,13 @@ impl ManifestHead {
 }
 
 impl ManifestTrailer {
-    pub fn new(entries: u64, content_bytes: u64, tar_bytes: u64, hash: &blake3::Hash) -> Self {
+    pub fn new(
+        entries: u64,
+        content_bytes: u64,
+        tar_bytes: u64,
+        hash: &blake3::Hash,
+        segments: &[super::checksum::Segment],
+    ) -> Self {
         ManifestTrailer {
             kind: "trailer".into(),
             format: FORMAT_VERSION,
@@ -104,6 +116,11 @@ impl ManifestTrailer {
             content_bytes,
             tar_bytes,
             checksum: checksum_string(hash),
+            segment_bytes: super::checksum::SEGMENT_BYTES,
+            segments: segments
+                .iter()
+                .map(|s| s.hash.to_hex().to_string())
+                .collect(),
         }
     }
 }
@@ -183,7 +200,7 @@ mod tests {
             parse_global_header(&data),
             Some(ManifestPart::Head(Box::new(head)))
         );
-        let trailer = ManifestTrailer::new(3, 10, 2048, &blake3::hash(b"x"));
+        let trailer = ManifestTrailer::new(3, 10, 2048, &blake3::hash(b"x"), &[]);
         let data = pax_record("comment", &to_json(&trailer));
         assert_eq!(
             parse_global_header(&data),

@@ -1,7 +1,9 @@
 //! The archive format: compression, the manifest, and streaming tar in (save) and out (restore).
 //! Synchronous code over `Read`/`Write`; progress goes to shared counters that a reporter renders.
 
+pub mod checksum;
 mod compression;
+pub mod index;
 pub mod manifest;
 mod restore;
 mod save;

@@ -25,7 +25,13 @@ pub fn write_archive<R: Read, W: Write>(
         reader.copy_data_raw(&mut enc)?;
     }
     let t = reader.totals();
-    let trailer = ManifestTrailer::new(t.entries, t.content_bytes, t.tar_bytes, &t.hash);
+    let trailer = ManifestTrailer::new(
+        t.entries,
+        t.content_bytes,
+        t.tar_bytes,
+        &t.hash,
+        &t.segments,
+    );
     write_global_header(&mut enc, &manifest::to_json(&trailer))?;
     enc.write_all(&[0u8; 1024]).map_err(ArchiveError::Output)?;
     let dst = enc.finish().map_err(ArchiveError::Output)?;

@@ -9,14 +9,13 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
+use super::checksum::{self, Segment, StreamHasher};
 use super::manifest::{self, ManifestHead, ManifestPart, ManifestTrailer};
 use super::{ArchiveError, Counters};
 
 const BLOCK: usize = 512;
 /// Metadata entries (PAX records, GNU long names) larger than this are refused as corrupt.
 const MAX_META: u64 = 1 << 20;
-/// Small pieces are hashed in batches of this size.
-const HASH_BATCH: usize = 64 * 1024;
 /// Chunk size for passing entry data through.
 const COPY_CHUNK: usize = 256 * 1024;
 
@@ -61,6 +60,8 @@ pub struct Totals {
     pub content_bytes: u64,
     pub tar_bytes: u64,
     pub hash: blake3::Hash,
+    /// Checksums of 64 MiB segments, to locate damage.
+    pub segments: Vec<Segment>,
 }
 
 /// Walks a tar stream block by block; see the module docs.
@@ -70,9 +71,7 @@ pub struct TarReader<R: Read> {
     /// An item read ahead by `peek`.
     peeked: Option<Item>,
     offset: u64,
-    hasher: blake3::Hasher,
-    /// Bytes not yet given to the hasher (see `hash`).
-    pending_hash: Vec<u8>,
+    hasher: StreamHasher,
     hashed: u64,
     entries: u64,
     content_bytes: u64,
@@ -95,8 +94,7 @@ impl<R: Read> TarReader<R> {
             counters,
             peeked: None,
             offset: 0,
-            hasher: blake3::Hasher::new(),
-            pending_hash: Vec::with_capacity(HASH_BATCH * 2),
+            hasher: StreamHasher::default(),
             hashed: 0,
             entries: 0,
             content_bytes: 0,
@@ -122,11 +120,13 @@ impl<R: Read> TarReader<R> {
 
     /// Counts and checksum of what was read so far.
     pub fn totals(&self) -> Totals {
+        let (hash, segments) = self.hasher.finish();
         Totals {
             entries: self.entries,
             content_bytes: self.content_bytes,
             tar_bytes: self.hashed,
-            hash: self.hasher.clone().update(&self.pending_hash).finalize(),
+            hash,
+            segments,
         }
     }
 
@@ -286,6 +286,7 @@ impl<R: Read> TarReader<R> {
             self.seen_at_trailer = None;
             self.trailer = None;
         }
+        self.hasher.entry(&String::from_utf8_lossy(&path));
         self.hash(&raw);
         self.entries += 1;
         self.counters.add_entry();
@@ -364,7 +365,7 @@ impl<R: Read> TarReader<R> {
                 Ok(0) => break,
                 Ok(n) => self.offset += n as u64,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ArchiveError::from_io(e)),
+                Err(e) => return Err(self.locate(ArchiveError::from_io(e))),
             }
         }
         self.buf = buf;
@@ -387,8 +388,11 @@ impl<R: Read> TarReader<R> {
                         t.entries, t.tar_bytes, totals.entries, totals.tar_bytes
                     )))
                 } else if t.checksum != sum {
+                    let place = checksum::first_damaged(&totals.segments, &t.segments)
+                        .map(|s| format!("; {}", describe_segment(s)))
+                        .unwrap_or_default();
                     Err(ArchiveError::Mismatch(format!(
-                        "checksum {sum} differs from the manifest's {}",
+                        "checksum {sum} differs from the manifest's {}{place}",
                         t.checksum
                     )))
                 } else {
@@ -399,17 +403,7 @@ impl<R: Read> TarReader<R> {
     }
 
     fn hash(&mut self, bytes: &[u8]) {
-        // blake3 is fast on long inputs (it hashes many 1 KiB chunks at once with SIMD) and slow
-        // on the 512-byte headers and small files that make up most entries: gather those.
-        if self.pending_hash.is_empty() && bytes.len() >= HASH_BATCH {
-            self.hasher.update(bytes);
-        } else {
-            self.pending_hash.extend_from_slice(bytes);
-            if self.pending_hash.len() >= HASH_BATCH {
-                self.hasher.update(&self.pending_hash);
-                self.pending_hash.clear();
-            }
-        }
+        self.hasher.update(bytes);
         self.hashed += bytes.len() as u64;
         self.counters.add_tar_bytes(bytes.len() as u64);
     }
@@ -438,7 +432,32 @@ impl<R: Read> TarReader<R> {
                     msg
                 }))
             }
-            Err(e) => Err(ArchiveError::from_io(e)),
+            Err(e) => Err(self.locate(ArchiveError::from_io(e))),
+        }
+    }
+
+    /// Adds where in the tar stream a decoder's error struck: which entry, which byte. A zstd
+    /// or gzip checksum only fails at the end of the stream; the manifest's segment checksums
+    /// then tell where the damage is.
+    fn locate(&self, e: ArchiveError) -> ArchiveError {
+        let damaged = self.trailer.as_ref().and_then(|t| {
+            let (_, segments) = self.hasher.finish();
+            checksum::first_damaged(&segments, &t.segments).map(describe_segment)
+        });
+        let at = if let Some(place) = damaged {
+            place
+        } else if self.current.is_empty() {
+            format!("at tar byte {}", self.offset)
+        } else {
+            format!(
+                "in or just after `{}`, at tar byte {}",
+                self.current, self.offset
+            )
+        };
+        match e {
+            ArchiveError::Corrupt(m) => ArchiveError::Corrupt(format!("{m} ({at})")),
+            ArchiveError::Truncated(m) => ArchiveError::Truncated(format!("{m} ({at})")),
+            other => other,
         }
     }
 }
@@ -472,7 +491,10 @@ impl<R: Read> Read for EntryData<'_, R> {
             return Ok(0);
         }
         let want = out.len().min(r.pending.min(usize::MAX as u64) as usize);
-        let n = r.inner.read(&mut out[..want])?;
+        let n = r
+            .inner
+            .read(&mut out[..want])
+            .map_err(|e| io::Error::other(r.locate(ArchiveError::from_io(e))))?;
         if n == 0 {
             return Err(io::Error::other(ArchiveError::Truncated(format!(
                 "the archive ends inside `{}`",
@@ -484,6 +506,21 @@ impl<R: Read> Read for EntryData<'_, R> {
         r.content_bytes += n as u64;
         r.hash(&out[..n]);
         Ok(n)
+    }
+}
+
+fn describe_segment(s: &Segment) -> String {
+    let end = s.start + checksum::SEGMENT_BYTES;
+    if s.first_entry == s.last_entry {
+        format!(
+            "the damage is in `{}` (tar bytes {}..{end})",
+            s.first_entry, s.start
+        )
+    } else {
+        format!(
+            "the damage is between `{}` and `{}` (tar bytes {}..{end})",
+            s.first_entry, s.last_entry, s.start
+        )
     }
 }
 

@@ -4,3 +4,5 @@ pub mod inspect;
 pub mod ls;
 pub mod restore;
 pub mod save;
+pub mod status;
+pub mod verify;

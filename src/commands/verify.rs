@@ -1,0 +1,183 @@
+//! `verify ARCHIVE [--against VOLUME | --restore-test]`: read the whole archive (decompression,
+//! every tar entry, the manifest's counts and checksum) and give a verdict; optionally compare it
+//! entry by entry with a live volume, or restore it into a scratch volume and compare that.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, Result};
+use serde_json::json;
+
+use crate::archive::index::{self, Diff, Index};
+use crate::archive::{Counters, Verdict, VolumeInfo};
+use crate::cli::{Format, VerifyArgs};
+use crate::docker::{volumes, Engine, Helper};
+use crate::error::{Kind, UserError};
+use crate::output;
+use crate::settings::Ctx;
+use crate::transfer::{self, DynRead};
+
+/// What reading the archive found.
+struct Read {
+    verdict: Verdict,
+    index: Option<Index>,
+}
+
+pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
+    if args.restore_test && args.archive == "-" {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--restore-test reads the archive twice: give a file, not `-`",
+        )
+        .into());
+    }
+    let compare = args.against.is_some() || args.restore_test;
+    let read = read_archive(&args.archive, compare)
+        .await
+        .with_context(|| format!("{} is damaged", args.archive))?;
+    let totals = read.verdict.totals();
+    let checked = match &read.verdict {
+        Verdict::Verified(_) => "checksum matches the manifest",
+        Verdict::NoManifest(_) => "no manifest to check against (made by another tool)",
+    };
+    let mut summary = format!(
+        "ok: {} entries, {} of data, {checked}",
+        output::thousands(totals.entries),
+        output::bytes(totals.content_bytes)
+    );
+    let diff = match (&args.against, read.index) {
+        (Some(volume), Some(archive)) => {
+            let engine = ctx.engine().await?;
+            let live = index_existing(&engine, volume).await?;
+            Some((volume.clone(), compare_with_root_rule(&archive, &live)))
+        }
+        (None, Some(archive)) => {
+            let engine = ctx.engine().await?;
+            let restored = restore_test(ctx, &engine, &args.archive).await?;
+            Some((
+                "a test restore".to_string(),
+                compare_with_root_rule(&archive, &restored),
+            ))
+        }
+        _ => None,
+    };
+    if let Some((what, diff)) = &diff {
+        summary.push_str(&if diff.is_empty() {
+            format!("; identical to {what}")
+        } else {
+            format!("; {} entries differ in {what} (listed)", diff.len())
+        });
+    }
+    match args.format {
+        Format::Json => {
+            let differences = diff.as_ref().map(|(what, d)| {
+                json!({
+                    "compared_with": what,
+                    "added": d.added,
+                    "removed": d.removed,
+                    "changed": d.changed.iter().map(|(p, w)| json!({"path": p, "what": w})).collect::<Vec<_>>(),
+                })
+            });
+            let value = json!({
+                "archive": args.archive,
+                "verified": matches!(read.verdict, Verdict::Verified(_)),
+                "entries": totals.entries,
+                "content_bytes": totals.content_bytes,
+                "differences": differences,
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        Format::Table => {
+            println!("{summary}");
+            if let Some((_, diff)) = &diff {
+                print!("{diff}");
+            }
+        }
+    }
+    match diff {
+        Some((what, d)) if !d.is_empty() => Err(UserError::new(
+            Kind::Differs,
+            format!(
+                "{} differs from {what} in {} entries",
+                args.archive,
+                d.len()
+            ),
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the whole archive; with `index`, describes every entry too.
+async fn read_archive(path: &str, index: bool) -> Result<Read> {
+    let (input, _) = transfer::open_input(path)?;
+    tokio::task::spawn_blocking(move || -> Result<Read> {
+        let mut reader = transfer::open_archive(input, Arc::<Counters>::default())?;
+        let index = if index {
+            Some(index::index_entries(&mut reader)?)
+        } else {
+            while let crate::archive::Item::Entry(_) = reader.next_item()? {}
+            None
+        };
+        reader.drain()?;
+        let verdict = reader.verify()?;
+        Ok(Read { verdict, index })
+    })
+    .await
+    .expect("verify panicked")
+}
+
+/// An archive made from bare names has no entry for the volume root; the root of a volume always
+/// exists, and is then not a difference.
+fn compare_with_root_rule(archive: &Index, volume: &Index) -> Diff {
+    if archive.contains_key(&b""[..]) {
+        return index::compare(archive, volume);
+    }
+    let mut volume = volume.clone();
+    volume.remove(&b""[..]);
+    index::compare(archive, &volume)
+}
+
+async fn index_existing(engine: &Engine, volume: &str) -> Result<Index> {
+    let docker = &engine.docker;
+    volumes::require(docker, volume, &engine.describe()).await?;
+    let helper = Helper::create(docker, volume, true).await?;
+    let indexed = transfer::index_volume(docker, &helper).await;
+    helper.remove(docker).await;
+    indexed
+}
+
+/// Restores into a scratch volume, describes it, and removes it whatever happens.
+async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str) -> Result<Index> {
+    let docker = &engine.docker;
+    let scratch = format!("dvb-restore-test-{}", std::process::id());
+    let like = VolumeInfo {
+        driver: "local".into(),
+        labels: [(
+            crate::docker::helper::HELPER_LABEL.to_string(),
+            "scratch".to_string(),
+        )]
+        .into(),
+        ..Default::default()
+    };
+    volumes::create(docker, &scratch, &like).await?;
+    let result = async {
+        let (input, _) = transfer::open_input(path)?;
+        let reader = tokio::task::spawn_blocking(move || -> Result<_> {
+            Ok(transfer::open_archive(input as DynRead, Arc::default())?)
+        })
+        .await
+        .expect("opening the archive panicked")?;
+        let helper = Helper::create(docker, &scratch, false).await?;
+        let restored = transfer::restore_into(docker, &helper, reader, &ctx.cancel).await;
+        helper.remove(docker).await;
+        restored.context("the test restore failed")?;
+        index_existing(engine, &scratch).await
+    }
+    .await;
+    if let Err(e) = volumes::remove(docker, &scratch).await {
+        output::warn(&format!(
+            "could not remove scratch volume `{scratch}`: {e:#}"
+        ));
+    }
+    result
+}
