@@ -14,8 +14,9 @@ use super::manifest::{self, ManifestHead, ManifestPart, ManifestTrailer};
 use super::{ArchiveError, Counters};
 
 const BLOCK: usize = 512;
-/// Metadata entries (PAX records, GNU long names) larger than this are refused as corrupt.
-const MAX_META: u64 = 1 << 20;
+/// Metadata entries (PAX records, GNU long names, our manifest with its segment checksums:
+/// 67 bytes per 64 MiB) larger than this are refused as corrupt.
+const MAX_META: u64 = 16 << 20;
 /// Chunk size for passing entry data through.
 const COPY_CHUNK: usize = 256 * 1024;
 

@@ -126,14 +126,23 @@ async fn read_archive(path: &str, index: bool) -> Result<Read> {
     .expect("verify panicked")
 }
 
-/// An archive made from bare names has no entry for the volume root; the root of a volume always
-/// exists, and is then not a difference.
+/// Archives made from bare names (`tar cf x.tar dir/sub`) lack entries for the volume root and
+/// for parent directories; restoring creates them. Those are not differences.
 fn compare_with_root_rule(archive: &Index, volume: &Index) -> Diff {
-    if archive.contains_key(&b""[..]) {
-        return index::compare(archive, volume);
+    let mut implicit = std::collections::HashSet::new();
+    for path in archive.keys() {
+        implicit.insert(Vec::new());
+        for (i, _) in path.iter().enumerate().filter(|&(_, &b)| b == b'/') {
+            implicit.insert(path[..i].to_vec());
+        }
     }
-    let mut volume = volume.clone();
-    volume.remove(&b""[..]);
+    let volume: Index = volume
+        .iter()
+        .filter(|(path, info)| {
+            archive.contains_key(*path) || !(info.kind == '5' && implicit.contains(*path))
+        })
+        .map(|(p, i)| (p.clone(), i.clone()))
+        .collect();
     index::compare(archive, &volume)
 }
 

@@ -10,3 +10,4 @@ mod interop;
 mod plugin;
 mod roundtrip;
 mod tls;
+mod verify;
