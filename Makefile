@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN   := target/release/docker-volume-backup
 
 .DEFAULT_GOAL := all
-.PHONY: all build install uninstall test test-deps fmt fmt-check clippy lint bench bench-quick \
+.PHONY: all build install uninstall test test-deps fmt fmt-check clippy lint bench bench-quick fuzz \
         busybox-image clean help
 
 all: build ## release build (default)
@@ -46,6 +46,13 @@ bench: ## benchmark save/restore against the seed recipe and a curl|zstd pipelin
 
 bench-quick: ## the same on a tenth of the data
 	BENCH_SCALE=0.1 scripts/bench.sh
+
+FUZZ_SECONDS ?= 60
+fuzz: ## fuzz the archive reader for FUZZ_SECONDS (60); installs cargo-fuzz if missing
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	# cargo-fuzz needs nightly flags (-Z sanitizer); RUSTC_BOOTSTRAP lets the stable toolchain take them.
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run archive_reader corpus/archive_reader -- \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20
 
 busybox-image: ## import the local test image dvb-test-busybox:latest (no registry needed)
 	scripts/busybox-image.sh
