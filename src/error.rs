@@ -9,6 +9,7 @@
 //! | 4    | not found: a volume or an archive file |
 //! | 5    | refused: it would overwrite or lose data (`--force` exists for some) |
 //! | 6    | the archive is damaged, truncated, foreign or does not match its manifest |
+//! | 7    | the archive is encrypted and no key was given, or none of the keys given opens it |
 //! | 130  | interrupted (Ctrl-C, or the docker CLI cancelled the plugin) |
 
 use std::fmt;
@@ -26,6 +27,8 @@ pub enum Kind {
     NotFound,
     Refused,
     Damaged,
+    /// An encrypted archive without a key, or with keys that do not open it.
+    Key,
     Interrupted,
 }
 
@@ -38,6 +41,7 @@ impl Kind {
             Kind::NotFound => 4,
             Kind::Refused => 5,
             Kind::Damaged => 6,
+            Kind::Key => 7,
             Kind::Interrupted => 130,
         }
     }
@@ -92,6 +96,9 @@ pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
             return (Kind::Daemon, c.hint());
         }
         if let Some(a) = cause.downcast_ref::<ArchiveError>() {
+            if a.is_key_problem() {
+                return (Kind::Key, None);
+            }
             if a.is_damage() {
                 return (Kind::Damaged, None);
             }
