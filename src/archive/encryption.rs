@@ -339,7 +339,7 @@ pub fn decrypt<R: Read>(input: R, keys: &Keys) -> Result<(AgeReader<R>, Encrypti
     };
     if keys.is_empty() {
         return Err(ArchiveError::NeedKey(format!(
-            "encrypted ({kind}): give --identity or --passphrase-file"
+            "the archive is encrypted ({kind}): give --identity or --passphrase-file"
         )));
     }
     let mut tried: Vec<Box<dyn age::Identity>> = Vec::new();
@@ -349,14 +349,15 @@ pub fn decrypt<R: Read>(input: R, keys: &Keys) -> Result<(AgeReader<R>, Encrypti
             Some(Passphrase::Prompt) => prompt_passphrase(false).map_err(ArchiveError::NeedKey)?,
             None => {
                 return Err(ArchiveError::NeedKey(
-                    "encrypted with a passphrase: give --passphrase-file or --passphrase".into(),
+                    "the archive is encrypted with a passphrase: give --passphrase-file or --passphrase"
+                        .into(),
                 ))
             }
         };
         tried.push(Box::new(age::scrypt::Identity::new(passphrase)));
     } else if keys.identities.is_empty() {
         return Err(ArchiveError::NeedKey(
-            "encrypted to recipients, not with a passphrase: give --identity".into(),
+            "the archive is encrypted to recipients, not with a passphrase: give --identity".into(),
         ));
     }
     let identities = keys

@@ -32,7 +32,7 @@ pub enum ArchiveError {
     Corrupt(String),
     #[error("the archive does not match its manifest: {0}")]
     Mismatch(String),
-    #[error("the archive is encrypted: {0}")]
+    #[error("{0}")]
     NeedKey(String),
     #[error("cannot decrypt the archive: {0}")]
     WrongKey(String),
