@@ -5,7 +5,7 @@
 //! archive, manifest included, is inside it. Secrets (passphrases, identities) never appear in a
 //! message: errors name files and line numbers only.
 
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 
 use age::armor::ArmoredReader;
@@ -325,13 +325,56 @@ fn read_small_file(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// The plaintext of an age stream.
-pub type AgeReader<R> = age::stream::StreamReader<ArmoredReader<BufReader<R>>>;
+pub type AgeReader<R> = age::stream::StreamReader<Unarmor<R>>;
+
+/// An age file as the decryptor reads it: binary as it is, armored through the crate's
+/// dearmoring reader (which costs about as much as the decryption: not for binary files).
+pub enum Unarmor<R> {
+    Binary(BufReader<R>),
+    Armored(ArmoredReader<BufReader<BufReader<R>>>),
+}
+
+impl<R: Read> Unarmor<R> {
+    fn new(input: R) -> io::Result<Self> {
+        let mut buf = BufReader::with_capacity(64 << 10, input);
+        let binary = buf.fill_buf()?.starts_with(AGE_MAGIC);
+        Ok(if binary {
+            Unarmor::Binary(buf)
+        } else {
+            Unarmor::Armored(ArmoredReader::new(buf))
+        })
+    }
+}
+
+impl<R: Read> Read for Unarmor<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Unarmor::Binary(r) => r.read(out),
+            Unarmor::Armored(r) => r.read(out),
+        }
+    }
+}
+
+impl<R: Read> BufRead for Unarmor<R> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Unarmor::Binary(r) => r.fill_buf(),
+            Unarmor::Armored(r) => r.fill_buf(),
+        }
+    }
+    fn consume(&mut self, n: usize) {
+        match self {
+            Unarmor::Binary(r) => r.consume(n),
+            Unarmor::Armored(r) => r.consume(n),
+        }
+    }
+}
 
 /// Reads the age header of `input`, finds a key among `keys` that opens it and returns the
 /// decrypting reader. Every key problem is found here, before any data is read.
 pub fn decrypt<R: Read>(input: R, keys: &Keys) -> Result<(AgeReader<R>, Encryption), ArchiveError> {
-    let decryptor =
-        age::Decryptor::new_buffered(ArmoredReader::new(input)).map_err(header_error)?;
+    let input = Unarmor::new(input).map_err(|e| header_error(e.into()))?;
+    let decryptor = age::Decryptor::new_buffered(input).map_err(header_error)?;
     let kind = if decryptor.is_scrypt() {
         Encryption::Passphrase
     } else {
