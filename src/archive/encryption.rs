@@ -228,11 +228,21 @@ impl Keys {
     /// unlocked on the terminal when it is needed).
     pub fn add_identity_file(&mut self, path: &Path) -> Result<(), String> {
         let data = read_small_file(path)?;
-        let name = path.display().to_string();
-        let looks_ssh = data.trim_ascii_start().starts_with(b"-----BEGIN");
+        self.add_identities(&data, &path.display().to_string(), TerminalCallbacks)
+    }
+
+    /// `add_identity_file` on the file's content; `callbacks` ask for passphrases.
+    fn add_identities<C: age::Callbacks>(
+        &mut self,
+        data: &[u8],
+        name: &str,
+        callbacks: C,
+    ) -> Result<(), String> {
+        let name = name.to_string();
+        let looks_ssh = !is_age(data) && data.trim_ascii_start().starts_with(b"-----BEGIN");
         if looks_ssh {
             let identity =
-                age::ssh::Identity::from_buffer(&data[..], Some(name.clone())).map_err(|_| {
+                age::ssh::Identity::from_buffer(data, Some(name.clone())).map_err(|_| {
                     format!("{name} is not an age identity file nor an ssh private key")
                 })?;
             if let age::ssh::Identity::Unsupported(_) = identity {
@@ -241,11 +251,33 @@ impl Keys {
                 ));
             }
             self.identities
-                .push(Box::new(identity.with_callbacks(TerminalCallbacks)));
+                .push(Box::new(identity.with_callbacks(callbacks)));
+            return Ok(());
+        }
+        if is_age(data) {
+            // An identity file encrypted with a passphrase (`age -p`, as `age-keygen | age -p`).
+            let reader = Unarmor::new(data).map_err(|e| format!("{name}: {e}"))?;
+            let decryptor =
+                age::Decryptor::new_buffered(reader).map_err(|e| format!("{name}: {e}"))?;
+            let locked = age::encrypted::EncryptedIdentity::new(decryptor, callbacks.clone(), None)
+                .ok_or_else(|| {
+                    format!("{name} is an age file encrypted to recipients, not an identity file")
+                })?;
+            let file = locked.decrypt(Some(&name)).map_err(|e| match e {
+                age::DecryptError::KeyDecryptionFailed | age::DecryptError::DecryptionFailed => {
+                    format!("cannot unlock {name}: wrong passphrase, or no terminal to ask on")
+                }
+                other => format!("{name}: {other}"),
+            })?;
+            let identities = file.into_identities().map_err(|e| format!("{name}: {e}"))?;
+            if identities.is_empty() {
+                return Err(format!("{name} holds no identities"));
+            }
+            self.identities.extend(identities);
             return Ok(());
         }
         // The crate's own messages name a line number, never the content.
-        let file = age::IdentityFile::from_buffer(&data[..]).map_err(|e| format!("{name}: {e}"))?;
+        let file = age::IdentityFile::from_buffer(data).map_err(|e| format!("{name}: {e}"))?;
         let identities = file.into_identities().map_err(|e| format!("{name}: {e}"))?;
         if identities.is_empty() {
             return Err(format!("{name} holds no identities"));
@@ -548,6 +580,44 @@ mod tests {
         assert_eq!(read_passphrase_file(&p).unwrap().expose_secret(), "s3cret");
         std::fs::write(&p, "\n").unwrap();
         assert!(read_passphrase_file(&p).is_err());
+    }
+
+    #[derive(Clone)]
+    struct Answer(&'static str);
+    impl age::Callbacks for Answer {
+        fn display_message(&self, _: &str) {}
+        fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
+            None
+        }
+        fn request_public_string(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn request_passphrase(&self, _: &str) -> Option<SecretString> {
+            Some(self.0.to_string().into())
+        }
+    }
+
+    #[test]
+    fn passphrase_protected_identity_files_unlock() {
+        let id = age::x25519::Identity::generate();
+        let to = EncryptTo::Passphrase("unlock me".to_string().into());
+        let text = format!("# key\n{}\n", id.to_string().expose_secret());
+        let locked = encrypt(&to, text.as_bytes());
+        let mut keys = Keys::none();
+        keys.add_identities(&locked, "key.age", Answer("unlock me"))
+            .unwrap();
+        assert_eq!(keys.identities.len(), 1);
+        let err = Keys::none()
+            .add_identities(&locked, "key.age", Answer("bad-secret-xyz"))
+            .unwrap_err();
+        assert!(err.contains("cannot unlock key.age"), "{err}");
+        assert!(!err.contains("bad-secret-xyz"), "{err}");
+        // It opens what was encrypted to it.
+        let data = encrypt(
+            &EncryptTo::Recipients(vec![RecipientKey::X25519(id.to_public())]),
+            b"x",
+        );
+        assert!(decrypt(&data[..], &keys).is_ok());
     }
 
     #[test]
