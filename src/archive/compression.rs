@@ -237,25 +237,32 @@ impl<R: Read> Decoder<R> {
         if head.is_empty() {
             return Err(ArchiveError::Foreign("the input is empty".into()));
         }
-        let raw = io::Cursor::new(head.clone()).chain(inner);
-        let (mut source, encryption, head) = if encryption::is_age(&head) {
+        let raw = io::Cursor::new(head).chain(inner);
+        let encrypted = encryption::is_age(&raw.get_ref().0.get_ref()[..]);
+        // The compression is sniffed on what lies under the encryption, if any.
+        let (mut source, encryption) = if encrypted {
             let (reader, kind) = encryption::decrypt(raw, keys)?;
-            let mut source = Source::Age(Box::new(reader));
-            let head = read_head(&mut source, encryption::SNIFF_LEN)?;
-            if head.is_empty() {
-                return Err(ArchiveError::Foreign("the encrypted input is empty".into()));
-            }
-            (source, Some(kind), head)
+            (Source::Age(Box::new(reader)), Some(kind))
         } else {
-            (Source::Plain(raw), None, head)
+            (Source::Plain(raw), None)
         };
-        let kind = Compression::sniff(&head)?;
-        let (head, source) = match &mut source {
-            // Plain input: the head is still in the chain.
-            Source::Plain(_) => (Vec::new(), source),
-            Source::Age(_) => (head, source),
+        let head = match &mut source {
+            // Plain input: the head read above is still at the front of the chain.
+            Source::Plain(raw) => {
+                let head = raw.get_ref().0.get_ref().clone();
+                (head, Vec::new())
+            }
+            Source::Age(_) => {
+                let head = read_head(&mut source, encryption::SNIFF_LEN)?;
+                if head.is_empty() {
+                    return Err(ArchiveError::Foreign("the encrypted input is empty".into()));
+                }
+                (head.clone(), head)
+            }
         };
-        let buf = BufReader::with_capacity(READ_BUFFER, io::Cursor::new(head).chain(source));
+        let (sniffed, unread) = head;
+        let kind = Compression::sniff(&sniffed)?;
+        let buf = BufReader::with_capacity(READ_BUFFER, io::Cursor::new(unread).chain(source));
         let inner = match kind {
             Compression::Zstd => DecoderInner::Zstd(Box::new(
                 zstd::stream::read::Decoder::with_buffer(buf).map_err(ArchiveError::Io)?,
