@@ -13,6 +13,8 @@
 #   curl            talks to the Docker socket directly (benchmark baseline)
 #   python3         the benchmark's data generator and the TLS terminator of the TLS test
 #   openssl         makes the certificates of the TLS test
+#   openssh-client  ssh-keygen makes the ssh key of the encryption test
+#   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -30,8 +32,10 @@ declare -A probe=(
     [curl]=curl
     [python3]=python3
     [openssl]=openssl
+    [openssh-client]=ssh-keygen
+    [util-linux]=setsid
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.

@@ -20,7 +20,8 @@ use crate::archive::Compression;
     after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, \
                   4 not found, 5 refused (would overwrite or lose data), 6 damaged archive, \
                   7 archive differs from the volume (verify), 8 backup older than the RPO \
-                  (status), 130 interrupted."
+                  (status), 9 encrypted archive without a key or with a wrong key, \
+                  130 interrupted."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -120,6 +121,59 @@ pub struct SaveArgs {
     /// Overwrite an existing output file
     #[arg(short = 'f', long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+}
+
+/// Encrypting a new archive with age (all of the archive, manifest included).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Encryption (age)")]
+pub struct EncryptArgs {
+    /// Encrypt to this recipient: an age public key (age1...) or an ssh-ed25519 / ssh-rsa
+    /// public key; repeatable
+    #[arg(short = 'r', long = "encrypt-to", value_name = "RECIPIENT")]
+    pub recipients: Vec<String>,
+
+    /// Encrypt to the recipients listed in FILE (one a line, `#` comments, as `age -R`);
+    /// repeatable
+    #[arg(short = 'R', long = "encrypt-to-file", value_name = "FILE")]
+    pub recipients_files: Vec<PathBuf>,
+
+    /// Encrypt with the passphrase in FILE (its first line break at the end is dropped)
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["recipients", "recipients_files", "passphrase"])]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Encrypt with a passphrase asked on the terminal (twice, not echoed)
+    #[arg(long, conflicts_with_all = ["recipients", "recipients_files"])]
+    pub passphrase: bool,
+}
+
+impl EncryptArgs {
+    pub fn any(&self) -> bool {
+        !self.recipients.is_empty()
+            || !self.recipients_files.is_empty()
+            || self.passphrase_file.is_some()
+            || self.passphrase
+    }
+}
+
+/// Keys for reading an encrypted archive (found by content; plain archives need none).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Decryption (age)")]
+pub struct DecryptArgs {
+    /// Decrypt with the identities in FILE: an age identity file (`age-keygen` output) or an
+    /// ssh private key (ed25519, RSA); repeatable
+    #[arg(short = 'i', long = "identity", value_name = "FILE")]
+    pub identities: Vec<PathBuf>,
+
+    /// Decrypt with the passphrase in FILE (its first line break at the end is dropped)
+    #[arg(long, value_name = "FILE", conflicts_with = "passphrase")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// Decrypt with a passphrase asked on the terminal (not echoed) if the archive needs one
+    #[arg(long)]
+    pub passphrase: bool,
 }
 
 #[derive(Debug, Args)]
@@ -135,6 +189,9 @@ pub struct RestoreArgs {
     /// Replace the content of a non-empty volume; the result is exactly the archive's content
     #[arg(short = 'f', long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }
 
 #[derive(Debug, Args)]
@@ -153,6 +210,9 @@ pub struct InspectArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }
 
 #[derive(Debug, Args)]
@@ -172,6 +232,9 @@ pub struct VerifyArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }
 
 #[derive(Debug, Args)]

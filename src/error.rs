@@ -11,6 +11,7 @@
 //! | 6    | the archive is damaged, truncated, foreign or does not match its manifest |
 //! | 7    | `verify`: the archive is sound but differs from the volume |
 //! | 8    | `status`: a volume's newest backup is older than the RPO, or it has none |
+//! | 9    | the archive is encrypted and no key was given, or none of the keys given opens it |
 //! | 130  | interrupted (Ctrl-C, or the docker CLI cancelled the plugin) |
 
 use std::fmt;
@@ -30,6 +31,8 @@ pub enum Kind {
     Damaged,
     Differs,
     Stale,
+    /// An encrypted archive without a key, or with keys that do not open it.
+    Key,
     Interrupted,
 }
 
@@ -44,6 +47,7 @@ impl Kind {
             Kind::Damaged => 6,
             Kind::Differs => 7,
             Kind::Stale => 8,
+            Kind::Key => 9,
             Kind::Interrupted => 130,
         }
     }
@@ -98,6 +102,9 @@ pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
             return (Kind::Daemon, c.hint());
         }
         if let Some(a) = cause.downcast_ref::<ArchiveError>() {
+            if a.is_key_problem() {
+                return (Kind::Key, None);
+            }
             if a.is_damage() {
                 return (Kind::Damaged, None);
             }

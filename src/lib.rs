@@ -6,6 +6,7 @@ pub mod cli;
 pub mod commands;
 pub mod docker;
 pub mod error;
+pub mod keys;
 pub mod output;
 pub mod plugin;
 pub mod settings;

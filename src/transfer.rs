@@ -10,8 +10,8 @@ use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
-    self, index, ArchiveError, Counters, EncodeOptions, ManifestHead, ManifestTrailer,
-    RewriteReport, TarReader,
+    self, index, ArchiveError, Counters, EncodeOptions, EncryptTo, Keys, ManifestHead,
+    ManifestTrailer, RewriteReport, TarReader,
 };
 use crate::docker::stream::{self, ChannelReader, ChannelWriter};
 use crate::docker::Helper;
@@ -21,20 +21,30 @@ use crate::output::Sink;
 /// Any blocking byte source (a file, stdin, the engine through a channel).
 pub type DynRead = Box<dyn Read + Send>;
 
+/// How `save_volume` writes an archive.
+#[derive(Clone)]
+pub struct ArchiveOptions {
+    pub encode: EncodeOptions,
+    /// Encrypt (after compressing) to these recipients or this passphrase.
+    pub encrypt: Option<Arc<EncryptTo>>,
+}
+
 /// Streams the volume behind `helper` into `sink` as an archive. On error or cancellation the
 /// sink is dropped (a file sink deletes its temporary file).
 pub async fn save_volume(
     docker: &Docker,
     helper: &Helper,
     sink: Sink,
-    opts: EncodeOptions,
+    opts: ArchiveOptions,
     head: ManifestHead,
     counters: Arc<Counters>,
     cancel: &CancellationToken,
 ) -> Result<(Sink, ManifestTrailer)> {
     let (tx, rx) = stream::channel();
     let writer = tokio::task::spawn_blocking(move || {
-        archive::write_archive(ChannelReader::new(rx), sink, opts, &head, counters)
+        let reader = ChannelReader::new(rx);
+        let encrypt = opts.encrypt.as_deref();
+        archive::write_archive(reader, sink, opts.encode, encrypt, &head, counters)
     });
     let download = stream::download(docker, &helper.id, tx);
     let downloaded = tokio::select! {
@@ -50,26 +60,40 @@ pub async fn save_volume(
     }
 }
 
-/// Opens an archive for restoring: detects the compression, checks that it holds tar data and
-/// reads the manifest head if there is one. Blocking; run it on a blocking thread.
+/// What an archive is wrapped in, as found by content.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveFormat {
+    pub compression: archive::Compression,
+    pub encryption: Option<archive::Encryption>,
+}
+
+/// Opens an archive for reading (restore, inspect, verify): detects encryption and compression
+/// by content, decrypts with `keys` (a missing or wrong key fails here, before anything else
+/// happens), checks that it holds tar data and reads the manifest head if there is one.
+/// Blocking; run it on a blocking thread (it may ask for a passphrase on the terminal).
 pub fn open_archive(
     input: DynRead,
     counters: Arc<Counters>,
+    keys: &Keys,
 ) -> Result<TarReader<DynRead>, ArchiveError> {
-    open_archive_with_kind(input, counters).map(|(reader, _)| reader)
+    open_archive_with_kind(input, counters, keys).map(|(reader, _)| reader)
 }
 
-/// `open_archive`, also telling which compression was found.
+/// `open_archive`, also telling which encryption and compression were found.
 pub fn open_archive_with_kind(
     input: DynRead,
     counters: Arc<Counters>,
-) -> Result<(TarReader<DynRead>, archive::Compression), ArchiveError> {
+    keys: &Keys,
+) -> Result<(TarReader<DynRead>, ArchiveFormat), ArchiveError> {
     let counted = archive::CountingReader::new(input, counters.clone());
-    let decoder = archive::Decoder::new(counted)?;
-    let kind = decoder.compression();
+    let decoder = archive::Decoder::with_keys(counted, keys)?;
+    let format = ArchiveFormat {
+        compression: decoder.compression(),
+        encryption: decoder.encryption(),
+    };
     let mut reader = TarReader::new(Box::new(decoder) as DynRead, counters);
     reader.peek()?;
-    Ok((reader, kind))
+    Ok((reader, format))
 }
 
 /// Streams every entry of `reader` into the volume behind `helper`, renamed under the mount, and

@@ -6,6 +6,7 @@ use std::io::{self, BufReader, Read, Write};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
+use super::encryption::{self, AgeReader, Encryption, Keys};
 use super::ArchiveError;
 
 /// How an archive's tar stream is compressed.
@@ -177,13 +178,31 @@ impl<W: Write> Write for Encoder<W> {
     }
 }
 
-/// A decompressing reader chosen by sniffing the stream's first bytes.
+/// A decompressing (and, for age archives, decrypting) reader chosen by sniffing the stream's
+/// first bytes.
 pub struct Decoder<R: Read> {
     kind: Compression,
+    encryption: Option<Encryption>,
     inner: DecoderInner<R>,
 }
 
-type Buffered<R> = BufReader<io::Chain<io::Cursor<Vec<u8>>, R>>;
+type Raw<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+type Buffered<R> = BufReader<io::Chain<io::Cursor<Vec<u8>>, Source<R>>>;
+
+/// The compressed stream: the input itself, or what age decrypts from it.
+pub enum Source<R: Read> {
+    Plain(Raw<R>),
+    Age(Box<AgeReader<Raw<R>>>),
+}
+
+impl<R: Read> Read for Source<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Source::Plain(r) => r.read(out),
+            Source::Age(r) => r.read(out).map_err(encryption::payload_error),
+        }
+    }
+}
 
 enum DecoderInner<R: Read> {
     Zstd(Box<zstd::stream::read::Decoder<'static, Buffered<R>>>),
@@ -194,20 +213,56 @@ enum DecoderInner<R: Read> {
 /// Buffer for reading archives: large reads keep syscalls and decoder calls few.
 const READ_BUFFER: usize = 1 << 20;
 
+/// Reads the first bytes of a stream up front: a pipe may deliver them a byte at a time.
+fn read_head<R: Read>(inner: &mut R, n: usize) -> Result<Vec<u8>, ArchiveError> {
+    let mut head = Vec::with_capacity(n);
+    inner
+        .take(n as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| ArchiveError::from_io(encryption::payload_error(e)))?;
+    Ok(head)
+}
+
 impl<R: Read> Decoder<R> {
-    /// Sniffs the compression and wraps `inner` in the matching decoder.
-    pub fn new(mut inner: R) -> Result<Self, ArchiveError> {
-        // Read the magic bytes up front: a pipe may deliver them a byte at a time.
-        let mut head = Vec::with_capacity(8);
-        (&mut inner)
-            .take(6)
-            .read_to_end(&mut head)
-            .map_err(ArchiveError::Io)?;
+    /// Sniffs the compression and wraps `inner` in the matching decoder; an encrypted archive
+    /// is refused (see `with_keys`).
+    pub fn new(inner: R) -> Result<Self, ArchiveError> {
+        Self::with_keys(inner, &Keys::none())
+    }
+
+    /// Sniffs encryption and compression and wraps `inner` in the matching decoders. An age
+    /// archive is opened with `keys`: a missing or wrong key fails here, before any data.
+    pub fn with_keys(mut inner: R, keys: &Keys) -> Result<Self, ArchiveError> {
+        let head = read_head(&mut inner, encryption::SNIFF_LEN)?;
         if head.is_empty() {
             return Err(ArchiveError::Foreign("the input is empty".into()));
         }
-        let kind = Compression::sniff(&head)?;
-        let buf = BufReader::with_capacity(READ_BUFFER, io::Cursor::new(head).chain(inner));
+        let raw = io::Cursor::new(head).chain(inner);
+        let encrypted = encryption::is_age(&raw.get_ref().0.get_ref()[..]);
+        // The compression is sniffed on what lies under the encryption, if any.
+        let (mut source, encryption) = if encrypted {
+            let (reader, kind) = encryption::decrypt(raw, keys)?;
+            (Source::Age(Box::new(reader)), Some(kind))
+        } else {
+            (Source::Plain(raw), None)
+        };
+        let head = match &mut source {
+            // Plain input: the head read above is still at the front of the chain.
+            Source::Plain(raw) => {
+                let head = raw.get_ref().0.get_ref().clone();
+                (head, Vec::new())
+            }
+            Source::Age(_) => {
+                let head = read_head(&mut source, encryption::SNIFF_LEN)?;
+                if head.is_empty() {
+                    return Err(ArchiveError::Foreign("the encrypted input is empty".into()));
+                }
+                (head.clone(), head)
+            }
+        };
+        let (sniffed, unread) = head;
+        let kind = Compression::sniff(&sniffed)?;
+        let buf = BufReader::with_capacity(READ_BUFFER, io::Cursor::new(unread).chain(source));
         let inner = match kind {
             Compression::Zstd => DecoderInner::Zstd(Box::new(
                 zstd::stream::read::Decoder::with_buffer(buf).map_err(ArchiveError::Io)?,
@@ -217,12 +272,21 @@ impl<R: Read> Decoder<R> {
             }
             Compression::None => DecoderInner::None(buf),
         };
-        Ok(Decoder { kind, inner })
+        Ok(Decoder {
+            kind,
+            encryption,
+            inner,
+        })
     }
 
     /// The compression found.
     pub fn compression(&self) -> Compression {
         self.kind
+    }
+
+    /// The encryption found, if any.
+    pub fn encryption(&self) -> Option<Encryption> {
+        self.encryption
     }
 }
 
@@ -235,6 +299,8 @@ impl<R: Read> Read for Decoder<R> {
         };
         // Decoder errors on damaged input surface as plain io errors; name them.
         r.map_err(|e| match e.kind() {
+            // Already named (by the decryption layer).
+            _ if e.get_ref().is_some_and(|i| i.is::<ArchiveError>()) => e,
             io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => e,
             io::ErrorKind::UnexpectedEof => io::Error::other(ArchiveError::Truncated(format!(
                 "the {} stream ends early",
@@ -246,5 +312,73 @@ impl<R: Read> Read for Decoder<R> {
                 self.kind
             ))),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::encryption::{EncryptTo, Encrypting, RecipientKey};
+
+    fn zstd_then_age(plain: &[u8], to: &EncryptTo, armor: bool) -> Vec<u8> {
+        let opts = EncodeOptions {
+            compression: Compression::Zstd,
+            level: None,
+            threads: 1,
+        };
+        let mut enc = Encoder::new(Encrypting::new(Vec::new(), Some(to)).unwrap(), opts).unwrap();
+        enc.write_all(plain).unwrap();
+        let bin = enc.finish().unwrap().finish().unwrap();
+        if !armor {
+            return bin;
+        }
+        let mut w =
+            age::armor::ArmoredWriter::wrap_output(Vec::new(), age::armor::Format::AsciiArmor)
+                .unwrap();
+        w.write_all(&bin).unwrap();
+        w.finish().unwrap()
+    }
+
+    #[test]
+    fn decoder_finds_encryption_then_compression() {
+        let id = age::x25519::Identity::generate();
+        let to = EncryptTo::Recipients(vec![RecipientKey::X25519(id.to_public())]);
+        let plain = b"tar bytes, pretend".repeat(1000);
+        for armor in [false, true] {
+            let data = zstd_then_age(&plain, &to, armor);
+            assert!(!data.windows(8).any(|w| w == b"tar byte"));
+            let err = Decoder::new(&data[..]).err().unwrap();
+            assert!(matches!(err, ArchiveError::NeedKey(_)), "{err}");
+            let mut keys = Keys::none();
+            keys.add_identity_for_tests(Box::new(id.clone()));
+            let mut d = Decoder::with_keys(&data[..], &keys).unwrap();
+            assert_eq!(d.compression(), Compression::Zstd);
+            assert_eq!(d.encryption(), Some(Encryption::Recipients));
+            let mut out = Vec::new();
+            d.read_to_end(&mut out).unwrap();
+            assert_eq!(out, plain, "armor {armor}");
+        }
+        // A plain archive needs no key, and keys do not hurt it.
+        let mut d = Decoder::new(&[0x1f, 0x8b, 8, 0][..]).unwrap();
+        assert_eq!(d.encryption(), None);
+        assert_eq!(d.compression(), Compression::Gzip);
+        assert!(d.read_to_end(&mut Vec::new()).is_err());
+    }
+
+    #[test]
+    fn damaged_ciphertext_is_corrupt_not_a_key_problem() {
+        let id = age::x25519::Identity::generate();
+        let to = EncryptTo::Recipients(vec![RecipientKey::X25519(id.to_public())]);
+        let plain: Vec<u8> = (0..300_000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let mut data = zstd_then_age(&plain, &to, false);
+        let mid = data.len() / 2;
+        data[mid] ^= 0x40;
+        let mut keys = Keys::none();
+        keys.add_identity_for_tests(Box::new(id));
+        let mut d = Decoder::with_keys(&data[..], &keys).unwrap();
+        let err = d.read_to_end(&mut Vec::new()).unwrap_err();
+        let err = ArchiveError::from_io(err);
+        assert!(matches!(err, ArchiveError::Corrupt(_)), "{err}");
+        assert!(err.is_damage() && !err.is_key_problem());
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod checksum;
 mod compression;
+pub mod encryption;
 pub mod index;
 pub mod manifest;
 mod restore;
@@ -14,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
+pub use encryption::{EncryptTo, Encryption, Keys};
 pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
 pub use restore::{rewrite_for_upload, RewriteReport, MOUNT_DIR};
 pub use save::write_archive;
@@ -32,6 +34,10 @@ pub enum ArchiveError {
     Corrupt(String),
     #[error("the archive does not match its manifest: {0}")]
     Mismatch(String),
+    #[error("{0}")]
+    NeedKey(String),
+    #[error("cannot decrypt the archive: {0}")]
+    WrongKey(String),
     #[error("reading the archive failed: {0}")]
     Io(#[source] io::Error),
     #[error("writing failed: {0}")]
@@ -51,7 +57,18 @@ impl ArchiveError {
 
     /// Whether the archive itself is at fault (as opposed to the disk or the pipe).
     pub fn is_damage(&self) -> bool {
-        !matches!(self, ArchiveError::Io(_) | ArchiveError::Output(_))
+        !matches!(
+            self,
+            ArchiveError::Io(_)
+                | ArchiveError::Output(_)
+                | ArchiveError::NeedKey(_)
+                | ArchiveError::WrongKey(_)
+        )
+    }
+
+    /// Whether the archive is encrypted and the keys given (if any) do not open it.
+    pub fn is_key_problem(&self) -> bool {
+        matches!(self, ArchiveError::NeedKey(_) | ArchiveError::WrongKey(_))
     }
 }
 

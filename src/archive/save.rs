@@ -4,19 +4,22 @@
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use super::encryption::{EncryptTo, Encrypting};
 use super::manifest::{self, ManifestHead, ManifestTrailer};
 use super::tar_stream::{Item, TarReader};
 use super::{ArchiveError, Counters, EncodeOptions, Encoder};
 
-/// Compresses the tar stream `src` into `dst` with the manifest around it; returns the inner
-/// writer (not yet synced) and the trailer written.
+/// Compresses (then, with `encrypt`, encrypts) the tar stream `src` into `dst` with the manifest
+/// around it; returns the inner writer (not yet synced) and the trailer written.
 pub fn write_archive<R: Read, W: Write>(
     src: R,
     dst: W,
     opts: EncodeOptions,
+    encrypt: Option<&EncryptTo>,
     head: &ManifestHead,
     counters: Arc<Counters>,
 ) -> Result<(W, ManifestTrailer), ArchiveError> {
+    let dst = Encrypting::new(dst, encrypt)?;
     let mut enc = Encoder::new(dst, opts).map_err(ArchiveError::Output)?;
     write_global_header(&mut enc, &manifest::to_json(head))?;
     let mut reader = TarReader::new(src, counters);
@@ -34,7 +37,10 @@ pub fn write_archive<R: Read, W: Write>(
     );
     write_global_header(&mut enc, &manifest::to_json(&trailer))?;
     enc.write_all(&[0u8; 1024]).map_err(ArchiveError::Output)?;
-    let dst = enc.finish().map_err(ArchiveError::Output)?;
+    let dst = enc
+        .finish()
+        .and_then(Encrypting::finish)
+        .map_err(ArchiveError::Output)?;
     Ok((dst, trailer))
 }
 

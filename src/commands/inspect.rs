@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::archive::{Counters, Item, ManifestHead, ManifestTrailer, Totals, Verdict};
+use crate::archive::{Counters, Item, Keys, ManifestHead, ManifestTrailer, Totals, Verdict};
 use crate::cli::{Format, InspectArgs};
 use crate::output;
 use crate::settings::Ctx;
@@ -15,15 +15,16 @@ use crate::transfer;
 struct Summary {
     head: Option<ManifestHead>,
     trailer: Option<ManifestTrailer>,
-    compression: crate::archive::Compression,
+    format: transfer::ArchiveFormat,
     totals: Totals,
     verified: bool,
     top_level: Vec<String>,
 }
 
 pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
+    let keys = crate::keys::keys(&args.decrypt)?;
     let (input, len) = transfer::open_input(&args.archive)?;
-    let summary = tokio::task::spawn_blocking(move || read_summary(input))
+    let summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
         .await
         .expect("inspect panicked")
         .with_context(|| format!("cannot inspect {}", args.archive))?;
@@ -32,7 +33,8 @@ pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
             let value = json!({
                 "archive": args.archive,
                 "size": len,
-                "compression": summary.compression,
+                "compression": summary.format.compression,
+                "encryption": summary.format.encryption,
                 "manifest": summary.head.as_ref().map(|h| json!({"head": h, "trailer": summary.trailer})),
                 "entries": summary.totals.entries,
                 "content_bytes": summary.totals.content_bytes,
@@ -46,9 +48,9 @@ pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_summary(input: transfer::DynRead) -> Result<Summary> {
+fn read_summary(input: transfer::DynRead, keys: &Keys) -> Result<Summary> {
     let counters: Arc<Counters> = Arc::default();
-    let (mut reader, compression) = transfer::open_archive_with_kind(input, counters)?;
+    let (mut reader, format) = transfer::open_archive_with_kind(input, counters, keys)?;
     let mut top_level = Vec::new();
     while let Item::Entry(entry) = reader.next_item()? {
         let path = entry.display_path();
@@ -63,7 +65,7 @@ fn read_summary(input: transfer::DynRead) -> Result<Summary> {
     Ok(Summary {
         head: reader.head().cloned(),
         trailer: reader.trailer().cloned(),
-        compression,
+        format,
         verified: matches!(verdict, Verdict::Verified(_)),
         totals: verdict.totals().clone(),
         top_level,
@@ -72,7 +74,10 @@ fn read_summary(input: transfer::DynRead) -> Result<Summary> {
 
 fn print_table(archive: &str, len: Option<u64>, s: &Summary) {
     let size = len.map(output::bytes).unwrap_or_else(|| "stdin".into());
-    println!("archive   {archive} ({size}, {})", s.compression);
+    println!("archive   {archive} ({size}, {})", s.format.compression);
+    if let Some(e) = s.format.encryption {
+        println!("encrypted {e}");
+    }
     match &s.head {
         Some(h) => {
             println!("volume    {} (driver {})", h.volume.name, h.volume.driver);

@@ -20,11 +20,13 @@ use crate::settings::Ctx;
 use crate::transfer::{self, DynRead};
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
+    let keys = crate::keys::keys(&args.decrypt)?;
     let (input, input_len) = transfer::open_input(&args.archive)?;
     let counters: Arc<Counters> = Arc::default();
+    // A missing or wrong key fails here, before any volume is created or touched.
     let opened = {
         let counters = Arc::clone(&counters);
-        tokio::task::spawn_blocking(move || transfer::open_archive(input, counters))
+        tokio::task::spawn_blocking(move || transfer::open_archive(input, counters, &keys))
             .await
             .expect("opening the archive panicked")
     };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use chrono::Local;
 
-use crate::archive::{Compression, EncodeOptions, ManifestHead, SourceInfo};
+use crate::archive::{Compression, EncodeOptions, EncryptTo, ManifestHead, SourceInfo};
 use crate::cli::SaveArgs;
 use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
@@ -29,6 +29,8 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     for volume in &args.volumes {
         plans.push(plan_output(volume, &args, &stamp)?);
     }
+    // Keys are read (or the passphrase asked) before the engine is touched, too.
+    let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
     let threads = args.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get() as u32)
@@ -47,7 +49,8 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
             level: args.level,
             threads,
         };
-        save_one(ctx, &engine, volume, target, opts, args.force).await?;
+        let encrypt = encrypt.clone();
+        save_one(ctx, &engine, volume, target, opts, encrypt, args.force).await?;
     }
     Ok(())
 }
@@ -58,11 +61,16 @@ async fn save_one(
     volume: &bollard::models::Volume,
     target: Target,
     opts: EncodeOptions,
+    encrypt: Option<Arc<EncryptTo>>,
     force: bool,
 ) -> Result<()> {
     let sink = match &target {
         Target::Stdout => Sink::stdout()?,
         Target::File(path) => Sink::file(path, force)?,
+    };
+    let options = transfer::ArchiveOptions {
+        encode: opts,
+        encrypt,
     };
     let head = ManifestHead::new(
         volumes::info(volume),
@@ -94,7 +102,7 @@ async fn save_one(
     });
     let started = Instant::now();
     let result =
-        transfer::save_volume(docker, &helper, sink, opts, head, counters, &ctx.cancel).await;
+        transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
     if let Some(task) = measure {
         task.abort();
     }
@@ -126,13 +134,15 @@ async fn save_one(
 }
 
 /// The output and compression for one volume: `-o FILE`, `-o DIR`, `-o -`, or the seed's
-/// `./backups/<volume>_<YYYYmmdd_HHMMSS>` naming; compression from the flag, else the file's
-/// extension, else zstd.
+/// `./backups/<volume>_<YYYYmmdd_HHMMSS>` naming (`.age` added when encrypting); compression
+/// from the flag, else the file's extension (less `.age`), else zstd.
 fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Compression)> {
     let many = args.volumes.len() > 1;
     let usage = |msg: String| -> anyhow::Error { UserError::new(Kind::Usage, msg).into() };
+    let encrypted = args.encrypt.any();
+    let age = if encrypted { ".age" } else { "" };
     let default_name =
-        |dir: &Path, c: Compression| dir.join(format!("{volume}_{stamp}.{}", c.extension()));
+        |dir: &Path, c: Compression| dir.join(format!("{volume}_{stamp}.{}{age}", c.extension()));
     let chosen = args.compression.unwrap_or(Compression::Zstd);
     match args.output.as_deref() {
         None => Ok((
@@ -148,7 +158,18 @@ fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Co
             "-o FILE takes a single volume; give a directory (`-o DIR/`) for several".into(),
         )),
         Some(file) => {
-            let by_name = Compression::from_file_name(file);
+            let lower = file.to_ascii_lowercase();
+            let plain_name = match lower.strip_suffix(".age") {
+                Some(_) if !encrypted => {
+                    return Err(usage(format!(
+                        "{file} looks like an encrypted archive but no --encrypt-to, \
+                         --encrypt-to-file, --passphrase-file or --passphrase was given"
+                    )))
+                }
+                Some(stem) => stem,
+                None => &lower,
+            };
+            let by_name = Compression::from_file_name(plain_name);
             let compression = match (args.compression, by_name) {
                 (Some(flag), Some(ext)) if flag != ext => {
                     return Err(usage(format!(
@@ -186,6 +207,7 @@ mod tests {
             level: None,
             threads: None,
             force: false,
+            encrypt: Default::default(),
         }
     }
 
@@ -223,5 +245,19 @@ mod tests {
         assert_eq!(t, Target::Stdout);
         assert!(plan_output("v", &args(&["v", "w"], Some("-"), None), "s").is_err());
         assert!(plan_output("v", &args(&["v", "w"], Some("f.tar"), None), "s").is_err());
+    }
+
+    #[test]
+    fn encrypted_names_end_in_age() {
+        let mut a = args(&["db"], None, None);
+        assert!(plan_output("db", &args(&["db"], Some("x.tar.gz.age"), None), "s").is_err());
+        a.encrypt.recipients.push("age1...".into());
+        let (t, c) = plan_output("db", &a, "s").unwrap();
+        assert_eq!(t, Target::File("backups/db_s.tar.zst.age".into()));
+        assert_eq!(c, Compression::Zstd);
+        a.output = Some("x.tar.gz.age".into());
+        let (t, c) = plan_output("db", &a, "s").unwrap();
+        assert_eq!(t, Target::File("x.tar.gz.age".into()));
+        assert_eq!(c, Compression::Gzip);
     }
 }

@@ -12,7 +12,7 @@ use bollard::query_parameters::ListVolumesOptions;
 use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
 use serde::Serialize;
 
-use crate::archive::Compression;
+use crate::archive::{Compression, Keys};
 use crate::cli::{Format, StatusArgs};
 use crate::docker::helper::HELPER_LABEL;
 use crate::error::{Kind, UserError};
@@ -182,7 +182,9 @@ fn scan(dir: &Path) -> Result<Vec<(String, Backup)>> {
         }
         let path = entry.path();
         let from_manifest = std::fs::File::open(&path).ok().and_then(|file| {
-            let reader = transfer::open_archive(Box::new(file), Arc::default()).ok()?;
+            // Encrypted archives are known by their names: status holds no keys.
+            let reader =
+                transfer::open_archive(Box::new(file), Arc::default(), &Keys::none()).ok()?;
             let head = reader.head()?;
             let created = DateTime::parse_from_rfc3339(&head.created).ok()?;
             Some((head.volume.name.clone(), created.with_timezone(&Utc)))

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::archive::index::{self, Diff, Index};
-use crate::archive::{Counters, Verdict, VolumeInfo};
+use crate::archive::{Counters, Keys, Verdict, VolumeInfo};
 use crate::cli::{Format, VerifyArgs};
 use crate::docker::{volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
@@ -31,7 +31,9 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         .into());
     }
     let compare = args.against.is_some() || args.restore_test;
-    let read = read_archive(&args.archive, compare)
+    // Shared by the two reads of a test restore (identities cannot be cloned).
+    let keys = Arc::new(crate::keys::keys(&args.decrypt)?);
+    let read = read_archive(&args.archive, compare, Arc::clone(&keys))
         .await
         .with_context(|| format!("{} is damaged", args.archive))?;
     let totals = read.verdict.totals();
@@ -52,7 +54,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         }
         (None, Some(archive)) => {
             let engine = ctx.engine().await?;
-            let restored = restore_test(ctx, &engine, &args.archive).await?;
+            let restored = restore_test(ctx, &engine, &args.archive, keys).await?;
             Some((
                 "a test restore".to_string(),
                 compare_with_root_rule(&archive, &restored),
@@ -108,10 +110,10 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 }
 
 /// Reads the whole archive; with `index`, describes every entry too.
-async fn read_archive(path: &str, index: bool) -> Result<Read> {
+async fn read_archive(path: &str, index: bool, keys: Arc<Keys>) -> Result<Read> {
     let (input, _) = transfer::open_input(path)?;
     tokio::task::spawn_blocking(move || -> Result<Read> {
-        let mut reader = transfer::open_archive(input, Arc::<Counters>::default())?;
+        let mut reader = transfer::open_archive(input, Arc::<Counters>::default(), &keys)?;
         let index = if index {
             Some(index::index_entries(&mut reader)?)
         } else {
@@ -156,7 +158,7 @@ async fn index_existing(engine: &Engine, volume: &str) -> Result<Index> {
 }
 
 /// Restores into a scratch volume, describes it, and removes it whatever happens.
-async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str) -> Result<Index> {
+async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -> Result<Index> {
     let docker = &engine.docker;
     let scratch = format!("dvb-restore-test-{}", std::process::id());
     let like = VolumeInfo {
@@ -172,7 +174,11 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str) -> Result<Index> {
     let result = async {
         let (input, _) = transfer::open_input(path)?;
         let reader = tokio::task::spawn_blocking(move || -> Result<_> {
-            Ok(transfer::open_archive(input as DynRead, Arc::default())?)
+            Ok(transfer::open_archive(
+                input as DynRead,
+                Arc::default(),
+                &keys,
+            )?)
         })
         .await
         .expect("opening the archive panicked")?;
