@@ -176,7 +176,10 @@ fn scan(dir: &Path) -> Result<Vec<(String, Backup)>> {
         let entry = entry?;
         let name = entry.file_name().to_string_lossy().into_owned();
         let meta = entry.metadata()?;
-        if name.starts_with('.') || !meta.is_file() || Compression::from_file_name(&name).is_none()
+        let unencrypted = name.strip_suffix(".age").unwrap_or(&name);
+        if name.starts_with('.')
+            || !meta.is_file()
+            || Compression::from_file_name(unencrypted).is_none()
         {
             continue;
         }

@@ -155,14 +155,24 @@ fn status_exit_codes_follow_the_rpo() {
     let fresh = Volume::new("status-fresh");
     let stale = Volume::new("status-stale");
     let never = Volume::new("status-never");
+    // Encrypted archives count too (known by their names: status holds no keys).
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let out = dir.path().join("");
     run(&[
         "save",
         &fresh.name,
         "-o",
-        dir.path().join("").to_str().unwrap(),
+        out.to_str().unwrap(),
         "-q",
+        "--encrypt-to",
+        &recipient,
     ])
     .ok();
+    assert!(
+        files_in(dir.path())[0].ends_with(".tar.zst.age"),
+        "{:?}",
+        files_in(dir.path())
+    );
     // An old seed-style archive named <volume>_<YYYYmmdd_HHMMSS>.tar.gz, from three days ago.
     let old = chrono::Local::now() - chrono::Duration::days(3);
     let name = format!("{}_{}.tar.gz", stale.name, old.format("%Y%m%d_%H%M%S"));
