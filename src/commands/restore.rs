@@ -186,32 +186,36 @@ async fn into_existing(
         );
     }
     // Restore into a scratch volume first: the archive is verified before the target changes.
-    let scratch = scratch_name(target);
-    let like = VolumeInfo {
-        driver: "local".into(),
-        labels: [(
-            crate::docker::helper::HELPER_LABEL.to_string(),
-            "scratch".to_string(),
-        )]
-        .into(),
-        ..Default::default()
-    };
-    volumes::create(docker, &scratch, &like).await?;
+    let scratch = volumes::create_scratch(docker, "scratch", target).await?;
     let report = match restore_with_helper(ctx, engine, &scratch, reader).await {
         Ok(report) => report,
         Err(e) => {
-            remove_scratch(engine, &scratch).await;
+            volumes::remove_scratch(docker, &scratch).await;
             return Err(e);
         }
     };
     if let Err(e) = ctx.check_cancelled() {
-        remove_scratch(engine, &scratch).await;
+        volumes::remove_scratch(docker, &scratch).await;
         return Err(e);
     }
     // From here the target changes. The verified data stays in the scratch volume until it has
     // been copied, and is kept there if the copy fails.
+    if let Err(e) = volumes::wipe(docker, volume, users).await {
+        if volumes::inspect(docker, target)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+        {
+            // Removed but not created again: keep the restored data where it is.
+            return Err(e.context(format!(
+                "volume `{target}` is gone; the restored data is kept in volume `{scratch}`"
+            )));
+        }
+        volumes::remove_scratch(docker, &scratch).await;
+        return Err(e);
+    }
     let copied = async {
-        volumes::wipe(docker, volume, users).await?;
         let from = Helper::create(docker, &scratch, true).await?;
         let copied = match Helper::create(docker, target, false).await {
             Ok(to) => {
@@ -227,21 +231,13 @@ async fn into_existing(
     .await;
     match copied {
         Ok(()) => {
-            remove_scratch(engine, &scratch).await;
+            volumes::remove_scratch(docker, &scratch).await;
             Ok(report)
         }
         Err(e) => Err(e.context(format!(
             "volume `{target}` was emptied but the copy failed; the restored data is kept in \
              volume `{scratch}`"
         ))),
-    }
-}
-
-async fn remove_scratch(engine: &Engine, scratch: &str) {
-    if let Err(e) = volumes::remove(&engine.docker, scratch).await {
-        output::warn(&format!(
-            "could not remove scratch volume `{scratch}`: {e:#}"
-        ));
     }
 }
 
@@ -256,9 +252,4 @@ async fn restore_with_helper(
     let result = transfer::restore_into(docker, &helper, reader, &ctx.cancel).await;
     helper.remove(docker).await;
     result
-}
-
-fn scratch_name(target: &str) -> String {
-    let short: String = target.chars().take(40).collect();
-    format!("dvb-scratch-{short}-{}", std::process::id())
 }

@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::archive::index::{self, Diff, Index};
-use crate::archive::{Counters, Keys, Verdict, VolumeInfo};
+use crate::archive::{Counters, Keys, Verdict};
 use crate::cli::{Format, VerifyArgs};
 use crate::docker::{volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
@@ -160,17 +160,7 @@ async fn index_existing(engine: &Engine, volume: &str) -> Result<Index> {
 /// Restores into a scratch volume, describes it, and removes it whatever happens.
 async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -> Result<Index> {
     let docker = &engine.docker;
-    let scratch = format!("dvb-restore-test-{}", std::process::id());
-    let like = VolumeInfo {
-        driver: "local".into(),
-        labels: [(
-            crate::docker::helper::HELPER_LABEL.to_string(),
-            "scratch".to_string(),
-        )]
-        .into(),
-        ..Default::default()
-    };
-    volumes::create(docker, &scratch, &like).await?;
+    let scratch = volumes::create_scratch(docker, "restore-test", "").await?;
     let result = async {
         let (input, _) = transfer::open_input(path)?;
         let reader = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -189,10 +179,6 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
         index_existing(engine, &scratch).await
     }
     .await;
-    if let Err(e) = volumes::remove(docker, &scratch).await {
-        output::warn(&format!(
-            "could not remove scratch volume `{scratch}`: {e:#}"
-        ));
-    }
+    volumes::remove_scratch(docker, &scratch).await;
     result
 }

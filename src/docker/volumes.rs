@@ -132,6 +132,34 @@ pub async fn create(docker: &Docker, name: &str, like: &VolumeInfo) -> Result<()
     Ok(())
 }
 
+/// Creates a scratch volume for `purpose` (labelled like the helpers, so `ls` and `status` skip
+/// it) and returns its name: `dvb-<purpose>-<about>-<pid>`.
+pub async fn create_scratch(docker: &Docker, purpose: &str, about: &str) -> Result<String> {
+    let short: String = about.chars().take(40).collect();
+    let pid = std::process::id();
+    let name = if short.is_empty() {
+        format!("dvb-{purpose}-{pid}")
+    } else {
+        format!("dvb-{purpose}-{short}-{pid}")
+    };
+    let like = VolumeInfo {
+        driver: "local".into(),
+        labels: [(HELPER_LABEL.to_string(), "scratch".to_string())].into(),
+        ..Default::default()
+    };
+    create(docker, &name, &like).await?;
+    Ok(name)
+}
+
+/// Removes a scratch volume; a failure is reported, not fatal (the work is done or lost).
+pub async fn remove_scratch(docker: &Docker, name: &str) {
+    if let Err(e) = remove(docker, name).await {
+        crate::output::warn(&format!(
+            "could not remove scratch volume `{name}`: {e:#}; remove it with `docker volume rm {name}`"
+        ));
+    }
+}
+
 /// Removes a volume (ours to remove: a scratch volume, or one this run created).
 pub async fn remove(docker: &Docker, name: &str) -> Result<()> {
     docker
