@@ -38,7 +38,18 @@ pub fn index_entries<R: Read>(reader: &mut TarReader<R>) -> Result<Index, Archiv
         } else {
             None
         };
+        let old = header.as_old();
+        // An empty numeric field reads as 0, as the engine's own tar reader (Go) takes it.
         let field = |r: io::Result<u64>, what: &str| {
+            let raw: &[u8] = match what {
+                "mode" => &old.mode,
+                "uid" => &old.uid,
+                "gid" => &old.gid,
+                _ => &old.mtime,
+            };
+            if r.is_err() && raw.iter().all(|&b| b == 0 || b == b' ') {
+                return Ok(0);
+            }
             r.map_err(|e| {
                 ArchiveError::Corrupt(format!("bad {what} in `{}`: {e}", entry.display_path()))
             })
@@ -77,19 +88,10 @@ fn pax_number(records: &[(String, Vec<u8>)], key: &str) -> Option<u64> {
     text.split('.').next()?.parse().ok()
 }
 
-/// `./a//b/` -> `a/b`; the root `./` -> empty.
+/// `./a//b/` -> `a/b`, the root `./` -> empty, as a restore places entries; a path that climbs
+/// out (`../x`, which a restore skips) is kept as it is, so it shows up as a difference.
 pub fn normalize(path: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(path.len());
-    for part in path.split(|&b| b == b'/') {
-        if part.is_empty() || part == b"." {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push(b'/');
-        }
-        out.extend_from_slice(part);
-    }
-    out
+    super::restore::normalize(path).unwrap_or_else(|| path.to_vec())
 }
 
 /// How two indexes differ.
@@ -241,5 +243,6 @@ mod tests {
         assert_eq!(normalize(b"./a//b/"), b"a/b");
         assert_eq!(normalize(b"./"), b"");
         assert_eq!(normalize(b"a"), b"a");
+        assert_eq!(normalize(b"../x"), b"../x");
     }
 }

@@ -122,7 +122,7 @@ fn write_entry<R: Read, W: Write>(
 
 /// The path inside the volume as components joined by `/`, without `.` parts or leading
 /// slashes; `None` when a `..` part could leave the volume. The root is the empty path.
-fn normalize(path: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn normalize(path: &[u8]) -> Option<Vec<u8>> {
     let mut out: Vec<u8> = Vec::with_capacity(path.len());
     for part in path.split(|&b| b == b'/') {
         match part {

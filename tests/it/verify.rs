@@ -141,6 +141,17 @@ fn restore_test_leaves_no_scratch_volume() {
         .unwrap();
     assert!(out.success());
     run(&["verify", tar.to_str().unwrap(), "--restore-test"]).ok();
+    // A test restore the engine refuses midway (a hard link to a file the archive lacks): the
+    // verdict is a failure, and the scratch volume is removed all the same.
+    let mut b = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(tar::EntryType::Link);
+    h.set_size(0);
+    b.append_link(&mut h, "./link", "./missing").unwrap();
+    let dangling = dir.path().join("dangling.tar");
+    std::fs::write(&dangling, b.into_inner().unwrap()).unwrap();
+    run(&["verify", dangling.to_str().unwrap(), "--restore-test"])
+        .fails_with(1, "test restore failed");
     let after = docker(&["volume", "ls", "-q"]);
     let leftover: Vec<&str> = after
         .lines()
