@@ -128,18 +128,18 @@ async fn into_new(
     let result = async {
         // A driver or options (a bind to a host directory, a network share) can give a new
         // volume old content: never overwrite that without --force.
-        if like.driver != "local" || !like.options.is_empty() {
-            let probe = Helper::create(docker, target, true).await?;
-            let empty = volumes::is_empty(docker, &probe).await;
-            probe.remove(docker).await;
-            if !empty? {
-                return Err(UserError::new(
-                    Kind::Refused,
-                    format!("volume `{target}` is not empty right after its creation (driver {}, options {:?})", like.driver, like.options),
-                )
-                .hint("restore into a volume of another name, or create it and use --force")
-                .into());
-            }
+        let may_hold_data = like.driver != "local" || !like.options.is_empty();
+        if may_hold_data && !volumes::is_empty(docker, target).await? {
+            return Err(UserError::new(
+                Kind::Refused,
+                format!(
+                    "volume `{target}` is not empty right after its creation (driver {}, \
+                     options {:?})",
+                    like.driver, like.options
+                ),
+            )
+            .hint("restore into a volume of another name, or create it and use --force")
+            .into());
         }
         restore_with_helper(ctx, engine, target, reader).await
     }
@@ -165,10 +165,7 @@ async fn into_existing(
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
-    let probe = Helper::create(docker, target, true).await?;
-    let empty = volumes::is_empty(docker, &probe).await;
-    probe.remove(docker).await;
-    if empty? {
+    if volumes::is_empty(docker, target).await? {
         let result = restore_with_helper(ctx, engine, target, reader).await;
         if result.is_err() {
             // Leave it as it was: empty.

@@ -93,9 +93,16 @@ pub async fn users(docker: &Docker, volume: &str) -> Result<Vec<User>> {
         .collect())
 }
 
-/// Whether the volume behind `helper` holds anything besides its root directory. Reads only the
-/// first two tar headers of the engine's stream.
-pub async fn is_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
+/// Whether the volume holds anything besides its root directory. Reads only the first two tar
+/// headers of the engine's stream, through a read-only helper that is removed again.
+pub async fn is_empty(docker: &Docker, volume: &str) -> Result<bool> {
+    let helper = Helper::create(docker, volume, true).await?;
+    let empty = first_entries_empty(docker, &helper).await;
+    helper.remove(docker).await;
+    empty
+}
+
+async fn first_entries_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
     let options = DownloadFromContainerOptions {
         path: format!("/{MOUNT_DIR}/."),
     };
