@@ -49,15 +49,7 @@ async fn ask(docker: &Docker, endpoint: &Endpoint) -> Option<HashMap<String, u64
             let client = Client::builder(TokioExecutor::new())
                 .build::<_, Empty<Bytes>>(hyperlocal::UnixConnector);
             let uri: hyper::Uri = hyperlocal::Uri::new(socket, &path).into();
-            client
-                .get(uri)
-                .await
-                .ok()?
-                .into_body()
-                .collect()
-                .await
-                .ok()?
-                .to_bytes()
+            fetch(client, uri).await?
         }
         Host::Tcp { host, port } if endpoint.tls.is_none() => {
             let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
@@ -67,20 +59,21 @@ async fn ask(docker: &Docker, endpoint: &Endpoint) -> Option<HashMap<String, u64
                 host.clone()
             };
             let uri: hyper::Uri = format!("http://{host}:{port}{path}").parse().ok()?;
-            client
-                .get(uri)
-                .await
-                .ok()?
-                .into_body()
-                .collect()
-                .await
-                .ok()?
-                .to_bytes()
+            fetch(client, uri).await?
         }
         _ => return None,
     };
     let value: Value = serde_json::from_slice(&body).ok()?;
     Some(sizes(value.get("Volumes")?.as_array()?))
+}
+
+/// The body of a GET, or `None` on any failure (sizes are a nicety).
+async fn fetch<C>(client: Client<C, Empty<Bytes>>, uri: hyper::Uri) -> Option<Bytes>
+where
+    C: hyper_util::client::legacy::connect::Connect + Clone + Send + Sync + 'static,
+{
+    let response = client.get(uri).await.ok()?;
+    Some(response.into_body().collect().await.ok()?.to_bytes())
 }
 
 /// Sizes from a list of volume objects; the engine says -1 for "not measured".
