@@ -265,3 +265,17 @@ pub enum Format {
     Table,
     Json,
 }
+
+/// How the project was named on the command line (the part of compose's own flags we take).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ComposeArgs {
+    /// Compose project name [env: COMPOSE_PROJECT_NAME] [default: `name:` in the compose file,
+    /// else the directory name]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+
+    /// Compose file; repeatable [env: COMPOSE_FILE] [default: compose.yaml, compose.yml,
+    /// docker-compose.yml or docker-compose.yaml in the current directory]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod compose;
 pub mod commands;
 pub mod docker;
 pub mod error;
