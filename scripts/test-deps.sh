@@ -15,6 +15,7 @@
 #   openssl         makes the certificates of the TLS test
 #   openssh-client  ssh-keygen makes the ssh key of the encryption test
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
+#   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -34,8 +35,9 @@ declare -A probe=(
     [openssl]=openssl
     [openssh-client]=ssh-keygen
     [util-linux]=setsid
+    [docker-compose]=docker-compose
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux docker-compose)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
@@ -50,6 +52,8 @@ have() {
     local pkg="$1" p="${probe[$1]}"
     if [ "$pkg" = busybox-static ]; then
         is_static_busybox
+    elif [ "$pkg" = docker-compose ]; then
+        docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
     elif [ "${p#/}" != "$p" ]; then
         [ -x "$p" ]
     else

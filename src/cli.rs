@@ -99,8 +99,15 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct SaveArgs {
     /// Volumes to back up
-    #[arg(required = true, value_name = "VOLUME")]
+    #[arg(value_name = "VOLUME", required_unless_present_any = ["all", "project", "filter"],
+          conflicts_with_all = ["all", "project", "filter"])]
     pub volumes: Vec<String>,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[command(flatten)]
+    pub quiesce: QuiesceArgs,
 
     /// Output file, directory, or `-` for stdout [default: ./backups/<volume>_<YYYYmmdd_HHMMSS>.tar.zst]
     #[arg(short = 'o', long, value_name = "FILE|DIR|-")]
@@ -278,4 +285,53 @@ pub struct ComposeArgs {
     /// docker-compose.yml or docker-compose.yaml in the current directory]
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+/// Choosing many volumes at once; each goes into its own archive.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Many volumes")]
+pub struct SelectArgs {
+    /// Every volume on the engine
+    #[arg(long)]
+    pub all: bool,
+
+    /// The volumes of this compose project (labelled com.docker.compose.project=P)
+    #[arg(long, value_name = "P")]
+    pub project: Option<String>,
+
+    /// Volumes matching an engine filter, as `docker volume ls --filter`
+    /// (`label=k=v`, `label=k`, `name=x`, `driver=d`, `dangling=true`); repeatable
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+impl SelectArgs {
+    pub fn any(&self) -> bool {
+        self.all || self.project.is_some() || !self.filter.is_empty()
+    }
+}
+
+/// Keeping volumes still while they are read (opt-in for `save`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Consistency")]
+pub struct QuiesceArgs {
+    /// Stop the running containers that use the volumes (dependents first) and start them
+    /// again afterwards, also on failure or Ctrl-C
+    #[arg(long, conflicts_with = "pause")]
+    pub stop: bool,
+
+    /// Pause those containers instead of stopping them (frozen, not shut down)
+    #[arg(long)]
+    pub pause: bool,
+}
+
+impl QuiesceArgs {
+    pub fn mode(&self) -> Option<crate::docker::quiesce::Mode> {
+        use crate::docker::quiesce::Mode;
+        match (self.stop, self.pause) {
+            (_, true) => Some(Mode::Pause),
+            (true, false) => Some(Mode::Stop),
+            (false, false) => None,
+        }
+    }
 }

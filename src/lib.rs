@@ -3,13 +3,14 @@
 
 pub mod archive;
 pub mod cli;
-pub mod compose;
 pub mod commands;
+pub mod compose;
 pub mod docker;
 pub mod error;
 pub mod keys;
 pub mod output;
 pub mod plugin;
+pub mod select;
 pub mod settings;
 pub mod transfer;
 

@@ -1,4 +1,5 @@
-//! `save VOLUME...`: stream volumes into compressed archives with a manifest.
+//! `save VOLUME...` (or `--all`, `--project P`, `--filter`): stream volumes into compressed
+//! archives with a manifest, optionally with their containers stopped or paused meanwhile.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,9 +10,11 @@ use chrono::Local;
 
 use crate::archive::{Compression, EncodeOptions, EncryptTo, ManifestHead, SourceInfo};
 use crate::cli::SaveArgs;
+use crate::docker::quiesce::Quiesce;
 use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress, Sink};
+use crate::select::Saved;
 use crate::settings::Ctx;
 use crate::transfer;
 
@@ -25,6 +28,11 @@ enum Target {
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
     // Decide every output before touching the engine: argument mistakes fail fast.
+    let selecting = args.select.any();
+    if selecting {
+        // The selection is known only from the engine; check the output kind now.
+        plan_output("volume", &args, &stamp)?;
+    }
     let mut plans = Vec::new();
     for volume in &args.volumes {
         plans.push(plan_output(volume, &args, &stamp)?);
@@ -38,32 +46,60 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     });
     let engine = ctx.engine().await?;
     let describe = engine.describe();
+    let names = match selecting {
+        true => crate::select::volume_names(&engine.docker, &args.select).await?,
+        false => args.volumes.clone(),
+    };
+    if selecting {
+        for volume in &names {
+            plans.push(plan_output(volume, &args, &stamp)?);
+        }
+    }
     let mut found = Vec::new();
-    for volume in &args.volumes {
+    for volume in &names {
         found.push(volumes::require(&engine.docker, volume, &describe).await?);
     }
-    for (volume, (target, compression)) in found.iter().zip(plans) {
-        ctx.check_cancelled()?;
-        let opts = EncodeOptions {
-            compression,
-            level: args.level,
-            threads,
-        };
-        let encrypt = encrypt.clone();
-        save_one(ctx, &engine, volume, target, opts, encrypt, args.force).await?;
+    let quiesce = Quiesce::plan(&engine.docker, &names, args.quiesce.mode(), None).await?;
+    let count = found.len();
+    let work = async {
+        let mut saved = Vec::new();
+        for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
+            ctx.check_cancelled()?;
+            let opts = EncodeOptions {
+                compression,
+                level: args.level,
+                threads,
+            };
+            let encrypt = encrypt.clone();
+            let label = match count {
+                1 => volume.name.clone(),
+                n => format!("[{}/{n}] {}", i + 1, volume.name),
+            };
+            let one = save_one(
+                ctx, &engine, volume, &label, target, opts, encrypt, args.force,
+            );
+            saved.push(one.await?);
+        }
+        Ok(saved)
+    };
+    let (saved, downtimes) = quiesce.run(&engine.docker, &ctx.cancel, work).await?;
+    if count > 1 {
+        crate::select::print_summary(&saved, &downtimes);
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn save_one(
     ctx: &Ctx,
     engine: &Engine,
     volume: &bollard::models::Volume,
+    label: &str,
     target: Target,
     opts: EncodeOptions,
     encrypt: Option<Arc<EncryptTo>>,
     force: bool,
-) -> Result<()> {
+) -> Result<Saved> {
     let sink = match &target {
         Target::Stdout => Sink::stdout()?,
         Target::File(path) => Sink::file(path, force)?,
@@ -88,7 +124,7 @@ async fn save_one(
         helper.name, volume.name
     ));
     let counters = Arc::default();
-    let progress = Progress::start(&volume.name, Arc::clone(&counters), None, Measure::TarBytes);
+    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
     // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
     let measure = progress.visible().then(|| {
         let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
@@ -119,7 +155,7 @@ async fn save_one(
         output::thousands(trailer.entries),
         output::bytes(trailer.content_bytes)
     );
-    match (target, size) {
+    match (&target, size) {
         (Target::File(path), Some(size)) => output::info(&format!(
             "saved {} ({}, {summary}, {seconds:.1} s)",
             path.display(),
@@ -130,14 +166,24 @@ async fn save_one(
             volume.name
         )),
     }
-    Ok(())
+    Ok(Saved {
+        volume: volume.name.clone(),
+        path: match target {
+            Target::File(path) => Some(path),
+            Target::Stdout => None,
+        },
+        size,
+        entries: trailer.entries,
+        content_bytes: trailer.content_bytes,
+        seconds,
+    })
 }
 
 /// The output and compression for one volume: `-o FILE`, `-o DIR`, `-o -`, or the seed's
 /// `./backups/<volume>_<YYYYmmdd_HHMMSS>` naming (`.age` added when encrypting); compression
 /// from the flag, else the file's extension (less `.age`), else zstd.
 fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Compression)> {
-    let many = args.volumes.len() > 1;
+    let many = args.volumes.len() > 1 || args.select.any();
     let usage = |msg: String| -> anyhow::Error { UserError::new(Kind::Usage, msg).into() };
     let encrypted = args.encrypt.any();
     let age = if encrypted { ".age" } else { "" };
@@ -208,6 +254,8 @@ mod tests {
             threads: None,
             force: false,
             encrypt: Default::default(),
+            select: Default::default(),
+            quiesce: Default::default(),
         }
     }
 

@@ -120,7 +120,10 @@ pub fn resolve_in(
     let (name, source) = if let Some(p) = &args.project_name {
         (checked_name(p, "-p")?, "-p".to_string())
     } else if let Some(p) = env("COMPOSE_PROJECT_NAME").filter(|p| !p.is_empty()) {
-        (checked_name(&p, "COMPOSE_PROJECT_NAME")?, "COMPOSE_PROJECT_NAME".into())
+        (
+            checked_name(&p, "COMPOSE_PROJECT_NAME")?,
+            "COMPOSE_PROJECT_NAME".into(),
+        )
     } else if let Some(p) = &model.name {
         let file = files.last().map(|f| f.display().to_string());
         let source = format!("`name:` in {}", file.unwrap_or_default());
@@ -141,7 +144,10 @@ pub fn resolve_in(
         if name.is_empty() {
             return Err(UserError::new(
                 Kind::Usage,
-                format!("cannot make a project name from directory {}", dir.display()),
+                format!(
+                    "cannot make a project name from directory {}",
+                    dir.display()
+                ),
             )
             .hint("name the project with -p NAME")
             .into());
@@ -363,7 +369,9 @@ mod raw {
     pub enum External {
         Flag(bool),
         /// The older `external: {name: x}` form.
-        Named { name: Option<String> },
+        Named {
+            name: Option<String>,
+        },
     }
 }
 
@@ -631,10 +639,7 @@ volumes:
         assert!(m.volumes["legacy"].external);
         assert_eq!(m.volumes["legacy"].name.as_deref(), Some("old_name"));
         assert!(m.volumes["plain_ext"].external && m.volumes["plain_ext"].name.is_none());
-        assert_eq!(
-            m.services_mounting("data").collect::<Vec<_>>(),
-            vec!["db"]
-        );
+        assert_eq!(m.services_mounting("data").collect::<Vec<_>>(), vec!["db"]);
         assert_eq!(parse_model("").unwrap(), Model::default());
         assert!(parse_model("services: [").is_err());
     }

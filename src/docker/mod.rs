@@ -5,6 +5,7 @@ pub mod connect;
 pub mod context;
 pub mod df;
 pub mod helper;
+pub mod quiesce;
 pub mod stream;
 pub mod volumes;
 

@@ -334,3 +334,11 @@ pub fn helpers_of(volume: &str) -> String {
         &format!("label={HELPER_LABEL}.volume={volume}"),
     ])
 }
+
+/// `docker inspect` of one field of a container (a Go template such as `{{.State.StartedAt}}`).
+#[track_caller]
+pub fn container_field(name: &str, template: &str) -> String {
+    docker(&["inspect", "-f", template, name])
+        .trim()
+        .to_string()
+}

@@ -1,0 +1,200 @@
+//! Compose projects and volumes in use: `save --stop/--pause`, the stop-during-backup label,
+//! `save --all/--project/--filter`, and `compose-export`/`compose-import` with the real compose
+//! tool and containers that keep writing.
+
+use std::io::Read;
+use std::process::Stdio;
+
+use crate::harness::*;
+
+/// A busybox loop that appends a counter to /data/log every 0.1 s and exits on SIGTERM (a shell
+/// as PID 1 would otherwise be killed only after the stop timeout).
+const WRITER: &str = "trap 'exit 0' TERM; i=$(wc -l < /data/log 2>/dev/null || echo 0); \
+                      while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done";
+
+/// A running busybox writer on `volume`, removed on drop.
+fn writer(tag: &str, volume: &Volume, labels: &[&str]) -> Container {
+    let name = unique(tag);
+    let mount = format!("{}:/data", volume.name);
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &mount,
+    ];
+    for l in labels {
+        args.extend(["--label", l]);
+    }
+    args.extend([busybox(), "sh", "-c", WRITER]);
+    docker(&args);
+    Container { name }
+}
+
+fn started_at(c: &Container) -> String {
+    container_field(&c.name, "{{.State.StartedAt}}")
+}
+
+#[track_caller]
+fn assert_running(c: &Container) {
+    assert_eq!(
+        container_field(&c.name, "{{.State.Status}}"),
+        "running",
+        "{} runs",
+        c.name
+    );
+}
+
+#[test]
+fn save_stop_restarts_after_success_and_after_failure() {
+    let vol = Volume::new("stop");
+    vol.sh("head -c 30000000 /dev/urandom > /data/big");
+    let busy = writer("stop-w", &vol, &[]);
+    let dir = tempdir();
+    let before = started_at(&busy);
+
+    // Success: stopped while saved, started again.
+    let r = run(&[
+        "save",
+        &vol.name,
+        "--stop",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ])
+    .ok();
+    assert!(r.stderr.contains("stopping"), "{}", r.stderr);
+    assert!(r.stderr.contains("restarted"), "{}", r.stderr);
+    assert_running(&busy);
+    let after_ok = started_at(&busy);
+    assert_ne!(before, after_ok, "the container was stopped and started");
+    // Stopped for the save: the log in the archive is complete lines only.
+    let archive = only_archive(dir.path());
+    let restored = Volume::named("stop-restored");
+    run(&["restore", archive.to_str().unwrap(), &restored.name]).ok();
+    let log = restored.sh("cat /data/log");
+    let numbers: Vec<u64> = log.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(!numbers.is_empty());
+    assert!(
+        numbers.iter().enumerate().all(|(i, n)| *n == i as u64 + 1),
+        "a consistent log"
+    );
+
+    // Failure midway: the reader of `-o -` goes away after a few bytes.
+    let mut child = tool()
+        .args(["save", &vol.name, "--stop", "-o", "-", "--level", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 65536];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let r: Run = child.wait_with_output().unwrap().into();
+    assert_ne!(r.code, 0, "a broken pipe fails the save: {}", r.stderr);
+    assert!(r.stderr.contains("restarted"), "{}", r.stderr);
+    assert_running(&busy);
+    assert_ne!(started_at(&busy), after_ok, "stopped and started again");
+    assert_eq!(vol.helpers_left(), "");
+}
+
+#[test]
+fn labelled_containers_stop_for_any_save_and_pause_freezes() {
+    let vol = Volume::new("label");
+    let labelled = writer(
+        "label-w",
+        &vol,
+        &["docker-volume-backup.stop-during-backup=true"],
+    );
+    let other_vol = Volume::new("label-other");
+    let plain = writer("plain-w", &other_vol, &[]);
+    let (l0, p0) = (started_at(&labelled), started_at(&plain));
+    let dir = tempdir();
+    let out = dir.path().to_str().unwrap().to_string() + "/";
+    // No --stop: only the labelled container is stopped.
+    let r = run(&["save", &vol.name, &other_vol.name, "-o", &out]).ok();
+    assert!(r.stderr.contains("stopping"), "{}", r.stderr);
+    assert_ne!(started_at(&labelled), l0, "labelled container restarted");
+    assert_eq!(started_at(&plain), p0, "the other container was left alone");
+    assert_running(&labelled);
+    assert_running(&plain);
+    // Two volumes: a summary table.
+    assert!(r.stderr.contains("VOLUME"), "{}", r.stderr);
+    assert!(r.stderr.contains("2 volumes"), "{}", r.stderr);
+
+    // --pause: frozen, not restarted.
+    let l1 = started_at(&labelled);
+    let dir = tempdir();
+    let r = run(&[
+        "save",
+        &vol.name,
+        "--pause",
+        "-o",
+        dir.path().to_str().unwrap(),
+    ])
+    .ok();
+    assert!(r.stderr.contains("pausing"), "{}", r.stderr);
+    assert!(r.stderr.contains("unpaused"), "{}", r.stderr);
+    assert_eq!(started_at(&labelled), l1, "paused, not restarted");
+    assert_running(&labelled);
+}
+
+#[test]
+fn save_many_by_project_and_filter() {
+    let project = unique("proj").replace('-', "");
+    let label = format!("com.docker.compose.project={project}");
+    let mk = |key: &str| {
+        let v = Volume::named(key);
+        docker(&[
+            "volume",
+            "create",
+            "--label",
+            &label,
+            "--label",
+            "dvbt.sel=1",
+            &v.name,
+        ]);
+        v.sh(&format!("echo {key} > /data/f"));
+        v
+    };
+    let (a, b) = (mk("sel-a"), mk("sel-b"));
+    let dir = tempdir();
+    let out = dir.path().to_str().unwrap().to_string() + "/";
+    let r = run(&["save", "--project", &project, "-o", &out]).ok();
+    assert!(r.stderr.contains("2 volumes"), "{}", r.stderr);
+    let files = files_in(dir.path());
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert!(files.iter().any(|f| f.starts_with(&format!("{}_", a.name))));
+    assert!(files.iter().any(|f| f.starts_with(&format!("{}_", b.name))));
+
+    // Filters combine as the engine's do.
+    let dir = tempdir();
+    let out = dir.path().to_str().unwrap().to_string() + "/";
+    let name_filter = format!("name={}", a.name);
+    run(&[
+        "save",
+        "--filter",
+        &format!("label={label}"),
+        "--filter",
+        &name_filter,
+        "-o",
+        &out,
+    ])
+    .ok();
+    let files = files_in(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with(&a.name));
+
+    // Several volumes cannot go to stdout; a selection of none is "not found".
+    run(&["save", "--project", &project, "-o", "-"]).fails_with(2, "single volume");
+    run(&["save", "--project", "dvbt-no-such-project"]).fails_with(4, "has no volumes");
+    run(&["save", "--filter", "nonsense"]).fails_with(2, "KEY=VALUE");
+    run(&["save", "x", "--all"]).fails_with(2, "cannot be used with");
+}
