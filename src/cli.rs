@@ -94,6 +94,12 @@ pub enum Command {
     Verify(VerifyArgs),
     /// The newest backup of every volume, its age, and whether it meets the RPO
     Status(StatusArgs),
+    /// Back up every volume of a compose project into one bundle, its containers stopped
+    #[command(name = "compose-export")]
+    ComposeExport(ComposeExportArgs),
+    /// Recreate a compose project's volumes from a bundle, labelled so that compose adopts them
+    #[command(name = "compose-import")]
+    ComposeImport(ComposeImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -334,4 +340,66 @@ impl QuiesceArgs {
             (false, false) => None,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeExportArgs {
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+
+    /// Bundle file, directory, or `-` for stdout
+    /// [default: ./backups/<project>_<YYYYmmdd_HHMMSS>.compose.tar]
+    #[arg(short = 'o', long, value_name = "FILE|DIR|-", conflicts_with = "split")]
+    pub output: Option<String>,
+
+    /// Write one archive per volume into DIR instead (`DIR/<volume>.tar.zst`, as the seed's
+    /// `migration/<volume>.tar.gz`), with the bundle manifest as `DIR/<project>.compose.json`
+    #[arg(long, value_name = "DIR")]
+    pub split: Option<std::path::PathBuf>,
+
+    /// Leave the containers running (containers labelled
+    /// docker-volume-backup.stop-during-backup=true are still stopped)
+    #[arg(long, conflicts_with = "pause")]
+    pub no_stop: bool,
+
+    /// Pause the containers instead of stopping them
+    #[arg(long)]
+    pub pause: bool,
+
+    /// Compression of each volume's archive [default: zstd]
+    #[arg(long, value_enum, value_name = "ALGO")]
+    pub compression: Option<Compression>,
+
+    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+
+    /// Compression threads for zstd [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Overwrite existing output files
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeImportArgs {
+    /// A bundle from compose-export, a `--split` directory, or `-` for stdin
+    #[arg(value_name = "BUNDLE|DIR|-")]
+    pub bundle: String,
+
+    /// Import under this project name [default: the bundle's project]
+    #[arg(short = 'p', long = "project-name", value_name = "NEW")]
+    pub project_name: Option<String>,
+
+    /// Replace the content of volumes that exist and are not empty
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
 }

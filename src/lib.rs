@@ -93,6 +93,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => commands::inspect::run(ctx, args).await,
         Command::Verify(args) => commands::verify::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
+        Command::ComposeExport(args) => commands::compose_export::run(ctx, args).await,
+        Command::ComposeImport(args) => commands::compose_import::run(ctx, args).await,
     }
 }
 

@@ -106,7 +106,8 @@ fn summary_table(saved: &[Saved]) -> String {
                 format!("{:.1} s", s.seconds),
                 match (&s.path, s.size) {
                     (Some(p), Some(size)) => format!("{} ({})", p.display(), output::bytes(size)),
-                    _ => "stdout".into(),
+                    (Some(p), None) => p.display().to_string(),
+                    (None, _) => "stdout".into(),
                 },
             ]
         })

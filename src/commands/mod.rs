@@ -1,5 +1,7 @@
 //! One module per command.
 
+pub mod compose_export;
+pub mod compose_import;
 pub mod inspect;
 pub mod ls;
 pub mod restore;

@@ -20,7 +20,7 @@ use crate::transfer;
 
 /// Where one volume's archive goes.
 #[derive(Debug, Clone, PartialEq)]
-enum Target {
+pub(crate) enum Target {
     File(PathBuf),
     Stdout,
 }
@@ -90,7 +90,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn save_one(
+pub(crate) async fn save_one(
     ctx: &Ctx,
     engine: &Engine,
     volume: &bollard::models::Volume,
@@ -108,44 +108,8 @@ async fn save_one(
         encode: opts,
         encrypt,
     };
-    let head = ManifestHead::new(
-        volumes::info(volume),
-        SourceInfo {
-            context: engine.endpoint.context.clone(),
-            endpoint: engine.endpoint.host.to_string(),
-            engine_version: engine.server_version.clone(),
-        },
-        opts.compression,
-    );
-    let docker = &engine.docker;
-    let helper = Helper::create(docker, &volume.name, true).await?;
-    output::debug(&format!(
-        "helper container {} for {}",
-        helper.name, volume.name
-    ));
-    let counters = Arc::default();
-    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
-    // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
-    let measure = progress.visible().then(|| {
-        let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
-        let (name, set_total) = (volume.name.clone(), progress.total_setter());
-        tokio::spawn(async move {
-            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
-            if let Some(&size) = sizes.get(&name) {
-                set_total(size);
-            }
-        })
-    });
     let started = Instant::now();
-    let result =
-        transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
-    if let Some(task) = measure {
-        task.abort();
-    }
-    progress.finish();
-    helper.remove(docker).await;
-    let (sink, trailer) =
-        result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
+    let (sink, trailer) = stream_volume(ctx, engine, volume, label, sink, options).await?;
     let size = tokio::task::spawn_blocking(move || sink.commit())
         .await
         .expect("commit panicked")?;
@@ -177,6 +141,54 @@ async fn save_one(
         content_bytes: trailer.content_bytes,
         seconds,
     })
+}
+
+/// Streams one volume into `sink` as an archive, with a progress display labelled `label`, through
+/// a helper container that is removed on every path. Shared with `compose-export`.
+pub(crate) async fn stream_volume<W: std::io::Write + Send + 'static>(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    label: &str,
+    sink: W,
+    options: transfer::ArchiveOptions,
+) -> Result<(W, crate::archive::ManifestTrailer)> {
+    let head = ManifestHead::new(
+        volumes::info(volume),
+        SourceInfo {
+            context: engine.endpoint.context.clone(),
+            endpoint: engine.endpoint.host.to_string(),
+            engine_version: engine.server_version.clone(),
+        },
+        options.encode.compression,
+    );
+    let docker = &engine.docker;
+    let helper = Helper::create(docker, &volume.name, true).await?;
+    output::debug(&format!(
+        "helper container {} for {}",
+        helper.name, volume.name
+    ));
+    let counters = Arc::default();
+    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
+    // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
+    let measure = progress.visible().then(|| {
+        let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
+        let (name, set_total) = (volume.name.clone(), progress.total_setter());
+        tokio::spawn(async move {
+            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
+            if let Some(&size) = sizes.get(&name) {
+                set_total(size);
+            }
+        })
+    });
+    let result =
+        transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
+    if let Some(task) = measure {
+        task.abort();
+    }
+    progress.finish();
+    helper.remove(docker).await;
+    result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))
 }
 
 /// The output and compression for one volume: `-o FILE`, `-o DIR`, `-o -`, or the seed's

@@ -4,3 +4,5 @@
 pub mod project;
 
 pub use project::{project_volumes, resolve_project, Project, ProjectVolume};
+pub mod adopt;
+pub mod bundle;

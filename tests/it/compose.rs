@@ -198,3 +198,232 @@ fn save_many_by_project_and_filter() {
     run(&["save", "--filter", "nonsense"]).fails_with(2, "KEY=VALUE");
     run(&["save", "x", "--all"]).fails_with(2, "cannot be used with");
 }
+
+/// A compose project in its own directory (named after the project, so compose and the tool
+/// both derive the name from it), taken down with its volumes on drop.
+struct Project {
+    name: String,
+    dir: tempfile::TempDir,
+    /// Other project names run from the same directory (imports under a new name).
+    also: Vec<String>,
+}
+
+impl Project {
+    fn new(tag: &str, compose_yaml: &str) -> Project {
+        let parent = tempdir();
+        let name = unique(tag);
+        let path = parent.path().join(&name);
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("docker-compose.yml"), compose_yaml).unwrap();
+        // Keep the parent alive as the guard's directory.
+        Project {
+            name,
+            dir: parent,
+            also: Vec::new(),
+        }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join(&self.name)
+    }
+
+    /// Runs compose in the project's directory, for project `name`.
+    fn compose(&self, name: &str, args: &[&str]) -> Run {
+        compose()
+            .current_dir(self.path())
+            .args(["-p", name])
+            .args(args)
+            .output()
+            .expect("run compose")
+            .into()
+    }
+
+    /// Containers of project `name` that are running.
+    fn running(name: &str) -> usize {
+        docker(&[
+            "ps",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={name}"),
+        ])
+        .split_whitespace()
+        .count()
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        for name in self.also.clone().iter().chain([&self.name.clone()]) {
+            let _ = self.compose(name, &["down", "-v", "-t", "1"]);
+        }
+    }
+}
+
+/// Two services that keep writing: `db` (a counter log in `data`, a file in the external
+/// volume) and `web`, which depends on `db`, in `uploads`.
+fn writers_yaml(external: &str) -> String {
+    let image = busybox();
+    // `$` is compose's interpolation: `$$` is a literal one.
+    let writer = WRITER.replace('$', "$$");
+    format!(
+        r#"version: "3.7"
+services:
+  db:
+    image: {image}
+    network_mode: none
+    command: ["sh", "-c", "{writer}"]
+    volumes:
+      - data:/data
+      - ext:/ext
+  web:
+    image: {image}
+    network_mode: none
+    depends_on: [db]
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do date >> /u/log; sleep 0.1; done"]
+    volumes:
+      - uploads:/u
+volumes:
+  data:
+  uploads:
+  ext:
+    external: true
+    name: {external}
+"#
+    )
+}
+
+/// The counter log of a volume: consecutive from 1, as a consistent copy must be.
+#[track_caller]
+fn counter_log(v: &Volume) -> Vec<u64> {
+    let log = v.sh("cat /data/log");
+    let numbers: Vec<u64> = log.lines().map(|l| l.parse().unwrap()).collect();
+    assert!(
+        numbers.iter().enumerate().all(|(i, n)| *n == i as u64 + 1),
+        "a consistent counter log in {}",
+        v.name
+    );
+    numbers
+}
+
+#[test]
+fn export_down_import_under_another_project_and_up() {
+    let ext = Volume::new("ext");
+    ext.sh("echo shared > /data/shared.txt");
+    let mut p = Project::new("cx", &writers_yaml(&ext.name));
+    // Guards for the volumes compose makes, so they go even if compose cannot take them down.
+    let data = Volume {
+        name: format!("{}_data", p.name),
+    };
+    p.compose(&p.name, &["up", "-d"]).ok();
+    data.sh(
+        "mkdir -p /data/static && for i in $(seq 1 200); do echo $i > /data/static/f$i; done \
+         && head -c 2000000 /dev/urandom > /data/static/big",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(500));
+
+    // Export from the project's directory: the project is found by its directory name.
+    let out = tempdir();
+    let r = run_in(
+        &p.path(),
+        &[
+            "compose-export",
+            "-o",
+            &format!("{}/", out.path().display()),
+        ],
+    )
+    .ok();
+    assert!(
+        r.stderr.contains(&format!("project {}: 3 volumes", p.name)),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("stopping web, db"),
+        "dependents first: {}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("restarted db"), "{}", r.stderr);
+    assert_eq!(Project::running(&p.name), 2, "both services run again");
+    let bundle = only_archive(out.path());
+    let file_name = bundle.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        file_name.starts_with(&format!("{}_", p.name)) && file_name.ends_with(".compose.tar"),
+        "{file_name}"
+    );
+
+    // The source as it is now (the services wrote on after the export), then gone.
+    p.compose(&p.name, &["stop", "-t", "2"]).ok();
+    let static_before = data.sh("cd /data/static && md5sum *");
+    let log_after = counter_log(&data);
+    p.compose(&p.name, &["down", "-v"]).ok();
+    docker(&["volume", "rm", &ext.name]);
+    assert!(!data.exists());
+
+    // Import under another project, from stdin.
+    let new = format!("{}-new", p.name);
+    p.also.push(new.clone());
+    let new_data = Volume {
+        name: format!("{new}_data"),
+    };
+    let _new_uploads = Volume {
+        name: format!("{new}_uploads"),
+    };
+    let r: Run = tool()
+        .args(["compose-import", "-", "-p", &new])
+        .stdin(std::fs::File::open(&bundle).unwrap())
+        .output()
+        .unwrap()
+        .into();
+    let r = r.ok();
+    assert!(
+        r.stderr
+            .contains(&format!("create volume {new}_data (key data")),
+        "{}",
+        r.stderr
+    );
+    assert!(r
+        .stderr
+        .contains(&format!("create volume {} (key ext, external", ext.name)));
+    let labels = docker(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{json .Labels}}",
+        &new_data.name,
+    ]);
+    assert!(
+        labels.contains(&format!("\"com.docker.compose.project\":\"{new}\"")),
+        "{labels}"
+    );
+    assert!(
+        labels.contains("\"com.docker.compose.volume\":\"data\""),
+        "{labels}"
+    );
+    assert!(
+        labels.contains("\"com.docker.compose.version\""),
+        "{labels}"
+    );
+
+    // The data: the fixed part equal, the log a consistent prefix of what the source had.
+    let static_after = new_data.sh("cd /data/static && md5sum *");
+    assert!(static_after.contains("f200"));
+    assert_eq!(static_after, static_before);
+    let imported = counter_log(&new_data);
+    assert!(!imported.is_empty() && imported.len() <= log_after.len());
+    assert_eq!(ext.sh("cat /data/shared.txt"), "shared\n");
+
+    // A second import is refused: the volumes are not empty now.
+    run(&["compose-import", bundle.to_str().unwrap(), "-p", &new]).fails_with(5, "not empty");
+
+    // compose adopts the volumes without a word.
+    let up = p.compose(&new, &["up", "-d"]);
+    assert_eq!(up.code, 0, "{}", up.stderr);
+    assert!(!up.stderr.contains("already exists"), "{}", up.stderr);
+    assert!(
+        !up.stderr.to_lowercase().contains("warning"),
+        "{}",
+        up.stderr
+    );
+    assert_eq!(Project::running(&new), 2);
+    p.compose(&new, &["down", "-v", "-t", "1"]).ok();
+}
