@@ -427,3 +427,189 @@ fn export_down_import_under_another_project_and_up() {
     assert_eq!(Project::running(&new), 2);
     p.compose(&new, &["down", "-v", "-t", "1"]).ok();
 }
+
+#[test]
+fn failed_or_interrupted_export_leaves_every_service_running() {
+    let ext = Volume::new("fx-ext");
+    let p = Project::new("fx", &writers_yaml(&ext.name));
+    let data = Volume {
+        name: format!("{}_data", p.name),
+    };
+    p.compose(&p.name, &["up", "-d"]).ok();
+    // Incompressible data keeps the export busy long enough to fail or interrupt it midway.
+    data.sh("head -c 60000000 /dev/urandom > /data/big");
+    assert_eq!(Project::running(&p.name), 2);
+
+    // The reader of `-o -` goes away midway: the export fails, the services run again.
+    let mut child = tool()
+        .current_dir(p.path())
+        .args(["compose-export", "-o", "-", "--level", "1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = vec![0u8; 1 << 20];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    assert_eq!(Project::running(&p.name), 0, "stopped while exported");
+    drop(child.stdout.take());
+    let r: Run = child.wait_with_output().unwrap().into();
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("restarted"), "{}", r.stderr);
+    assert_eq!(Project::running(&p.name), 2, "both services run again");
+    assert_eq!(data.helpers_left(), "");
+
+    // Ctrl-C while the project is stopped: restarted, no bundle left.
+    let out = tempdir();
+    let child = tool()
+        .current_dir(p.path())
+        .args([
+            "compose-export",
+            "-o",
+            &format!("{}/", out.path().display()),
+        ])
+        .args(["--level", "19"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let name = p.name.clone();
+    let data_name = data.name.clone();
+    let r = interrupt_after(child, || {
+        Project::running(&name) == 0 && !helpers_of(&data_name).is_empty()
+    });
+    let r = r.fails_with(130, "interrupted");
+    assert!(r.stderr.contains("restarted"), "{}", r.stderr);
+    assert_eq!(Project::running(&p.name), 2, "both services run again");
+    assert!(
+        files_in(out.path()).is_empty(),
+        "{:?}",
+        files_in(out.path())
+    );
+    assert_eq!(data.helpers_left(), "");
+}
+
+#[test]
+fn split_directories_and_a_pipe_between_engines() {
+    let project = unique("sp");
+    let mk = |key: &str| {
+        let v = Volume {
+            name: format!("{project}_{key}"),
+        };
+        docker(&[
+            "volume",
+            "create",
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            &format!("com.docker.compose.volume={key}"),
+            "--label",
+            "com.docker.compose.config-hash=0123",
+            &v.name,
+        ]);
+        v.sh(&format!(
+            "echo {key} > /data/f && mkdir /data/d && echo x > /data/d/y"
+        ));
+        v
+    };
+    let (a, b) = (mk("a"), mk("b"));
+    let empty = tempdir();
+
+    // --split: one archive per volume, named as the seed names them, and the manifest.
+    let split = tempdir();
+    let dir = split.path().join("migration");
+    let to = dir.to_str().unwrap();
+    let args = [
+        "compose-export",
+        "-p",
+        &project,
+        "--split",
+        to,
+        "--compression",
+        "gzip",
+    ];
+    run_in(empty.path(), &args).ok();
+    assert_eq!(
+        files_in(&dir),
+        vec![
+            format!("{project}.compose.json"),
+            format!("{}.tar.gz", a.name),
+            format!("{}.tar.gz", b.name)
+        ]
+    );
+    // The seed's recipe (`tar xzf`) reads them.
+    let listing = std::process::Command::new("tar")
+        .arg("tzf")
+        .arg(dir.join(format!("{}.tar.gz", a.name)))
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&listing.stdout).contains("./d/y"));
+
+    let q = unique("sq");
+    let (qa, _qb) = (
+        Volume {
+            name: format!("{q}_a"),
+        },
+        Volume {
+            name: format!("{q}_b"),
+        },
+    );
+    run(&["compose-import", dir.to_str().unwrap(), "-p", &q]).ok();
+    assert_eq!(
+        qa.snapshot().replace(&qa.name, ""),
+        a.snapshot().replace(&a.name, "")
+    );
+    let labels = docker(&["volume", "inspect", "-f", "{{json .Labels}}", &qa.name]);
+    assert!(
+        labels.contains(&format!("\"com.docker.compose.project\":\"{q}\"")),
+        "{labels}"
+    );
+    assert!(
+        !labels.contains("config-hash"),
+        "no old config hash: {labels}"
+    );
+
+    // `compose-export -o - | docker -H ... compose-import -`: a pipe into another endpoint.
+    let r_name = unique("sr");
+    let (ra, rb) = (
+        Volume {
+            name: format!("{r_name}_a"),
+        },
+        Volume {
+            name: format!("{r_name}_b"),
+        },
+    );
+    let mut export = tool()
+        .current_dir(empty.path())
+        .args(["compose-export", "-p", &project, "-o", "-", "--no-stop"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let import: Run = tool()
+        .args([
+            "-H",
+            "unix:///var/run/docker.sock",
+            "compose-import",
+            "-",
+            "-p",
+            &r_name,
+        ])
+        .stdin(export.stdout.take().unwrap())
+        .output()
+        .unwrap()
+        .into();
+    let exported: Run = export.wait_with_output().unwrap().into();
+    exported.ok();
+    let import = import.ok();
+    assert!(
+        import.stderr.contains("checksum verified"),
+        "{}",
+        import.stderr
+    );
+    assert_eq!(ra.sh("cat /data/f"), "a\n");
+    assert_eq!(rb.sh("cat /data/d/y"), "x\n");
+}
