@@ -14,8 +14,8 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 
 use super::compose_export::split_manifest_name;
-use super::restore::{refuse_running, restore_volume, warn_skipped};
-use crate::archive::{ArchiveError, Counters, Verdict, VolumeInfo};
+use super::restore::{describe, refuse_running, restore_volume, warn_skipped};
+use crate::archive::{ArchiveError, Counters, VolumeInfo};
 use crate::cli::{ComposeArgs, ComposeImportArgs};
 use crate::compose::adopt::import_target;
 use crate::compose::bundle::{BundleManifest, BundleReader, BundleVolume, PartReader};
@@ -144,15 +144,10 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             .expect("reading the bundle panicked")
             .map_err(ArchiveError::from_io)?;
         }
-        let (totals, check) = match &report.verdict {
-            Verdict::Verified(t) => (t, "checksum verified"),
-            Verdict::NoManifest(t) => (t, "no manifest to verify against"),
-        };
         output::info(&format!(
-            "restored volume {} ({} entries, {} of data, {check}, {:.1} s)",
+            "restored volume {} ({}, {:.1} s)",
             info.name,
-            output::thousands(totals.entries),
-            output::bytes(totals.content_bytes),
+            describe(&report),
             volume_started.elapsed().as_secs_f64()
         ));
     }
