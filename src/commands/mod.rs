@@ -1,5 +1,7 @@
 //! One module per command.
 
+pub mod db_dump;
+pub mod db_restore;
 pub mod inspect;
 pub mod ls;
 pub mod restore;

@@ -6,6 +6,7 @@ mod harness;
 mod bad_input;
 mod cancel;
 mod context;
+mod db;
 mod encrypt;
 mod interop;
 mod plugin;
