@@ -139,7 +139,7 @@ impl DumpPlan {
         let version = self
             .manifest
             .engine_version
-            .split_whitespace()
+            .split([' ', '-'])
             .next()
             .unwrap_or("");
         let how = match (self.server.flavor, self.format) {

@@ -291,8 +291,45 @@ fn postgres_dump_and_restore() {
     )
     .ok();
     assert_eq!(pg_fingerprint(&server, "second_copy"), second);
-    // Not over a database that holds objects, unless --force.
+    // Not over a database that holds objects, unless --force; with it, replaced, not merged.
     run_in(d, &["db-restore", custom, c, "--database", "appdb"]).fails_with(5, "not empty");
+    server.sql("second_copy", "CREATE TABLE extra (x int)");
+    run_in(
+        d,
+        &[
+            "db-restore",
+            custom,
+            c,
+            "--database",
+            "second_copy",
+            "--force",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        server.sql("second_copy", "SELECT to_regclass('extra') IS NULL"),
+        "t"
+    );
+    assert_eq!(pg_fingerprint(&server, "second_copy"), second);
+
+    // Plain SQL by hand: `zstd -d | psql` works despite the manifest line.
+    run_in(d, &["db-dump", c, "-d", "second", "-o", "second.sql.zst"]).ok();
+    let by_hand = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zstd -dc second.sql.zst | docker exec -i -e PGPASSWORD='{password}' {c} \
+             sh -c 'createdb -U app by_hand && psql -X -q -v ON_ERROR_STOP=1 -U app -d by_hand' \
+             >/dev/null"
+        ))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        by_hand.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_hand.stderr)
+    );
+    assert_eq!(pg_fingerprint(&server, "by_hand"), second);
     std::fs::remove_dir_all(d.join("backups")).unwrap();
 
     // About 100 MB of rows, made inside the server.
@@ -323,22 +360,6 @@ fn postgres_dump_and_restore() {
         "{files:?}"
     );
     let plain = d.join("backups").join(&files[0]);
-    // By hand: zstd -d | psql works despite the manifest line.
-    let by_hand = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "zstd -dc '{}' | docker exec -i -e PGPASSWORD='{password}' {c} \
-             sh -c 'createdb -U app by_hand && psql -X -q -v ON_ERROR_STOP=1 -U app -d by_hand' >/dev/null",
-            plain.display()
-        ))
-        .output()
-        .unwrap();
-    assert!(
-        by_hand.status.success(),
-        "{}",
-        String::from_utf8_lossy(&by_hand.stderr)
-    );
-    assert_eq!(server.sql("by_hand", big), big_print);
     let plain = plain.to_str().unwrap();
     run_in(
         d,
@@ -357,7 +378,7 @@ fn postgres_dump_and_restore() {
 
     // A cut dump stops the restore and rolls it back: no half database.
     let bytes = std::fs::read(plain).unwrap();
-    std::fs::write(d.join("cut.sql.zst"), &bytes[..bytes.len() * 2 / 3]).unwrap();
+    std::fs::write(d.join("cut.sql.zst"), &bytes[..bytes.len() / 2]).unwrap();
     run_in(
         d,
         &[
@@ -377,25 +398,6 @@ fn postgres_dump_and_restore() {
         ),
         "0"
     );
-    // Over a non-empty database with --force: replaced, not merged.
-    server.sql("appdb_copy", "CREATE TABLE extra (x int)");
-    run_in(
-        d,
-        &[
-            "db-restore",
-            plain,
-            c,
-            "--database",
-            "appdb_copy",
-            "--force",
-        ],
-    )
-    .ok();
-    assert_eq!(
-        server.sql("appdb_copy", "SELECT to_regclass('extra') IS NULL"),
-        "t"
-    );
-    // The wrong engine's client is never fed.
     std::fs::remove_dir_all(d.join("backups")).unwrap();
 
     // A dump killed midway: an error with the tool named, and no file.
@@ -437,6 +439,145 @@ fn postgres_dump_and_restore() {
         ],
     )
     .ok();
+}
+
+const MARIADB_SETUP: &str = r#"
+    CREATE TABLE people (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL, born DATE)
+        CHARACTER SET utf8mb4;
+    INSERT INTO people (name, born) VALUES ('Zoë Ångström', '1990-01-02'), ('李小龍', '1940-11-27'),
+        ('O''Brien "quoted"', NULL), ('tab\tand\nnewline', '2000-02-29'), ('emoji 🐬', NULL);
+    DELETE FROM people WHERE id = 3;
+    CREATE TABLE audit (n INT);
+    CREATE TRIGGER count_people AFTER INSERT ON people FOR EACH ROW INSERT INTO audit VALUES (NEW.id);
+    CREATE VIEW adults AS SELECT name FROM people WHERE born < '2000-01-01';
+    CREATE FUNCTION greet(t VARCHAR(20)) RETURNS VARCHAR(40) DETERMINISTIC RETURN CONCAT('hello ', t);
+"#;
+
+/// What must survive a round trip of the small MariaDB data.
+fn mariadb_fingerprint(server: &Server, db: &str) -> String {
+    server.sql(
+        db,
+        &format!(
+            "SELECT CONCAT_WS('#',
+               (SELECT GROUP_CONCAT(id, ':', name, ':', IFNULL(born, '-') ORDER BY id SEPARATOR '|') FROM people),
+               (SELECT AUTO_INCREMENT FROM information_schema.tables WHERE table_schema = '{db}' AND table_name = 'people'),
+               (SELECT COUNT(*) FROM adults),
+               (SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = '{db}'),
+               greet('x'))"
+        ),
+    )
+}
+
+#[test]
+fn mariadb_dump_and_restore() {
+    let password = format!("my-S3cret-{}", std::process::id());
+    let server = Server::start(
+        "mariadb",
+        &[
+            ("MARIADB_ROOT_PASSWORD", &password),
+            ("MARIADB_DATABASE", "shop"),
+        ],
+        &password,
+    );
+    let c = server.name.as_str();
+    server.sql("shop", MARIADB_SETUP);
+    server.sql("mysql", "CREATE DATABASE crm CHARACTER SET utf8mb4");
+    server.sql("crm", MARIADB_SETUP);
+    let shop = mariadb_fingerprint(&server, "shop");
+    let crm = mariadb_fingerprint(&server, "crm");
+    assert!(shop.contains("emoji 🐬") && shop.contains("#6#"), "{shop}");
+    let dir = tempdir();
+    let d = dir.path();
+
+    // Every database: refused over databases with tables, replaced with --force.
+    run_in(d, &["db-dump", c, "--all", "-o", "all.sql.gz"]).ok();
+    let gz = std::fs::read(d.join("all.sql.gz")).unwrap();
+    assert_eq!(gz[..2], [0x1f, 0x8b], "gzip by the file's extension");
+    server.sql("crm", "DELETE FROM people");
+    run_in(d, &["db-restore", "all.sql.gz", c]).fails_with(5, "--force");
+    run_in(d, &["db-restore", "all.sql.gz", c, "--force"]).ok();
+    assert_eq!(mariadb_fingerprint(&server, "crm"), crm);
+
+    // About 100 MB of rows, made inside the server.
+    server.sql(
+        "shop",
+        "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200)) CHARACTER SET utf8mb4;
+         SET SESSION max_recursive_iterations = 2000000;
+         INSERT INTO big WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 900000)
+         SELECT n, CONCAT(MD5(n), REPEAT('-ü', 30)) FROM seq",
+    );
+    let big = "SELECT CONCAT(COUNT(*), ':', SUM(CRC32(payload))) FROM big";
+    let big_print = server.sql("shop", big);
+
+    // The default database is MARIADB_DATABASE; the password is in no command line meanwhile.
+    let mut seen = String::new();
+    let run = dump_while(d, &["db-dump", c], &server, "mariadb-dump", || {
+        seen = server.command_lines();
+    });
+    let run = run.ok();
+    assert!(
+        run.stderr.contains("--single-transaction"),
+        "{}",
+        run.stderr
+    );
+    assert!(seen.contains("mariadb-dump"), "{seen}");
+    assert!(
+        !seen.contains(&password),
+        "password in a command line: {seen}"
+    );
+    let files = backups(d);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with(&format!("{c}_shop_")) && files[0].ends_with(".sql.zst"));
+    let dump = d.join("backups").join(&files[0]);
+    let dump = dump.to_str().unwrap();
+    run_in(d, &["db-restore", dump, c]).fails_with(5, "not empty");
+    run_in(
+        d,
+        &["db-restore", dump, c, "--database", "shop_copy", "--create"],
+    )
+    .ok();
+    assert_eq!(server.sql("shop_copy", big), big_print);
+    assert_eq!(
+        mariadb_fingerprint(&server, "shop_copy"),
+        shop.replace("'shop'", "'shop_copy'")
+    );
+    // Through stdin, uncompressed, over an existing database.
+    let sql = Command::new("zstd")
+        .args(["-dc", dump])
+        .output()
+        .unwrap()
+        .stdout;
+    let mut restore = tool()
+        .current_dir(d)
+        .args(["db-restore", "-", c, "-d", "shop_copy", "--force"])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut restore.stdin.take().unwrap(), &sql).unwrap();
+    let run: Run = restore.wait_with_output().unwrap().into();
+    run.ok();
+    assert_eq!(server.sql("shop_copy", big), big_print);
+    std::fs::remove_dir_all(d.join("backups")).unwrap();
+
+    // A dump killed midway: an error with the tool named, and no file.
+    let run = dump_while(d, &["db-dump", c], &server, "mariadb-dump", || {
+        std::thread::sleep(Duration::from_millis(200));
+        for pid in server.pids_of("mariadb-dump") {
+            docker_run(&["exec", c, "kill", "-9", &pid]);
+        }
+    });
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("mariadb-dump failed"), "{}", run.stderr);
+    assert_eq!(backups(d), Vec::<String>::new());
+
+    // A wrong password: the server's message, no file.
+    std::fs::write(d.join("pw"), "not-the-password").unwrap();
+    run_in(d, &["db-dump", c, "--password-file", "pw"]).fails_with(1, "Access denied");
+    assert_eq!(backups(d), Vec::<String>::new());
+    // A PostgreSQL dump is not fed to MariaDB.
+    std::fs::write(d.join("pg.sql"), "--\n-- PostgreSQL database dump\n--\n").unwrap();
+    run_in(d, &["db-restore", "pg.sql", c, "-d", "shop"]).fails_with(2, "runs MariaDB");
 }
 
 #[test]
