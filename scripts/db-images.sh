@@ -80,7 +80,9 @@ EOF
 # Initialise a PostgreSQL cluster from the official image's variables, then run it.
 set -eu
 : "${POSTGRES_USER:=postgres}"
-: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD is required}"
+# Docker secrets, as the official entrypoint reads them.
+if [ -n "${POSTGRES_PASSWORD_FILE:-}" ]; then POSTGRES_PASSWORD="$(cat "$POSTGRES_PASSWORD_FILE")"; fi
+: "${POSTGRES_PASSWORD:?POSTGRES_PASSWORD or POSTGRES_PASSWORD_FILE is required}"
 PGDATA=/var/lib/postgresql/data
 as_pg() { setpriv --reuid=postgres --regid=postgres --init-groups "$@"; }
 if [ ! -s "$PGDATA/PG_VERSION" ]; then
@@ -89,7 +91,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     chown postgres "$pwfile"
     # scram for local sockets too: a wrong password must fail, as it does over TCP.
     as_pg initdb -D "$PGDATA" -U "$POSTGRES_USER" --pwfile="$pwfile" --auth=scram-sha-256 \
-        --encoding=UTF8 --locale=C.UTF-8 >/dev/null
+        --encoding=UTF8 --locale=C.UTF-8 --no-sync >/dev/null
     rm -f "$pwfile"
     if [ -n "${POSTGRES_DB:-}" ] && [ "$POSTGRES_DB" != postgres ]; then
         echo "CREATE DATABASE \"$POSTGRES_DB\";" |
@@ -99,7 +101,8 @@ fi
 # Durability is not what these tests are about: trade it for speed.
 exec setpriv --reuid=postgres --regid=postgres --init-groups postgres -D "$PGDATA" \
     -c listen_addresses= -c unix_socket_directories=/run/postgresql \
-    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=2GB
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_wal_size=2GB \
+    -c wal_level=minimal -c max_wal_senders=0
 EOF
     changes=(
         --change "ENV PATH=$pg_bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -130,6 +133,7 @@ EOF
 #!/bin/sh
 # Initialise a MariaDB server from the official image's variables, then run it.
 set -eu
+if [ -n "${MARIADB_ROOT_PASSWORD_FILE:-}" ]; then MARIADB_ROOT_PASSWORD="$(cat "$MARIADB_ROOT_PASSWORD_FILE")"; fi
 root_pw="${MARIADB_ROOT_PASSWORD:-${MYSQL_ROOT_PASSWORD:-}}"
 [ -n "$root_pw" ] || { echo "MARIADB_ROOT_PASSWORD is required" >&2; exit 1; }
 db="${MARIADB_DATABASE:-${MYSQL_DATABASE:-}}"

@@ -15,6 +15,9 @@
 #   openssl         makes the certificates of the TLS test
 #   openssh-client  ssh-keygen makes the ssh key of the encryption test
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
+#   postgresql      the server and client tools of the db-dump tests' PostgreSQL containers, which
+#                   run the host's /usr read-only (scripts/db-images.sh)
+#   mariadb-server  the same for the MariaDB containers (mariadbd, mariadb, mariadb-dump)
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -34,8 +37,11 @@ declare -A probe=(
     [openssl]=openssl
     [openssh-client]=ssh-keygen
     [util-linux]=setsid
+    [postgresql]=/usr/lib/postgresql
+    [mariadb-server]=/usr/sbin/mariadbd
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux postgresql
+    mariadb-server)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
@@ -50,6 +56,8 @@ have() {
     local pkg="$1" p="${probe[$1]}"
     if [ "$pkg" = busybox-static ]; then
         is_static_busybox
+    elif [ "$pkg" = postgresql ]; then
+        compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
     elif [ "${p#/}" != "$p" ]; then
         [ -x "$p" ]
     else

@@ -296,28 +296,21 @@ pub fn failure(finished: &Finished) -> Option<String> {
         .map(str::trim)
         .filter(|l| is_error_line(l))
         .collect();
-    if finished.exit_code != 0 {
-        let msg = if errors.is_empty() && finished.exit_code > 128 && finished.stderr.is_empty() {
-            format!("killed by signal {}", finished.exit_code - 128)
-        } else if errors.is_empty() {
-            first_lines(&finished.stderr)
-        } else {
-            errors
-                .iter()
-                .take(6)
-                .copied()
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        return Some(msg);
+    let quoted = errors
+        .iter()
+        .take(6)
+        .copied()
+        .collect::<Vec<_>>()
+        .join("; ");
+    if finished.exit_code == 0 {
+        return (!errors.is_empty()).then_some(quoted);
     }
-    (!errors.is_empty()).then(|| {
-        errors
-            .iter()
-            .take(6)
-            .copied()
-            .collect::<Vec<_>>()
-            .join("; ")
+    Some(if !errors.is_empty() {
+        quoted
+    } else if finished.exit_code > 128 && finished.stderr.is_empty() {
+        format!("killed by signal {}", finished.exit_code - 128)
+    } else {
+        first_lines(&finished.stderr)
     })
 }
 

@@ -31,20 +31,23 @@ pub fn dump_command(user: &str, scope: &Scope, format: DumpFormat) -> Vec<String
 
 /// `psql` to run a query and print bare values, one row a line.
 fn query_command(user: &str, db: &str, sql: &str) -> Vec<String> {
+    let mut cmd = psql(user, db);
+    cmd.extend(strings(&["--tuples-only", "--no-align", "--command", sql]));
+    cmd
+}
+
+/// psql without prompts or a psqlrc, stopping at the first error.
+fn psql(user: &str, db: &str) -> Vec<String> {
     strings(&[
         "psql",
         "--no-password",
         "--no-psqlrc",
-        "--tuples-only",
-        "--no-align",
         "--set",
         "ON_ERROR_STOP=1",
         "--username",
         user,
         "--dbname",
         db,
-        "--command",
-        sql,
     ])
 }
 
@@ -52,18 +55,8 @@ fn query_command(user: &str, db: &str, sql: &str) -> Vec<String> {
 /// single transaction (all or nothing); a cluster dump cannot (CREATE DATABASE refuses to run
 /// inside one).
 pub fn psql_restore_command(user: &str, db: &str, single_transaction: bool) -> Vec<String> {
-    let mut cmd = strings(&[
-        "psql",
-        "--no-password",
-        "--no-psqlrc",
-        "--quiet",
-        "--set",
-        "ON_ERROR_STOP=1",
-        "--username",
-        user,
-        "--dbname",
-        db,
-    ]);
+    let mut cmd = psql(user, db);
+    cmd.push("--quiet".into());
     if single_transaction {
         cmd.push("--single-transaction".into());
     }
