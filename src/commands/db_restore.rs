@@ -39,8 +39,22 @@ pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
         Some(db) => format!("database {db} of {}", server.name),
         None => format!("{} (all databases)", server.name),
     };
+    // What the manifest says about where the dump came from, when it has one.
+    let origin = restored
+        .manifest
+        .as_ref()
+        .map(|m| {
+            format!(
+                "dumped from {} ({} {}) on {}, ",
+                m.container,
+                m.engine.name(),
+                m.engine_version.split([' ', '-']).next().unwrap_or(""),
+                m.created.format("%Y-%m-%d %H:%M UTC")
+            )
+        })
+        .unwrap_or_default();
     output::info(&format!(
-        "restored {} into {into} ({} of dump, {:.1} s)",
+        "restored {} into {into} ({origin}{} of dump, {:.1} s)",
         args.input,
         output::bytes(restored.bytes),
         started.elapsed().as_secs_f64()

@@ -61,34 +61,30 @@ impl DumpPlan {
             }
         }
         let user = server.credentials.user.clone();
-        let (tools, version, cmd) = match server.flavor {
+        let (tool, version, cmd) = match server.flavor {
             Flavor::Postgres => {
                 let name = if scope == Scope::All {
                     "pg_dumpall"
                 } else {
                     "pg_dump"
                 };
-                let tools = server.find_tool(&[name]).await?;
+                let tool = server.find_tool(&[name]).await?;
                 let version = server.pg_version().await?;
-                (
-                    tools,
-                    version,
-                    postgres::dump_command(&user, &scope, format),
-                )
+                (tool, version, postgres::dump_command(&user, &scope, format))
             }
             Flavor::MySql | Flavor::MariaDb => {
-                let tools = server.find_tool(&["mariadb-dump", "mysqldump"]).await?;
-                let client = mysql::client_for(&tools.dump);
+                let tool = server.find_tool(&["mariadb-dump", "mysqldump"]).await?;
+                let client = mysql::client_for(&tool.name);
                 let version = server.my_version(client).await?;
-                let cmd = mysql::dump_command(&tools.dump, &user, &scope);
-                (tools, version, cmd)
+                let cmd = mysql::dump_command(&tool.name, &user, &scope);
+                (tool, version, cmd)
             }
         };
         if let Scope::Database(db) = &scope {
             let exists = match server.flavor {
                 Flavor::Postgres => server.pg_database_exists(db).await?,
                 _ => {
-                    let client = mysql::client_for(&tools.dump);
+                    let client = mysql::client_for(&tool.name);
                     server.my_database_exists(client, db).await?
                 }
             };
@@ -116,7 +112,7 @@ impl DumpPlan {
                 Scope::All => None,
             },
             format,
-            dump_tool: tools.dump_version,
+            dump_tool: tool.version,
             container: server.name.clone(),
             created: chrono::Utc::now(),
         };

@@ -82,11 +82,11 @@ impl Scope {
     }
 }
 
-/// Which client programs a server container has: the dump tool and the interactive client.
+/// A client program found in a server container, and what it says its version is.
 #[derive(Debug, Clone)]
-pub struct Tools {
-    pub dump: String,
-    pub dump_version: String,
+pub struct Tool {
+    pub name: String,
+    pub version: String,
 }
 
 /// A running database container, recognised, with the credentials to reach it.
@@ -245,15 +245,15 @@ impl Server {
 
     /// The tool and its version (`pg_dump (PostgreSQL) 15.18`), trying each name in turn
     /// (MariaDB 11 dropped the `mysqldump` name; MySQL never had `mariadb-dump`).
-    pub async fn find_tool(&self, names: &[&str]) -> Result<Tools> {
+    pub async fn find_tool(&self, names: &[&str]) -> Result<Tool> {
         let mut last = None;
         for name in names {
             let exec = Exec::new(&[*name, "--version"]);
             let (finished, out) = exec::output(&self.docker, &self.id, &exec).await?;
             if finished.success() {
-                return Ok(Tools {
-                    dump: name.to_string(),
-                    dump_version: String::from_utf8_lossy(&out).trim().to_string(),
+                return Ok(Tool {
+                    name: name.to_string(),
+                    version: String::from_utf8_lossy(&out).trim().to_string(),
                 });
             }
             last = Some((exec, finished));

@@ -140,8 +140,8 @@ pub async fn restore_into(
             }
         }
         Flavor::MySql | Flavor::MariaDb => {
-            let tools = server.find_tool(&["mariadb", "mysql"]).await?;
-            let client = mysql::client_for(&tools.dump);
+            let tool = server.find_tool(&["mariadb", "mysql"]).await?;
+            let client = mysql::client_for(&tool.name);
             server.my_version(client).await?;
             match &database {
                 Some(db) => prepare_target(server, db, req, Some(client)).await?,

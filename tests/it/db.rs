@@ -362,7 +362,7 @@ fn postgres_dump_and_restore() {
     server.sql(
         "appdb",
         "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat('ü', 60) AS payload
-         FROM generate_series(1, 900000) g; ALTER TABLE big ADD PRIMARY KEY (id)",
+         FROM generate_series(1, 700000) g; ALTER TABLE big ADD PRIMARY KEY (id)",
     );
     let big = "SELECT count(*) || ':' || sum(hashtext(payload)) FROM big";
     let big_print = server.sql("appdb", big);
@@ -553,7 +553,7 @@ fn mariadb_dump_and_restore() {
         "shop",
         "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200)) CHARACTER SET utf8mb4;
          SET SESSION max_recursive_iterations = 2000000;
-         INSERT INTO big WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 900000)
+         INSERT INTO big WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 700000)
          SELECT n, CONCAT(MD5(n), REPEAT('-ü', 30)) FROM seq",
     );
     let big = "SELECT CONCAT(COUNT(*), ':', SUM(CRC32(payload))) FROM big";
