@@ -311,8 +311,9 @@ pub struct DbDumpArgs {
     #[arg(short = 'o', long, value_name = "FILE|DIR|-")]
     pub output: Option<String>,
 
-    /// Compression of SQL dumps; by default taken from the output file's extension, else zstd
-    #[arg(long, value_enum, value_name = "ALGO")]
+    /// Compression of SQL dumps: zstd, gzip or none; by default taken from the output file's
+    /// extension (`.sql.zst`, `.sql.gz`, `.sql`), else zstd
+    #[arg(long, value_enum, value_name = "ALGO", hide_possible_values = true)]
     pub compression: Option<Compression>,
 
     /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
