@@ -18,6 +18,7 @@
 #   postgresql      the server and client tools of the db-dump tests' PostgreSQL containers, which
 #                   run the host's /usr read-only (scripts/db-images.sh)
 #   mariadb-server  the same for the MariaDB containers (mariadbd, mariadb, mariadb-dump)
+#   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -37,11 +38,12 @@ declare -A probe=(
     [openssl]=openssl
     [openssh-client]=ssh-keygen
     [util-linux]=setsid
+    [docker-compose]=docker-compose
     [postgresql]=/usr/lib/postgresql
     [mariadb-server]=/usr/sbin/mariadbd
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux postgresql
-    mariadb-server)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux docker-compose
+    postgresql mariadb-server)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
@@ -58,6 +60,8 @@ have() {
         is_static_busybox
     elif [ "$pkg" = postgresql ]; then
         compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+    elif [ "$pkg" = docker-compose ]; then
+        docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
     elif [ "${p#/}" != "$p" ]; then
         [ -x "$p" ]
     else

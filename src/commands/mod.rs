@@ -1,5 +1,7 @@
 //! One module per command.
 
+pub mod compose_export;
+pub mod compose_import;
 pub mod db_dump;
 pub mod db_restore;
 pub mod inspect;

@@ -6,6 +6,7 @@ pub mod context;
 pub mod df;
 pub mod exec;
 pub mod helper;
+pub mod quiesce;
 pub mod stream;
 pub mod volumes;
 
