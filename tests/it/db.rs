@@ -429,6 +429,8 @@ fn postgres_dump_and_restore() {
     // A dump killed midway: an error with the tool named, and no file.
     killed_dump_leaves_nothing(d, &server, "pg_dump --no-password");
 
+    // pg_dumpall writes SQL only.
+    run_in(d, &["db-dump", c, "--all", "--format", "custom"]).fails_with(2, "--database DB");
     // A wrong password (from a file: never a flag's value): the server's message, no file.
     std::fs::write(d.join("pw"), "not-the-password\n").unwrap();
     run_in(d, &["db-dump", c, "--password-file", "pw"])
@@ -597,6 +599,8 @@ fn mariadb_dump_and_restore() {
     std::fs::write(d.join("pw"), "not-the-password").unwrap();
     run_in(d, &["db-dump", c, "--password-file", "pw"]).fails_with(1, "Access denied");
     assert_eq!(backups(d), Vec::<String>::new());
+    // PostgreSQL's custom format is PostgreSQL's.
+    run_in(d, &["db-dump", c, "--format", "custom"]).fails_with(2, "PostgreSQL's");
     // A PostgreSQL dump is not fed to MariaDB.
     std::fs::write(d.join("pg.sql"), "--\n-- PostgreSQL database dump\n--\n").unwrap();
     run_in(d, &["db-restore", "pg.sql", c, "-d", "shop"]).fails_with(2, "runs MariaDB");
