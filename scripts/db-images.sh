@@ -25,7 +25,7 @@ die() { printf 'db-images: error: %s\n' "$*" >&2; exit 1; }
 
 case "$KIND" in
 postgres)
-    pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)"
+    pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1 || true)"
     [ -x "$pg_bin/postgres" ] || die "no PostgreSQL server on the host: install Debian's postgresql (scripts/test-deps.sh)"
     major="$(basename "$(dirname "$pg_bin")")"
     version="$("$pg_bin/postgres" --version)"
