@@ -5,6 +5,7 @@ pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod db;
 pub mod docker;
 pub mod error;
 pub mod keys;
@@ -93,6 +94,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => commands::inspect::run(ctx, args).await,
         Command::Verify(args) => commands::verify::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
+        Command::DbDump(args) => commands::db_dump::run(ctx, args).await,
+        Command::DbRestore(args) => commands::db_restore::run(ctx, args).await,
         Command::ComposeExport(args) => commands::compose_export::run(ctx, args).await,
         Command::ComposeImport(args) => commands::compose_import::run(ctx, args).await,
     }

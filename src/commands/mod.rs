@@ -2,6 +2,8 @@
 
 pub mod compose_export;
 pub mod compose_import;
+pub mod db_dump;
+pub mod db_restore;
 pub mod inspect;
 pub mod ls;
 pub mod restore;
