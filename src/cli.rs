@@ -386,6 +386,12 @@ pub struct ComposeExportArgs {
     #[arg(long)]
     pub force: bool,
 
+    /// Also dump every running database service (PostgreSQL, MySQL, MariaDB) with its own dump
+    /// tool, every database of it, before the containers are stopped: `dumps/<service>.sql.zst`
+    /// in the bundle, `DIR/<service>_all.sql.zst` with --split
+    #[arg(long)]
+    pub with_dumps: bool,
+
     #[command(flatten)]
     pub encrypt: EncryptArgs,
 }
@@ -400,9 +406,16 @@ pub struct ComposeImportArgs {
     #[arg(short = 'p', long = "project-name", value_name = "NEW")]
     pub project_name: Option<String>,
 
-    /// Replace the content of volumes that exist and are not empty
+    /// Replace the content of volumes that exist and are not empty (with --replay-dumps: of
+    /// databases that exist and are not empty)
     #[arg(long)]
     pub force: bool,
+
+    /// Instead of restoring the volumes, replay the bundle's database dumps (compose-export
+    /// --with-dumps) into the running containers of the same services of the project (bring it
+    /// up first)
+    #[arg(long)]
+    pub replay_dumps: bool,
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,

@@ -13,11 +13,13 @@ use super::save::{save_one, stream_volume, Target};
 use crate::archive::{Compression, EncodeOptions, SourceInfo};
 use crate::cli::ComposeExportArgs;
 use crate::compose::bundle::{self, BundleManifest, BundleVolume, BundleWriter};
+use crate::compose::dumps;
 use crate::compose::{project_volumes, resolve_project, Project, ProjectVolume};
 use crate::docker::quiesce::{Mode, Quiesce};
 use crate::docker::{df, volumes, Engine};
 use crate::error::{Kind, UserError};
-use crate::output::{self, Sink};
+use crate::db::dump::{dump_into, DumpPlan};
+use crate::output::{self, Measure, Progress, Sink};
 use crate::select::{print_summary, Saved};
 use crate::settings::Ctx;
 use crate::transfer::ArchiveOptions;
@@ -70,6 +72,26 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
         .into());
     }
     announce(&engine, &project, &found).await;
+    if args.with_dumps && encrypt.is_some() {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--with-dumps writes the dumps unencrypted: it does not go with --encrypt-to",
+        )
+        .hint("export with --with-dumps, then encrypt the whole bundle with `age`")
+        .into());
+    }
+    // The dumps are planned (and their credentials checked) before any output exists.
+    let dump_plans = if args.with_dumps {
+        dumps::plan(docker, &project.name).await?
+    } else {
+        Vec::new()
+    };
+    if args.with_dumps && dump_plans.is_empty() {
+        output::warn(&format!(
+            "--with-dumps: no running service of project {} is a database",
+            project.name
+        ));
+    }
     let manifest = BundleManifest {
         kind: bundle::KIND.into(),
         format: 1,
@@ -91,6 +113,10 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
                 volume: v.clone(),
             })
             .collect(),
+        dumps: dump_plans
+            .iter()
+            .map(|(service, plan)| dumps::record(service, plan, matches!(out, Output::Split(_))))
+            .collect(),
     };
     let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
     // The output is opened before anything is stopped: a bad path costs no downtime.
@@ -100,6 +126,43 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
         Output::Split(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
+            None
+        }
+    };
+    // The dumps are taken while the databases run, before anything is stopped; a failed dump
+    // drops the bundle's sink (its temporary file goes) and nothing was stopped yet.
+    let dump_encode = EncodeOptions {
+        compression: Compression::Zstd,
+        level: None,
+        threads: encode.threads,
+    };
+    let writer = match sink {
+        Some(sink) => {
+            let mut writer = BundleWriter::new(sink);
+            writer
+                .add_file(bundle::MANIFEST_NAME, &json)
+                .context("writing the bundle")?;
+            for ((_, plan), record) in dump_plans.iter().zip(&manifest.dumps) {
+                let parts = take_dump(ctx, plan, writer.parts(&record.file), dump_encode).await?;
+                writer = tokio::task::spawn_blocking(move || parts.finish())
+                    .await
+                    .expect("writing the bundle panicked")
+                    .context("writing the bundle")?;
+            }
+            Some(writer)
+        }
+        None => {
+            let dir = match &out {
+                Output::Split(dir) => dir,
+                Output::Bundle(_) => unreachable!("a bundle has a sink"),
+            };
+            for ((_, plan), record) in dump_plans.iter().zip(&manifest.dumps) {
+                let sink = Sink::file(&dir.join(&record.file), args.force)?;
+                let sink = take_dump(ctx, plan, sink, dump_encode).await?;
+                tokio::task::spawn_blocking(move || sink.commit())
+                    .await
+                    .expect("commit panicked")?;
+            }
             None
         }
     };
@@ -114,11 +177,11 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
     let options = ArchiveOptions { encode, encrypt };
     let started = Instant::now();
     let work = async {
-        match (&out, sink) {
+        match (&out, writer) {
             (Output::Split(dir), _) => {
                 export_split(ctx, &engine, &manifest, &json, dir, options, args.force).await
             }
-            (_, Some(sink)) => export_bundle(ctx, &engine, &manifest, &json, sink, options).await,
+            (_, Some(writer)) => export_bundle(ctx, &engine, &manifest, writer, options).await,
             (Output::Bundle(_), None) => unreachable!("a bundle has a sink"),
         }
     };
@@ -201,19 +264,40 @@ fn label(manifest: &BundleManifest, i: usize, v: &ProjectVolume) -> String {
     )
 }
 
-/// One stream: the manifest, then each volume's archive in parts; committed at the end only.
+/// Streams one service's dump into `out` (db-dump's writer), with its progress line; `out`
+/// comes back only if the dump succeeded.
+async fn take_dump<W: std::io::Write + Send + 'static>(
+    ctx: &Ctx,
+    plan: &DumpPlan,
+    out: W,
+    encode: EncodeOptions,
+) -> Result<W> {
+    let label = format!("{}: {}", plan.server.name, plan.describe());
+    let counters: Arc<crate::archive::Counters> = Arc::default();
+    let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::DumpBytes);
+    let started = Instant::now();
+    let result = dump_into(plan, out, encode, Arc::clone(&counters), &ctx.cancel).await;
+    progress.finish();
+    let out = result.map_err(|e| e.context(format!("dumping `{}`", plan.server.name)))?;
+    output::info(&format!(
+        "dumped {} ({}, {} of dump, {:.1} s)",
+        plan.server.name,
+        plan.describe(),
+        output::bytes(counters.tar_bytes()),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(out)
+}
+
+/// One stream: the manifest and dumps (already written), then each volume's archive in parts;
+/// committed at the end only.
 async fn export_bundle(
     ctx: &Ctx,
     engine: &Engine,
     manifest: &BundleManifest,
-    json: &[u8],
-    sink: Sink,
+    mut writer: BundleWriter<Sink>,
     options: ArchiveOptions,
 ) -> Result<(Vec<Saved>, Option<u64>)> {
-    let mut writer = BundleWriter::new(sink);
-    writer
-        .add_file(bundle::MANIFEST_NAME, json)
-        .context("writing the bundle")?;
     let mut saved = Vec::new();
     for (i, bv) in manifest.volumes.iter().enumerate() {
         ctx.check_cancelled()?;

@@ -19,7 +19,10 @@ use crate::archive::{ArchiveError, Counters, VolumeInfo};
 use crate::cli::ComposeImportArgs;
 use crate::compose::adopt::import_target;
 use crate::compose::bundle::{BundleManifest, BundleReader, BundleVolume, PartReader};
+use crate::compose::dumps;
 use crate::compose::project::checked_name;
+use crate::db::restore::{open_dump, restore_into, RestoreRequest};
+use crate::db::{Overrides, Server};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
@@ -39,6 +42,15 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
         Some(p) => checked_name(p, "-p")?,
         None => manifest.project.clone(),
     };
+    if args.replay_dumps {
+        return replay_dumps(ctx, &args, &source, &manifest, &project).await;
+    }
+    // The dumps come before the volumes in a bundle: passed over here.
+    if let Source::Stream(shared) = &source {
+        for d in &manifest.dumps {
+            skip_parts(shared, &d.file).await?;
+        }
+    }
     let targets: Vec<(&BundleVolume, VolumeInfo)> = manifest
         .volumes
         .iter()
@@ -131,13 +143,7 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
         let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
         warn_skipped(&report);
         if let Source::Stream(shared) = &source {
-            let (shared, file) = (Arc::clone(shared), bv.file.clone());
-            tokio::task::spawn_blocking(move || {
-                shared.lock().expect("bundle reader").skip_parts(&file)
-            })
-            .await
-            .expect("reading the bundle panicked")
-            .map_err(ArchiveError::from_io)?;
+            skip_parts(shared, &bv.file).await?;
         }
         output::info(&format!(
             "restored volume {} ({}, {:.1} s)",
@@ -162,6 +168,100 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
         "imported project {project}: {count} volumes ({:.1} s); `docker compose -p {project} up` \
          adopts them",
         started.elapsed().as_secs_f64()
+    ));
+    if !manifest.dumps.is_empty() {
+        let services: Vec<&str> = manifest.dumps.iter().map(|d| d.service.as_str()).collect();
+        output::info(&format!(
+            "the bundle also holds database dumps of {}; to replay them (replacing the \
+             databases the volumes brought): `docker compose -p {project} up -d`, then \
+             `docker volume-backup compose-import {} -p {project} --replay-dumps --force`",
+            services.join(", "),
+            args.bundle
+        ));
+    }
+    Ok(())
+}
+
+/// Passes over the rest of the parts named `<file>.NNNNNN` in the bundle.
+async fn skip_parts(shared: &Arc<Mutex<BundleReader<DynRead>>>, file: &str) -> Result<()> {
+    let (shared, file) = (Arc::clone(shared), file.to_string());
+    tokio::task::spawn_blocking(move || shared.lock().expect("bundle reader").skip_parts(&file))
+        .await
+        .expect("reading the bundle panicked")
+        .map_err(ArchiveError::from_io)?;
+    Ok(())
+}
+
+/// `--replay-dumps`: each dump of the bundle into the running container of its service in
+/// `project`, with db-restore's machinery; the volumes are left as they are. Every service is
+/// found running before the first dump is replayed.
+async fn replay_dumps(
+    ctx: &Ctx,
+    args: &ComposeImportArgs,
+    source: &Source,
+    manifest: &BundleManifest,
+    project: &str,
+) -> Result<()> {
+    if manifest.dumps.is_empty() {
+        return Err(UserError::new(
+            Kind::NotFound,
+            format!("{} holds no database dumps", args.bundle),
+        )
+        .hint("compose-export --with-dumps writes them")
+        .into());
+    }
+    let engine = ctx.engine().await?;
+    let docker = &engine.docker;
+    let mut servers = Vec::new();
+    for d in &manifest.dumps {
+        let id = dumps::service_container(docker, project, &d.service).await?;
+        servers.push(Server::find(docker, &id, &Overrides::default()).await?);
+    }
+    let req = RestoreRequest {
+        database: None,
+        create: true,
+        force: args.force,
+    };
+    for (d, server) in manifest.dumps.iter().zip(&servers) {
+        ctx.check_cancelled()?;
+        let input: DynRead = match source {
+            Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &d.file)),
+            Source::Dir(dir) => {
+                let path = dir.join(&d.file);
+                transfer::open_input(&path.to_string_lossy())?.0
+            }
+        };
+        let counters: Arc<Counters> = Arc::default();
+        let counted = crate::archive::CountingReader::new(input, Arc::clone(&counters));
+        let dump = tokio::task::spawn_blocking(move || open_dump(Box::new(counted)))
+            .await
+            .expect("the dump reader panicked")
+            .with_context(|| format!("reading the dump of service `{}`", d.service))?;
+        let label = format!("{} <- {}", server.name, d.file);
+        let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::InputBytes);
+        let started = Instant::now();
+        let result = restore_into(server, dump, &req, counters, &ctx.cancel).await;
+        progress.finish();
+        let restored = result.with_context(|| {
+            format!(
+                "replaying the dump of service `{}` into `{}`",
+                d.service, server.name
+            )
+        })?;
+        if let Source::Stream(shared) = source {
+            skip_parts(shared, &d.file).await?;
+        }
+        output::info(&format!(
+            "replayed the dump of service {} into {} ({} of dump, {:.1} s)",
+            d.service,
+            server.name,
+            output::bytes(restored.bytes),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    output::info(&format!(
+        "replayed {} dump(s) into project {project}",
+        manifest.dumps.len()
     ));
     Ok(())
 }

@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! bundle.json                          the bundle manifest (project, volumes, services)
+//! dumps/<service>.sql.zst.000001       with --with-dumps: each database service's dump, in parts
 //! volumes/<key>.tar.zst.000001         the volume's archive, in parts of at most 4 MiB
 //! volumes/<key>.tar.zst.000002
 //! ...                                  the next volume, and so on
@@ -44,6 +45,9 @@ pub struct BundleManifest {
     pub project: String,
     pub source: SourceInfo,
     pub volumes: Vec<BundleVolume>,
+    /// Logical dumps of the database services (`--with-dumps`); they come before the volumes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dumps: Vec<super::dumps::BundleDump>,
 }
 
 /// One volume of the bundle.
@@ -413,6 +417,7 @@ mod tests {
             project: "shop".into(),
             source: SourceInfo::default(),
             volumes: vec![],
+            dumps: vec![],
         }
     }
 

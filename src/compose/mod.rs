@@ -6,3 +6,4 @@ pub mod project;
 pub use project::{project_volumes, resolve_project, Project, ProjectVolume};
 pub mod adopt;
 pub mod bundle;
+pub mod dumps;

@@ -104,6 +104,27 @@ impl Server {
     /// Inspects `container`, recognises the database in it and finds its credentials. Refuses a
     /// missing or stopped container, and one that is not a database.
     pub async fn find(docker: &Docker, container: &str, given: &Overrides) -> Result<Server> {
+        Ok(Server::lookup(docker, container, given, true)
+            .await?
+            .expect("a required server is found or refused"))
+    }
+
+    /// Like `find`, but `None` for a running container that is no database (compose-export
+    /// `--with-dumps` looks at every service and dumps those that are).
+    pub async fn find_database(
+        docker: &Docker,
+        container: &str,
+        given: &Overrides,
+    ) -> Result<Option<Server>> {
+        Server::lookup(docker, container, given, false).await
+    }
+
+    async fn lookup(
+        docker: &Docker,
+        container: &str,
+        given: &Overrides,
+        required: bool,
+    ) -> Result<Option<Server>> {
         let inspected =
             docker
                 .inspect_container(container, None)
@@ -141,6 +162,10 @@ impl Server {
         }
         let flavor = match detect::flavor_from(&image, &env) {
             Some(f) => f,
+            None if !required => match probe_flavor(docker, &id).await {
+                Some(f) => f,
+                None => return Ok(None),
+            },
             None => probe_flavor(docker, &id).await.ok_or_else(|| {
                 UserError::new(
                     Kind::Failure,
@@ -164,14 +189,14 @@ impl Server {
             )
             .hint("give --user and --password-file FILE (or --password-env VAR)")
         })?;
-        Ok(Server {
+        Ok(Some(Server {
             docker: docker.clone(),
             name,
             id,
             flavor,
             env,
             credentials,
-        })
+        }))
     }
 
     /// The exec environment carrying the password.
