@@ -201,15 +201,15 @@ fn save_many_by_project_and_filter() {
 
 /// A compose project in its own directory (named after the project, so compose and the tool
 /// both derive the name from it), taken down with its volumes on drop.
-struct Project {
-    name: String,
+pub(crate) struct Project {
+    pub(crate) name: String,
     dir: tempfile::TempDir,
     /// Other project names run from the same directory (imports under a new name).
-    also: Vec<String>,
+    pub(crate) also: Vec<String>,
 }
 
 impl Project {
-    fn new(tag: &str, compose_yaml: &str) -> Project {
+    pub(crate) fn new(tag: &str, compose_yaml: &str) -> Project {
         let parent = tempdir();
         let name = unique(tag);
         let path = parent.path().join(&name);
@@ -223,12 +223,12 @@ impl Project {
         }
     }
 
-    fn path(&self) -> std::path::PathBuf {
+    pub(crate) fn path(&self) -> std::path::PathBuf {
         self.dir.path().join(&self.name)
     }
 
     /// Runs compose in the project's directory, for project `name`.
-    fn compose(&self, name: &str, args: &[&str]) -> Run {
+    pub(crate) fn compose(&self, name: &str, args: &[&str]) -> Run {
         compose()
             .current_dir(self.path())
             .args(["-p", name])
@@ -239,7 +239,7 @@ impl Project {
     }
 
     /// Containers of project `name` that are running.
-    fn running(name: &str) -> usize {
+    pub(crate) fn running(name: &str) -> usize {
         docker(&[
             "ps",
             "-q",

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use crate::harness::*;
 
 /// Builds (once per run, idempotently) the local server image of `kind`.
-fn db_image(kind: &'static str) -> String {
+pub(crate) fn db_image(kind: &'static str) -> String {
     static IMAGES: OnceLock<std::sync::Mutex<std::collections::HashMap<&str, String>>> =
         OnceLock::new();
     let images = IMAGES.get_or_init(Default::default);

@@ -7,6 +7,7 @@ mod bad_input;
 mod cancel;
 mod compose;
 mod context;
+mod compose_db;
 mod db;
 mod encrypt;
 mod interop;
