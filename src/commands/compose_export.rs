@@ -15,11 +15,11 @@ use crate::cli::ComposeExportArgs;
 use crate::compose::bundle::{self, BundleManifest, BundleVolume, BundleWriter};
 use crate::compose::dumps;
 use crate::compose::{project_volumes, resolve_project, Project, ProjectVolume};
+use crate::db::dump::{dump_with_progress, DumpPlan};
 use crate::docker::quiesce::{Mode, Quiesce};
 use crate::docker::{df, volumes, Engine};
 use crate::error::{Kind, UserError};
-use crate::db::dump::{dump_into, DumpPlan};
-use crate::output::{self, Measure, Progress, Sink};
+use crate::output::{self, Sink};
 use crate::select::{print_summary, Saved};
 use crate::settings::Ctx;
 use crate::transfer::ArchiveOptions;
@@ -75,9 +75,10 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
     if args.with_dumps && encrypt.is_some() {
         return Err(UserError::new(
             Kind::Usage,
-            "--with-dumps writes the dumps unencrypted: it does not go with --encrypt-to",
+            "--with-dumps does not encrypt the dumps: it does not go with --encrypt-to, \
+             --encrypt-to-file or --passphrase-file",
         )
-        .hint("export with --with-dumps, then encrypt the whole bundle with `age`")
+        .hint("export with --with-dumps -o -, piped through `age`, to encrypt the whole bundle")
         .into());
     }
     // The dumps are planned (and their credentials checked) before any output exists.
@@ -264,26 +265,21 @@ fn label(manifest: &BundleManifest, i: usize, v: &ProjectVolume) -> String {
     )
 }
 
-/// Streams one service's dump into `out` (db-dump's writer), with its progress line; `out`
-/// comes back only if the dump succeeded.
+/// Streams one service's dump into `out` (db-dump's writer); `out` comes back only if the dump
+/// succeeded.
 async fn take_dump<W: std::io::Write + Send + 'static>(
     ctx: &Ctx,
     plan: &DumpPlan,
     out: W,
     encode: EncodeOptions,
 ) -> Result<W> {
-    let label = format!("{}: {}", plan.server.name, plan.describe());
-    let counters: Arc<crate::archive::Counters> = Arc::default();
-    let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::DumpBytes);
     let started = Instant::now();
-    let result = dump_into(plan, out, encode, Arc::clone(&counters), &ctx.cancel).await;
-    progress.finish();
-    let out = result.map_err(|e| e.context(format!("dumping `{}`", plan.server.name)))?;
+    let (out, dumped) = dump_with_progress(plan, out, encode, &ctx.cancel).await?;
     output::info(&format!(
         "dumped {} ({}, {} of dump, {:.1} s)",
         plan.server.name,
         plan.describe(),
-        output::bytes(counters.tar_bytes()),
+        output::bytes(dumped),
         started.elapsed().as_secs_f64()
     ));
     Ok(out)

@@ -21,7 +21,7 @@ use crate::compose::adopt::import_target;
 use crate::compose::bundle::{BundleManifest, BundleReader, BundleVolume, PartReader};
 use crate::compose::dumps;
 use crate::compose::project::checked_name;
-use crate::db::restore::{open_dump, restore_into, RestoreRequest};
+use crate::db::restore::{open_counted, restore_with_progress, RestoreRequest};
 use crate::db::{Overrides, Server};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
@@ -231,23 +231,14 @@ async fn replay_dumps(
                 transfer::open_input(&path.to_string_lossy())?.0
             }
         };
-        let counters: Arc<Counters> = Arc::default();
-        let counted = crate::archive::CountingReader::new(input, Arc::clone(&counters));
-        let dump = tokio::task::spawn_blocking(move || open_dump(Box::new(counted)))
+        let opened = open_counted(input)
             .await
-            .expect("the dump reader panicked")
             .with_context(|| format!("reading the dump of service `{}`", d.service))?;
         let label = format!("{} <- {}", server.name, d.file);
-        let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::InputBytes);
         let started = Instant::now();
-        let result = restore_into(server, dump, &req, counters, &ctx.cancel).await;
-        progress.finish();
-        let restored = result.with_context(|| {
-            format!(
-                "replaying the dump of service `{}` into `{}`",
-                d.service, server.name
-            )
-        })?;
+        let restored = restore_with_progress(server, opened, &label, None, &req, &ctx.cancel)
+            .await
+            .with_context(|| format!("replaying the dump of service `{}`", d.service))?;
         if let Source::Stream(shared) = source {
             skip_parts(shared, &d.file).await?;
         }

@@ -2,7 +2,6 @@
 //! streamed, compressed and written atomically.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Result;
@@ -10,10 +9,10 @@ use chrono::Local;
 
 use crate::archive::{Compression, EncodeOptions};
 use crate::cli::DbDumpArgs;
-use crate::db::dump::{dump_into, DumpPlan};
+use crate::db::dump::{dump_with_progress, DumpPlan};
 use crate::db::{self, DumpFormat, Server};
 use crate::error::{Kind, UserError};
-use crate::output::{self, Measure, Progress, Sink};
+use crate::output::{self, Sink};
 use crate::settings::Ctx;
 
 /// Where the dump goes.
@@ -44,18 +43,8 @@ pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
         Target::Stdout => Sink::stdout()?,
         Target::File(path) => Sink::file(path, args.force)?,
     };
-    let label = format!("{}: {}", plan.server.name, plan.describe());
-    output::debug(&format!(
-        "running `{}` in {}",
-        plan.exec.display(),
-        plan.server.name
-    ));
-    let counters: Arc<crate::archive::Counters> = Arc::default();
-    let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::DumpBytes);
     let started = Instant::now();
-    let result = dump_into(&plan, sink, encode, Arc::clone(&counters), &ctx.cancel).await;
-    progress.finish();
-    let sink = result.map_err(|e| e.context(format!("dumping `{}`", plan.server.name)))?;
+    let (sink, dumped) = dump_with_progress(&plan, sink, encode, &ctx.cancel).await?;
     let size = tokio::task::spawn_blocking(move || sink.commit())
         .await
         .expect("commit panicked")?;
@@ -63,7 +52,7 @@ pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
     let summary = format!(
         "{}, {} of dump, {seconds:.1} s",
         plan.describe(),
-        output::bytes(counters.tar_bytes())
+        output::bytes(dumped)
     );
     match (target, size) {
         (Target::File(path), Some(size)) => output::info(&format!(

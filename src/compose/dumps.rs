@@ -78,8 +78,7 @@ pub async fn running_services(docker: &Docker, project: &str) -> Result<Vec<(Str
 pub async fn plan(docker: &Docker, project: &str) -> Result<Vec<(String, DumpPlan)>> {
     let mut plans = Vec::new();
     for (service, id) in running_services(docker, project).await? {
-        let Some(server) = Server::find_database(docker, &id, &Overrides::default()).await?
-        else {
+        let Some(server) = Server::find_database(docker, &id, &Overrides::default()).await? else {
             continue;
         };
         let plan = DumpPlan::prepare(server, None, true, DumpFormat::Plain)
@@ -92,19 +91,24 @@ pub async fn plan(docker: &Docker, project: &str) -> Result<Vec<(String, DumpPla
 
 /// The manifest record of a dump of `service`, its file named as `--split` or the bundle wants.
 pub fn record(service: &str, plan: &DumpPlan, split: bool) -> BundleDump {
-    let file = if split {
-        format!("{service}_{}.sql.zst", plan.scope.label())
-    } else {
-        format!("dumps/{service}.sql.zst")
-    };
     BundleDump {
+        file: dump_file(service, plan.scope.label(), split),
         service: service.to_string(),
         container: plan.server.name.clone(),
         engine: plan.manifest.engine,
         version: plan.manifest.engine_version.clone(),
         database: plan.manifest.database.clone(),
         format: plan.format,
-        file,
+    }
+}
+
+/// `dumps/<service>.sql.zst` (the parts' name in a bundle) or `<service>_<db|all>.sql.zst` (a
+/// file of a `--split` directory, named as db-dump names its files).
+fn dump_file(service: &str, scope: &str, split: bool) -> String {
+    if split {
+        format!("{service}_{scope}.sql.zst")
+    } else {
+        format!("dumps/{service}.sql.zst")
     }
 }
 
@@ -128,4 +132,48 @@ pub async fn service_container(docker: &Docker, project: &str, service: &str) ->
             ))
             .into()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::bundle::BundleManifest;
+    use super::*;
+
+    #[test]
+    fn file_names() {
+        assert_eq!(dump_file("db", "all", false), "dumps/db.sql.zst");
+        assert_eq!(dump_file("db", "all", true), "db_all.sql.zst");
+    }
+
+    #[test]
+    fn dump_records_in_the_bundle_manifest() {
+        let json = r#"{"kind":"docker-volume-backup.compose-bundle","format":1,
+            "tool_version":"0","created":"now","project":"shop",
+            "source":{"context":"default","endpoint":"unix:///var/run/docker.sock",
+            "engine_version":"27"},"volumes":[]}"#;
+        // A bundle without dumps (written before --with-dumps) still reads, and writes none.
+        let mut m: BundleManifest = serde_json::from_str(json).unwrap();
+        assert!(m.dumps.is_empty());
+        assert!(!serde_json::to_string(&m).unwrap().contains("dumps"));
+        m.dumps.push(BundleDump {
+            service: "db".into(),
+            container: "shop_db_1".into(),
+            engine: Flavor::Postgres,
+            version: "15.18".into(),
+            database: None,
+            format: DumpFormat::Plain,
+            file: dump_file("db", "all", false),
+        });
+        let v: serde_json::Value = serde_json::to_value(&m).unwrap();
+        let d = &v["dumps"][0];
+        assert_eq!(d["service"], "db");
+        assert_eq!(d["container"], "shop_db_1");
+        assert_eq!(d["engine"], "postgres");
+        assert_eq!(d["version"], "15.18");
+        assert!(d["database"].is_null());
+        assert_eq!(d["format"], "plain");
+        assert_eq!(d["file"], "dumps/db.sql.zst");
+        let back: BundleManifest = serde_json::from_value(v).unwrap();
+        assert_eq!(back, m);
+    }
 }

@@ -15,6 +15,7 @@ use crate::archive::{Counters, EncodeOptions, Encoder};
 use crate::docker::exec::{self, Exec};
 use crate::docker::stream::{self, ChannelReader};
 use crate::error::{Kind, UserError};
+use crate::output::{Measure, Progress};
 
 /// A dump about to run: what, how, and the manifest it will carry.
 pub struct DumpPlan {
@@ -192,4 +193,26 @@ pub async fn dump_into<W: Write + Send + 'static>(
     let finished = ran?;
     server.check(&plan.exec, &finished)?;
     Ok(written?)
+}
+
+/// `dump_into` with a progress line labelled with the container and what is dumped: `out` and
+/// the uncompressed bytes dumped, or the error in the container's name.
+pub async fn dump_with_progress<W: Write + Send + 'static>(
+    plan: &DumpPlan,
+    out: W,
+    encode: EncodeOptions,
+    cancel: &CancellationToken,
+) -> Result<(W, u64)> {
+    crate::output::debug(&format!(
+        "running `{}` in {}",
+        plan.exec.display(),
+        plan.server.name
+    ));
+    let label = format!("{}: {}", plan.server.name, plan.describe());
+    let counters: Arc<Counters> = Arc::default();
+    let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::DumpBytes);
+    let result = dump_into(plan, out, encode, Arc::clone(&counters), cancel).await;
+    progress.finish();
+    let out = result.map_err(|e| e.context(format!("dumping `{}`", plan.server.name)))?;
+    Ok((out, counters.tar_bytes()))
 }

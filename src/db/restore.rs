@@ -17,6 +17,7 @@ use crate::archive::{ArchiveError, Counters, Decoder};
 use crate::docker::exec;
 use crate::docker::stream::{self, ChannelWriter};
 use crate::error::{Kind, UserError};
+use crate::output::{Measure, Progress};
 use crate::transfer::DynRead;
 
 /// How much of the decompressed dump is read up front to recognise it.
@@ -71,6 +72,32 @@ pub fn open_dump(input: DynRead) -> Result<OpenedDump> {
         kind,
         manifest,
     })
+}
+
+/// Opens a dump (in a blocking task) that counts the compressed bytes read, for a progress line.
+pub async fn open_counted(input: DynRead) -> Result<(OpenedDump, Arc<Counters>)> {
+    let counters: Arc<Counters> = Arc::default();
+    let counted = crate::archive::CountingReader::new(input, Arc::clone(&counters));
+    let dump = tokio::task::spawn_blocking(move || open_dump(Box::new(counted)))
+        .await
+        .expect("the dump reader panicked")?;
+    Ok((dump, counters))
+}
+
+/// `restore_into` with a progress line (`len`: the input's size when known); the error names
+/// the container.
+pub async fn restore_with_progress(
+    server: &Server,
+    (dump, counters): (OpenedDump, Arc<Counters>),
+    label: &str,
+    len: Option<u64>,
+    req: &RestoreRequest,
+    cancel: &CancellationToken,
+) -> Result<Restored> {
+    let progress = Progress::start(label, Arc::clone(&counters), len, Measure::InputBytes);
+    let result = restore_into(server, dump, req, counters, cancel).await;
+    progress.finish();
+    result.map_err(|e| e.context(format!("restoring into `{}`", server.name)))
 }
 
 /// Restores `dump` into the database server of `server`.

@@ -55,7 +55,16 @@ fn sql(project: &str, sql: &str) -> Run {
     Command::new("docker")
         .env("PGPASSWORD", PASSWORD)
         .args(["exec", "-e", "PGPASSWORD", &container(project, "db")])
-        .args(["psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-U", "app"])
+        .args([
+            "psql",
+            "-X",
+            "-q",
+            "-tA",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-U",
+            "app",
+        ])
         .args(["-d", "appdb", "-c", sql])
         .output()
         .expect("run docker exec")
@@ -135,7 +144,10 @@ fn export_with_dumps_and_replay_under_another_project() {
         joined.extend(std::fs::read(part).unwrap());
     }
     let text = String::from_utf8(zstd::decode_all(&joined[..]).unwrap()).unwrap();
-    assert!(text.starts_with("-- docker-volume-backup db-dump {"), "manifest line");
+    assert!(
+        text.starts_with("-- docker-volume-backup db-dump {"),
+        "manifest line"
+    );
     assert!(text.contains("ada lovelace") && text.contains("grace hopper"));
 
     // Replaying needs the services up.
@@ -153,7 +165,11 @@ fn export_with_dumps_and_replay_under_another_project() {
     wait_ready(&new);
     assert_eq!(rows(&new), want, "the raw volume");
     // A change after the export goes when the dump replays (the databases are replaced).
-    sql(&new, "DELETE FROM people; INSERT INTO people (name) VALUES ('later')").ok();
+    sql(
+        &new,
+        "DELETE FROM people; INSERT INTO people (name) VALUES ('later')",
+    )
+    .ok();
     run_in(
         &p.path(),
         &[
@@ -167,4 +183,51 @@ fn export_with_dumps_and_replay_under_another_project() {
     )
     .ok();
     assert_eq!(rows(&new), want, "the replayed dump");
+
+    // --split DIR: the dump is a file db-restore takes, beside the volume archives; and a
+    // directory replays as a bundle does.
+    let dir = out.path().join("split");
+    run_in(
+        &p.path(),
+        &[
+            "compose-export",
+            "--with-dumps",
+            "--split",
+            dir.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let file = dir.join("db_all.sql.zst");
+    let text = String::from_utf8(zstd::decode_all(&std::fs::read(&file).unwrap()[..]).unwrap());
+    assert!(text.unwrap().contains("grace hopper"));
+    sql(&new, "DELETE FROM people").ok();
+    run_in(
+        &p.path(),
+        &[
+            "compose-import",
+            dir.to_str().unwrap(),
+            "-p",
+            &new,
+            "--replay-dumps",
+            "--force",
+        ],
+    )
+    .ok();
+    assert_eq!(rows(&new), want, "replayed from a split directory");
+    // Dumps are not encrypted: refused with encryption, before anything is written.
+    let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    let enc = out.path().join("enc.compose.tar");
+    run_in(
+        &p.path(),
+        &[
+            "compose-export",
+            "--with-dumps",
+            "-r",
+            key,
+            "-o",
+            enc.to_str().unwrap(),
+        ],
+    )
+    .fails_with(2, "--with-dumps does not encrypt");
+    assert!(!enc.exists());
 }
