@@ -238,7 +238,14 @@ async fn replay_dumps(
         let started = Instant::now();
         let restored = restore_with_progress(server, opened, &label, None, &req, &ctx.cancel)
             .await
-            .with_context(|| format!("replaying the dump of service `{}`", d.service))?;
+            .with_context(|| {
+                let force = if args.force {
+                    ""
+                } else {
+                    " (databases that exist are replaced only with --force)"
+                };
+                format!("replaying the dump of service `{}`{force}", d.service)
+            })?;
         if let Source::Stream(shared) = source {
             skip_parts(shared, &d.file).await?;
         }

@@ -170,6 +170,14 @@ fn export_with_dumps_and_replay_under_another_project() {
         "DELETE FROM people; INSERT INTO people (name) VALUES ('later')",
     )
     .ok();
+    let later = rows(&new);
+    // Without --force an existing database is not replaced.
+    run_in(
+        &p.path(),
+        &["compose-import", bundle_s, "-p", &new, "--replay-dumps"],
+    )
+    .fails_with(1, "already exists");
+    assert_eq!(rows(&new), later);
     run_in(
         &p.path(),
         &[
