@@ -6,11 +6,10 @@
 use std::collections::HashMap;
 
 use anyhow::{Context as _, Result};
-use bollard::query_parameters::ListContainersOptions;
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
-use super::project::{LABEL_PROJECT, LABEL_SERVICE};
+use super::project::{project_containers, LABEL_SERVICE};
 use crate::db::dump::DumpPlan;
 use crate::db::{DumpFormat, Flavor, Overrides, Server};
 use crate::error::{Kind, UserError};
@@ -35,18 +34,7 @@ pub struct BundleDump {
 /// The running containers of `project`, one per service (the lowest container number): the
 /// service's name and the container's id.
 pub async fn running_services(docker: &Docker, project: &str) -> Result<Vec<(String, String)>> {
-    let options = ListContainersOptions {
-        all: false,
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_PROJECT}={project}")],
-        )])),
-        ..Default::default()
-    };
-    let containers = docker
-        .list_containers(Some(options))
-        .await
-        .context("listing the project's containers")?;
+    let containers = project_containers(docker, project, false).await?;
     let mut by_service: HashMap<String, (u32, String)> = HashMap::new();
     for c in containers {
         let labels = c.labels.unwrap_or_default();

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
+use bollard::models::ContainerSummary;
 use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
 use bollard::Docker;
 use serde::Deserialize;
@@ -446,23 +447,33 @@ pub async fn project_volumes(docker: &Docker, project: &Project) -> Result<Vec<P
     Ok(out)
 }
 
-/// Volume name to the services of the project whose containers mount it.
-async fn mounts_by_service(
+/// The containers of `project` (labelled `com.docker.compose.project`): all of them, or only
+/// the running ones.
+pub async fn project_containers(
     docker: &Docker,
     project: &str,
-) -> Result<HashMap<String, BTreeSet<String>>> {
+    all: bool,
+) -> Result<Vec<ContainerSummary>> {
     let options = ListContainersOptions {
-        all: true,
+        all,
         filters: Some(HashMap::from([(
             "label".to_string(),
             vec![format!("{LABEL_PROJECT}={project}")],
         )])),
         ..Default::default()
     };
-    let containers = docker
+    docker
         .list_containers(Some(options))
         .await
-        .context("listing the project's containers")?;
+        .context("listing the project's containers")
+}
+
+/// Volume name to the services of the project whose containers mount it.
+async fn mounts_by_service(
+    docker: &Docker,
+    project: &str,
+) -> Result<HashMap<String, BTreeSet<String>>> {
+    let containers = project_containers(docker, project, true).await?;
     let mut by_volume: HashMap<String, BTreeSet<String>> = HashMap::new();
     for c in containers {
         let Some(service) = c.labels.as_ref().and_then(|l| l.get(LABEL_SERVICE)) else {

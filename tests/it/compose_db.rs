@@ -5,7 +5,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::compose::Project;
-use crate::db::db_image;
+use crate::db::{db_image, sql_in};
 use crate::harness::*;
 
 const PASSWORD: &str = "compose-pg-pw";
@@ -50,25 +50,15 @@ fn container(project: &str, service: &str) -> String {
     .to_string()
 }
 
-/// Runs SQL in the project's PostgreSQL, the password in the exec's environment only.
+/// Runs SQL in the project's PostgreSQL.
 fn sql(project: &str, sql: &str) -> Run {
-    Command::new("docker")
-        .env("PGPASSWORD", PASSWORD)
-        .args(["exec", "-e", "PGPASSWORD", &container(project, "db")])
-        .args([
-            "psql",
-            "-X",
-            "-q",
-            "-tA",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-U",
-            "app",
-        ])
-        .args(["-d", "appdb", "-c", sql])
-        .output()
-        .expect("run docker exec")
-        .into()
+    sql_in(
+        "postgres",
+        &container(project, "db"),
+        PASSWORD,
+        "appdb",
+        sql,
+    )
 }
 
 fn wait_ready(project: &str) {

@@ -92,35 +92,7 @@ impl Server {
 
     /// Runs SQL with the server's own client, the password in the exec's environment.
     fn sql_run(&self, db: &str, sql: &str) -> Run {
-        let (pw, cmd): (String, Vec<&str>) = match self.kind {
-            "postgres" => (
-                format!("PGPASSWORD={}", self.password),
-                vec![
-                    "psql",
-                    "-X",
-                    "-q",
-                    "-tA",
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-U",
-                    "app",
-                    "-d",
-                    db,
-                    "-c",
-                    sql,
-                ],
-            ),
-            _ => {
-                let db = if db == "postgres" { "mysql" } else { db };
-                (
-                    format!("MYSQL_PWD={}", self.password),
-                    vec!["mariadb", "-uroot", "-N", "-B", db, "-e", sql],
-                )
-            }
-        };
-        let mut args = vec!["exec", "-e", &pw, &self.name];
-        args.extend(cmd);
-        docker_run(&args)
+        sql_in(self.kind, &self.name, &self.password, db, sql)
     }
 
     #[track_caller]
@@ -673,4 +645,42 @@ impl Drop for ContainerName {
     fn drop(&mut self) {
         let _ = docker_run(&["rm", "-f", &self.0]);
     }
+}
+
+/// Runs SQL in `container` (a `kind` server) with its own client, the password in the exec's
+/// environment (and in no command line: `-e VAR` takes it from the docker CLI's environment).
+pub(crate) fn sql_in(kind: &str, container: &str, password: &str, db: &str, sql: &str) -> Run {
+    let (var, cmd): (&str, Vec<&str>) = match kind {
+        "postgres" => (
+            "PGPASSWORD",
+            vec![
+                "psql",
+                "-X",
+                "-q",
+                "-tA",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-U",
+                "app",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ],
+        ),
+        _ => {
+            let db = if db == "postgres" { "mysql" } else { db };
+            (
+                "MYSQL_PWD",
+                vec!["mariadb", "-uroot", "-N", "-B", db, "-e", sql],
+            )
+        }
+    };
+    Command::new("docker")
+        .env(var, password)
+        .args(["exec", "-e", var, container])
+        .args(cmd)
+        .output()
+        .expect("run docker exec")
+        .into()
 }
