@@ -228,4 +228,27 @@ fn export_with_dumps_and_replay_under_another_project() {
     )
     .fails_with(2, "--with-dumps does not encrypt");
     assert!(!enc.exists());
+
+    // A dump that fails (the password in the service's environment no longer works) fails the
+    // export: no bundle, nothing half-written, every service still running.
+    sql(&name, "ALTER ROLE app PASSWORD 'changed-since'").ok();
+    let failed = out.path().join("failed");
+    std::fs::create_dir(&failed).unwrap();
+    let run = run_in(
+        &p.path(),
+        &[
+            "compose-export",
+            "--with-dumps",
+            "-o",
+            failed.to_str().unwrap(),
+        ],
+    );
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("password authentication failed"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(std::fs::read_dir(&failed).unwrap().count(), 0, "no bundle");
+    assert_eq!(Project::running(&name), 2);
 }
