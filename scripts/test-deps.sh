@@ -13,7 +13,9 @@
 #   curl            talks to the Docker socket directly (benchmark baseline)
 #   python3         the benchmark's data generator and the TLS terminator of the TLS test
 #   openssl         makes the certificates of the TLS test
-#   openssh-client  ssh-keygen makes the ssh key of the encryption test
+#   openssh-client  ssh-keygen makes the ssh key of the encryption test; ssh reaches ssh:// contexts
+#   openssh-server  /usr/sbin/sshd on loopback for the ssh context and migrate tests (not started
+#                   as a service: the tests start their own with a temporary config)
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
@@ -33,9 +35,10 @@ declare -A probe=(
     [python3]=python3
     [openssl]=openssl
     [openssh-client]=ssh-keygen
+    [openssh-server]=/usr/sbin/sshd
     [util-linux]=setsid
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server util-linux)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.

@@ -5,6 +5,8 @@ pub mod connect;
 pub mod context;
 pub mod df;
 pub mod helper;
+pub mod insecure_tls;
+pub mod ssh;
 pub mod stream;
 pub mod volumes;
 

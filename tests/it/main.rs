@@ -8,6 +8,7 @@ mod cancel;
 mod context;
 mod encrypt;
 mod interop;
+mod migrate;
 mod plugin;
 mod roundtrip;
 mod tls;

@@ -1,0 +1,352 @@
+//! Remote endpoints and moving volumes between engines: a real sshd on loopback with keys made for
+//! the test, `ssh://` contexts made by the real `docker context create` that point back at the
+//! local engine, TLS contexts (verified and not) through the TLS terminator, and `migrate` /
+//! `clone` between them, including a transfer cut midway.
+//!
+//! The user's own `~/.ssh` is never read: OpenSSH takes the home directory from the password
+//! database, not `$HOME`, so the tool's runs get a `PATH` whose first `ssh` is a wrapper that adds
+//! `-F <the test's config>` (the tool runs `ssh` from `PATH`, as the docker CLI does).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// An sshd on 127.0.0.1 that lets the test's key log in as the current user; killed on drop.
+pub struct Sshd {
+    child: Child,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    /// A directory whose `ssh` runs the system ssh with the test's config.
+    bin: PathBuf,
+    user: String,
+}
+
+impl Sshd {
+    pub fn start() -> Sshd {
+        let dir = tempdir();
+        let d = dir.path();
+        let keygen = |file: &str| {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-C", "dvb-test", "-f"])
+                .arg(d.join(file))
+                .output()
+                .expect("ssh-keygen (openssh-client; run scripts/test-deps.sh)");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        keygen("host_key");
+        keygen("id");
+        keygen("id_nodocker");
+        keygen("id_unknown");
+        // The remote docker CLI gets an empty config dir, so no context the machine's user may have
+        // selected leaks in; the second key logs in with a PATH that has no docker.
+        let remote_config = d.join("remote-docker-config");
+        std::fs::create_dir(&remote_config).unwrap();
+        let pubkey = |file: &str| std::fs::read_to_string(d.join(file)).unwrap();
+        std::fs::write(
+            d.join("authorized_keys"),
+            format!(
+                "environment=\"DOCKER_CONFIG={}\" {}environment=\"PATH=/nonexistent\" {}",
+                remote_config.display(),
+                pubkey("id.pub"),
+                pubkey("id_nodocker.pub"),
+            ),
+        )
+        .unwrap();
+        // sshd as root needs its privilege separation directory.
+        let _ = std::fs::create_dir_all("/run/sshd");
+        std::fs::write(
+            d.join("sshd_config"),
+            format!(
+                "ListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+                 PidFile none\nStrictModes no\nPermitUserEnvironment yes\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
+                 MaxStartups 100\nMaxSessions 100\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("ssh_config"),
+            format!(
+                "Host *\n  IdentityFile {d}/id\n  IdentitiesOnly yes\n  UserKnownHostsFile /dev/null\n  \
+                 StrictHostKeyChecking no\n  BatchMode yes\n  LogLevel ERROR\n",
+                d = d.display()
+            ),
+        )
+        .unwrap();
+        let bin = d.join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let wrapper = bin.join("ssh");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\nexec /usr/bin/ssh -F {}/ssh_config \"$@\"\n",
+                d.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        let sshd = Path::new("/usr/sbin/sshd");
+        assert!(
+            sshd.exists(),
+            "/usr/sbin/sshd is missing: run scripts/test-deps.sh (openssh-server)"
+        );
+        // A free port, then sshd on it; another process may take it in between, so retry.
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = Command::new(sshd)
+                .args(["-D", "-e", "-f"])
+                .arg(d.join("sshd_config"))
+                .args(["-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start sshd");
+            let started = Instant::now();
+            while started.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    let user =
+                        String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
+                            .unwrap()
+                            .trim()
+                            .to_string();
+                    return Sshd {
+                        child,
+                        port,
+                        dir,
+                        bin,
+                        user,
+                    };
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("sshd did not start");
+    }
+
+    /// `ssh://USER@127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("ssh://{}@127.0.0.1:{}", self.user, self.port)
+    }
+
+    /// PATH with the test's ssh wrapper first.
+    pub fn path(&self) -> String {
+        format!(
+            "{}:{}",
+            self.bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+
+    /// Switches the wrapper to another key (`id`, `id_nodocker`, `id_unknown`).
+    pub fn use_key(&self, key: &str) {
+        let config = self.dir.path().join("ssh_config");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let d = self.dir.path().display().to_string();
+        let mut lines: Vec<String> = text.lines().map(String::from).collect();
+        for line in &mut lines {
+            if line.trim_start().starts_with("IdentityFile") {
+                *line = format!("  IdentityFile {d}/{key}");
+            }
+        }
+        std::fs::write(config, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// The tool, with the test's ssh first on PATH.
+    pub fn tool(&self) -> Command {
+        let mut c = tool();
+        c.env("PATH", self.path());
+        c
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Docker config dir holding contexts made by the real `docker context create`.
+pub struct Contexts {
+    pub dir: tempfile::TempDir,
+}
+
+impl Contexts {
+    pub fn new() -> Contexts {
+        Contexts { dir: tempdir() }
+    }
+
+    pub fn cfg(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    #[track_caller]
+    pub fn create(&self, name: &str, docker_spec: &str) {
+        let out = Command::new("docker")
+            .args(["--config", self.cfg(), "context", "create", name])
+            .args(["--docker", docker_spec])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn run_cmd(mut c: Command, args: &[&str]) -> Run {
+    c.args(args).output().expect("run the tool").into()
+}
+
+#[test]
+fn ssh_endpoint_serves_every_command() {
+    let sshd = Sshd::start();
+    let ctx = Contexts::new();
+    ctx.create("remote", &format!("host={}", sshd.url()));
+    let src = Volume::new("ssh-src");
+    src.sh("echo over-ssh > /data/f && mkdir /data/d && chown 7:8 /data/d");
+    let dir = tempdir();
+    let file = dir.path().join("s.tar.zst");
+    let file = file.to_str().unwrap();
+    let remote = |args: &[&str]| {
+        let mut c = sshd.tool();
+        c.args(["--config", ctx.cfg(), "--context", "remote"]);
+        run_cmd(c, args)
+    };
+    let listed = remote(&["ls"]).ok();
+    assert!(
+        listed.stdout_str().contains(&src.name),
+        "{}",
+        listed.stdout_str()
+    );
+    let saved = remote(&["-D", "save", &src.name, "-o", file]).ok();
+    // The docker CLI's arguments, with the user and port of the URL.
+    assert!(
+        saved.stderr.contains(&format!(
+            "ssh -o ConnectTimeout=30 -T -l {} -p {} -- 127.0.0.1 docker system dial-stdio",
+            sshd.user, sshd.port
+        )),
+        "{}",
+        saved.stderr
+    );
+    let dst = Volume::named("ssh-dst");
+    remote(&["restore", file, &dst.name]).ok();
+    assert_eq!(dst.snapshot(), src.snapshot());
+    let json = run(&["inspect", file, "--format", "json"]).ok();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["manifest"]["head"]["source"]["context"], "remote");
+    assert_eq!(v["manifest"]["head"]["source"]["endpoint"], sshd.url());
+    // DOCKER_HOST and -H reach the same place.
+    let mut c = sshd.tool();
+    c.env("DOCKER_HOST", sshd.url());
+    run_cmd(c, &["verify", file, "--against", &dst.name]).ok();
+    run_cmd(sshd.tool(), &["-H", &sshd.url(), "ls"]).ok();
+    assert_eq!(src.helpers_left(), "");
+    assert_eq!(dst.helpers_left(), "");
+}
+
+#[test]
+fn ssh_failures_name_the_context_and_the_cause() {
+    let sshd = Sshd::start();
+    let ctx = Contexts::new();
+    // Nothing listens on a port we just freed.
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    ctx.create(
+        "nowhere",
+        &format!("host=ssh://{}@127.0.0.1:{closed}", sshd.user),
+    );
+    ctx.create("remote", &format!("host={}", sshd.url()));
+    let with = |context: &str| {
+        let mut c = sshd.tool();
+        c.args(["--config", ctx.cfg(), "--context", context]);
+        c
+    };
+    let started = Instant::now();
+    run_cmd(with("nowhere"), &["ls"])
+        .fails_with(3, "context `nowhere`")
+        .fails_with(3, "ssh could not connect")
+        .fails_with(3, "Connection refused")
+        .fails_with(3, &format!("ssh -p {closed} {}@127.0.0.1", sshd.user));
+    assert!(started.elapsed() < Duration::from_secs(10));
+
+    sshd.use_key("id_unknown");
+    run_cmd(with("remote"), &["ls"])
+        .fails_with(3, "context `remote`")
+        .fails_with(3, "ssh authentication failed")
+        .fails_with(3, "Permission denied (publickey")
+        .fails_with(3, "ssh-agent");
+
+    sshd.use_key("id_nodocker");
+    run_cmd(with("remote"), &["ls"])
+        .fails_with(3, "context `remote`")
+        .fails_with(3, "docker is not installed on the remote machine");
+
+    sshd.use_key("id");
+    let mut c = sshd.tool();
+    c.args(["-H", &format!("{}/nonexistent/docker.sock", sshd.url())]);
+    run_cmd(c, &["ls"])
+        .fails_with(3, "remote docker CLI cannot reach its daemon")
+        .fails_with(3, "/nonexistent/docker.sock");
+}
+
+#[test]
+fn tls_without_verification_connects() {
+    let certs = tempdir();
+    crate::tls::certificates(certs.path());
+    let (_proxy, port) = crate::tls::start_proxy(certs.path());
+    let c = |f: &str| certs.path().join(f).display().to_string();
+    let ctx = Contexts::new();
+    // The proxy's certificate is signed by a CA this context does not know: only skipping the
+    // verification lets it connect.
+    ctx.create(
+        "insecure",
+        &format!(
+            "host=tcp://127.0.0.1:{port},ca={},cert={},key={},skip-tls-verify=true",
+            c("other-ca.pem"),
+            c("cert.pem"),
+            c("key.pem")
+        ),
+    );
+    let v = Volume::new("tls-skip");
+    let r = run(&["--config", ctx.cfg(), "--context", "insecure", "-D", "ls"]).ok();
+    assert!(r.stdout_str().contains(&v.name));
+    assert!(
+        r.stderr.contains("TLS without verification"),
+        "{}",
+        r.stderr
+    );
+    // --tls without --tlsverify, with the files in DOCKER_CERT_PATH: the same.
+    let host = format!("tcp://127.0.0.1:{port}");
+    let r: Run = tool()
+        .env("DOCKER_CERT_PATH", certs.path())
+        .args(["--tls", "-H", &host, "ls"])
+        .output()
+        .unwrap()
+        .into();
+    assert!(r.ok().stdout_str().contains(&v.name));
+}
