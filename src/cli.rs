@@ -94,6 +94,10 @@ pub enum Command {
     Verify(VerifyArgs),
     /// The newest backup of every volume, its age, and whether it meets the RPO
     Status(StatusArgs),
+    /// Move volumes to the engine of another Docker context, streaming, verified end to end
+    Migrate(MigrateArgs),
+    /// Copy a volume into a new volume on the same engine, verified end to end
+    Clone(CloneArgs),
 }
 
 #[derive(Debug, Args)]
@@ -254,6 +258,40 @@ pub struct StatusArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Volumes to move (they stay on the source)
+    #[arg(required = true, value_name = "VOLUME")]
+    pub volumes: Vec<String>,
+
+    /// The Docker context to copy to (`docker context ls`)
+    #[arg(long, value_name = "CONTEXT")]
+    pub to: String,
+
+    /// Name on the destination [default: the same name]; only with one volume
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+
+    /// The Docker context to copy from [default: the current one, as for every command]
+    #[arg(long, value_name = "CONTEXT")]
+    pub from: Option<String>,
+
+    /// Replace the content of a non-empty destination volume (as `restore --force`)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// The volume to copy
+    #[arg(value_name = "VOLUME")]
+    pub volume: String,
+
+    /// The new volume (created with the driver, options and labels of VOLUME)
+    #[arg(value_name = "NEW")]
+    pub new: String,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

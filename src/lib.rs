@@ -91,6 +91,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => commands::inspect::run(ctx, args).await,
         Command::Verify(args) => commands::verify::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
+        Command::Migrate(args) => commands::migrate::run(ctx, args).await,
+        Command::Clone(args) => commands::clone::run(ctx, args).await,
     }
 }
 

@@ -1,7 +1,9 @@
 //! One module per command.
 
+pub mod clone;
 pub mod inspect;
 pub mod ls;
+pub mod migrate;
 pub mod restore;
 pub mod save;
 pub mod status;

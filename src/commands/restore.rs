@@ -45,50 +45,20 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         }
     };
     let engine = ctx.engine().await?;
-    let docker = &engine.docker;
-    let existing = volumes::inspect(docker, &target).await?;
-    let users = match &existing {
-        Some(_) => volumes::users(docker, &target).await?,
-        None => Vec::new(),
-    };
-    let running: Vec<_> = users
-        .iter()
-        .filter(|u| u.running)
-        .map(|u| u.name.as_str())
-        .collect();
-    if !running.is_empty() {
-        return Err(UserError::new(
-            Kind::Refused,
-            format!(
-                "volume `{target}` is in use by running container(s) {}",
-                running.join(", ")
-            ),
-        )
-        .hint(format!(
-            "stop them first (docker stop {})",
-            running.join(" ")
-        ))
-        .into());
-    }
+    let prepared = prepare_target(&engine, &target).await?;
     let started = Instant::now();
     let measure = match input_len {
         Some(_) => Measure::InputBytes,
         None => Measure::TarBytes,
     };
     let progress = Progress::start(&target, Arc::clone(&counters), input_len, measure);
-    let result = match existing {
-        None => {
-            let like = recorded.unwrap_or_else(|| VolumeInfo {
-                driver: "local".into(),
-                ..Default::default()
-            });
-            into_new(ctx, &engine, &target, &like, reader).await
-        }
-        Some(volume) => {
-            let counters = Arc::clone(&counters);
-            into_existing(ctx, &engine, &volume, &users, reader, args.force, counters).await
-        }
-    };
+    let like = recorded.unwrap_or_else(|| VolumeInfo {
+        driver: "local".into(),
+        ..Default::default()
+    });
+    let result = restore_volume(ctx, &engine, prepared, &like, reader, args.force, counters)
+        .await
+        .map(|restored| restored.report);
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
@@ -113,6 +83,86 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// A restore target as found before anything is written: whether the volume exists, and the
+/// containers that use it.
+pub struct Target {
+    pub name: String,
+    pub existing: Option<bollard::models::Volume>,
+    pub users: Vec<User>,
+}
+
+/// Looks the target volume up and refuses one that running containers use.
+pub async fn prepare_target(engine: &Engine, target: &str) -> Result<Target> {
+    let docker = &engine.docker;
+    let existing = volumes::inspect(docker, target).await?;
+    let users = match &existing {
+        Some(_) => volumes::users(docker, target).await?,
+        None => Vec::new(),
+    };
+    let running: Vec<_> = users
+        .iter()
+        .filter(|u| u.running)
+        .map(|u| u.name.as_str())
+        .collect();
+    if !running.is_empty() {
+        return Err(UserError::new(
+            Kind::Refused,
+            format!(
+                "volume `{target}` on {} is in use by running container(s) {}",
+                engine.describe(),
+                running.join(", ")
+            ),
+        )
+        .hint(format!(
+            "stop them first (docker stop {})",
+            running.join(" ")
+        ))
+        .into());
+    }
+    Ok(Target {
+        name: target.to_owned(),
+        existing,
+        users,
+    })
+}
+
+/// What [`restore_volume`] did.
+pub struct Restored {
+    pub report: RewriteReport,
+    /// The volume did not exist before: it was created with the driver, options and labels given.
+    pub created: bool,
+}
+
+/// Restores the tar stream of `reader` into `target`, exactly or not at all: a missing volume is
+/// created like `like` (and removed again on failure), an empty one is filled (and emptied again
+/// on failure), a non-empty one is refused unless `force`, which restores into a scratch volume
+/// first and replaces the content only once the stream has been read completely and checked.
+/// `restore` and `migrate` share it.
+pub async fn restore_volume(
+    ctx: &Ctx,
+    engine: &Engine,
+    target: Target,
+    like: &VolumeInfo,
+    reader: TarReader<DynRead>,
+    force: bool,
+    counters: Arc<Counters>,
+) -> Result<Restored> {
+    match target.existing {
+        None => into_new(ctx, engine, &target.name, like, reader)
+            .await
+            .map(|report| Restored {
+                report,
+                created: true,
+            }),
+        Some(volume) => into_existing(ctx, engine, &volume, &target.users, reader, force, counters)
+            .await
+            .map(|report| Restored {
+                report,
+                created: false,
+            }),
+    }
 }
 
 /// Creates the volume, restores, and removes the volume again if the restore fails.
@@ -147,7 +197,8 @@ async fn into_new(
     if result.is_err() {
         if let Err(e) = volumes::remove(docker, target).await {
             output::warn(&format!(
-                "the restore failed and volume `{target}` it created could not be removed: {e:#}"
+                "the restore failed and volume `{target}` it created, which holds an INCOMPLETE \
+                 copy, could not be removed: {e:#}; remove it with `docker volume rm {target}`"
             ));
         }
     }

@@ -226,21 +226,8 @@ fn client(ep: &Endpoint) -> Result<Docker, ConnectError> {
                 API_DEFAULT_VERSION,
             )
         }
-        (
-            Host::Ssh {
-                user,
-                host,
-                port,
-                socket_path,
-            },
-            _,
-        ) => {
-            let target = SshTarget {
-                user: user.clone(),
-                host: host.clone(),
-                port: *port,
-                socket_path: socket_path.clone(),
-            };
+        (Host::Ssh { .. }, _) => {
+            let target = SshTarget::of(&ep.host).expect("an ssh host");
             super::ssh::client(&target, timeout)
         }
     };

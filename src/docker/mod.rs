@@ -40,6 +40,17 @@ impl Engine {
         })
     }
 
+    /// Why the ssh connection of this engine broke during the run, if it is an ssh endpoint and
+    /// one did since `since`: a transfer cut midway surfaces as a body error that does not say.
+    pub fn ssh_failure(&self, since: std::time::Instant) -> Option<ssh::SshError> {
+        ssh::SshTarget::of(&self.endpoint.host).and_then(|t| ssh::last_failure(&t, since))
+    }
+
+    /// The engine's ID (`docker info`), to tell whether two contexts reach the same engine.
+    pub async fn id(&self) -> Option<String> {
+        self.docker.info().await.ok().and_then(|info| info.id)
+    }
+
     /// How the engine is named in messages and manifests: ``context `x` (unix:///...)``.
     pub fn describe(&self) -> String {
         self.endpoint.to_string()

@@ -43,6 +43,24 @@ pub struct SshTarget {
 }
 
 impl SshTarget {
+    /// The target of an `ssh://` host; `None` for other transports.
+    pub fn of(host: &super::context::Host) -> Option<SshTarget> {
+        match host {
+            super::context::Host::Ssh {
+                user,
+                host,
+                port,
+                socket_path,
+            } => Some(SshTarget {
+                user: user.clone(),
+                host: host.clone(),
+                port: *port,
+                socket_path: socket_path.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// The arguments after `ssh`, as docker/cli builds them: a 30 s connect timeout unless the
     /// caller's flags set one, no pseudo-terminal, `-l user`, `-p port`, `--`, the host and the
     /// remote command (`docker --host=unix://PATH system dial-stdio` for a custom socket path).
@@ -254,10 +272,9 @@ fn last_failures() -> &'static Mutex<HashMap<String, (Instant, SshError)>> {
     FAILURES.get_or_init(Default::default)
 }
 
-/// Why the last ssh connection to `target` ended badly, if one did during this run.
-pub fn last_failure(target: &SshTarget) -> Option<SshError> {
-    let failures = last_failures().lock().unwrap_or_else(|e| e.into_inner());
-    failures.get(&target.display()).map(|(_, e)| e.clone())
+/// Why an ssh connection to `target` ended badly at or after `since`, if one did.
+pub fn last_failure(target: &SshTarget, since: Instant) -> Option<SshError> {
+    failure_since(&target.display(), since)
 }
 
 fn record_failure(err: SshError) {

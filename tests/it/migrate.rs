@@ -350,3 +350,210 @@ fn tls_without_verification_connects() {
         .into();
     assert!(r.ok().stdout_str().contains(&v.name));
 }
+
+/// A volume made with labels, filled by `script` (busybox, the volume at /data).
+fn labelled_volume(tag: &str, script: &str) -> Volume {
+    let v = Volume::named(tag);
+    docker(&[
+        "volume", "create", "--label", "app=shop", "--label", "tier=db", &v.name,
+    ]);
+    v.sh(script);
+    v
+}
+
+fn labels_and_driver(v: &Volume) -> String {
+    docker(&[
+        "volume",
+        "inspect",
+        "--format",
+        "{{.Driver}} {{range $k, $v := .Labels}}{{$k}}={{$v}} {{end}}",
+        &v.name,
+    ])
+}
+
+/// A TLS context (client certificates, verified) through the TLS terminator in front of the
+/// engine socket; the proxy stops when the returned guard drops.
+fn tls_context(ctx: &Contexts, name: &str) -> (crate::tls::Proxy, tempfile::TempDir) {
+    let certs = tempdir();
+    crate::tls::certificates(certs.path());
+    let (proxy, port) = crate::tls::start_proxy(certs.path());
+    let c = |f: &str| certs.path().join(f).display().to_string();
+    ctx.create(
+        name,
+        &format!(
+            "host=tcp://127.0.0.1:{port},ca={},cert={},key={}",
+            c("ca.pem"),
+            c("cert.pem"),
+            c("key.pem")
+        ),
+    );
+    (proxy, certs)
+}
+
+#[test]
+fn migrate_between_contexts_over_ssh_and_tls() {
+    let sshd = Sshd::start();
+    let ctx = Contexts::new();
+    ctx.create("remote", &format!("host={}", sshd.url()));
+    let (_proxy, _certs) = tls_context(&ctx, "secure");
+    let migrate = |args: &[&str]| {
+        let mut c = sshd.tool();
+        c.args(["--config", ctx.cfg(), "migrate"]);
+        run_cmd(c, args)
+    };
+
+    // default -> ssh: every awkward entry arrives, and the tool says it checked.
+    let src = awkward_volume("mig-src");
+    let dst = Volume::named("mig-dst");
+    let r = migrate(&[&src.name, "--to", "remote", "--as", &dst.name]).ok();
+    assert!(
+        r.stderr.contains(&format!(
+            "checksum ok; created volume {} on remote",
+            dst.name
+        )),
+        "{}",
+        r.stderr
+    );
+    let entries = src.sh("find /data | wc -l").trim().to_string();
+    assert!(
+        r.stderr.contains(&format!("verified: {entries} entries")),
+        "{entries}: {}",
+        r.stderr
+    );
+    assert_eq!(dst.snapshot(), src.snapshot());
+    assert_eq!(src.helpers_left(), "");
+    assert_eq!(dst.helpers_left(), "");
+
+    // ssh -> TLS (--from): driver and labels come along.
+    let labelled = labelled_volume("mig-lab", "echo v1 > /data/f && mkdir /data/d");
+    let copy = Volume::named("mig-lab-copy");
+    migrate(&[
+        &labelled.name,
+        "--from",
+        "remote",
+        "--to",
+        "secure",
+        "--as",
+        &copy.name,
+    ])
+    .ok();
+    assert_eq!(copy.snapshot(), labelled.snapshot());
+    assert_eq!(labels_and_driver(&copy), labels_and_driver(&labelled));
+    assert_eq!(labels_and_driver(&copy), "local app=shop tier=db \n");
+
+    // A destination with data is refused without --force, before anything moves...
+    labelled.sh("echo v2 > /data/f && rm -r /data/d && echo new > /data/n");
+    migrate(&[&labelled.name, "--to", "secure", "--as", &copy.name])
+        .fails_with(5, "is not empty")
+        .fails_with(5, "--force");
+    assert!(copy.snapshot().contains("/d|directory"));
+    // ... and replaced exactly with it.
+    let r = migrate(&[
+        &labelled.name,
+        "--to",
+        "secure",
+        "--as",
+        &copy.name,
+        "--force",
+    ])
+    .ok();
+    assert!(
+        r.stderr.contains("replaced the content of volume"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(copy.snapshot(), labelled.snapshot());
+
+    // Both contexts reach this one engine: the same name would be the same volume.
+    migrate(&[&src.name, "--to", "remote"]).fails_with(5, "reach the same engine");
+    migrate(&[&src.name, &labelled.name, "--to", "remote", "--as", "x"])
+        .fails_with(2, "--as names one volume");
+    let missing = unique("missing");
+    migrate(&[&missing, "--to", "remote", "--as", &unique("x")]).fails_with(4, &missing);
+    migrate(&[
+        &src.name,
+        "--to",
+        "nonexistent-context",
+        "--as",
+        &unique("x"),
+    ])
+    .fails_with(3, "unknown context `nonexistent-context`");
+}
+
+#[test]
+fn cut_transfer_leaves_no_complete_looking_volume() {
+    let sshd = Sshd::start();
+    let ctx = Contexts::new();
+    ctx.create("remote", &format!("host={}", sshd.url()));
+    let src = Volume::new("cut-src");
+    src.sh("dd if=/dev/zero of=/data/big bs=1M count=400 2>/dev/null && echo x > /data/small");
+    let dst = Volume::named("cut-dst");
+    let mut c = sshd.tool();
+    c.args([
+        "--config",
+        ctx.cfg(),
+        "migrate",
+        &src.name,
+        "--to",
+        "remote",
+    ])
+    .args(["--as", &dst.name])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    let pid = child.id().to_string();
+    // Once the destination exists the upload is under way: cut every ssh the tool runs.
+    let started = Instant::now();
+    while !dst.exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let ssh = Command::new("pgrep")
+        .args(["-P", &pid, "-x", "ssh"])
+        .output()
+        .unwrap();
+    let pids = String::from_utf8(ssh.stdout).unwrap();
+    assert!(!pids.trim().is_empty(), "no ssh running under the tool");
+    for p in pids.split_whitespace() {
+        let _ = Command::new("kill").args(["-KILL", p]).status();
+    }
+    let r: Run = child.wait_with_output().unwrap().into();
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains(&format!("migrating volume `{}`", src.name)),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains("the ssh connection failed") && r.stderr.contains("killed by signal 9"),
+        "{}",
+        r.stderr
+    );
+    assert!(!dst.exists(), "the cut copy is still there:\n{}", r.stderr);
+    assert_eq!(src.helpers_left(), "");
+    assert_eq!(dst.helpers_left(), "");
+    assert!(!r.stderr.contains("INCOMPLETE"), "{}", r.stderr);
+}
+
+#[test]
+fn clone_copies_a_volume_inside_one_engine() {
+    let src = awkward_volume("clone-src");
+    let new = Volume::named("clone-new");
+    let r = run(&["clone", &src.name, &new.name]).ok();
+    assert!(
+        r.stderr.contains("checksum ok; created volume"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(new.snapshot(), src.snapshot());
+    assert_eq!(labels_and_driver(&new), labels_and_driver(&src));
+    // A volume with data is never overwritten; a missing source is "not found".
+    run(&["clone", &src.name, &new.name]).fails_with(5, "is not empty");
+    let missing = unique("missing");
+    run(&["clone", &missing, &unique("x")]).fails_with(4, &missing);
+    run(&["clone", &src.name, &src.name]).fails_with(2, "itself");
+    assert_eq!(src.helpers_left(), "");
+    assert_eq!(new.helpers_left(), "");
+}

@@ -1,0 +1,310 @@
+//! `migrate VOLUME... --to CONTEXT [--as NAME] [--from CONTEXT] [--force]`: copy volumes from one
+//! engine to another, engine to engine, with no file in between.
+//!
+//! A read-only helper on the source streams the volume's tar; the entries are renamed for upload
+//! as a restore renames them and go straight into a helper on the destination, through
+//! [`restore::restore_volume`] (so a new volume gets the source's driver, options and labels and
+//! is removed again on failure, and `--force` replaces a non-empty one exactly as `restore --force`
+//! does). The same bytes feed an indexer that describes every entry sent (content hashed); once the
+//! engine has taken the upload, the destination volume is read back and indexed, and the two must
+//! match entry for entry. Memory stays constant: bounded channels between the two engines.
+//!
+//! `clone` is the same copy inside one engine.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use bollard::models::Volume;
+
+use super::restore::{self, Target};
+use crate::archive::{index, Counters, VolumeInfo};
+use crate::cli::MigrateArgs;
+use crate::docker::{df, volumes, Engine, Helper};
+use crate::error::{Kind, UserError};
+use crate::output::{self, Measure, Progress};
+use crate::settings::Ctx;
+use crate::transfer;
+
+pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
+    if args.as_name.is_some() && args.volumes.len() > 1 {
+        return Err(
+            UserError::new(Kind::Usage, "--as names one volume, but several were given")
+                .hint("migrate them one at a time to rename them, or without --as")
+                .into(),
+        );
+    }
+    let source_endpoint = match &args.from {
+        Some(name) => ctx.settings.endpoint_of(name)?,
+        None => ctx.settings.endpoint()?,
+    };
+    let dest_endpoint = ctx.settings.endpoint_of(&args.to)?;
+    output::debug(&format!(
+        "migrating from {source_endpoint} to {dest_endpoint}"
+    ));
+    let source = Engine::connect(source_endpoint).await?;
+    let dest = Engine::connect(dest_endpoint).await?;
+    let same_engine = match (source.id().await, dest.id().await) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    };
+    let mut plans = Vec::new();
+    for name in &args.volumes {
+        let volume = volumes::require(&source.docker, name, &source.describe()).await?;
+        let target = args.as_name.clone().unwrap_or_else(|| name.clone());
+        if same_engine && target == *name {
+            return Err(UserError::new(
+                Kind::Refused,
+                format!(
+                    "volume `{name}`: {} and {} reach the same engine, so the source and the \
+                     destination would be the same volume",
+                    source.describe(),
+                    dest.describe()
+                ),
+            )
+            .hint("give the copy another name with --as NEW, or use `clone VOLUME NEW`")
+            .into());
+        }
+        plans.push((volume, target));
+    }
+    // Every destination is checked before the first byte moves: a refusal costs nothing.
+    let mut targets = Vec::new();
+    for (_, target) in &plans {
+        targets.push(check_target(&dest, target, args.force).await?);
+    }
+    for ((volume, _), target) in plans.iter().zip(targets) {
+        ctx.check_cancelled()?;
+        let label = format!("{} -> {}", volume.name, describe_short(&dest));
+        let copied = copy_volume_between(ctx, &source, &dest, volume, target, args.force, &label)
+            .await
+            .with_context(|| {
+                format!(
+                    "migrating volume `{}` from {} to {}",
+                    volume.name,
+                    source.describe(),
+                    dest.describe()
+                )
+            })?;
+        let done = if copied.created {
+            format!(
+                "created volume {} on {}",
+                copied.target, dest.endpoint.context
+            )
+        } else {
+            format!(
+                "replaced the content of volume {} on {}",
+                copied.target, dest.endpoint.context
+            )
+        };
+        output::info(&format!(
+            "{}; {done} ({})",
+            copied.verified(),
+            copied.rate()
+        ));
+    }
+    Ok(())
+}
+
+/// `name (endpoint)`, for the progress bar: `mydata -> prod (ssh://deploy@prod.example.com)`.
+fn describe_short(engine: &Engine) -> String {
+    format!("{} ({})", engine.endpoint.context, engine.endpoint.host)
+}
+
+/// Looks the destination up and refuses, before anything is copied, one that is in use or that
+/// holds data without `force`.
+pub async fn check_target(dest: &Engine, target: &str, force: bool) -> Result<Target> {
+    let prepared = restore::prepare_target(dest, target).await?;
+    if prepared.existing.is_some() && !force && !volumes::is_empty(&dest.docker, target).await? {
+        return Err(UserError::new(
+            Kind::Refused,
+            format!("volume `{target}` on {} is not empty", dest.describe()),
+        )
+        .hint("use --force to replace its content, or choose another name with --as")
+        .into());
+    }
+    Ok(prepared)
+}
+
+/// What one copy did.
+pub struct Copied {
+    pub target: String,
+    pub created: bool,
+    pub entries: usize,
+    pub bytes: u64,
+    pub elapsed: Duration,
+}
+
+impl Copied {
+    /// `verified: 54,261 entries, checksum ok`.
+    pub fn verified(&self) -> String {
+        format!(
+            "verified: {} entries, checksum ok",
+            output::thousands(self.entries as u64)
+        )
+    }
+
+    /// `1.31 GB in 13.6 s, 96 MB/s`.
+    pub fn rate(&self) -> String {
+        let secs = self.elapsed.as_secs_f64().max(0.001);
+        format!(
+            "{} in {secs:.1} s, {}/s",
+            output::bytes(self.bytes),
+            output::bytes((self.bytes as f64 / secs) as u64)
+        )
+    }
+}
+
+/// Copies `volume` from `source` into `target` on `dest` (the same engine for `clone`) and
+/// checks the result against what was sent. On failure a volume this created is removed again
+/// (or, if even that fails, reported as incomplete); an existing one that `--force` replaced
+/// is reported as not matching.
+pub async fn copy_volume_between(
+    ctx: &Ctx,
+    source: &Engine,
+    dest: &Engine,
+    volume: &Volume,
+    target: Target,
+    force: bool,
+    label: &str,
+) -> Result<Copied> {
+    let started = Instant::now();
+    let name = target.name.clone();
+    let like = VolumeInfo {
+        name: name.clone(),
+        ..volumes::info(volume)
+    };
+    let counters: Arc<Counters> = Arc::default();
+    let helper = Helper::create(&source.docker, &volume.name, true).await?;
+    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
+    let measure = progress.visible().then(|| {
+        let (docker, endpoint) = (source.docker.clone(), source.endpoint.clone());
+        let (volume, set_total) = (volume.name.clone(), progress.total_setter());
+        tokio::spawn(async move {
+            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
+            if let Some(&size) = sizes.get(&volume) {
+                set_total(size);
+            }
+        })
+    });
+    let streamed = transfer::stream_volume(
+        &source.docker,
+        &helper,
+        Arc::clone(&counters),
+        true,
+        |reader| {
+            let counters = Arc::clone(&counters);
+            restore::restore_volume(ctx, dest, target, &like, reader, force, counters)
+        },
+    )
+    .await;
+    if let Some(task) = measure {
+        task.abort();
+    }
+    progress.finish();
+    helper.remove(&source.docker).await;
+    let (restored, sent) = match streamed {
+        Ok((restored, Some(sent))) => (restored, sent),
+        Ok((_, None)) => unreachable!("stream_volume indexes when asked to"),
+        Err(e) => return Err(with_ssh_cause(e, source, dest, started)),
+    };
+    let totals = restored.report.verdict.totals();
+    let read_back: Arc<Counters> = Arc::default();
+    let verifying = Progress::start(
+        &format!("{label}: verifying"),
+        Arc::clone(&read_back),
+        Some(totals.tar_bytes),
+        Measure::TarBytes,
+    );
+    let checked = check_copy(ctx, dest, &name, &sent, read_back, verifying)
+        .await
+        .map_err(|e| with_ssh_cause(e, source, dest, started));
+    if let Err(e) = checked {
+        if restored.created {
+            if let Err(removal) = volumes::remove(&dest.docker, &name).await {
+                output::warn(&format!(
+                    "volume `{name}` on {} holds an INCOMPLETE copy and could not be removed: \
+                     {removal:#}; remove it with `docker --context {} volume rm {name}`",
+                    dest.describe(),
+                    dest.endpoint.context
+                ));
+            }
+            return Err(e.context(format!(
+                "the copy did not match the source; volume `{name}` was removed again"
+            )));
+        }
+        return Err(e.context(format!(
+            "volume `{name}` on {} does NOT hold a good copy of the source",
+            dest.describe()
+        )));
+    }
+    Ok(Copied {
+        target: name,
+        created: restored.created,
+        entries: sent.len(),
+        bytes: totals.content_bytes,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// A cut ssh connection shows up as a broken body far from the transport: ssh's own words
+/// (recorded when it ended) say why.
+fn with_ssh_cause(
+    e: anyhow::Error,
+    source: &Engine,
+    dest: &Engine,
+    since: Instant,
+) -> anyhow::Error {
+    let cause = dest
+        .ssh_failure(since)
+        .or_else(|| source.ssh_failure(since));
+    match cause {
+        Some(ssh) if !format!("{e:#}").contains(&ssh.to_string()) => {
+            e.context(format!("the transfer was cut: {ssh}"))
+        }
+        _ => e,
+    }
+}
+
+/// Reads the destination volume back and compares every entry with what was sent.
+async fn check_copy(
+    ctx: &Ctx,
+    dest: &Engine,
+    name: &str,
+    sent: &index::Index,
+    counters: Arc<Counters>,
+    progress: Progress,
+) -> Result<()> {
+    ctx.check_cancelled()?;
+    let helper = Helper::create(&dest.docker, name, true).await;
+    let landed = match helper {
+        Ok(helper) => {
+            let landed = tokio::select! {
+                r = transfer::index_volume_counted(&dest.docker, &helper, counters) => r,
+                _ = ctx.cancel.cancelled() => Err(UserError::interrupted().into()),
+            };
+            helper.remove(&dest.docker).await;
+            landed
+        }
+        Err(e) => Err(e),
+    };
+    progress.finish();
+    let landed = landed.context("reading the copy back to verify it")?;
+    let diff = index::compare(sent, &landed);
+    if diff.is_empty() {
+        return Ok(());
+    }
+    let listed: String = diff
+        .to_string()
+        .lines()
+        .take(20)
+        .collect::<Vec<_>>()
+        .join("\n  ");
+    Err(UserError::new(
+        Kind::Failure,
+        format!(
+            "the copy of volume `{name}` differs from what was sent in {} entries:\n  {listed}",
+            diff.len()
+        ),
+    )
+    .into())
+}
