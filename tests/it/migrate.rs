@@ -215,15 +215,21 @@ impl Contexts {
     }
 }
 
+/// An sshd and a context `remote` pointing through it at the local engine.
+fn remote() -> (Sshd, Contexts) {
+    let sshd = Sshd::start();
+    let ctx = Contexts::new();
+    ctx.create("remote", &format!("host={}", sshd.url()));
+    (sshd, ctx)
+}
+
 fn run_cmd(mut c: Command, args: &[&str]) -> Run {
     c.args(args).output().expect("run the tool").into()
 }
 
 #[test]
 fn ssh_endpoint_serves_every_command() {
-    let sshd = Sshd::start();
-    let ctx = Contexts::new();
-    ctx.create("remote", &format!("host={}", sshd.url()));
+    let (sshd, ctx) = remote();
     let src = Volume::new("ssh-src");
     src.sh("echo over-ssh > /data/f && mkdir /data/d && chown 7:8 /data/d");
     let dir = tempdir();
@@ -392,9 +398,7 @@ fn tls_context(ctx: &Contexts, name: &str) -> (crate::tls::Proxy, tempfile::Temp
 
 #[test]
 fn migrate_between_contexts_over_ssh_and_tls() {
-    let sshd = Sshd::start();
-    let ctx = Contexts::new();
-    ctx.create("remote", &format!("host={}", sshd.url()));
+    let (sshd, ctx) = remote();
     let (_proxy, _certs) = tls_context(&ctx, "secure");
     let migrate = |args: &[&str]| {
         let mut c = sshd.tool();
@@ -482,9 +486,7 @@ fn migrate_between_contexts_over_ssh_and_tls() {
 
 #[test]
 fn cut_transfer_leaves_no_complete_looking_volume() {
-    let sshd = Sshd::start();
-    let ctx = Contexts::new();
-    ctx.create("remote", &format!("host={}", sshd.url()));
+    let (sshd, ctx) = remote();
     let src = Volume::new("cut-src");
     src.sh("dd if=/dev/zero of=/data/big bs=1M count=400 2>/dev/null && echo x > /data/small");
     let dst = Volume::named("cut-dst");
@@ -556,4 +558,31 @@ fn clone_copies_a_volume_inside_one_engine() {
     run(&["clone", &src.name, &src.name]).fails_with(2, "itself");
     assert_eq!(src.helpers_left(), "");
     assert_eq!(new.helpers_left(), "");
+}
+
+#[test]
+fn ctrl_c_during_a_migration_over_ssh_cleans_up_both_ends() {
+    let (sshd, ctx) = remote();
+    let src = Volume::new("int-src");
+    src.sh("dd if=/dev/zero of=/data/big bs=1M count=400 2>/dev/null");
+    let dst = Volume::named("int-dst");
+    let mut c = sshd.tool();
+    c.args([
+        "--config",
+        ctx.cfg(),
+        "migrate",
+        &src.name,
+        "--to",
+        "remote",
+    ])
+    .args(["--as", &dst.name])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    // ssh runs in a session of its own, so the signal reaches only the tool, and the cleanup
+    // on the remote side still has its connection.
+    let r = interrupt_after(c.spawn().unwrap(), || dst.exists());
+    let r = r.fails_with(130, "interrupted");
+    assert!(!dst.exists(), "{}", r.stderr);
+    assert_eq!(src.helpers_left(), "");
+    assert_eq!(dst.helpers_left(), "");
 }
