@@ -308,3 +308,21 @@ async fn check_copy(
     )
     .into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_says_what_was_checked_and_how_fast() {
+        let copied = Copied {
+            target: "mydata".into(),
+            created: true,
+            entries: 54_261,
+            bytes: 1_310_000_000,
+            elapsed: Duration::from_secs_f64(13.6),
+        };
+        assert_eq!(copied.verified(), "verified: 54,261 entries, checksum ok");
+        assert_eq!(copied.rate(), "1.31 GB in 13.6 s, 96.32 MB/s");
+    }
+}
