@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use bollard::models::Volume;
 
-use super::restore::{self, Target};
+use super::restore;
 use crate::archive::{index, Counters, VolumeInfo};
 use crate::cli::MigrateArgs;
 use crate::docker::{df, volumes, Engine, Helper};
@@ -110,19 +110,33 @@ fn describe_short(engine: &Engine) -> String {
     format!("{} ({})", engine.endpoint.context, engine.endpoint.host)
 }
 
-/// Looks the destination up and refuses, before anything is copied, one that is in use or that
-/// holds data without `force`.
+/// The destination of one copy, as found before anything is copied.
+pub struct Target {
+    pub name: String,
+    /// It did not exist: the copy creates it (and removes it again on failure).
+    pub missing: bool,
+}
+
+/// Looks the destination up and refuses, before anything is copied, one that running containers
+/// use or that holds data without `force`.
 pub async fn check_target(dest: &Engine, target: &str, force: bool) -> Result<Target> {
-    let prepared = restore::prepare_target(dest, target).await?;
-    if prepared.existing.is_some() && !force && !volumes::is_empty(&dest.docker, target).await? {
-        return Err(UserError::new(
-            Kind::Refused,
-            format!("volume `{target}` on {} is not empty", dest.describe()),
-        )
-        .hint("use --force to replace its content, or choose another name with --as")
-        .into());
+    let docker = &dest.docker;
+    let existing = volumes::inspect(docker, target).await?;
+    if existing.is_some() {
+        restore::refuse_running(target, &volumes::users(docker, target).await?)?;
+        if !force && !volumes::is_empty(docker, target).await? {
+            return Err(UserError::new(
+                Kind::Refused,
+                format!("volume `{target}` on {} is not empty", dest.describe()),
+            )
+            .hint("use --force to replace its content, or choose another name with --as")
+            .into());
+        }
     }
-    Ok(prepared)
+    Ok(Target {
+        name: target.to_owned(),
+        missing: existing.is_none(),
+    })
 }
 
 /// What one copy did.
@@ -169,6 +183,7 @@ pub async fn copy_volume_between(
 ) -> Result<Copied> {
     let started = Instant::now();
     let name = target.name.clone();
+    let created = target.missing;
     let like = VolumeInfo {
         name: name.clone(),
         ..volumes::info(volume)
@@ -193,7 +208,7 @@ pub async fn copy_volume_between(
         true,
         |reader| {
             let counters = Arc::clone(&counters);
-            restore::restore_volume(ctx, dest, target, &like, reader, force, counters)
+            restore::restore_volume(ctx, dest, &target.name, Some(like), reader, force, counters)
         },
     )
     .await;
@@ -202,12 +217,12 @@ pub async fn copy_volume_between(
     }
     progress.finish();
     helper.remove(&source.docker).await;
-    let (restored, sent) = match streamed {
-        Ok((restored, Some(sent))) => (restored, sent),
+    let (report, sent) = match streamed {
+        Ok((report, Some(sent))) => (report, sent),
         Ok((_, None)) => unreachable!("stream_volume indexes when asked to"),
         Err(e) => return Err(with_ssh_cause(e, source, dest, started)),
     };
-    let totals = restored.report.verdict.totals();
+    let totals = report.verdict.totals();
     let read_back: Arc<Counters> = Arc::default();
     let verifying = Progress::start(
         &format!("{label}: verifying"),
@@ -219,7 +234,7 @@ pub async fn copy_volume_between(
         .await
         .map_err(|e| with_ssh_cause(e, source, dest, started));
     if let Err(e) = checked {
-        if restored.created {
+        if created {
             if let Err(removal) = volumes::remove(&dest.docker, &name).await {
                 output::warn(&format!(
                     "volume `{name}` on {} holds an INCOMPLETE copy and could not be removed: \
@@ -239,7 +254,7 @@ pub async fn copy_volume_between(
     }
     Ok(Copied {
         target: name,
-        created: restored.created,
+        created,
         entries: sent.len(),
         bytes: totals.content_bytes,
         elapsed: started.elapsed(),

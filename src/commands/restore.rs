@@ -45,32 +45,20 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         }
     };
     let engine = ctx.engine().await?;
-    let prepared = prepare_target(&engine, &target).await?;
     let started = Instant::now();
     let measure = match input_len {
         Some(_) => Measure::InputBytes,
         None => Measure::TarBytes,
     };
     let progress = Progress::start(&target, Arc::clone(&counters), input_len, measure);
-    let like = recorded.unwrap_or_else(|| VolumeInfo {
-        driver: "local".into(),
-        ..Default::default()
-    });
-    let result = restore_volume(ctx, &engine, prepared, &like, reader, args.force, counters)
-        .await
-        .map(|restored| restored.report);
+    let result = restore_volume(
+        ctx, &engine, &target, recorded, reader, args.force, counters,
+    )
+    .await;
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
-    for skipped in report.skipped.iter().take(20) {
-        output::warn(&format!("skipped {skipped}"));
-    }
-    if report.skipped.len() > 20 {
-        output::warn(&format!(
-            "... and {} more entries skipped",
-            report.skipped.len() - 20
-        ));
-    }
+    warn_skipped(&report);
     let (totals, check) = match &report.verdict {
         Verdict::Verified(t) => (t, "checksum verified"),
         Verdict::NoManifest(t) => (t, "no manifest to verify against"),
@@ -85,83 +73,73 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     Ok(())
 }
 
-/// A restore target as found before anything is written: whether the volume exists, and the
-/// containers that use it.
-pub struct Target {
-    pub name: String,
-    pub existing: Option<bollard::models::Volume>,
-    pub users: Vec<User>,
-}
-
-/// Looks the target volume up and refuses one that running containers use.
-pub async fn prepare_target(engine: &Engine, target: &str) -> Result<Target> {
+/// Restores an opened archive into volume `target`, exactly or not at all: a missing volume is
+/// created like `like` (driver, options, labels; default: local) and removed again on failure;
+/// an empty one is emptied again on failure; a non-empty one is replaced only with `force`,
+/// through a scratch volume. Volumes in use by running containers are refused. Shared by
+/// `restore`, `compose-import` and `migrate`.
+pub async fn restore_volume(
+    ctx: &Ctx,
+    engine: &Engine,
+    target: &str,
+    like: Option<VolumeInfo>,
+    reader: TarReader<DynRead>,
+    force: bool,
+    counters: Arc<Counters>,
+) -> Result<RewriteReport> {
     let docker = &engine.docker;
     let existing = volumes::inspect(docker, target).await?;
     let users = match &existing {
         Some(_) => volumes::users(docker, target).await?,
         None => Vec::new(),
     };
+    refuse_running(target, &users)?;
+    match existing {
+        None => {
+            let like = like.unwrap_or_else(|| VolumeInfo {
+                driver: "local".into(),
+                ..Default::default()
+            });
+            into_new(ctx, engine, target, &like, reader).await
+        }
+        Some(volume) => into_existing(ctx, engine, &volume, &users, reader, force, counters).await,
+    }
+}
+
+/// Refuses a volume that running containers use: restoring under them would corrupt both.
+pub fn refuse_running(target: &str, users: &[User]) -> Result<()> {
     let running: Vec<_> = users
         .iter()
         .filter(|u| u.running)
         .map(|u| u.name.as_str())
         .collect();
-    if !running.is_empty() {
-        return Err(UserError::new(
-            Kind::Refused,
-            format!(
-                "volume `{target}` on {} is in use by running container(s) {}",
-                engine.describe(),
-                running.join(", ")
-            ),
-        )
-        .hint(format!(
-            "stop them first (docker stop {})",
-            running.join(" ")
-        ))
-        .into());
+    if running.is_empty() {
+        return Ok(());
     }
-    Ok(Target {
-        name: target.to_owned(),
-        existing,
-        users,
-    })
+    Err(UserError::new(
+        Kind::Refused,
+        format!(
+            "volume `{target}` is in use by running container(s) {}",
+            running.join(", ")
+        ),
+    )
+    .hint(format!(
+        "stop them first (docker stop {})",
+        running.join(" ")
+    ))
+    .into())
 }
 
-/// What [`restore_volume`] did.
-pub struct Restored {
-    pub report: RewriteReport,
-    /// The volume did not exist before: it was created with the driver, options and labels given.
-    pub created: bool,
-}
-
-/// Restores the tar stream of `reader` into `target`, exactly or not at all: a missing volume is
-/// created like `like` (and removed again on failure), an empty one is filled (and emptied again
-/// on failure), a non-empty one is refused unless `force`, which restores into a scratch volume
-/// first and replaces the content only once the stream has been read completely and checked.
-/// `restore` and `migrate` share it.
-pub async fn restore_volume(
-    ctx: &Ctx,
-    engine: &Engine,
-    target: Target,
-    like: &VolumeInfo,
-    reader: TarReader<DynRead>,
-    force: bool,
-    counters: Arc<Counters>,
-) -> Result<Restored> {
-    match target.existing {
-        None => into_new(ctx, engine, &target.name, like, reader)
-            .await
-            .map(|report| Restored {
-                report,
-                created: true,
-            }),
-        Some(volume) => into_existing(ctx, engine, &volume, &target.users, reader, force, counters)
-            .await
-            .map(|report| Restored {
-                report,
-                created: false,
-            }),
+/// Warns about the entries a restore skipped (they would have left the volume).
+pub fn warn_skipped(report: &RewriteReport) {
+    for skipped in report.skipped.iter().take(20) {
+        output::warn(&format!("skipped {skipped}"));
+    }
+    if report.skipped.len() > 20 {
+        output::warn(&format!(
+            "... and {} more entries skipped",
+            report.skipped.len() - 20
+        ));
     }
 }
 
