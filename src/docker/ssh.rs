@@ -291,14 +291,22 @@ fn failure_since(target: &str, since: Instant) -> Option<SshError> {
         .map(|(_, e)| e.clone())
 }
 
+/// A plain HTTP client over `ssh ... docker system dial-stdio` (for the few requests bollard
+/// cannot make, such as `/system/df` in an older engine's shape).
+pub fn http_client<B>(target: &SshTarget) -> Client<Dialer, B>
+where
+    B: hyper::body::Body + Send + 'static + Unpin,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(60))
+        .build(Dialer::new(target))
+}
+
 /// A bollard client whose every connection is `ssh ... docker system dial-stdio`.
 pub fn client(target: &SshTarget, timeout_secs: u64) -> Result<Docker, bollard::errors::Error> {
-    let dialer = Dialer {
-        program: "ssh".into(),
-        args: Arc::new(target.args(&[])),
-        target: Arc::new(target.display()),
-        login: Arc::new(target.login()),
-    };
+    let dialer = Dialer::new(target);
     let http = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .build(dialer.clone());
@@ -345,7 +353,7 @@ async fn explain(
 
 /// Starts one `ssh` per connection.
 #[derive(Clone)]
-struct Dialer {
+pub struct Dialer {
     program: std::ffi::OsString,
     args: Arc<Vec<String>>,
     target: Arc<String>,
@@ -368,6 +376,15 @@ impl tower_service::Service<Uri> for Dialer {
 }
 
 impl Dialer {
+    fn new(target: &SshTarget) -> Dialer {
+        Dialer {
+            program: "ssh".into(),
+            args: Arc::new(target.args(&[])),
+            target: Arc::new(target.display()),
+            login: Arc::new(target.login()),
+        }
+    }
+
     fn dial(&self) -> io::Result<SshStream> {
         let mut command = Command::new(&self.program);
         command
