@@ -202,7 +202,8 @@ if [ "$BENCH_MIGRATE" = 1 ]; then
         "$SSHDIR/bin/ssh" -p "$SSH_PORT" "$(id -un)@127.0.0.1" true 2>/dev/null && break
         sleep 0.1
     done
-    docker --config "$SSHDIR/docker-config" context create bench-ssh --docker "host=$SSH_URL" >/dev/null
+    docker --config "$SSHDIR/docker-config" context create bench-ssh --docker "host=$SSH_URL" >/dev/null 2>"$SSHDIR/context.log" \
+        || die "docker context create failed: $(cat "$SSHDIR/context.log")"
     log "sshd on 127.0.0.1:$SSH_PORT, context bench-ssh -> $SSH_URL"
 fi
 

@@ -244,7 +244,7 @@ pub async fn copy_volume_between(
                 ));
             }
             return Err(e.context(format!(
-                "the copy did not match the source; volume `{name}` was removed again"
+                "the copy could not be confirmed; volume `{name}` was removed again"
             )));
         }
         return Err(e.context(format!(
