@@ -17,6 +17,7 @@
 #   openssh-server  /usr/sbin/sshd on loopback for the ssh context and migrate tests (not started
 #                   as a service: the tests start their own with a temporary config)
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
+#   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -37,8 +38,9 @@ declare -A probe=(
     [openssh-client]=ssh-keygen
     [openssh-server]=/usr/sbin/sshd
     [util-linux]=setsid
+    [docker-compose]=docker-compose
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server util-linux)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server util-linux docker-compose)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
@@ -53,6 +55,8 @@ have() {
     local pkg="$1" p="${probe[$1]}"
     if [ "$pkg" = busybox-static ]; then
         is_static_busybox
+    elif [ "$pkg" = docker-compose ]; then
+        docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
     elif [ "${p#/}" != "$p" ]; then
         [ -x "$p" ]
     else

@@ -4,11 +4,13 @@
 pub mod archive;
 pub mod cli;
 pub mod commands;
+pub mod compose;
 pub mod docker;
 pub mod error;
 pub mod keys;
 pub mod output;
 pub mod plugin;
+pub mod select;
 pub mod settings;
 pub mod transfer;
 
@@ -93,6 +95,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Migrate(args) => commands::migrate::run(ctx, args).await,
         Command::Clone(args) => commands::clone::run(ctx, args).await,
+        Command::ComposeExport(args) => commands::compose_export::run(ctx, args).await,
+        Command::ComposeImport(args) => commands::compose_import::run(ctx, args).await,
     }
 }
 

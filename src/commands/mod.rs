@@ -1,6 +1,8 @@
 //! One module per command.
 
 pub mod clone;
+pub mod compose_export;
+pub mod compose_import;
 pub mod inspect;
 pub mod ls;
 pub mod migrate;

@@ -1,4 +1,5 @@
-//! `save VOLUME...`: stream volumes into compressed archives with a manifest.
+//! `save VOLUME...` (or `--all`, `--project P`, `--filter`): stream volumes into compressed
+//! archives with a manifest, optionally with their containers stopped or paused meanwhile.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,15 +10,17 @@ use chrono::Local;
 
 use crate::archive::{Compression, EncodeOptions, EncryptTo, ManifestHead, SourceInfo};
 use crate::cli::SaveArgs;
+use crate::docker::quiesce::Quiesce;
 use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress, Sink};
+use crate::select::Saved;
 use crate::settings::Ctx;
 use crate::transfer;
 
 /// Where one volume's archive goes.
 #[derive(Debug, Clone, PartialEq)]
-enum Target {
+pub(crate) enum Target {
     File(PathBuf),
     Stdout,
 }
@@ -25,6 +28,11 @@ enum Target {
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
     // Decide every output before touching the engine: argument mistakes fail fast.
+    let selecting = args.select.any();
+    if selecting {
+        // The selection is known only from the engine; check the output kind now.
+        plan_output("volume", &args, &stamp)?;
+    }
     let mut plans = Vec::new();
     for volume in &args.volumes {
         plans.push(plan_output(volume, &args, &stamp)?);
@@ -38,32 +46,60 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     });
     let engine = ctx.engine().await?;
     let describe = engine.describe();
+    let names = match selecting {
+        true => crate::select::volume_names(&engine.docker, &args.select).await?,
+        false => args.volumes.clone(),
+    };
+    if selecting {
+        for volume in &names {
+            plans.push(plan_output(volume, &args, &stamp)?);
+        }
+    }
     let mut found = Vec::new();
-    for volume in &args.volumes {
+    for volume in &names {
         found.push(volumes::require(&engine.docker, volume, &describe).await?);
     }
-    for (volume, (target, compression)) in found.iter().zip(plans) {
-        ctx.check_cancelled()?;
-        let opts = EncodeOptions {
-            compression,
-            level: args.level,
-            threads,
-        };
-        let encrypt = encrypt.clone();
-        save_one(ctx, &engine, volume, target, opts, encrypt, args.force).await?;
+    let quiesce = Quiesce::plan(&engine.docker, &names, args.quiesce.mode(), None).await?;
+    let count = found.len();
+    let work = async {
+        let mut saved = Vec::new();
+        for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
+            ctx.check_cancelled()?;
+            let opts = EncodeOptions {
+                compression,
+                level: args.level,
+                threads,
+            };
+            let encrypt = encrypt.clone();
+            let label = match count {
+                1 => volume.name.clone(),
+                n => format!("[{}/{n}] {}", i + 1, volume.name),
+            };
+            let one = save_one(
+                ctx, &engine, volume, &label, target, opts, encrypt, args.force,
+            );
+            saved.push(one.await?);
+        }
+        Ok(saved)
+    };
+    let (saved, downtimes) = quiesce.run(&engine.docker, &ctx.cancel, work).await?;
+    if count > 1 {
+        crate::select::print_summary(&saved, &downtimes);
     }
     Ok(())
 }
 
-async fn save_one(
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn save_one(
     ctx: &Ctx,
     engine: &Engine,
     volume: &bollard::models::Volume,
+    label: &str,
     target: Target,
     opts: EncodeOptions,
     encrypt: Option<Arc<EncryptTo>>,
     force: bool,
-) -> Result<()> {
+) -> Result<Saved> {
     let sink = match &target {
         Target::Stdout => Sink::stdout()?,
         Target::File(path) => Sink::file(path, force)?,
@@ -72,6 +108,51 @@ async fn save_one(
         encode: opts,
         encrypt,
     };
+    let started = Instant::now();
+    let (sink, trailer) = stream_volume(ctx, engine, volume, label, sink, options).await?;
+    let size = tokio::task::spawn_blocking(move || sink.commit())
+        .await
+        .expect("commit panicked")?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = format!(
+        "{} entries, {} of data",
+        output::thousands(trailer.entries),
+        output::bytes(trailer.content_bytes)
+    );
+    match (&target, size) {
+        (Target::File(path), Some(size)) => output::info(&format!(
+            "saved {} ({}, {summary}, {seconds:.1} s)",
+            path.display(),
+            output::bytes(size)
+        )),
+        _ => output::info(&format!(
+            "saved {} to stdout ({summary}, {seconds:.1} s)",
+            volume.name
+        )),
+    }
+    Ok(Saved {
+        volume: volume.name.clone(),
+        path: match target {
+            Target::File(path) => Some(path),
+            Target::Stdout => None,
+        },
+        size,
+        entries: trailer.entries,
+        content_bytes: trailer.content_bytes,
+        seconds,
+    })
+}
+
+/// Streams one volume into `sink` as an archive, with a progress display labelled `label`, through
+/// a helper container that is removed on every path. Shared with `compose-export`.
+pub(crate) async fn stream_volume<W: std::io::Write + Send + 'static>(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    label: &str,
+    sink: W,
+    options: transfer::ArchiveOptions,
+) -> Result<(W, crate::archive::ManifestTrailer)> {
     let head = ManifestHead::new(
         volumes::info(volume),
         SourceInfo {
@@ -79,7 +160,7 @@ async fn save_one(
             endpoint: engine.endpoint.host.to_string(),
             engine_version: engine.server_version.clone(),
         },
-        opts.compression,
+        options.encode.compression,
     );
     let docker = &engine.docker;
     let helper = Helper::create(docker, &volume.name, true).await?;
@@ -88,7 +169,7 @@ async fn save_one(
         helper.name, volume.name
     ));
     let counters = Arc::default();
-    let progress = Progress::start(&volume.name, Arc::clone(&counters), None, Measure::TarBytes);
+    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
     // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
     let measure = progress.visible().then(|| {
         let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
@@ -100,7 +181,6 @@ async fn save_one(
             }
         })
     });
-    let started = Instant::now();
     let result =
         transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
     if let Some(task) = measure {
@@ -108,36 +188,14 @@ async fn save_one(
     }
     progress.finish();
     helper.remove(docker).await;
-    let (sink, trailer) =
-        result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
-    let size = tokio::task::spawn_blocking(move || sink.commit())
-        .await
-        .expect("commit panicked")?;
-    let seconds = started.elapsed().as_secs_f64();
-    let summary = format!(
-        "{} entries, {} of data",
-        output::thousands(trailer.entries),
-        output::bytes(trailer.content_bytes)
-    );
-    match (target, size) {
-        (Target::File(path), Some(size)) => output::info(&format!(
-            "saved {} ({}, {summary}, {seconds:.1} s)",
-            path.display(),
-            output::bytes(size)
-        )),
-        _ => output::info(&format!(
-            "saved {} to stdout ({summary}, {seconds:.1} s)",
-            volume.name
-        )),
-    }
-    Ok(())
+    result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))
 }
 
 /// The output and compression for one volume: `-o FILE`, `-o DIR`, `-o -`, or the seed's
 /// `./backups/<volume>_<YYYYmmdd_HHMMSS>` naming (`.age` added when encrypting); compression
 /// from the flag, else the file's extension (less `.age`), else zstd.
 fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Compression)> {
-    let many = args.volumes.len() > 1;
+    let many = args.volumes.len() > 1 || args.select.any();
     let usage = |msg: String| -> anyhow::Error { UserError::new(Kind::Usage, msg).into() };
     let encrypted = args.encrypt.any();
     let age = if encrypted { ".age" } else { "" };
@@ -208,6 +266,8 @@ mod tests {
             threads: None,
             force: false,
             encrypt: Default::default(),
+            select: Default::default(),
+            quiesce: Default::default(),
         }
     }
 

@@ -7,6 +7,7 @@ pub mod df;
 pub mod helper;
 pub mod insecure_tls;
 pub mod ssh;
+pub mod quiesce;
 pub mod stream;
 pub mod volumes;
 

@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod cancel;
+mod compose;
 mod context;
 mod encrypt;
 mod interop;
