@@ -275,8 +275,9 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// Volumes to move (they stay on the source)
-    #[arg(required = true, value_name = "VOLUME")]
+    /// Volumes to move (they stay on the source); or choose them with --project, --all, --filter
+    #[arg(value_name = "VOLUME", required_unless_present_any = ["all", "project", "filter"],
+          conflicts_with_all = ["all", "project", "filter"])]
     pub volumes: Vec<String>,
 
     /// The Docker context to copy to (`docker context ls`)
@@ -284,7 +285,7 @@ pub struct MigrateArgs {
     pub to: String,
 
     /// Name on the destination [default: the same name]; only with one volume
-    #[arg(long = "as", value_name = "NAME")]
+    #[arg(long = "as", value_name = "NAME", conflicts_with_all = ["all", "project", "filter"])]
     pub as_name: Option<String>,
 
     /// The Docker context to copy from [default: the current one, as for every command]
@@ -294,6 +295,12 @@ pub struct MigrateArgs {
     /// Replace the content of a non-empty destination volume (as `restore --force`)
     #[arg(short = 'f', long)]
     pub force: bool,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[command(flatten)]
+    pub quiesce: QuiesceArgs,
 }
 
 #[derive(Debug, Args)]

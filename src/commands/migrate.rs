@@ -1,5 +1,5 @@
-//! `migrate VOLUME... --to CONTEXT [--as NAME] [--from CONTEXT] [--force]`: copy volumes from one
-//! engine to another, engine to engine, with no file in between.
+//! `migrate VOLUME...|--project P --to CONTEXT [--as NAME] [--from CONTEXT] [--force] [--stop]`:
+//! copy volumes from one engine to another, engine to engine, with no file in between.
 //!
 //! A read-only helper on the source streams the volume's tar; the entries are renamed for upload
 //! as a restore renames them and go straight into a helper on the destination, through
@@ -9,7 +9,8 @@
 //! engine has taken the upload, the destination volume is read back and indexed, and the two must
 //! match entry for entry. Memory stays constant: bounded channels between the two engines.
 //!
-//! `clone` is the same copy inside one engine.
+//! `--project P` (or `--all`, `--filter`) picks the volumes as `save` does, and `--stop`/`--pause`
+//! keep them still meanwhile with `save`'s guard. `clone` is the same copy inside one engine.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,6 +21,7 @@ use bollard::models::Volume;
 use super::restore;
 use crate::archive::{index, Counters, VolumeInfo};
 use crate::cli::MigrateArgs;
+use crate::docker::quiesce::Quiesce;
 use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
@@ -44,15 +46,17 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
     ));
     let source = Engine::connect(source_endpoint).await?;
     let dest = Engine::connect(dest_endpoint).await?;
-    let same_engine = match (source.id().await, dest.id().await) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
+    // `--project P` (and `--all`, `--filter`): the volumes as `save` selects them, labels and
+    // all, so compose on the destination adopts them under the same project.
+    let names = match args.select.any() {
+        true => crate::select::volume_names(&source.docker, &args.select).await?,
+        false => args.volumes.clone(),
     };
     let mut plans = Vec::new();
-    for name in &args.volumes {
+    for name in &names {
         let volume = volumes::require(&source.docker, name, &source.describe()).await?;
         let target = args.as_name.clone().unwrap_or_else(|| name.clone());
-        if same_engine && target == *name {
+        if is_same_volume(&volume, &dest, &target).await? {
             return Err(UserError::new(
                 Kind::Refused,
                 format!(
@@ -72,37 +76,63 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
     for (_, target) in &plans {
         targets.push(check_target(&dest, target, args.force).await?);
     }
-    for ((volume, _), target) in plans.iter().zip(targets) {
-        ctx.check_cancelled()?;
-        let label = format!("{} -> {}", volume.name, describe_short(&dest));
-        let copied = copy_volume_between(ctx, &source, &dest, volume, target, args.force, &label)
-            .await
-            .with_context(|| {
+    // `--stop`/`--pause` (or the stop-during-backup label) keep the source volumes still while
+    // they are read, as `save` does; the containers start again on every path.
+    let quiesce = Quiesce::plan(&source.docker, &names, args.quiesce.mode(), None).await?;
+    let count = plans.len();
+    let work = async {
+        for (i, ((volume, _), target)) in plans.iter().zip(targets).enumerate() {
+            ctx.check_cancelled()?;
+            let mut label = format!("{} -> {}", volume.name, describe_short(&dest));
+            if count > 1 {
+                label = format!("[{}/{count}] {label}", i + 1);
+            }
+            let copied =
+                copy_volume_between(ctx, &source, &dest, volume, target, args.force, &label)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "migrating volume `{}` from {} to {}",
+                            volume.name,
+                            source.describe(),
+                            dest.describe()
+                        )
+                    })?;
+            let done = if copied.created {
                 format!(
-                    "migrating volume `{}` from {} to {}",
-                    volume.name,
-                    source.describe(),
-                    dest.describe()
+                    "created volume {} on {}",
+                    copied.target, dest.endpoint.context
                 )
-            })?;
-        let done = if copied.created {
-            format!(
-                "created volume {} on {}",
-                copied.target, dest.endpoint.context
-            )
-        } else {
-            format!(
-                "replaced the content of volume {} on {}",
-                copied.target, dest.endpoint.context
-            )
-        };
-        output::info(&format!(
-            "{}; {done} ({})",
-            copied.verified(),
-            copied.rate()
-        ));
-    }
+            } else {
+                format!(
+                    "replaced the content of volume {} on {}",
+                    copied.target, dest.endpoint.context
+                )
+            };
+            output::info(&format!(
+                "{}; {done} ({})",
+                copied.verified(),
+                copied.rate()
+            ));
+        }
+        Ok(())
+    };
+    quiesce.run(&source.docker, &ctx.cancel, work).await?;
     Ok(())
+}
+
+/// Whether `target` on `dest` is `volume` itself (two contexts reaching one engine): the same
+/// name, creation time and mount point. Engine IDs cannot tell, as engines started from one
+/// image or configuration share them.
+async fn is_same_volume(volume: &Volume, dest: &Engine, target: &str) -> Result<bool> {
+    if volume.name != target {
+        return Ok(false);
+    }
+    Ok(volumes::inspect(&dest.docker, target)
+        .await?
+        .is_some_and(|there| {
+            there.created_at == volume.created_at && there.mountpoint == volume.mountpoint
+        }))
 }
 
 /// `name (endpoint)`, for the progress bar: `mydata -> prod (ssh://deploy@prod.example.com)`.

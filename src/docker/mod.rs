@@ -6,8 +6,8 @@ pub mod context;
 pub mod df;
 pub mod helper;
 pub mod insecure_tls;
-pub mod ssh;
 pub mod quiesce;
+pub mod ssh;
 pub mod stream;
 pub mod volumes;
 
@@ -45,11 +45,6 @@ impl Engine {
     /// one did since `since`: a transfer cut midway surfaces as a body error that does not say.
     pub fn ssh_failure(&self, since: std::time::Instant) -> Option<ssh::SshError> {
         ssh::SshTarget::of(&self.endpoint.host).and_then(|t| ssh::last_failure(&t, since))
-    }
-
-    /// The engine's ID (`docker info`), to tell whether two contexts reach the same engine.
-    pub async fn id(&self) -> Option<String> {
-        self.docker.info().await.ok().and_then(|info| info.id)
     }
 
     /// How the engine is named in messages and manifests: ``context `x` (unix:///...)``.

@@ -587,3 +587,188 @@ fn ctrl_c_during_a_migration_over_ssh_cleans_up_both_ends() {
     assert_eq!(src.helpers_left(), "");
     assert_eq!(dst.helpers_left(), "");
 }
+
+/// A second Docker engine on this machine (its own data root, socket and containerd, the `vfs`
+/// storage driver, no networking): a real other host for `migrate`, without a registry or VM.
+/// Stopped, and its data removed, on drop.
+pub struct SecondEngine {
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl SecondEngine {
+    pub fn start() -> SecondEngine {
+        let dir = tempdir();
+        let d = dir.path();
+        // An empty config file, so that /etc/docker/daemon.json (data root, storage driver of the
+        // machine's engine) does not apply.
+        std::fs::write(d.join("daemon.json"), "{}").unwrap();
+        let child = Command::new("dockerd")
+            .arg("--config-file")
+            .arg(d.join("daemon.json"))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--pidfile")
+            .arg(d.join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", d.join("docker.sock").display()))
+            .args([
+                "--storage-driver",
+                "vfs",
+                "--bridge",
+                "none",
+                "--iptables=false",
+            ])
+            .args(["--ip-masq=false", "--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dockerd");
+        let engine = SecondEngine { child, dir };
+        let started = Instant::now();
+        while !engine.docker(&["version"]).status.success() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the second engine did not start"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        engine
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("docker.sock")
+    }
+
+    pub fn docker(&self, args: &[&str]) -> std::process::Output {
+        Command::new("docker")
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket().display()))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for SecondEngine {
+    fn drop(&mut self) {
+        // SIGTERM: dockerd stops its own containerd; then its files go with the temp dir.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(20) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn migrate_a_compose_project_to_another_engine_over_ssh_with_stop() {
+    let (sshd, ctx) = remote();
+    let other = SecondEngine::start();
+    // The other engine, through ssh and a socket path in the URL (the remote docker CLI gets
+    // --host=unix://PATH).
+    ctx.create(
+        "other",
+        &format!("host={}{}", sshd.url(), other.socket().display()),
+    );
+    let project = unique("proj").replace('-', "");
+    let make = |key: &str, content: &str| {
+        let v = Volume {
+            name: format!("{project}_{key}"),
+        };
+        docker(&[
+            "volume",
+            "create",
+            "--label",
+            &format!("com.docker.compose.project={project}"),
+            "--label",
+            &format!("com.docker.compose.volume={key}"),
+            &v.name,
+        ]);
+        v.sh(content);
+        v
+    };
+    let data = make("data", "echo rows > /data/table && mkdir /data/base");
+    let logs = make("logs", "echo line > /data/log");
+    let app = Container::create("app", &data);
+    docker(&["start", &app.name]);
+
+    let mut c = sshd.tool();
+    c.args(["--config", ctx.cfg(), "migrate", "--project", &project])
+        .args(["--to", "other", "--stop"]);
+    let r = run_cmd(c, &[]).ok();
+    assert!(
+        r.stderr.contains(&format!("stopping {}", app.name)),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr.contains(&format!("restarted {}", app.name)),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        r.stderr.matches("checksum ok; created volume").count(),
+        2,
+        "{}",
+        r.stderr
+    );
+    let running = docker(&["inspect", "--format", "{{.State.Running}}", &app.name]);
+    assert_eq!(running.trim(), "true");
+
+    // On the other engine: the same names and labels (compose adopts them), the same content,
+    // checked by the tool itself against the source volumes.
+    for v in [&data, &logs] {
+        let inspect = other.docker(&[
+            "volume",
+            "inspect",
+            "--format",
+            "{{range $k, $v := .Labels}}{{$k}}={{$v}} {{end}}",
+            &v.name,
+        ]);
+        assert!(
+            inspect.status.success(),
+            "{}",
+            String::from_utf8_lossy(&inspect.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&inspect.stdout),
+            docker(&[
+                "volume",
+                "inspect",
+                "--format",
+                "{{range $k, $v := .Labels}}{{$k}}={{$v}} {{end}}",
+                &v.name
+            ])
+        );
+        let dir = tempdir();
+        let file = dir.path().join("copy.tar");
+        let file = file.to_str().unwrap();
+        let host = format!("unix://{}", other.socket().display());
+        run(&["-H", &host, "save", &v.name, "-o", file, "-q"]).ok();
+        run(&["verify", file, "--against", &v.name]).ok();
+        assert_eq!(v.helpers_left(), "");
+    }
+    // Once there, a second migration of the project is refused before anything moves.
+    let mut c = sshd.tool();
+    c.args([
+        "--config",
+        ctx.cfg(),
+        "migrate",
+        "--project",
+        &project,
+        "--to",
+        "other",
+    ]);
+    run_cmd(c, &[]).fails_with(5, "is not empty");
+}
