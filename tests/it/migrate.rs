@@ -485,12 +485,8 @@ fn migrate_between_contexts_over_ssh_and_tls() {
     .fails_with(3, "unknown context `nonexistent-context`");
 }
 
-#[test]
-fn cut_transfer_leaves_no_complete_looking_volume() {
-    let (sshd, ctx) = remote();
-    let src = Volume::new("cut-src");
-    src.sh("dd if=/dev/zero of=/data/big bs=1M count=400 2>/dev/null && echo x > /data/small");
-    let dst = Volume::named("cut-dst");
+/// `migrate SRC --to remote --as DST`, started and left running, its output piped.
+fn migrate_in_background(sshd: &Sshd, ctx: &Contexts, src: &Volume, dst: &Volume) -> Child {
     let mut c = sshd.tool();
     c.args([
         "--config",
@@ -503,7 +499,17 @@ fn cut_transfer_leaves_no_complete_looking_volume() {
     .args(["--as", &dst.name])
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    let child = c.spawn().unwrap();
+    c.spawn().unwrap()
+}
+
+#[test]
+fn cut_transfer_leaves_no_complete_looking_volume() {
+    let (sshd, ctx) = remote();
+    let src = Volume::new("cut-src");
+    src.sh("dd if=/dev/zero of=/data/big bs=1M count=400 2>/dev/null && echo x > /data/small");
+    let dst = Volume::named("cut-dst");
+    let c = migrate_in_background(&sshd, &ctx, &src, &dst);
+    let child = c;
     let pid = child.id().to_string();
     // Once the destination exists the upload is under way: cut every ssh the tool runs.
     let started = Instant::now();
@@ -567,21 +573,10 @@ fn ctrl_c_during_a_migration_over_ssh_cleans_up_both_ends() {
     let src = Volume::new("int-src");
     src.sh("dd if=/dev/zero of=/data/big bs=1M count=400 2>/dev/null");
     let dst = Volume::named("int-dst");
-    let mut c = sshd.tool();
-    c.args([
-        "--config",
-        ctx.cfg(),
-        "migrate",
-        &src.name,
-        "--to",
-        "remote",
-    ])
-    .args(["--as", &dst.name])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    let c = migrate_in_background(&sshd, &ctx, &src, &dst);
     // ssh runs in a session of its own, so the signal reaches only the tool, and the cleanup
     // on the remote side still has its connection.
-    let r = interrupt_after(c.spawn().unwrap(), || dst.exists());
+    let r = interrupt_after(c, || dst.exists());
     let r = r.fails_with(130, "interrupted");
     assert!(!dst.exists(), "{}", r.stderr);
     assert_eq!(src.helpers_left(), "");
