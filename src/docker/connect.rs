@@ -22,6 +22,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 /// How long the first exchange with the daemon may take before it counts as unreachable.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The same for ssh endpoints: longer than ssh's own connect timeout, so that its message wins.
+const SSH_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(40);
+
 const CHOOSE_ANOTHER: &str = "choose another with --context or DOCKER_HOST";
 
 /// Why no working client could be made for an endpoint. Every message names the context and the
@@ -168,14 +171,20 @@ fn missing_list(missing: &[&str]) -> String {
 /// bollard's default, e.g. API 1.41 for Docker 20.10).
 ///
 /// The returned client waits up to 24 hours for a response, so it suits long uploads; this call
-/// itself gives up after 10 seconds when the daemon does not answer.
+/// itself gives up after 10 seconds (40 over ssh) when the daemon does not answer.
 ///
 /// # Errors
 ///
 /// The daemon cannot be reached or does not answer in time, something other than a Docker daemon
 /// answers, or the endpoint needs a transport this version lacks; see [`ConnectError`].
 pub async fn connect(ep: &Endpoint) -> Result<Docker, ConnectError> {
-    connect_within(ep, HANDSHAKE_TIMEOUT).await
+    let handshake = match ep.host {
+        // ssh gives up by itself after its ConnectTimeout (30 s, as the docker CLI sets it) and
+        // then says why; the remote docker CLI's start adds a little.
+        Host::Ssh { .. } => SSH_HANDSHAKE_TIMEOUT,
+        _ => HANDSHAKE_TIMEOUT,
+    };
+    connect_within(ep, handshake).await
 }
 
 async fn connect_within(ep: &Endpoint, handshake: Duration) -> Result<Docker, ConnectError> {

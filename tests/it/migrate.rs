@@ -511,9 +511,9 @@ fn cut_transfer_leaves_no_complete_looking_volume() {
     let c = migrate_in_background(&sshd, &ctx, &src, &dst);
     let child = c;
     let pid = child.id().to_string();
-    // Once the destination exists the upload is under way: cut every ssh the tool runs.
+    // Once the destination has its helper the upload is under way: cut every ssh the tool runs.
     let started = Instant::now();
-    while !dst.exists() {
+    while dst.helpers_left().trim().is_empty() {
         assert!(started.elapsed() < Duration::from_secs(60), "never started");
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -583,18 +583,36 @@ fn ctrl_c_during_a_migration_over_ssh_cleans_up_both_ends() {
     assert_eq!(dst.helpers_left(), "");
 }
 
-/// A second Docker engine on this machine (its own data root, socket and containerd, the `vfs`
-/// storage driver, no networking): a real other host for `migrate`, without a registry or VM.
-/// Stopped, and its data removed, on drop.
+/// A second Docker engine on this machine (its own data root, socket, containerd and bridge, the
+/// `vfs` storage driver, no iptables): a real other host for `migrate`, without a registry or VM.
+/// Stopped, and its data and bridge removed, on drop.
+///
+/// Never `--bridge none`: a dockerd started so deletes the host's `docker0`, the machine engine's
+/// own bridge. It gets a bridge of its own instead, in an address range nothing else uses.
 pub struct SecondEngine {
     child: Child,
     dir: tempfile::TempDir,
+    bridge: String,
 }
 
 impl SecondEngine {
     pub fn start() -> SecondEngine {
         let dir = tempdir();
         let d = dir.path();
+        let bridge = format!("dvbt{}", std::process::id() % 1_000_000);
+        let made = Command::new("ip")
+            .args(["link", "add", &bridge, "type", "bridge"])
+            .output()
+            .expect("ip (iproute2)");
+        assert!(
+            made.status.success(),
+            "cannot make a bridge for the second engine (needs root): {}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        // dockerd takes the bridge's address (-b excludes --bip).
+        let _ = Command::new("ip")
+            .args(["addr", "add", "100.127.253.1/29", "dev", &bridge])
+            .output();
         // An empty config file, so that /etc/docker/daemon.json (data root, storage driver of the
         // machine's engine) does not apply.
         std::fs::write(d.join("daemon.json"), "{}").unwrap();
@@ -609,25 +627,21 @@ impl SecondEngine {
             .arg(d.join("dockerd.pid"))
             .arg("-H")
             .arg(format!("unix://{}", d.join("docker.sock").display()))
-            .args([
-                "--storage-driver",
-                "vfs",
-                "--bridge",
-                "none",
-                "--iptables=false",
-            ])
-            .args(["--ip-masq=false", "--log-level", "warn"])
+            .args(["--storage-driver", "vfs", "--bridge", &bridge])
+            .args(["--iptables=false", "--ip-masq=false", "--ip-forward=false"])
+            .args(["--log-level", "warn"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(d.join("dockerd.log")).unwrap())
             .spawn()
             .expect("start dockerd");
-        let engine = SecondEngine { child, dir };
+        let engine = SecondEngine { child, dir, bridge };
         let started = Instant::now();
         while !engine.docker(&["version"]).status.success() {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
-                "the second engine did not start"
+                "the second engine did not start: {}",
+                std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -657,12 +671,19 @@ impl Drop for SecondEngine {
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(20) {
             if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+                break;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        // dockerd bind-mounts its data root; a dockerd that died early leaves that mount behind.
+        let _ = Command::new("umount")
+            .arg(self.dir.path().join("data"))
+            .output();
     }
 }
 
