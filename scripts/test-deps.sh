@@ -17,6 +17,9 @@
 #   openssh-server  /usr/sbin/sshd on loopback for the ssh context and migrate tests (not started
 #                   as a service: the tests start their own with a temporary config)
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
+#   postgresql      the server and client tools of the db-dump tests' PostgreSQL containers, which
+#                   run the host's /usr read-only (scripts/db-images.sh)
+#   mariadb-server  the same for the MariaDB containers (mariadbd, mariadb, mariadb-dump)
 #   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
@@ -39,8 +42,11 @@ declare -A probe=(
     [openssh-server]=/usr/sbin/sshd
     [util-linux]=setsid
     [docker-compose]=docker-compose
+    [postgresql]=/usr/lib/postgresql
+    [mariadb-server]=/usr/sbin/mariadbd
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server util-linux docker-compose)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server util-linux
+    docker-compose postgresql mariadb-server)
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
@@ -55,6 +61,8 @@ have() {
     local pkg="$1" p="${probe[$1]}"
     if [ "$pkg" = busybox-static ]; then
         is_static_busybox
+    elif [ "$pkg" = postgresql ]; then
+        compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
     elif [ "$pkg" = docker-compose ]; then
         docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
     elif [ "${p#/}" != "$p" ]; then

@@ -104,6 +104,10 @@ pub enum Command {
     /// Recreate a compose project's volumes from a bundle, labelled so that compose adopts them
     #[command(name = "compose-import")]
     ComposeImport(ComposeImportArgs),
+    /// Dump a PostgreSQL, MySQL or MariaDB container's databases with its own tools
+    DbDump(DbDumpArgs),
+    /// Restore a database dump (file or `-` for stdin) into a database container
+    DbRestore(DbRestoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -447,4 +451,93 @@ pub struct ComposeImportArgs {
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+}
+
+/// Credentials for a database container, instead of those in its environment. The password is
+/// never a flag's value: it comes from a file or from an environment variable.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Credentials [default: from the container's environment]")]
+pub struct DbCredentialArgs {
+    /// Connect as this database user
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Read the password from FILE (its first line break at the end is dropped)
+    #[arg(long, value_name = "FILE", conflicts_with = "password_env")]
+    pub password_file: Option<PathBuf>,
+
+    /// Read the password from the environment variable VAR (of this tool, not the container)
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbDumpArgs {
+    /// The database container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Dump this database [default: POSTGRES_DB / MYSQL_DATABASE of the container, else all]
+    #[arg(short = 'd', long, value_name = "DB", conflicts_with = "all")]
+    pub database: Option<String>,
+
+    /// Dump every database (pg_dumpall, mysqldump --all-databases)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Dump format: plain SQL, or PostgreSQL's custom format (pg_dump -Fc, for pg_restore)
+    #[arg(long, value_enum, default_value_t = crate::db::DumpFormat::Plain)]
+    pub format: crate::db::DumpFormat,
+
+    /// Output file, directory, or `-` for stdout
+    /// [default: ./backups/<container>_<db|all>_<YYYYmmdd_HHMMSS>.sql.zst, `.dump` for custom]
+    #[arg(short = 'o', long, value_name = "FILE|DIR|-")]
+    pub output: Option<String>,
+
+    /// Compression of SQL dumps: zstd, gzip or none; by default taken from the output file's
+    /// extension (`.sql.zst`, `.sql.gz`, `.sql`), else zstd
+    #[arg(long, value_enum, value_name = "ALGO", hide_possible_values = true)]
+    pub compression: Option<Compression>,
+
+    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+
+    /// Compression threads for zstd [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Overwrite an existing output file
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub credentials: DbCredentialArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRestoreArgs {
+    /// The dump (SQL or PostgreSQL custom format, compressed or not), or `-` for stdin
+    #[arg(value_name = "FILE|-")]
+    pub input: String,
+
+    /// The database container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Restore into this database [default: the one in the dump's manifest, else the
+    /// container's POSTGRES_DB / MYSQL_DATABASE]
+    #[arg(short = 'd', long, value_name = "DB")]
+    pub database: Option<String>,
+
+    /// Create the database if it does not exist
+    #[arg(long)]
+    pub create: bool,
+
+    /// Restore over existing objects: a database that is not empty is replaced
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub credentials: DbCredentialArgs,
 }

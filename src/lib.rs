@@ -5,6 +5,7 @@ pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod compose;
+pub mod db;
 pub mod docker;
 pub mod error;
 pub mod keys;
@@ -95,6 +96,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Migrate(args) => commands::migrate::run(ctx, args).await,
         Command::Clone(args) => commands::clone::run(ctx, args).await,
+        Command::DbDump(args) => commands::db_dump::run(ctx, args).await,
+        Command::DbRestore(args) => commands::db_restore::run(ctx, args).await,
         Command::ComposeExport(args) => commands::compose_export::run(ctx, args).await,
         Command::ComposeImport(args) => commands::compose_import::run(ctx, args).await,
     }

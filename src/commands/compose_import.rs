@@ -16,9 +16,10 @@ use anyhow::{Context as _, Result};
 use super::compose_export::split_manifest_name;
 use super::restore::{describe, refuse_running, restore_volume, warn_skipped};
 use crate::archive::{ArchiveError, Counters, VolumeInfo};
-use crate::cli::{ComposeArgs, ComposeImportArgs};
+use crate::cli::ComposeImportArgs;
 use crate::compose::adopt::import_target;
 use crate::compose::bundle::{BundleManifest, BundleReader, BundleVolume, PartReader};
+use crate::compose::project::checked_name;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
@@ -35,13 +36,7 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
     let keys = Arc::new(crate::keys::keys(&args.decrypt)?);
     let (source, manifest) = open(&args.bundle).await?;
     let project = match &args.project_name {
-        Some(p) => {
-            let named = ComposeArgs {
-                project_name: Some(p.clone()),
-                files: vec![],
-            };
-            crate::compose::project::resolve_in(&named, Path::new("."), &|_| None)?.name
-        }
+        Some(p) => checked_name(p, "-p")?,
         None => manifest.project.clone(),
     };
     let targets: Vec<(&BundleVolume, VolumeInfo)> = manifest

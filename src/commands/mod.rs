@@ -3,6 +3,8 @@
 pub mod clone;
 pub mod compose_export;
 pub mod compose_import;
+pub mod db_dump;
+pub mod db_restore;
 pub mod inspect;
 pub mod ls;
 pub mod migrate;

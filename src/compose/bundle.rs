@@ -221,7 +221,13 @@ impl<R: Read> BundleReader<R> {
 
     /// Reads the bundle manifest, which must come first.
     pub fn read_manifest(&mut self) -> io::Result<BundleManifest> {
-        match self.take_entry()? {
+        let first = self.take_entry().map_err(|_| {
+            foreign(
+                "not a compose bundle: it does not start with a tar header (a single volume's \
+                 archive goes to `restore`)",
+            )
+        })?;
+        match first {
             Some((name, size)) if name == MANIFEST_NAME && size <= MANIFEST_LIMIT => {
                 let mut data = vec![0u8; size as usize];
                 self.read_exact(&mut data)?;

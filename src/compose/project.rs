@@ -217,7 +217,7 @@ pub fn normalize_name(raw: &str) -> String {
 }
 
 /// A name given explicitly must already follow the rule, as compose requires.
-fn checked_name(name: &str, from: &str) -> Result<String> {
+pub fn checked_name(name: &str, from: &str) -> Result<String> {
     if !name.is_empty() && normalize_name(name) == name {
         return Ok(name.to_string());
     }

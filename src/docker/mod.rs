@@ -4,6 +4,7 @@
 pub mod connect;
 pub mod context;
 pub mod df;
+pub mod exec;
 pub mod helper;
 pub mod insecure_tls;
 pub mod quiesce;

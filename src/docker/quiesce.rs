@@ -84,7 +84,7 @@ impl Quiesce {
         requested: Option<Mode>,
         project: Option<(&str, &Model)>,
     ) -> Result<Quiesce> {
-        let running = running_containers(docker, project).await?;
+        let mut running = running_containers(docker, project).await?;
         let mut users = BTreeSet::new();
         for volume in volumes {
             let options = ListContainersOptions {
@@ -106,6 +106,23 @@ impl Quiesce {
             .filter(|(_, r)| users.contains(&r.target.id) && (requested.is_some() || r.stop_label))
             .map(|(i, _)| i)
             .collect();
+        if chosen.is_empty() {
+            return Ok(Quiesce {
+                mode: requested.unwrap_or(Mode::Stop),
+                targets: Vec::new(),
+            });
+        }
+        // Links are only in the full inspection: asked for only when something is stopped.
+        for r in &mut running {
+            let links = docker
+                .inspect_container(&r.target.id, None)
+                .await
+                .ok()
+                .and_then(|i| i.host_config)
+                .and_then(|h| h.links)
+                .unwrap_or_default();
+            r.depends_on_containers = links.iter().filter_map(|l| link_target(l)).collect();
+        }
         let edges = dependency_edges(&running);
         let selected = with_dependents(running.len(), &chosen, &edges);
         let names: Vec<String> = running.iter().map(|r| r.target.name.clone()).collect();
@@ -241,9 +258,9 @@ async fn release(docker: &Docker, mode: Mode, target: &Target) -> Result<()> {
     }
 }
 
-/// Every running container (paused ones are already still; our helpers never run), with what it
-/// depends on: compose's `depends_on` label (compose v2), the compose file's `depends_on` for
-/// `project` (compose 1.x records none), and links.
+/// Every running container (paused ones are already still; our helpers never run), with the
+/// services it depends on: compose's `depends_on` label (compose v2) and the compose file's
+/// `depends_on` for `project` (compose 1.x records none). Links are added by the caller.
 async fn running_containers(
     docker: &Docker,
     project: Option<(&str, &Model)>,
@@ -286,20 +303,11 @@ async fn running_containers(
                 }
             }
         }
-        // Links are only in the full inspection.
-        let links = docker
-            .inspect_container(&id, None)
-            .await
-            .ok()
-            .and_then(|i| i.host_config)
-            .and_then(|h| h.links)
-            .unwrap_or_default();
-        let depends_on_containers = links.iter().filter_map(|l| link_target(l)).collect();
         out.push(Running {
             target,
             stop_label: labels.get(STOP_LABEL).is_some_and(|v| v == "true"),
             depends_on_services,
-            depends_on_containers,
+            depends_on_containers: BTreeSet::new(),
         });
     }
     Ok(out)

@@ -613,3 +613,49 @@ fn split_directories_and_a_pipe_between_engines() {
     assert_eq!(ra.sh("cat /data/f"), "a\n");
     assert_eq!(rb.sh("cat /data/d/y"), "x\n");
 }
+
+#[test]
+fn import_refuses_foreign_and_truncated_bundles() {
+    let project = unique("bad");
+    let v = Volume {
+        name: format!("{project}_v"),
+    };
+    let label = format!("com.docker.compose.project={project}");
+    docker(&["volume", "create", "--label", &label, &v.name]);
+    v.sh("head -c 9000000 /dev/urandom > /data/big");
+    let dir = tempdir();
+    let bundle = dir.path().join("b.compose.tar");
+    let empty = tempdir();
+    let args = [
+        "compose-export",
+        "-p",
+        &project,
+        "-o",
+        bundle.to_str().unwrap(),
+    ];
+    run_in(empty.path(), &args).ok();
+
+    // A plain volume archive is not a bundle.
+    let plain = dir.path().join("plain.tar.zst");
+    run(&["save", &v.name, "-o", plain.to_str().unwrap()]).ok();
+    run(&["compose-import", plain.to_str().unwrap()]).fails_with(6, "not a compose bundle");
+
+    // Cut in the middle of the volume's parts: refused, and the volume it made is gone again.
+    let bytes = std::fs::read(&bundle).unwrap();
+    let cut = dir.path().join("cut.compose.tar");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let new = unique("badnew");
+    let target = Volume {
+        name: format!("{new}_v"),
+    };
+    run(&["compose-import", cut.to_str().unwrap(), "-p", &new]).fails_with(6, "truncated");
+    assert!(!target.exists(), "the half-imported volume is removed");
+    assert_eq!(target.helpers_left(), "");
+    run(&[
+        "compose-import",
+        bundle.to_str().unwrap(),
+        "-p",
+        "Not_Valid",
+    ])
+    .fails_with(2, "invalid project name");
+}

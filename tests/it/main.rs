@@ -7,6 +7,7 @@ mod bad_input;
 mod cancel;
 mod compose;
 mod context;
+mod db;
 mod encrypt;
 mod interop;
 mod migrate;
