@@ -16,6 +16,7 @@
 #   openssh-client  ssh-keygen makes the ssh key of the encryption test; ssh reaches ssh:// contexts
 #   openssh-server  /usr/sbin/sshd on loopback for the ssh context and migrate tests (not started
 #                   as a service: the tests start their own with a temporary config)
+#   iproute2        ip: a bridge of its own for the second dockerd of the migrate test
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
 #   postgresql      the server and client tools of the db-dump tests' PostgreSQL containers, which
 #                   run the host's /usr read-only (scripts/db-images.sh)
@@ -40,12 +41,13 @@ declare -A probe=(
     [openssl]=openssl
     [openssh-client]=ssh-keygen
     [openssh-server]=/usr/sbin/sshd
+    [iproute2]=ip
     [util-linux]=setsid
     [docker-compose]=docker-compose
     [postgresql]=/usr/lib/postgresql
     [mariadb-server]=/usr/sbin/mariadbd
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server util-linux
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server iproute2 util-linux
     docker-compose postgresql mariadb-server)
 
 is_static_busybox() {
