@@ -15,6 +15,10 @@
 #   openssl         makes the certificates of the TLS test
 #   openssh-client  ssh-keygen makes the ssh key of the encryption test
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
+#   cron            crontab: the schedule tests install (and remove) a user crontab entry
+#
+# Then it installs moto's S3 server from PyPI into its own virtualenv (scripts/s3-server.sh), for
+# the S3 tests (python3-venv from apt when `python3 -m venv` is missing).
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -34,8 +38,13 @@ declare -A probe=(
     [openssl]=openssl
     [openssh-client]=ssh-keygen
     [util-linux]=setsid
+    [cron]=crontab
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux cron)
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    probe[python3-venv]=venv
+    order+=(python3-venv)
+fi
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
@@ -50,6 +59,8 @@ have() {
     local pkg="$1" p="${probe[$1]}"
     if [ "$pkg" = busybox-static ]; then
         is_static_busybox
+    elif [ "$pkg" = python3-venv ]; then
+        python3 -m venv --help >/dev/null 2>&1
     elif [ "${p#/}" != "$p" ]; then
         [ -x "$p" ]
     else
@@ -93,6 +104,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
     log "nothing to install"
 fi
+
+log "S3 test server: $("$(dirname "${BASH_SOURCE[0]}")/s3-server.sh")"
 
 # Informational checks: these never fail the script.
 if command -v docker >/dev/null 2>&1; then

@@ -9,7 +9,9 @@ pub mod error;
 pub mod keys;
 pub mod output;
 pub mod plugin;
+pub mod retention;
 pub mod settings;
+pub mod storage;
 pub mod transfer;
 
 use std::ffi::OsString;
@@ -57,6 +59,7 @@ pub fn main() -> i32 {
         }
     };
     let settings = Settings::from_globals(&cli.global);
+    storage::configure(storage::S3Options::from_args(&cli.storage));
     output::configure(settings.quiet, settings.debug);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,6 +94,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => commands::inspect::run(ctx, args).await,
         Command::Verify(args) => commands::verify::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
+        Command::Backups(args) => commands::backups::run(ctx, args).await,
+        Command::Prune(args) => commands::prune::run(ctx, args).await,
     }
 }
 

@@ -2,7 +2,7 @@
 //! blocking side (compression, tar walking) joined by bounded channels. Commands build on these;
 //! later ones (compose, migrate) reuse them.
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -16,7 +16,6 @@ use crate::archive::{
 use crate::docker::stream::{self, ChannelReader, ChannelWriter};
 use crate::docker::Helper;
 use crate::error::UserError;
-use crate::output::Sink;
 
 /// Any blocking byte source (a file, stdin, the engine through a channel).
 pub type DynRead = Box<dyn Read + Send>;
@@ -30,16 +29,16 @@ pub struct ArchiveOptions {
 }
 
 /// Streams the volume behind `helper` into `sink` as an archive. On error or cancellation the
-/// sink is dropped (a file sink deletes its temporary file).
-pub async fn save_volume(
+/// sink is dropped (a file sink deletes its temporary file, an upload is aborted).
+pub async fn save_volume<W: Write + Send + 'static>(
     docker: &Docker,
     helper: &Helper,
-    sink: Sink,
+    sink: W,
     opts: ArchiveOptions,
     head: ManifestHead,
     counters: Arc<Counters>,
     cancel: &CancellationToken,
-) -> Result<(Sink, ManifestTrailer)> {
+) -> Result<(W, ManifestTrailer)> {
     let (tx, rx) = stream::channel();
     let writer = tokio::task::spawn_blocking(move || {
         let reader = ChannelReader::new(rx);
@@ -152,9 +151,13 @@ pub async fn copy_volume(
     Ok(report)
 }
 
-/// Reads all of stdin or a file as a `DynRead`.
-pub fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
+/// Opens an archive for reading: `-` (stdin), a file, or a URL (`s3://bucket/key`, streamed
+/// through a bounded channel). Returns the reader and the size when known.
+pub async fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
     use std::io::IsTerminal;
+    if crate::storage::Location::is_remote(path) {
+        return crate::storage::open_remote(path).await;
+    }
     if path == "-" {
         if io::stdin().is_terminal() {
             return Err(UserError::new(

@@ -13,6 +13,7 @@ use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress, Sink};
 use crate::settings::Ctx;
+use crate::storage::upload::Fanout;
 use crate::transfer;
 
 /// Where one volume's archive goes.
@@ -20,6 +21,8 @@ use crate::transfer;
 enum Target {
     File(PathBuf),
     Stdout,
+    /// This name in every `--to` destination.
+    To(String),
 }
 
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
@@ -29,6 +32,15 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     for volume in &args.volumes {
         plans.push(plan_output(volume, &args, &stamp)?);
     }
+    let policy = crate::commands::prune::policy(&args.keep)?;
+    if !policy.is_empty() && args.to.is_empty() {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--keep-* prunes the --to destinations: give one",
+        )
+        .into());
+    }
+    let stores = crate::storage::open_all(&args.to, true)?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
     let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
     let threads = args.threads.unwrap_or_else(|| {
@@ -50,11 +62,24 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
             threads,
         };
         let encrypt = encrypt.clone();
-        save_one(ctx, &engine, volume, target, opts, encrypt, args.force).await?;
+        let saved = save_one(
+            ctx, &engine, volume, target, opts, encrypt, args.force, &stores,
+        )
+        .await;
+        if saved.is_err() {
+            // Aborted uploads finish aborting before the error is reported.
+            crate::storage::upload::settle().await;
+        }
+        saved?;
+    }
+    // Pruning only after every volume reached every destination: a failed save deletes nothing.
+    if !policy.is_empty() {
+        crate::commands::prune::after_save(&stores, &args.volumes, &policy).await?;
     }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn save_one(
     ctx: &Ctx,
     engine: &Engine,
@@ -63,11 +88,17 @@ async fn save_one(
     opts: EncodeOptions,
     encrypt: Option<Arc<EncryptTo>>,
     force: bool,
+    stores: &[crate::storage::Store],
 ) -> Result<()> {
     let sink = match &target {
-        Target::Stdout => Sink::stdout()?,
-        Target::File(path) => Sink::file(path, force)?,
-    };
+        Target::Stdout => Fanout::open(&[], "", Some(("stdout".into(), Sink::stdout()?)), force),
+        Target::File(path) => {
+            let file = Sink::file(path, force)?;
+            Fanout::open(&[], "", Some((path.display().to_string(), file)), force)
+        }
+        Target::To(name) => Fanout::open(stores, name, None, force),
+    }
+    .await?;
     let options = transfer::ArchiveOptions {
         encode: opts,
         encrypt,
@@ -108,27 +139,27 @@ async fn save_one(
     }
     progress.finish();
     helper.remove(docker).await;
-    let (sink, trailer) =
-        result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
-    let size = tokio::task::spawn_blocking(move || sink.commit())
-        .await
-        .expect("commit panicked")?;
+    let context = || format!("saving volume `{}`", volume.name);
+    let (sink, trailer) = result.map_err(|e| e.context(context()))?;
+    let written = sink.commit().await.map_err(|e| e.context(context()))?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = format!(
         "{} entries, {} of data",
         output::thousands(trailer.entries),
         output::bytes(trailer.content_bytes)
     );
-    match (target, size) {
-        (Target::File(path), Some(size)) => output::info(&format!(
-            "saved {} ({}, {summary}, {seconds:.1} s)",
-            path.display(),
-            output::bytes(size)
-        )),
-        _ => output::info(&format!(
-            "saved {} to stdout ({summary}, {seconds:.1} s)",
-            volume.name
-        )),
+    for w in written {
+        match (&target, w.size) {
+            (Target::Stdout, _) | (_, None) => output::info(&format!(
+                "saved {} to stdout ({summary}, {seconds:.1} s)",
+                volume.name
+            )),
+            (_, Some(size)) => output::info(&format!(
+                "saved {} ({}, {summary}, {seconds:.1} s)",
+                w.location,
+                output::bytes(size)
+            )),
+        }
     }
     Ok(())
 }
@@ -145,6 +176,11 @@ fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Co
         |dir: &Path, c: Compression| dir.join(format!("{volume}_{stamp}.{}{age}", c.extension()));
     let chosen = args.compression.unwrap_or(Compression::Zstd);
     match args.output.as_deref() {
+        // `--to` conflicts with `-o`: the same name goes to every destination.
+        _ if !args.to.is_empty() => Ok((
+            Target::To(default_name(Path::new(""), chosen).display().to_string()),
+            chosen,
+        )),
         None => Ok((
             Target::File(default_name(Path::new("backups"), chosen)),
             chosen,
@@ -207,7 +243,9 @@ mod tests {
             level: None,
             threads: None,
             force: false,
+            to: Vec::new(),
             encrypt: Default::default(),
+            keep: Default::default(),
         }
     }
 

@@ -10,5 +10,6 @@ mod encrypt;
 mod interop;
 mod plugin;
 mod roundtrip;
+mod s3;
 mod tls;
 mod verify;
