@@ -101,6 +101,12 @@ pub enum Command {
     Backups(BackupsArgs),
     /// Delete old backups from a destination by restic-style retention rules, per volume
     Prune(PruneArgs),
+    /// Recurring backups: a user crontab entry or a systemd user timer
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Run a schedule now (`run-schedule ID`), or, without ID, stay in the foreground and
+    /// run every schedule when it is due (for machines with neither cron nor systemd)
+    RunSchedule(RunScheduleArgs),
 }
 
 #[derive(Debug, Args)]
@@ -386,4 +392,77 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+}
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Install a recurring backup of VOLUME... to DEST...
+    Add(ScheduleAddArgs),
+    /// List the schedules, their last run and its result
+    Ls(ScheduleLsArgs),
+    /// Remove a schedule (its crontab entry or timer, and its settings)
+    Rm(ScheduleRmArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("when").required(true)))]
+pub struct ScheduleAddArgs {
+    /// Volumes to back up
+    #[arg(required = true, value_name = "VOLUME")]
+    pub volumes: Vec<String>,
+
+    /// Every day at this local time
+    #[arg(long, value_name = "HH:MM", group = "when")]
+    pub at: Option<String>,
+
+    /// At this interval (minutes dividing an hour, hours dividing a day, or 1d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, group = "when")]
+    pub every: Option<std::time::Duration>,
+
+    /// A five-field cron expression (minute hour day-of-month month day-of-week)
+    #[arg(long, value_name = "EXPR", group = "when")]
+    pub cron: Option<String>,
+
+    /// Destinations (directories or s3://bucket/prefix); repeatable
+    #[arg(long = "to", value_name = "DEST", required = true)]
+    pub to: Vec<String>,
+
+    /// Install as a crontab entry or a systemd user timer [default: systemd when
+    /// `systemctl --user` works, else crontab]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub using: Option<Scheduler>,
+
+    /// Compression for the archives
+    #[arg(long, value_enum, value_name = "ALGO")]
+    pub compression: Option<Compression>,
+
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    Systemd,
+    Cron,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleLsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleRmArgs {
+    /// The schedule's ID (see `schedule ls`)
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunScheduleArgs {
+    /// The schedule to run now [default: run every schedule when due, in the foreground]
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
 }

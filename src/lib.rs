@@ -10,6 +10,7 @@ pub mod keys;
 pub mod output;
 pub mod plugin;
 pub mod retention;
+pub mod schedule;
 pub mod settings;
 pub mod storage;
 pub mod transfer;
@@ -96,6 +97,8 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Backups(args) => commands::backups::run(ctx, args).await,
         Command::Prune(args) => commands::prune::run(ctx, args).await,
+        Command::Schedule(command) => commands::schedule::run(ctx, command).await,
+        Command::RunSchedule(args) => commands::schedule::run_schedule(ctx, args).await,
     }
 }
 

@@ -6,5 +6,6 @@ pub mod ls;
 pub mod prune;
 pub mod restore;
 pub mod save;
+pub mod schedule;
 pub mod status;
 pub mod verify;

@@ -91,7 +91,8 @@ pub fn configure(opts: S3Options) {
     let _ = S3_OPTIONS.set(opts);
 }
 
-fn s3_options() -> S3Options {
+/// The `--s3-*` flags given to this run.
+pub fn s3_options() -> S3Options {
     S3_OPTIONS.get().cloned().unwrap_or_default()
 }
 
