@@ -141,7 +141,10 @@ async fn save_one(
     helper.remove(docker).await;
     let context = || format!("saving volume `{}`", volume.name);
     let (sink, trailer) = result.map_err(|e| e.context(context()))?;
-    let written = sink.commit().await.map_err(|e| e.context(context()))?;
+    let written = sink
+        .commit(&ctx.cancel)
+        .await
+        .map_err(|e| e.context(context()))?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = format!(
         "{} entries, {} of data",

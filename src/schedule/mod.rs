@@ -273,15 +273,10 @@ fn crontab_lines() -> Result<Vec<String>> {
         .stdin(Stdio::null())
         .output()
         .map_err(|_| no_crontab())?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        if err.contains("no crontab") {
-            return Ok(Vec::new());
-        }
-        return Err(
-            UserError::new(Kind::Failure, format!("crontab -l failed: {}", err.trim())).into(),
-        );
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no crontab") {
+        return Ok(Vec::new());
     }
+    checked("crontab -l failed", &out)?;
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(String::from)
@@ -304,18 +299,16 @@ fn write_crontab(lines: &[String]) -> Result<()> {
         .expect("piped")
         .write_all(text.as_bytes())
         .context("writing the crontab")?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(UserError::new(
-            Kind::Failure,
-            format!(
-                "crontab refused the new table: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        )
-        .into());
+    checked("crontab refused the new table", &child.wait_with_output()?)
+}
+
+/// Fails with `what` and the program's stderr when it did not succeed.
+fn checked(what: &str, out: &std::process::Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
     }
-    Ok(())
+    let err = String::from_utf8_lossy(&out.stderr);
+    Err(UserError::new(Kind::Failure, format!("{what}: {}", err.trim())).into())
 }
 
 fn remove_crontab() -> Result<()> {
@@ -324,17 +317,7 @@ fn remove_crontab() -> Result<()> {
         .stdin(Stdio::null())
         .output()
         .map_err(|_| no_crontab())?;
-    if !out.status.success() {
-        return Err(UserError::new(
-            Kind::Failure,
-            format!(
-                "crontab -r failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        )
-        .into());
-    }
-    Ok(())
+    checked("crontab -r failed", &out)
 }
 
 /// Our crontab lines, for `schedule ls` (to show a schedule whose entry went missing).
@@ -358,18 +341,7 @@ fn systemctl(args: &[&str]) -> Result<()> {
         .stdin(Stdio::null())
         .output()
         .context("running systemctl --user")?;
-    if !out.status.success() {
-        return Err(UserError::new(
-            Kind::Failure,
-            format!(
-                "systemctl --user {} failed: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        )
-        .into());
-    }
-    Ok(())
+    checked(&format!("systemctl --user {} failed", args.join(" ")), &out)
 }
 
 fn install_systemd(job: &Job, exe: &Path, dirs: &Dirs) -> Result<()> {

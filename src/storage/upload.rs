@@ -14,9 +14,11 @@ use anyhow::Result;
 use bytes::{Bytes, BytesMut};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{storage_error, Store};
+use crate::error::UserError;
 use crate::output::{self, Sink};
 
 /// Chunks handed to each upload task at a time.
@@ -129,9 +131,9 @@ impl Fanout {
 
     /// Completes every destination, or none: local files are synced first (not yet renamed),
     /// then every upload is completed, then local files are moved into place. If anything
-    /// fails, uploads still open are aborted, completed ones deleted, and temporary files
-    /// removed; the first error is returned.
-    pub async fn commit(mut self) -> Result<Vec<Written>> {
+    /// fails or `cancel` fires, uploads still open are aborted, completed ones deleted, and
+    /// temporary files removed; the first error is returned.
+    pub async fn commit(mut self, cancel: &CancellationToken) -> Result<Vec<Written>> {
         // Blocking writes first: the last chunk, then local flushes and fsyncs.
         let (mut this, flushed) = tokio::task::spawn_blocking(move || {
             let flushed = self.send_buffer().and_then(|()| {
@@ -153,6 +155,9 @@ impl Fanout {
         let mut completed: Vec<(Store, String)> = Vec::new();
         for remote in std::mem::take(&mut this.remotes) {
             let location = remote.store.show(&remote.name);
+            if failure.is_none() && cancel.is_cancelled() {
+                failure = Some(UserError::interrupted().into());
+            }
             if failure.is_some() {
                 // Dropping the sender without a commit aborts the upload.
                 drop(remote.tx);
@@ -164,14 +169,17 @@ impl Fanout {
                 Some(tx) => tx.send(Message::Commit(done_tx)).await.is_ok(),
                 None => false,
             };
+            let stopped = || anyhow::anyhow!("the upload to {location} stopped");
             let result = if sent {
-                done_rx
-                    .await
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the upload to {location} stopped")))
+                tokio::select! {
+                    r = done_rx => r.unwrap_or_else(|_| Err(stopped())),
+                    _ = cancel.cancelled() => Err(UserError::interrupted().into()),
+                }
             } else {
-                Err(anyhow::anyhow!("the upload to {location} stopped"))
+                Err(stopped())
             };
             drop(remote.tx);
+            // The task ends on its own: an interrupted completion may still have succeeded.
             let task_result = remote.task.await.expect("upload task panicked");
             match (result, task_result) {
                 (Ok(size), Ok(())) => {
@@ -181,9 +189,16 @@ impl Fanout {
                         size: Some(size),
                     });
                 }
+                (Err(e), Ok(())) => {
+                    completed.push((remote.store.clone(), remote.name.clone()));
+                    failure = Some(e);
+                }
                 // The error sent with the reply keeps its kind (exit code); the task's is a copy.
                 (Err(e), _) | (_, Err(e)) => failure = Some(e),
             }
+        }
+        if failure.is_none() && cancel.is_cancelled() {
+            failure = Some(UserError::interrupted().into());
         }
         if let Some(e) = failure {
             remove_completed(&completed).await;
@@ -272,7 +287,7 @@ async fn probe(store: &Store) -> Result<()> {
 async fn refuse_existing(store: &Store, name: &str) -> Result<()> {
     match store.op.exists(name).await {
         Ok(false) => Ok(()),
-        Ok(true) => Err(crate::error::UserError::new(
+        Ok(true) => Err(UserError::new(
             crate::error::Kind::Refused,
             format!("{} already exists", store.show(name)),
         )

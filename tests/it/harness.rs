@@ -334,3 +334,19 @@ pub fn helpers_of(volume: &str) -> String {
         &format!("label={HELPER_LABEL}.volume={volume}"),
     ])
 }
+
+/// A seed-style archive (`tar czf`, no manifest) at `path` holding one file `./x`.
+pub fn seed_style_archive(path: &Path) {
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    {
+        let mut b = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        b.append_data(&mut h, "./x", &b"x"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    gz.finish().unwrap();
+}

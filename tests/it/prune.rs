@@ -32,18 +32,7 @@ fn archive_of(vol: &Volume) -> Vec<u8> {
 /// A seed-style `tar czf` archive (no manifest) named like the tool's, older than all others.
 fn seed_archive(dir: &Path, volume: &str) -> String {
     let name = format!("{volume}_20200101_000000.tar.gz");
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(dir.join(&name)).unwrap(),
-        flate2::Compression::fast(),
-    );
-    {
-        let mut b = tar::Builder::new(&mut gz);
-        let mut h = tar::Header::new_ustar();
-        h.set_size(1);
-        b.append_data(&mut h, "./x", &b"x"[..]).unwrap();
-        b.finish().unwrap();
-    }
-    gz.finish().unwrap();
+    seed_style_archive(&dir.join(&name));
     name
 }
 

@@ -191,14 +191,15 @@ impl Drop for S3Server {
 }
 
 /// A loopback TCP proxy to `target` that cuts every connection and stops accepting once
-/// `limit` bytes went upstream: the server "stops" in the middle of an upload.
+/// `limit` bytes went upstream (the server "stops" in the middle of an upload), and with
+/// `slow`, passes at most 64 KiB upstream every 20 ms (an upload that takes a while).
 struct CuttingProxy {
     port: u16,
     cut: Arc<AtomicBool>,
 }
 
 impl CuttingProxy {
-    fn start(target: u16, limit: u64) -> CuttingProxy {
+    fn start(target: u16, limit: u64, slow: bool) -> CuttingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let cut = Arc::new(AtomicBool::new(false));
@@ -215,8 +216,10 @@ impl CuttingProxy {
                 };
                 let (c2, u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
                 let (flag_up, sent_up) = (Arc::clone(&flag), Arc::clone(&sent));
-                std::thread::spawn(move || pump(client, upstream, Some((sent_up, limit, flag_up))));
-                std::thread::spawn(move || pump(u2, c2, None));
+                std::thread::spawn(move || {
+                    pump(client, upstream, Some((sent_up, limit, flag_up)), slow)
+                });
+                std::thread::spawn(move || pump(u2, c2, None, false));
             }
         });
         CuttingProxy { port, cut }
@@ -235,6 +238,7 @@ fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
     budget: Option<(Arc<AtomicU64>, u64, Arc<AtomicBool>)>,
+    slow: bool,
 ) {
     let mut buf = [0u8; 64 * 1024];
     loop {
@@ -255,6 +259,9 @@ fn pump(
         }
         if to.write_all(&buf[..n]).is_err() {
             break;
+        }
+        if slow {
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
     let _ = from.shutdown(Shutdown::Both);
@@ -453,7 +460,7 @@ fn the_server_stopping_midway_leaves_no_partial_backup() {
     let d = dir.path().to_str().unwrap();
     let port: u16 = s3.endpoint.rsplit(':').next().unwrap().parse().unwrap();
     // The connection dies after 7 MB: one part went through, the second is cut.
-    let proxy = CuttingProxy::start(port, 7_000_000);
+    let proxy = CuttingProxy::start(port, 7_000_000, false);
     let via_proxy = format!("http://127.0.0.1:{}", proxy.port);
     let r: Run = s3
         .tool_with(&via_proxy, &s3.secret)
@@ -480,4 +487,43 @@ fn the_server_stopping_midway_leaves_no_partial_backup() {
         .run(&["backups", "s3://flaky/p", "--format", "json"])
         .ok();
     assert_eq!(json(&listed).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn ctrl_c_during_an_upload_aborts_it() {
+    let s3 = S3Server::start();
+    s3.make_bucket("slow");
+    let vol = volume_with_data("s3-ctrlc", 16);
+    let dir = tempdir();
+    let d = dir.path().to_str().unwrap();
+    let port: u16 = s3.endpoint.rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = CuttingProxy::start(port, u64::MAX, true);
+    let via_proxy = format!("http://127.0.0.1:{}", proxy.port);
+    let child = s3
+        .tool_with(&via_proxy, &s3.secret)
+        .args([
+            "save",
+            &vol.name,
+            "--to",
+            d,
+            "--to",
+            "s3://slow/p",
+            "--s3-part-size",
+            "5MiB",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the multipart upload exists (its first part is on its way).
+    let r = interrupt_after(child, || s3.open_uploads("slow") > 0);
+    r.fails_with(130, "interrupted");
+    assert_eq!(
+        s3.open_uploads("slow"),
+        0,
+        "the multipart upload was not aborted"
+    );
+    assert_eq!(s3.keys("slow"), Vec::<String>::new());
+    assert_eq!(files_in(dir.path()), Vec::<String>::new());
+    assert_eq!(vol.helpers_left(), "");
 }
