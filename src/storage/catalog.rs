@@ -43,12 +43,13 @@ pub struct Backup {
 /// The archives in `store`, newest first. A listing error (missing bucket, credentials) fails;
 /// an object whose head cannot be read is still listed from its name.
 pub async fn list(store: &Store) -> Result<Vec<Backup>> {
-    // Recursive: no `delimiter` in the request (some S3-compatible servers sign it wrongly);
-    // what lies in sub-folders is left out below.
+    // Recursive for object stores: no `delimiter` in the request (some S3-compatible servers,
+    // moto among them, check its signature wrongly); what lies under sub-prefixes is left out
+    // below. A directory is listed flat, so a big tree beside the archives is not walked.
     let entries = store
         .op
         .list_with("/")
-        .recursive(true)
+        .recursive(!store.is_local())
         .await
         .map_err(|e| storage_error(&format!("cannot list {}", store.url), e))?;
     let candidates: Vec<(String, u64)> = entries

@@ -100,6 +100,15 @@ fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
     assert_eq!(rows[0]["id"], id.as_str());
     assert!(rows[0]["last_run"].is_null());
     assert_eq!(rows[0]["installed"], true);
+    // The run keeps the Docker context it was made under, whatever cron's environment.
+    let saved: Vec<&str> = rows[0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(saved[..2], ["--context", "default"], "{saved:?}");
+    assert!(saved.contains(&"--keep-last"), "{saved:?}");
     let log = rows[0]["log"].as_str().unwrap().to_string();
     assert!(log.starts_with(h.to_str().unwrap()), "{log}");
 
