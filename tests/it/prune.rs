@@ -219,3 +219,43 @@ fn prune_in_a_bucket_and_save_with_keep() {
     assert_eq!(keys.len(), 2, "{keys:?}");
     assert!(keys.contains(&format!("p/{}", name(&vol.name, STAMPS[0]))));
 }
+
+#[test]
+fn a_failed_prune_fails_loudly() {
+    // Moto checks signatures wrongly for listings under a prefix when authentication is on:
+    // this bucket is used at its root.
+    let s3 = S3Server::start_denying_deletes();
+    s3.make_bucket("nodelete");
+    let vol = Volume::new("prune-denied");
+    vol.sh("echo d > /data/f");
+    let src = tempdir();
+    let file = src.path().join("a.tar.zst");
+    std::fs::write(&file, archive_of(&vol)).unwrap();
+    for stamp in &STAMPS[..3] {
+        s3.python(&format!(
+            "s3.upload_file({:?}, 'nodelete', {:?})",
+            file.to_str().unwrap(),
+            name(&vol.name, stamp)
+        ));
+    }
+    s3.run(&["prune", "s3://nodelete", "--keep-last", "1"])
+        .fails_with(1, "AccessDenied")
+        .fails_with(1, "pruning s3://nodelete failed");
+    assert_eq!(s3.keys("nodelete").len(), 3);
+    // The save itself succeeds everywhere; the prune after it fails, and the exit says so.
+    let dir = tempdir();
+    let d = dir.path().to_str().unwrap();
+    s3.run(&[
+        "save",
+        &vol.name,
+        "--to",
+        d,
+        "--to",
+        "s3://nodelete",
+        "--keep-last",
+        "1",
+    ])
+    .fails_with(1, "saved, but pruning failed");
+    assert_eq!(files_in(dir.path()).len(), 1);
+    assert_eq!(s3.keys("nodelete").len(), 4);
+}

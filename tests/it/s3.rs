@@ -57,16 +57,24 @@ pub struct S3Server {
 impl S3Server {
     /// Without authentication (any key is accepted).
     pub fn start() -> S3Server {
-        S3Server::launch(false)
+        S3Server::launch(false, "")
     }
 
     /// With IAM authentication: a user and its key are made first; requests signed with
     /// anything else are refused, as real S3 does.
     pub fn start_with_auth() -> S3Server {
-        S3Server::launch(true)
+        S3Server::launch(true, "")
     }
 
-    fn launch(auth: bool) -> S3Server {
+    /// With authentication, and a key that may do anything but delete objects.
+    pub fn start_denying_deletes() -> S3Server {
+        S3Server::launch(
+            true,
+            r#", {"Effect": "Deny", "Action": "s3:DeleteObject", "Resource": "*"}"#,
+        )
+    }
+
+    fn launch(auth: bool, extra_statements: &str) -> S3Server {
         let port = free_port();
         let mut cmd = Command::new(moto_server());
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
@@ -88,18 +96,18 @@ impl S3Server {
         };
         wait_for_port(port);
         if auth {
-            let out = server.python(
+            let out = server.python(&format!(
                 r#"
 iam = boto3.client("iam", endpoint_url=ep, region_name="us-east-1",
                    aws_access_key_id="x", aws_secret_access_key="x")
 iam.create_user(UserName="dvb")
 iam.put_user_policy(UserName="dvb", PolicyName="all", PolicyDocument=json.dumps(
-    {"Version": "2012-10-17",
-     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    {{"Version": "2012-10-17",
+     "Statement": [{{"Effect": "Allow", "Action": "*", "Resource": "*"}}{extra_statements}]}}))
 k = iam.create_access_key(UserName="dvb")["AccessKey"]
 print(k["AccessKeyId"], k["SecretAccessKey"])
-"#,
-            );
+"#
+            ));
             let mut words = out.split_whitespace();
             server.key_id = words.next().unwrap().to_string();
             server.secret = words.next().unwrap().to_string();

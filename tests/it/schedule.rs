@@ -193,9 +193,57 @@ fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
     )
     .fails_with(2, "five fields");
 
+    // Without cron or systemd: `run-schedule` in the foreground runs what is due (this one
+    // every minute) until interrupted.
+    let every_minute = tempdir();
+    let minutely = tool_at(
+        h,
+        &[
+            "schedule",
+            "add",
+            &vol.name,
+            "--every",
+            "1m",
+            "--to",
+            every_minute.path().to_str().unwrap(),
+        ],
+    )
+    .ok()
+    .stdout_str()
+    .trim()
+    .to_string();
+    guard.0.push(minutely.clone());
+    let mut child = tool()
+        .env("HOME", h)
+        .args(["run-schedule"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let last_run = h.join(format!(
+        ".local/state/docker-volume-backup/{minutely}.last-run.json"
+    ));
+    while !last_run.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(150),
+            "the foreground loop did not run the schedule"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "run-schedule exited");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r: Run = child.wait_with_output().unwrap().into();
+    r.fails_with(130, "interrupted");
+    assert_eq!(files_in(every_minute.path()).len(), 1);
+
     // rm takes the entries out: the crontab is as it was.
     tool_at(h, &["schedule", "rm", &id]).ok();
     tool_at(h, &["schedule", "rm", &broken]).ok();
+    tool_at(h, &["schedule", "rm", &minutely]).ok();
     assert_eq!(crontab().trim(), before.trim());
     tool_at(h, &["schedule", "rm", &id]).fails_with(4, "no schedule");
     let ls = tool_at(h, &["schedule", "ls", "--format", "json"]).ok();
