@@ -15,6 +15,10 @@
 #   openssl         makes the certificates of the TLS test
 #   openssh-client  ssh-keygen makes the ssh key of the encryption test
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
+#   postgresql      the server and client tools of the db-dump tests' PostgreSQL containers, which
+#                   run the host's /usr read-only (scripts/db-images.sh)
+#   mariadb-server  the same for the MariaDB containers (mariadbd, mariadb, mariadb-dump)
+#   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #   cron            crontab: the schedule tests install (and remove) a user crontab entry
 #
 # Then it installs moto's S3 server from PyPI into its own virtualenv (scripts/s3-server.sh), for
@@ -38,9 +42,13 @@ declare -A probe=(
     [openssl]=openssl
     [openssh-client]=ssh-keygen
     [util-linux]=setsid
+    [docker-compose]=docker-compose
+    [postgresql]=/usr/lib/postgresql
+    [mariadb-server]=/usr/sbin/mariadbd
     [cron]=crontab
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux cron)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux docker-compose
+    postgresql mariadb-server cron)
 if ! python3 -m venv --help >/dev/null 2>&1; then
     probe[python3-venv]=venv
     order+=(python3-venv)
@@ -59,6 +67,10 @@ have() {
     local pkg="$1" p="${probe[$1]}"
     if [ "$pkg" = busybox-static ]; then
         is_static_busybox
+    elif [ "$pkg" = postgresql ]; then
+        compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+    elif [ "$pkg" = docker-compose ]; then
+        docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
     elif [ "$pkg" = python3-venv ]; then
         python3 -m venv --help >/dev/null 2>&1
     elif [ "${p#/}" != "$p" ]; then

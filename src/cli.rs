@@ -107,13 +107,30 @@ pub enum Command {
     /// Run a schedule now (`run-schedule ID`), or, without ID, stay in the foreground and
     /// run every schedule when it is due (for machines with neither cron nor systemd)
     RunSchedule(RunScheduleArgs),
+    /// Back up every volume of a compose project into one bundle, its containers stopped
+    #[command(name = "compose-export")]
+    ComposeExport(ComposeExportArgs),
+    /// Recreate a compose project's volumes from a bundle, labelled so that compose adopts them
+    #[command(name = "compose-import")]
+    ComposeImport(ComposeImportArgs),
+    /// Dump a PostgreSQL, MySQL or MariaDB container's databases with its own tools
+    DbDump(DbDumpArgs),
+    /// Restore a database dump (file or `-` for stdin) into a database container
+    DbRestore(DbRestoreArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct SaveArgs {
     /// Volumes to back up
-    #[arg(required = true, value_name = "VOLUME")]
+    #[arg(value_name = "VOLUME", required_unless_present_any = ["all", "project", "filter"],
+          conflicts_with_all = ["all", "project", "filter"])]
     pub volumes: Vec<String>,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[command(flatten)]
+    pub quiesce: QuiesceArgs,
 
     /// Output file, directory, or `-` for stdout [default: ./backups/<volume>_<YYYYmmdd_HHMMSS>.tar.zst]
     #[arg(short = 'o', long, value_name = "FILE|DIR|-")]
@@ -465,4 +482,218 @@ pub struct RunScheduleArgs {
     /// The schedule to run now [default: run every schedule when due, in the foreground]
     #[arg(value_name = "ID")]
     pub id: Option<String>,
+}
+
+/// How the project was named on the command line (the part of compose's own flags we take).
+#[derive(Debug, Clone, Default, Args)]
+pub struct ComposeArgs {
+    /// Compose project name [env: COMPOSE_PROJECT_NAME] [default: `name:` in the compose file,
+    /// else the directory name]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    pub project_name: Option<String>,
+
+    /// Compose file; repeatable [env: COMPOSE_FILE] [default: compose.yaml, compose.yml,
+    /// docker-compose.yml or docker-compose.yaml in the current directory]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// Choosing many volumes at once; each goes into its own archive.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Many volumes")]
+pub struct SelectArgs {
+    /// Every volume on the engine
+    #[arg(long)]
+    pub all: bool,
+
+    /// The volumes of this compose project (labelled com.docker.compose.project=P)
+    #[arg(long, value_name = "P")]
+    pub project: Option<String>,
+
+    /// Volumes matching an engine filter, as `docker volume ls --filter`
+    /// (`label=k=v`, `label=k`, `name=x`, `driver=d`, `dangling=true`); repeatable
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+}
+
+impl SelectArgs {
+    pub fn any(&self) -> bool {
+        self.all || self.project.is_some() || !self.filter.is_empty()
+    }
+}
+
+/// Keeping volumes still while they are read (opt-in for `save`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Consistency")]
+pub struct QuiesceArgs {
+    /// Stop the running containers that use the volumes (dependents first) and start them
+    /// again afterwards, also on failure or Ctrl-C
+    #[arg(long, conflicts_with = "pause")]
+    pub stop: bool,
+
+    /// Pause those containers instead of stopping them (frozen, not shut down)
+    #[arg(long)]
+    pub pause: bool,
+}
+
+impl QuiesceArgs {
+    pub fn mode(&self) -> Option<crate::docker::quiesce::Mode> {
+        use crate::docker::quiesce::Mode;
+        match (self.stop, self.pause) {
+            (_, true) => Some(Mode::Pause),
+            (true, false) => Some(Mode::Stop),
+            (false, false) => None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeExportArgs {
+    #[command(flatten)]
+    pub compose: ComposeArgs,
+
+    /// Bundle file, directory, or `-` for stdout
+    /// [default: ./backups/<project>_<YYYYmmdd_HHMMSS>.compose.tar]
+    #[arg(short = 'o', long, value_name = "FILE|DIR|-", conflicts_with = "split")]
+    pub output: Option<String>,
+
+    /// Write one archive per volume into DIR instead (`DIR/<volume>.tar.zst`, as the seed's
+    /// `migration/<volume>.tar.gz`), with the bundle manifest as `DIR/<project>.compose.json`
+    #[arg(long, value_name = "DIR")]
+    pub split: Option<std::path::PathBuf>,
+
+    /// Leave the containers running (containers labelled
+    /// docker-volume-backup.stop-during-backup=true are still stopped)
+    #[arg(long, conflicts_with = "pause")]
+    pub no_stop: bool,
+
+    /// Pause the containers instead of stopping them
+    #[arg(long)]
+    pub pause: bool,
+
+    /// Compression of each volume's archive [default: zstd]
+    #[arg(long, value_enum, value_name = "ALGO")]
+    pub compression: Option<Compression>,
+
+    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+
+    /// Compression threads for zstd [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Overwrite existing output files
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub encrypt: EncryptArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ComposeImportArgs {
+    /// A bundle from compose-export, a `--split` directory, or `-` for stdin
+    #[arg(value_name = "BUNDLE|DIR|-")]
+    pub bundle: String,
+
+    /// Import under this project name [default: the bundle's project]
+    #[arg(short = 'p', long = "project-name", value_name = "NEW")]
+    pub project_name: Option<String>,
+
+    /// Replace the content of volumes that exist and are not empty
+    #[arg(long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+}
+
+/// Credentials for a database container, instead of those in its environment. The password is
+/// never a flag's value: it comes from a file or from an environment variable.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Credentials [default: from the container's environment]")]
+pub struct DbCredentialArgs {
+    /// Connect as this database user
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+
+    /// Read the password from FILE (its first line break at the end is dropped)
+    #[arg(long, value_name = "FILE", conflicts_with = "password_env")]
+    pub password_file: Option<PathBuf>,
+
+    /// Read the password from the environment variable VAR (of this tool, not the container)
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DbDumpArgs {
+    /// The database container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Dump this database [default: POSTGRES_DB / MYSQL_DATABASE of the container, else all]
+    #[arg(short = 'd', long, value_name = "DB", conflicts_with = "all")]
+    pub database: Option<String>,
+
+    /// Dump every database (pg_dumpall, mysqldump --all-databases)
+    #[arg(long)]
+    pub all: bool,
+
+    /// Dump format: plain SQL, or PostgreSQL's custom format (pg_dump -Fc, for pg_restore)
+    #[arg(long, value_enum, default_value_t = crate::db::DumpFormat::Plain)]
+    pub format: crate::db::DumpFormat,
+
+    /// Output file, directory, or `-` for stdout
+    /// [default: ./backups/<container>_<db|all>_<YYYYmmdd_HHMMSS>.sql.zst, `.dump` for custom]
+    #[arg(short = 'o', long, value_name = "FILE|DIR|-")]
+    pub output: Option<String>,
+
+    /// Compression of SQL dumps: zstd, gzip or none; by default taken from the output file's
+    /// extension (`.sql.zst`, `.sql.gz`, `.sql`), else zstd
+    #[arg(long, value_enum, value_name = "ALGO", hide_possible_values = true)]
+    pub compression: Option<Compression>,
+
+    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+
+    /// Compression threads for zstd [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+
+    /// Overwrite an existing output file
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub credentials: DbCredentialArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRestoreArgs {
+    /// The dump (SQL or PostgreSQL custom format, compressed or not), or `-` for stdin
+    #[arg(value_name = "FILE|-")]
+    pub input: String,
+
+    /// The database container (name or id)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+
+    /// Restore into this database [default: the one in the dump's manifest, else the
+    /// container's POSTGRES_DB / MYSQL_DATABASE]
+    #[arg(short = 'd', long, value_name = "DB")]
+    pub database: Option<String>,
+
+    /// Create the database if it does not exist
+    #[arg(long)]
+    pub create: bool,
+
+    /// Restore over existing objects: a database that is not empty is replaced
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub credentials: DbCredentialArgs,
 }

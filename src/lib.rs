@@ -4,6 +4,8 @@
 pub mod archive;
 pub mod cli;
 pub mod commands;
+pub mod compose;
+pub mod db;
 pub mod docker;
 pub mod error;
 pub mod keys;
@@ -11,6 +13,7 @@ pub mod output;
 pub mod plugin;
 pub mod retention;
 pub mod schedule;
+pub mod select;
 pub mod settings;
 pub mod storage;
 pub mod transfer;
@@ -99,6 +102,10 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Prune(args) => commands::prune::run(ctx, args).await,
         Command::Schedule(command) => commands::schedule::run(ctx, command).await,
         Command::RunSchedule(args) => commands::schedule::run_schedule(ctx, args).await,
+        Command::DbDump(args) => commands::db_dump::run(ctx, args).await,
+        Command::DbRestore(args) => commands::db_restore::run(ctx, args).await,
+        Command::ComposeExport(args) => commands::compose_export::run(ctx, args).await,
+        Command::ComposeImport(args) => commands::compose_import::run(ctx, args).await,
     }
 }
 

@@ -71,6 +71,8 @@ pub enum Measure {
     TarBytes,
     /// Bytes read from the archive file (restoring: the total is the file's size).
     InputBytes,
+    /// Uncompressed bytes of something without entries (a database dump).
+    DumpBytes,
 }
 
 /// A progress bar on stderr fed from `Counters`; invisible unless stderr is a terminal and
@@ -105,11 +107,13 @@ impl Progress {
             loop {
                 tick.tick().await;
                 let pos = match measure {
-                    Measure::TarBytes => counters.tar_bytes(),
+                    Measure::TarBytes | Measure::DumpBytes => counters.tar_bytes(),
                     Measure::InputBytes => counters.input_bytes(),
                 };
                 ticker_bar.set_position(pos);
-                ticker_bar.set_message(format!("{} entries", thousands(counters.entries())));
+                if !matches!(measure, Measure::DumpBytes) {
+                    ticker_bar.set_message(format!("{} entries", thousands(counters.entries())));
+                }
             }
         });
         Progress { bar, ticker }

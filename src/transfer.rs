@@ -29,7 +29,8 @@ pub struct ArchiveOptions {
 }
 
 /// Streams the volume behind `helper` into `sink` as an archive. On error or cancellation the
-/// sink is dropped (a file sink deletes its temporary file, an upload is aborted).
+/// sink is dropped (a file sink deletes its temporary file, an upload is aborted). Any writer will
+/// do: a compose bundle passes the writer of its parts.
 pub async fn save_volume<W: Write + Send + 'static>(
     docker: &Docker,
     helper: &Helper,

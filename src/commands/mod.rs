@@ -1,6 +1,10 @@
 //! One module per command.
 
 pub mod backups;
+pub mod compose_export;
+pub mod compose_import;
+pub mod db_dump;
+pub mod db_restore;
 pub mod inspect;
 pub mod ls;
 pub mod prune;

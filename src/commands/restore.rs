@@ -45,53 +45,101 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         }
     };
     let engine = ctx.engine().await?;
-    let docker = &engine.docker;
-    let existing = volumes::inspect(docker, &target).await?;
-    let users = match &existing {
-        Some(_) => volumes::users(docker, &target).await?,
-        None => Vec::new(),
-    };
-    let running: Vec<_> = users
-        .iter()
-        .filter(|u| u.running)
-        .map(|u| u.name.as_str())
-        .collect();
-    if !running.is_empty() {
-        return Err(UserError::new(
-            Kind::Refused,
-            format!(
-                "volume `{target}` is in use by running container(s) {}",
-                running.join(", ")
-            ),
-        )
-        .hint(format!(
-            "stop them first (docker stop {})",
-            running.join(" ")
-        ))
-        .into());
-    }
     let started = Instant::now();
     let measure = match input_len {
         Some(_) => Measure::InputBytes,
         None => Measure::TarBytes,
     };
     let progress = Progress::start(&target, Arc::clone(&counters), input_len, measure);
-    let result = match existing {
-        None => {
-            let like = recorded.unwrap_or_else(|| VolumeInfo {
-                driver: "local".into(),
-                ..Default::default()
-            });
-            into_new(ctx, &engine, &target, &like, reader).await
-        }
-        Some(volume) => {
-            let counters = Arc::clone(&counters);
-            into_existing(ctx, &engine, &volume, &users, reader, args.force, counters).await
-        }
-    };
+    let result = restore_volume(
+        ctx, &engine, &target, recorded, reader, args.force, counters,
+    )
+    .await;
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
+    warn_skipped(&report);
+    output::info(&format!(
+        "restored {} into volume {target} ({}, {:.1} s)",
+        args.archive,
+        describe(&report),
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// `54,261 entries, 1.31 GB of data, checksum verified`.
+pub fn describe(report: &RewriteReport) -> String {
+    let (totals, check) = match &report.verdict {
+        Verdict::Verified(t) => (t, "checksum verified"),
+        Verdict::NoManifest(t) => (t, "no manifest to verify against"),
+    };
+    format!(
+        "{} entries, {} of data, {check}",
+        output::thousands(totals.entries),
+        output::bytes(totals.content_bytes)
+    )
+}
+
+/// Restores an opened archive into volume `target`, exactly or not at all: a missing volume is
+/// created like `like` (driver, options, labels; default: local) and removed again on failure;
+/// an empty one is emptied again on failure; a non-empty one is replaced only with `force`,
+/// through a scratch volume. Volumes in use by running containers are refused. Shared by
+/// `restore` and `compose-import`.
+pub async fn restore_volume(
+    ctx: &Ctx,
+    engine: &Engine,
+    target: &str,
+    like: Option<VolumeInfo>,
+    reader: TarReader<DynRead>,
+    force: bool,
+    counters: Arc<Counters>,
+) -> Result<RewriteReport> {
+    let docker = &engine.docker;
+    let existing = volumes::inspect(docker, target).await?;
+    let users = match &existing {
+        Some(_) => volumes::users(docker, target).await?,
+        None => Vec::new(),
+    };
+    refuse_running(target, &users)?;
+    match existing {
+        None => {
+            let like = like.unwrap_or_else(|| VolumeInfo {
+                driver: "local".into(),
+                ..Default::default()
+            });
+            into_new(ctx, engine, target, &like, reader).await
+        }
+        Some(volume) => into_existing(ctx, engine, &volume, &users, reader, force, counters).await,
+    }
+}
+
+/// Refuses a volume that running containers use: restoring under them would corrupt both.
+pub fn refuse_running(target: &str, users: &[User]) -> Result<()> {
+    let running: Vec<_> = users
+        .iter()
+        .filter(|u| u.running)
+        .map(|u| u.name.as_str())
+        .collect();
+    if running.is_empty() {
+        return Ok(());
+    }
+    Err(UserError::new(
+        Kind::Refused,
+        format!(
+            "volume `{target}` is in use by running container(s) {}",
+            running.join(", ")
+        ),
+    )
+    .hint(format!(
+        "stop them first (docker stop {})",
+        running.join(" ")
+    ))
+    .into())
+}
+
+/// Warns about the entries a restore skipped (they would have left the volume).
+pub fn warn_skipped(report: &RewriteReport) {
     for skipped in report.skipped.iter().take(20) {
         output::warn(&format!("skipped {skipped}"));
     }
@@ -101,18 +149,6 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
             report.skipped.len() - 20
         ));
     }
-    let (totals, check) = match &report.verdict {
-        Verdict::Verified(t) => (t, "checksum verified"),
-        Verdict::NoManifest(t) => (t, "no manifest to verify against"),
-    };
-    output::info(&format!(
-        "restored {} into volume {target} ({} entries, {} of data, {check}, {:.1} s)",
-        args.archive,
-        output::thousands(totals.entries),
-        output::bytes(totals.content_bytes),
-        started.elapsed().as_secs_f64()
-    ));
-    Ok(())
 }
 
 /// Creates the volume, restores, and removes the volume again if the restore fails.

@@ -1,4 +1,5 @@
-//! `save VOLUME...`: stream volumes into compressed archives with a manifest.
+//! `save VOLUME...` (or `--all`, `--project P`, `--filter`): stream volumes into compressed
+//! archives with a manifest, optionally with their containers stopped or paused meanwhile.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,16 +10,18 @@ use chrono::Local;
 
 use crate::archive::{Compression, EncodeOptions, EncryptTo, ManifestHead, SourceInfo};
 use crate::cli::SaveArgs;
+use crate::docker::quiesce::Quiesce;
 use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress, Sink};
+use crate::select::Saved;
 use crate::settings::Ctx;
 use crate::storage::upload::Fanout;
 use crate::transfer;
 
 /// Where one volume's archive goes.
 #[derive(Debug, Clone, PartialEq)]
-enum Target {
+pub(crate) enum Target {
     File(PathBuf),
     Stdout,
     /// This name in every `--to` destination.
@@ -28,6 +31,11 @@ enum Target {
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
     // Decide every output before touching the engine: argument mistakes fail fast.
+    let selecting = args.select.any();
+    if selecting {
+        // The selection is known only from the engine; check the output kind now.
+        plan_output("volume", &args, &stamp)?;
+    }
     let mut plans = Vec::new();
     for volume in &args.volumes {
         plans.push(plan_output(volume, &args, &stamp)?);
@@ -50,46 +58,70 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     });
     let engine = ctx.engine().await?;
     let describe = engine.describe();
+    let names = match selecting {
+        true => crate::select::volume_names(&engine.docker, &args.select).await?,
+        false => args.volumes.clone(),
+    };
+    if selecting {
+        for volume in &names {
+            plans.push(plan_output(volume, &args, &stamp)?);
+        }
+    }
     let mut found = Vec::new();
-    for volume in &args.volumes {
+    for volume in &names {
         found.push(volumes::require(&engine.docker, volume, &describe).await?);
     }
-    for (volume, (target, compression)) in found.iter().zip(plans) {
-        ctx.check_cancelled()?;
-        let opts = EncodeOptions {
-            compression,
-            level: args.level,
-            threads,
-        };
-        let encrypt = encrypt.clone();
-        let saved = save_one(
-            ctx, &engine, volume, target, opts, encrypt, args.force, &stores,
-        )
-        .await;
-        if saved.is_err() {
-            // Aborted uploads finish aborting before the error is reported.
-            crate::storage::upload::settle().await;
+    let quiesce = Quiesce::plan(&engine.docker, &names, args.quiesce.mode(), None).await?;
+    let count = found.len();
+    let work = async {
+        let mut saved = Vec::new();
+        for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
+            ctx.check_cancelled()?;
+            let opts = EncodeOptions {
+                compression,
+                level: args.level,
+                threads,
+            };
+            let encrypt = encrypt.clone();
+            let label = match count {
+                1 => volume.name.clone(),
+                n => format!("[{}/{n}] {}", i + 1, volume.name),
+            };
+            let one = save_one(
+                ctx, &engine, volume, &label, target, opts, encrypt, args.force, &stores,
+            )
+            .await;
+            if one.is_err() {
+                // Aborted uploads finish aborting before the error is reported.
+                crate::storage::upload::settle().await;
+            }
+            saved.push(one?);
         }
-        saved?;
+        Ok(saved)
+    };
+    let (saved, downtimes) = quiesce.run(&engine.docker, &ctx.cancel, work).await?;
+    if count > 1 {
+        crate::select::print_summary(&saved, &downtimes);
     }
     // Pruning only after every volume reached every destination: a failed save deletes nothing.
     if !policy.is_empty() {
-        crate::commands::prune::after_save(&stores, &args.volumes, &policy).await?;
+        crate::commands::prune::after_save(&stores, &names, &policy).await?;
     }
     Ok(())
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn save_one(
+pub(crate) async fn save_one(
     ctx: &Ctx,
     engine: &Engine,
     volume: &bollard::models::Volume,
+    label: &str,
     target: Target,
     opts: EncodeOptions,
     encrypt: Option<Arc<EncryptTo>>,
     force: bool,
     stores: &[crate::storage::Store],
-) -> Result<()> {
+) -> Result<Saved> {
     let sink = match &target {
         Target::Stdout => Fanout::open(&[], "", Some(("stdout".into(), Sink::stdout()?)), force),
         Target::File(path) => {
@@ -103,55 +135,19 @@ async fn save_one(
         encode: opts,
         encrypt,
     };
-    let head = ManifestHead::new(
-        volumes::info(volume),
-        SourceInfo {
-            context: engine.endpoint.context.clone(),
-            endpoint: engine.endpoint.host.to_string(),
-            engine_version: engine.server_version.clone(),
-        },
-        opts.compression,
-    );
-    let docker = &engine.docker;
-    let helper = Helper::create(docker, &volume.name, true).await?;
-    output::debug(&format!(
-        "helper container {} for {}",
-        helper.name, volume.name
-    ));
-    let counters = Arc::default();
-    let progress = Progress::start(&volume.name, Arc::clone(&counters), None, Measure::TarBytes);
-    // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
-    let measure = progress.visible().then(|| {
-        let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
-        let (name, set_total) = (volume.name.clone(), progress.total_setter());
-        tokio::spawn(async move {
-            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
-            if let Some(&size) = sizes.get(&name) {
-                set_total(size);
-            }
-        })
-    });
     let started = Instant::now();
-    let result =
-        transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
-    if let Some(task) = measure {
-        task.abort();
-    }
-    progress.finish();
-    helper.remove(docker).await;
-    let context = || format!("saving volume `{}`", volume.name);
-    let (sink, trailer) = result.map_err(|e| e.context(context()))?;
+    let (sink, trailer) = stream_volume(ctx, engine, volume, label, sink, options).await?;
     let written = sink
         .commit(&ctx.cancel)
         .await
-        .map_err(|e| e.context(context()))?;
+        .map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = format!(
         "{} entries, {} of data",
         output::thousands(trailer.entries),
         output::bytes(trailer.content_bytes)
     );
-    for w in written {
+    for w in &written {
         match (&target, w.size) {
             (Target::Stdout, _) | (_, None) => output::info(&format!(
                 "saved {} to stdout ({summary}, {seconds:.1} s)",
@@ -164,14 +160,73 @@ async fn save_one(
             )),
         }
     }
-    Ok(())
+    let locations: Vec<&str> = written.iter().map(|w| w.location.as_str()).collect();
+    Ok(Saved {
+        volume: volume.name.clone(),
+        path: match target {
+            Target::Stdout => None,
+            Target::File(_) | Target::To(_) => Some(PathBuf::from(locations.join(", "))),
+        },
+        size: written.first().and_then(|w| w.size),
+        entries: trailer.entries,
+        content_bytes: trailer.content_bytes,
+        seconds,
+    })
+}
+
+/// Streams one volume into `sink` as an archive, with a progress display labelled `label`, through
+/// a helper container that is removed on every path. Shared with `compose-export`.
+pub(crate) async fn stream_volume<W: std::io::Write + Send + 'static>(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    label: &str,
+    sink: W,
+    options: transfer::ArchiveOptions,
+) -> Result<(W, crate::archive::ManifestTrailer)> {
+    let head = ManifestHead::new(
+        volumes::info(volume),
+        SourceInfo {
+            context: engine.endpoint.context.clone(),
+            endpoint: engine.endpoint.host.to_string(),
+            engine_version: engine.server_version.clone(),
+        },
+        options.encode.compression,
+    );
+    let docker = &engine.docker;
+    let helper = Helper::create(docker, &volume.name, true).await?;
+    output::debug(&format!(
+        "helper container {} for {}",
+        helper.name, volume.name
+    ));
+    let counters = Arc::default();
+    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
+    // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
+    let measure = progress.visible().then(|| {
+        let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
+        let (name, set_total) = (volume.name.clone(), progress.total_setter());
+        tokio::spawn(async move {
+            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
+            if let Some(&size) = sizes.get(&name) {
+                set_total(size);
+            }
+        })
+    });
+    let result =
+        transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
+    if let Some(task) = measure {
+        task.abort();
+    }
+    progress.finish();
+    helper.remove(docker).await;
+    result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))
 }
 
 /// The output and compression for one volume: `-o FILE`, `-o DIR`, `-o -`, or the seed's
 /// `./backups/<volume>_<YYYYmmdd_HHMMSS>` naming (`.age` added when encrypting); compression
 /// from the flag, else the file's extension (less `.age`), else zstd.
 fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Compression)> {
-    let many = args.volumes.len() > 1;
+    let many = args.volumes.len() > 1 || args.select.any();
     let usage = |msg: String| -> anyhow::Error { UserError::new(Kind::Usage, msg).into() };
     let encrypted = args.encrypt.any();
     let age = if encrypted { ".age" } else { "" };
@@ -249,6 +304,8 @@ mod tests {
             to: Vec::new(),
             encrypt: Default::default(),
             keep: Default::default(),
+            select: Default::default(),
+            quiesce: Default::default(),
         }
     }
 

@@ -4,7 +4,9 @@
 pub mod connect;
 pub mod context;
 pub mod df;
+pub mod exec;
 pub mod helper;
+pub mod quiesce;
 pub mod stream;
 pub mod volumes;
 

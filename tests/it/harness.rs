@@ -350,3 +350,34 @@ pub fn seed_style_archive(path: &Path) {
     }
     gz.finish().unwrap();
 }
+
+/// The compose tool on this machine: `docker compose` when the CLI has it, else `docker-compose`
+/// (scripts/test-deps.sh installs it when neither is there).
+pub fn compose() -> Command {
+    static V2: OnceLock<bool> = OnceLock::new();
+    let v2 = *V2.get_or_init(|| {
+        Command::new("docker")
+            .args(["compose", "version"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    });
+    let mut c = if v2 {
+        let mut c = Command::new("docker");
+        c.arg("compose");
+        c
+    } else {
+        Command::new("docker-compose")
+    };
+    c.stdin(Stdio::null());
+    c
+}
+
+/// `docker inspect` of one field of a container (a Go template such as `{{.State.StartedAt}}`).
+#[track_caller]
+pub fn container_field(name: &str, template: &str) -> String {
+    docker(&["inspect", "-f", template, name])
+        .trim()
+        .to_string()
+}

@@ -5,7 +5,9 @@ mod harness;
 
 mod bad_input;
 mod cancel;
+mod compose;
 mod context;
+mod db;
 mod encrypt;
 mod interop;
 mod plugin;

@@ -1,0 +1,328 @@
+//! `compose-export`: every volume of a compose project into one streamed bundle (or, with
+//! `--split DIR`, one archive per volume), the project's containers stopped meanwhile and
+//! started again on every path.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+use chrono::Local;
+
+use super::save::{save_one, stream_volume, Target};
+use crate::archive::{Compression, EncodeOptions, SourceInfo};
+use crate::cli::ComposeExportArgs;
+use crate::compose::bundle::{self, BundleManifest, BundleVolume, BundleWriter};
+use crate::compose::{project_volumes, resolve_project, Project, ProjectVolume};
+use crate::docker::quiesce::{Mode, Quiesce};
+use crate::docker::{df, volumes, Engine};
+use crate::error::{Kind, UserError};
+use crate::output::{self, Sink};
+use crate::select::{print_summary, Saved};
+use crate::settings::Ctx;
+use crate::transfer::ArchiveOptions;
+
+/// Where the export goes.
+#[derive(Debug, Clone, PartialEq)]
+enum Output {
+    Bundle(Target),
+    Split(PathBuf),
+}
+
+pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
+    let project = resolve_project(&args.compose)?;
+    let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
+    let compression = args.compression.unwrap_or(Compression::Zstd);
+    let encode = EncodeOptions {
+        compression,
+        level: args.level,
+        threads: args.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+        }),
+    };
+    encode
+        .validate()
+        .map_err(|m| UserError::new(Kind::Usage, m))?;
+    let out = plan_output(&args, &project.name, &stamp);
+    let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
+    let extension = format!(
+        "{}{}",
+        compression.extension(),
+        if encrypt.is_some() { ".age" } else { "" }
+    );
+
+    let engine = ctx.engine().await?;
+    let docker = &engine.docker;
+    let found = project_volumes(docker, &project).await?;
+    if found.is_empty() {
+        return Err(UserError::new(
+            Kind::NotFound,
+            format!(
+                "compose project `{}` (from {}) has no volumes on {}",
+                project.name,
+                project.name_source,
+                engine.describe()
+            ),
+        )
+        .hint("name the project with -p NAME, or run in its directory")
+        .into());
+    }
+    announce(&engine, &project, &found).await;
+    let manifest = BundleManifest {
+        kind: bundle::KIND.into(),
+        format: 1,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created: chrono::Utc::now().to_rfc3339(),
+        project: project.name.clone(),
+        source: SourceInfo {
+            context: engine.endpoint.context.clone(),
+            endpoint: engine.endpoint.host.to_string(),
+            engine_version: engine.server_version.clone(),
+        },
+        volumes: found
+            .iter()
+            .map(|v| BundleVolume {
+                file: match &out {
+                    Output::Bundle(_) => bundle::parts_name(&v.key, &extension),
+                    Output::Split(_) => format!("{}.{extension}", v.name),
+                },
+                volume: v.clone(),
+            })
+            .collect(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+    // The output is opened before anything is stopped: a bad path costs no downtime.
+    let sink = match &out {
+        Output::Bundle(Target::File(path)) => Some(Sink::file(path, args.force)?),
+        Output::Bundle(Target::Stdout) => Some(Sink::stdout()?),
+        Output::Bundle(Target::To(_)) => unreachable!("compose-export has no --to"),
+        Output::Split(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+            None
+        }
+    };
+    let mode = match (args.no_stop, args.pause) {
+        (_, true) => Some(Mode::Pause),
+        (true, false) => None,
+        (false, false) => Some(Mode::Stop),
+    };
+    let names: Vec<String> = found.iter().map(|v| v.name.clone()).collect();
+    let quiesce =
+        Quiesce::plan(docker, &names, mode, Some((&project.name, &project.model))).await?;
+    let options = ArchiveOptions { encode, encrypt };
+    let started = Instant::now();
+    let work = async {
+        match (&out, sink) {
+            (Output::Split(dir), _) => {
+                export_split(ctx, &engine, &manifest, &json, dir, options, args.force).await
+            }
+            (_, Some(sink)) => export_bundle(ctx, &engine, &manifest, &json, sink, options).await,
+            (Output::Bundle(_), None) => unreachable!("a bundle has a sink"),
+        }
+    };
+    let ((saved, size), downtimes) = quiesce.run(docker, &ctx.cancel, work).await?;
+    print_summary(&saved, &downtimes);
+    let seconds = started.elapsed().as_secs_f64();
+    match (&out, size) {
+        (Output::Bundle(Target::File(path)), Some(size)) => output::info(&format!(
+            "saved {} ({}, {} volumes, {seconds:.1} s)",
+            path.display(),
+            output::bytes(size),
+            saved.len()
+        )),
+        (Output::Split(dir), _) => output::info(&format!(
+            "saved {} volumes and {} into {} ({seconds:.1} s)",
+            saved.len(),
+            split_manifest_name(&project.name),
+            dir.display()
+        )),
+        _ => output::info(&format!(
+            "saved project {} to stdout ({} volumes, {seconds:.1} s)",
+            project.name,
+            saved.len()
+        )),
+    }
+    Ok(())
+}
+
+/// `-o FILE`, `-o DIR`, `-o -`, `--split DIR`, or `./backups/<project>_<stamp>.compose.tar`.
+fn plan_output(args: &ComposeExportArgs, project: &str, stamp: &str) -> Output {
+    let default_name = |dir: &Path| dir.join(format!("{project}_{stamp}.compose.tar"));
+    if let Some(dir) = &args.split {
+        return Output::Split(dir.clone());
+    }
+    Output::Bundle(match args.output.as_deref() {
+        None => Target::File(default_name(Path::new("backups"))),
+        Some("-") => Target::Stdout,
+        Some(o) if o.ends_with('/') || Path::new(o).is_dir() => {
+            Target::File(default_name(Path::new(o)))
+        }
+        Some(file) => Target::File(PathBuf::from(file)),
+    })
+}
+
+/// The bundle manifest's name in a `--split` directory.
+pub fn split_manifest_name(project: &str) -> String {
+    format!("{project}.compose.json")
+}
+
+/// `project shop: 3 volumes (db-data 2.1 GB, uploads 340 MB, cache 12 MB)`.
+async fn announce(engine: &Engine, project: &Project, found: &[ProjectVolume]) {
+    if output::quiet() {
+        return;
+    }
+    let sizes = df::volume_sizes(&engine.docker, &engine.endpoint, Duration::from_secs(5)).await;
+    let list: Vec<String> = found
+        .iter()
+        .map(|v| match sizes.get(&v.name) {
+            Some(&s) => format!("{} {}", v.key, output::bytes(s)),
+            None => v.key.clone(),
+        })
+        .collect();
+    output::info(&format!(
+        "project {}: {} volume{} ({})",
+        project.name,
+        found.len(),
+        if found.len() == 1 { "" } else { "s" },
+        list.join(", ")
+    ));
+}
+
+/// The progress label: the project, and which volume of how many.
+fn label(manifest: &BundleManifest, i: usize, v: &ProjectVolume) -> String {
+    format!(
+        "{} [{}/{}] {}",
+        manifest.project,
+        i + 1,
+        manifest.volumes.len(),
+        v.key
+    )
+}
+
+/// One stream: the manifest, then each volume's archive in parts; committed at the end only.
+async fn export_bundle(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &BundleManifest,
+    json: &[u8],
+    sink: Sink,
+    options: ArchiveOptions,
+) -> Result<(Vec<Saved>, Option<u64>)> {
+    let mut writer = BundleWriter::new(sink);
+    writer
+        .add_file(bundle::MANIFEST_NAME, json)
+        .context("writing the bundle")?;
+    let mut saved = Vec::new();
+    for (i, bv) in manifest.volumes.iter().enumerate() {
+        ctx.check_cancelled()?;
+        let v = &bv.volume;
+        let volume = volumes::require(&engine.docker, &v.name, &engine.describe()).await?;
+        let started = Instant::now();
+        let parts = writer.parts(&bv.file);
+        let label = label(manifest, i, v);
+        let (parts, trailer) =
+            stream_volume(ctx, engine, &volume, &label, parts, options.clone()).await?;
+        writer = tokio::task::spawn_blocking(move || parts.finish())
+            .await
+            .expect("writing the bundle panicked")
+            .context("writing the bundle")?;
+        saved.push(Saved {
+            volume: v.name.clone(),
+            path: Some(PathBuf::from(&bv.file)),
+            size: None,
+            entries: trailer.entries,
+            content_bytes: trailer.content_bytes,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+    }
+    let size = tokio::task::spawn_blocking(move || -> Result<Option<u64>> {
+        writer.finish().context("writing the bundle")?.commit()
+    })
+    .await
+    .expect("committing the bundle panicked")?;
+    Ok((saved, size))
+}
+
+/// One archive per volume, named as the seed does, and the bundle manifest beside them.
+async fn export_split(
+    ctx: &Ctx,
+    engine: &Engine,
+    manifest: &BundleManifest,
+    json: &[u8],
+    dir: &Path,
+    options: ArchiveOptions,
+    force: bool,
+) -> Result<(Vec<Saved>, Option<u64>)> {
+    let mut saved = Vec::new();
+    for (i, bv) in manifest.volumes.iter().enumerate() {
+        ctx.check_cancelled()?;
+        let volume = volumes::require(&engine.docker, &bv.volume.name, &engine.describe()).await?;
+        let target = Target::File(dir.join(&bv.file));
+        let label = label(manifest, i, &bv.volume);
+        let one = save_one(
+            ctx,
+            engine,
+            &volume,
+            &label,
+            target,
+            options.encode,
+            options.encrypt.clone(),
+            force,
+            &[],
+        );
+        saved.push(one.await?);
+    }
+    // The manifest last: a directory with it is complete.
+    let path = dir.join(split_manifest_name(&manifest.project));
+    let mut sink = Sink::file(&path, force)?;
+    std::io::Write::write_all(&mut sink, json).context("writing the bundle manifest")?;
+    sink.commit()?;
+    Ok((saved, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn parse(args: &[&str]) -> ComposeExportArgs {
+        let mut argv = vec!["docker-volume-backup", "compose-export"];
+        argv.extend(args);
+        match crate::cli::Cli::parse_from(argv).command {
+            crate::cli::Command::ComposeExport(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn outputs() {
+        let o = plan_output(&parse(&[]), "shop", "20261125_103000");
+        assert_eq!(
+            o,
+            Output::Bundle(Target::File(
+                "backups/shop_20261125_103000.compose.tar".into()
+            ))
+        );
+        let o = plan_output(&parse(&["-o", "-"]), "shop", "s");
+        assert_eq!(o, Output::Bundle(Target::Stdout));
+        let o = plan_output(&parse(&["-o", "out/"]), "shop", "s");
+        assert_eq!(
+            o,
+            Output::Bundle(Target::File("out/shop_s.compose.tar".into()))
+        );
+        let o = plan_output(&parse(&["--split", "migration"]), "shop", "s");
+        assert_eq!(o, Output::Split("migration".into()));
+        assert!(crate::cli::Cli::try_parse_from([
+            "x",
+            "compose-export",
+            "--split",
+            "d",
+            "-o",
+            "f"
+        ])
+        .is_err());
+    }
+}

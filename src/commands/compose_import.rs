@@ -1,0 +1,236 @@
+//! `compose-import BUNDLE|DIR|-`: recreate a project's volumes from a bundle (streamed: a pipe
+//! from `compose-export -o -` on another engine works) or a `--split` directory, under the
+//! bundle's project or `-p NEW`, named and labelled so that compose adopts them.
+//!
+//! Every target is checked before the first is touched: a non-empty volume is refused unless
+//! `--force`, a volume in use by running containers always. Each volume then goes through the
+//! same restore as `restore` (created and removed again on failure, verified against its
+//! manifest).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+
+use super::compose_export::split_manifest_name;
+use super::restore::{describe, refuse_running, restore_volume, warn_skipped};
+use crate::archive::{ArchiveError, Counters, VolumeInfo};
+use crate::cli::ComposeImportArgs;
+use crate::compose::adopt::import_target;
+use crate::compose::bundle::{BundleManifest, BundleReader, BundleVolume, PartReader};
+use crate::compose::project::checked_name;
+use crate::docker::volumes;
+use crate::error::{Kind, UserError};
+use crate::output::{self, Measure, Progress};
+use crate::settings::Ctx;
+use crate::transfer::{self, DynRead};
+
+/// Where the volumes' archives come from.
+enum Source {
+    Stream(Arc<Mutex<BundleReader<DynRead>>>),
+    Dir(PathBuf),
+}
+
+pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
+    let keys = Arc::new(crate::keys::keys(&args.decrypt)?);
+    let (source, manifest) = open(&args.bundle).await?;
+    let project = match &args.project_name {
+        Some(p) => checked_name(p, "-p")?,
+        None => manifest.project.clone(),
+    };
+    let targets: Vec<(&BundleVolume, VolumeInfo)> = manifest
+        .volumes
+        .iter()
+        .map(|bv| (bv, import_target(&bv.volume, &manifest.project, &project)))
+        .collect();
+
+    let engine = ctx.engine().await?;
+    let docker = &engine.docker;
+    // Check every target before touching the first.
+    let mut not_empty = Vec::new();
+    let mut plan = Vec::new();
+    for (bv, info) in &targets {
+        let action = match volumes::inspect(docker, &info.name).await? {
+            None => "create",
+            Some(_) => {
+                refuse_running(&info.name, &volumes::users(docker, &info.name).await?)?;
+                if volumes::is_empty(docker, &info.name).await? {
+                    "fill empty existing"
+                } else {
+                    not_empty.push(info.name.clone());
+                    "replace the content of"
+                }
+            }
+        };
+        let services = match bv.volume.services.as_slice() {
+            [] => String::new(),
+            s => format!(", services {}", s.join(", ")),
+        };
+        plan.push(format!(
+            "  {action} volume {} (key {}{}{services})",
+            info.name,
+            bv.volume.key,
+            if bv.volume.external { ", external" } else { "" }
+        ));
+    }
+    if !not_empty.is_empty() && !args.force {
+        return Err(UserError::new(
+            Kind::Refused,
+            format!("volume(s) {} exist and are not empty", not_empty.join(", ")),
+        )
+        .hint("use --force to replace their content, or import under another project (-p NEW)")
+        .into());
+    }
+    let renamed = if project == manifest.project {
+        String::new()
+    } else {
+        format!(" as project {project}")
+    };
+    output::info(&format!(
+        "importing project {}{renamed} from {} on {}:\n{}",
+        manifest.project,
+        args.bundle,
+        engine.describe(),
+        plan.join("\n")
+    ));
+
+    let started = Instant::now();
+    let count = targets.len();
+    for (i, (bv, info)) in targets.iter().enumerate() {
+        ctx.check_cancelled()?;
+        let input: DynRead = match &source {
+            Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
+            Source::Dir(dir) => {
+                let path = dir.join(&bv.file);
+                transfer::open_input(&path.to_string_lossy()).await?.0
+            }
+        };
+        let counters: Arc<Counters> = Arc::default();
+        let opened = {
+            let (counters, keys) = (Arc::clone(&counters), Arc::clone(&keys));
+            tokio::task::spawn_blocking(move || transfer::open_archive(input, counters, &keys))
+                .await
+                .expect("opening the archive panicked")
+        };
+        let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
+        let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
+        let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::TarBytes);
+        let volume_started = Instant::now();
+        let result = restore_volume(
+            ctx,
+            &engine,
+            &info.name,
+            Some(info.clone()),
+            reader,
+            args.force,
+            counters,
+        )
+        .await;
+        progress.finish();
+        let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
+        warn_skipped(&report);
+        if let Source::Stream(shared) = &source {
+            let (shared, file) = (Arc::clone(shared), bv.file.clone());
+            tokio::task::spawn_blocking(move || {
+                shared.lock().expect("bundle reader").skip_parts(&file)
+            })
+            .await
+            .expect("reading the bundle panicked")
+            .map_err(ArchiveError::from_io)?;
+        }
+        output::info(&format!(
+            "restored volume {} ({}, {:.1} s)",
+            info.name,
+            describe(&report),
+            volume_started.elapsed().as_secs_f64()
+        ));
+    }
+    if let Source::Stream(shared) = &source {
+        let shared = Arc::clone(shared);
+        let rest = tokio::task::spawn_blocking(move || shared.lock().expect("bundle").peek())
+            .await
+            .expect("reading the bundle panicked")
+            .map_err(ArchiveError::from_io)?;
+        if let Some((name, _)) = rest {
+            output::warn(&format!(
+                "ignored `{name}` after the last volume of the bundle"
+            ));
+        }
+    }
+    output::info(&format!(
+        "imported project {project}: {count} volumes ({:.1} s); `docker compose -p {project} up` \
+         adopts them",
+        started.elapsed().as_secs_f64()
+    ));
+    Ok(())
+}
+
+/// Opens the bundle (a file or stdin) and reads its manifest, or reads a `--split` directory's
+/// manifest.
+async fn open(bundle: &str) -> Result<(Source, BundleManifest)> {
+    let path = Path::new(bundle);
+    if bundle != "-" && path.is_dir() {
+        let manifest = read_dir_manifest(path)?;
+        return Ok((Source::Dir(path.to_path_buf()), manifest));
+    }
+    let (input, _) = transfer::open_input(bundle).await?;
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut reader = BundleReader::new(input);
+        let manifest = reader.read_manifest()?;
+        Ok::<_, std::io::Error>((reader, manifest))
+    })
+    .await
+    .expect("reading the bundle panicked");
+    let (reader, manifest) = reader
+        .map_err(ArchiveError::from_io)
+        .with_context(|| format!("cannot import {bundle}"))?;
+    Ok((Source::Stream(Arc::new(Mutex::new(reader))), manifest))
+}
+
+/// The `<project>.compose.json` of a `--split` directory (exactly one).
+fn read_dir_manifest(dir: &Path) -> Result<BundleManifest> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading directory {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().ends_with(".compose.json"))
+        })
+        .collect();
+    found.sort();
+    let path = match found.as_slice() {
+        [one] => one,
+        [] => {
+            return Err(UserError::new(
+                Kind::NotFound,
+                format!("{} has no *.compose.json bundle manifest", dir.display()),
+            )
+            .hint(format!(
+                "compose-export --split DIR writes one ({}); archives without it restore one by \
+                 one with `restore ARCHIVE VOLUME`",
+                split_manifest_name("<project>")
+            ))
+            .into())
+        }
+        many => {
+            return Err(UserError::new(
+                Kind::Usage,
+                format!(
+                    "{} holds several bundle manifests: {}",
+                    dir.display(),
+                    many.iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+            .into())
+        }
+    };
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let manifest: BundleManifest = serde_json::from_slice(&text).map_err(|e| {
+        ArchiveError::Foreign(format!("{} is not a bundle manifest: {e}", path.display()))
+    })?;
+    Ok(manifest)
+}

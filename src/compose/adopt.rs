@@ -1,0 +1,83 @@
+//! Names and labels for imported volumes, so that compose adopts them as its own without a
+//! warning or a question (DESIGN.md section 7).
+
+use std::collections::HashMap;
+
+use super::project::{ProjectVolume, LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_VOLUME};
+use crate::archive::VolumeInfo;
+
+/// The volume to create for `v` (exported from project `old`) when importing into project
+/// `new`. Project-owned volumes named `<old>_<key>` become `<new>_<key>` with the project and
+/// volume labels compose checks; a custom `name:` and external volumes keep their names. An old
+/// `com.docker.compose.config-hash` is dropped: compose v2 would otherwise ask to recreate (and
+/// empty) a volume whose configuration changed since.
+pub fn import_target(v: &ProjectVolume, old: &str, new: &str) -> VolumeInfo {
+    let mut labels: HashMap<String, String> = v.labels.clone();
+    labels.remove(LABEL_CONFIG_HASH);
+    let name = if v.external {
+        v.name.clone()
+    } else {
+        labels.insert(LABEL_PROJECT.into(), new.into());
+        labels.insert(LABEL_VOLUME.into(), v.key.clone());
+        match v.name.strip_prefix(&format!("{old}_")) {
+            Some(rest) if rest == v.key => format!("{new}_{}", v.key),
+            _ => v.name.clone(),
+        }
+    };
+    VolumeInfo {
+        name,
+        driver: v.driver.clone(),
+        options: v.options.clone(),
+        labels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn volume(key: &str, name: &str, external: bool) -> ProjectVolume {
+        ProjectVolume {
+            key: key.into(),
+            name: name.into(),
+            external,
+            driver: "local".into(),
+            options: HashMap::new(),
+            labels: HashMap::from([
+                (LABEL_PROJECT.into(), "shop".into()),
+                (LABEL_VOLUME.into(), key.into()),
+                ("com.docker.compose.version".into(), "1.29.2".into()),
+                (LABEL_CONFIG_HASH.into(), "abc".into()),
+                ("mine".into(), "kept".into()),
+            ]),
+            services: vec!["db".into()],
+        }
+    }
+
+    #[test]
+    fn project_volumes_are_renamed_and_relabelled() {
+        let t = import_target(&volume("db-data", "shop_db-data", false), "shop", "shop2");
+        assert_eq!(t.name, "shop2_db-data");
+        assert_eq!(t.labels[LABEL_PROJECT], "shop2");
+        assert_eq!(t.labels[LABEL_VOLUME], "db-data");
+        assert_eq!(t.labels["com.docker.compose.version"], "1.29.2");
+        assert_eq!(t.labels["mine"], "kept");
+        assert!(!t.labels.contains_key(LABEL_CONFIG_HASH));
+        // Same project: same name.
+        let t = import_target(&volume("db-data", "shop_db-data", false), "shop", "shop");
+        assert_eq!(t.name, "shop_db-data");
+    }
+
+    #[test]
+    fn custom_names_and_external_volumes_keep_their_names() {
+        let t = import_target(&volume("data", "team-data", false), "shop", "other");
+        assert_eq!(t.name, "team-data");
+        assert_eq!(t.labels[LABEL_PROJECT], "other");
+        let mut ext = volume("shared", "shared_store", true);
+        ext.labels.remove(LABEL_PROJECT);
+        let t = import_target(&ext, "shop", "other");
+        assert_eq!(t.name, "shared_store");
+        assert!(!t.labels.contains_key(LABEL_PROJECT));
+        assert!(!t.labels.contains_key(LABEL_CONFIG_HASH));
+    }
+}

@@ -1,0 +1,676 @@
+//! `db-dump` / `db-restore` against real PostgreSQL and MariaDB servers in containers, made
+//! from images imported on the spot with the host's Debian server packages
+//! (scripts/db-images.sh; nothing is pulled). One server per engine serves all of its checks.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// Builds (once per run, idempotently) the local server image of `kind`.
+fn db_image(kind: &'static str) -> String {
+    static IMAGES: OnceLock<std::sync::Mutex<std::collections::HashMap<&str, String>>> =
+        OnceLock::new();
+    let images = IMAGES.get_or_init(Default::default);
+    let mut images = images.lock().unwrap();
+    if let Some(name) = images.get(kind) {
+        return name.clone();
+    }
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/db-images.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg(kind)
+        .env("QUIET", "1")
+        .output()
+        .expect("run scripts/db-images.sh");
+    assert!(
+        out.status.success(),
+        "cannot build the {kind} test image (run scripts/test-deps.sh): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    images.insert(kind, name.clone());
+    name
+}
+
+/// A database server container, removed on drop.
+struct Server {
+    name: String,
+    password: String,
+    kind: &'static str,
+}
+
+impl Server {
+    /// Starts a server from the local image, as a user would run the official one, and waits
+    /// until it answers with its password.
+    fn start(kind: &'static str, env: &[(&str, &str)], extra: &[&str], password: &str) -> Server {
+        let image = db_image(kind);
+        let server = Server {
+            name: unique(kind),
+            password: password.to_string(),
+            kind,
+        };
+        let mut args: Vec<String> = [
+            "run",
+            "-d",
+            "--name",
+            &server.name,
+            "--network",
+            "none",
+            "--shm-size",
+            "256m",
+            "-v",
+            "/usr:/usr:ro",
+        ]
+        .map(String::from)
+        .to_vec();
+        for (k, v) in env {
+            args.push("-e".into());
+            args.push(format!("{k}={v}"));
+        }
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.push(image);
+        docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let start = Instant::now();
+        loop {
+            let probe = server.sql_run("postgres", "SELECT 1");
+            if probe.code == 0 && probe.stdout_str().trim() == "1" {
+                return server;
+            }
+            if start.elapsed() > Duration::from_secs(90) {
+                let logs = docker_run(&["logs", "--tail", "30", &server.name]);
+                panic!(
+                    "the {kind} server did not come up: {}\n{}",
+                    probe.stderr, logs.stderr
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
+    /// Runs SQL with the server's own client, the password in the exec's environment.
+    fn sql_run(&self, db: &str, sql: &str) -> Run {
+        let (pw, cmd): (String, Vec<&str>) = match self.kind {
+            "postgres" => (
+                format!("PGPASSWORD={}", self.password),
+                vec![
+                    "psql",
+                    "-X",
+                    "-q",
+                    "-tA",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-U",
+                    "app",
+                    "-d",
+                    db,
+                    "-c",
+                    sql,
+                ],
+            ),
+            _ => {
+                let db = if db == "postgres" { "mysql" } else { db };
+                (
+                    format!("MYSQL_PWD={}", self.password),
+                    vec!["mariadb", "-uroot", "-N", "-B", db, "-e", sql],
+                )
+            }
+        };
+        let mut args = vec!["exec", "-e", &pw, &self.name];
+        args.extend(cmd);
+        docker_run(&args)
+    }
+
+    #[track_caller]
+    fn sql(&self, db: &str, sql: &str) -> String {
+        let run = self.sql_run(db, sql);
+        assert_eq!(run.code, 0, "{sql}: {}", run.stderr);
+        run.stdout_str().trim().to_string()
+    }
+
+    /// Command lines of every process in the container, NULs as spaces.
+    fn command_lines(&self) -> String {
+        docker(&[
+            "exec",
+            &self.name,
+            "sh",
+            "-c",
+            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done",
+        ])
+    }
+
+    /// Pids of processes whose command starts with `prefix`.
+    fn pids_of(&self, prefix: &str) -> Vec<String> {
+        let script = format!(
+            "for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in \
+             \"{prefix}\"*) echo ${{p#/proc/}};; esac; done"
+        );
+        docker(&["exec", &self.name, "sh", "-c", &script])
+            .split_whitespace()
+            .map(String::from)
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = docker_run(&["rm", "-f", "-v", &self.name]);
+    }
+}
+
+/// Runs the tool in `dir` with extra environment.
+fn run_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
+    let mut cmd = tool();
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the tool").into()
+}
+
+/// Files under `dir/backups` (dot-files and `.partial` included).
+fn backups(dir: &Path) -> Vec<String> {
+    files_in(&dir.join("backups"))
+}
+
+/// Runs `db-dump` in the background and, once the dump tool runs in the container, calls
+/// `during` (with the dump still going); then waits for the tool to finish.
+fn dump_while(
+    dir: &Path,
+    args: &[&str],
+    server: &Server,
+    tool_name: &str,
+    during: impl FnOnce(),
+) -> Run {
+    let child = tool()
+        .current_dir(dir)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while server.pids_of(tool_name).is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{tool_name} never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    during();
+    child.wait_with_output().unwrap().into()
+}
+
+/// Kills the dump tool (`tool_name`: how its command line starts) inside the container during a dump: an error naming the tool, and no
+/// file at all (not even a temporary one).
+fn killed_dump_leaves_nothing(d: &Path, server: &Server, tool_name: &str) {
+    let run = dump_while(d, &["db-dump", &server.name], server, tool_name, || {
+        std::thread::sleep(Duration::from_millis(200));
+        for pid in server.pids_of(tool_name) {
+            docker_run(&["exec", &server.name, "kill", "-9", &pid]);
+        }
+    });
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let tool = tool_name.split(' ').next().unwrap();
+    assert!(
+        run.stderr.contains(&format!("{tool} failed")),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(backups(d), Vec::<String>::new());
+}
+
+const PG_SETUP: &str = r#"
+    CREATE TABLE people (id serial PRIMARY KEY, name text NOT NULL, born date);
+    INSERT INTO people (name, born) VALUES ('Zoë Ångström', '1990-01-02'), ('李小龍', '1940-11-27'),
+        ('O''Brien "quoted"', NULL), (E'tab\tand\nnewline', '2000-02-29'), ('emoji 🐘', NULL);
+    CREATE SEQUENCE invoice_no START 1000 INCREMENT 7;
+    SELECT nextval('invoice_no'), nextval('invoice_no'), nextval('invoice_no');
+    CREATE VIEW adults AS SELECT name FROM people WHERE born < '2000-01-01';
+    CREATE FUNCTION greet(t text) RETURNS text LANGUAGE sql AS $$ SELECT 'hello ' || t $$;
+"#;
+
+/// What must survive a round trip of the small PostgreSQL data.
+fn pg_fingerprint(server: &Server, db: &str) -> String {
+    server.sql(
+        db,
+        "SELECT (SELECT string_agg(id || ':' || name || ':' || coalesce(born::text, '-'), '|' ORDER BY id) FROM people)
+         || '#' || (SELECT last_value FROM invoice_no)
+         || '#' || (SELECT last_value FROM people_id_seq)
+         || '#' || (SELECT count(*) FROM adults)
+         || '#' || greet('x')",
+    )
+}
+
+#[test]
+fn postgres_dump_and_restore() {
+    // The password as a Docker secret: a file named by POSTGRES_PASSWORD_FILE, which the tool
+    // reads inside the container.
+    let password = format!("pg-S3cret-{}", std::process::id());
+    let secrets = tempdir();
+    std::fs::write(secrets.path().join("pg_password"), format!("{password}\n")).unwrap();
+    let mount = format!("{}:/run/secrets:ro", secrets.path().display());
+    let server = Server::start(
+        "postgres",
+        &[
+            ("POSTGRES_USER", "app"),
+            ("POSTGRES_PASSWORD_FILE", "/run/secrets/pg_password"),
+            ("POSTGRES_DB", "appdb"),
+        ],
+        &["-v", &mount],
+        &password,
+    );
+    let c = server.name.as_str();
+    server.sql("appdb", PG_SETUP);
+    server.sql("postgres", "CREATE DATABASE second");
+    server.sql("second", PG_SETUP);
+    server.sql(
+        "second",
+        "INSERT INTO people (name) VALUES ('only in second')",
+    );
+    let appdb = pg_fingerprint(&server, "appdb");
+    let second = pg_fingerprint(&server, "second");
+    assert!(
+        appdb.contains("Zoë Ångström") && appdb.contains("#1014#"),
+        "{appdb}"
+    );
+    let dir = tempdir();
+    let d = dir.path();
+
+    // --all (pg_dumpall): refused over existing databases without --force, then replaces them.
+    run_in(d, &["db-dump", c, "--all", "-o", "all.sql.zst"]).ok();
+    server.sql("second", "DELETE FROM people");
+    run_in(d, &["db-restore", "all.sql.zst", c])
+        .fails_with(1, "already exists")
+        .fails_with(1, "--force");
+    run_in(d, &["db-restore", "all.sql.zst", c, "--force"]).ok();
+    assert_eq!(pg_fingerprint(&server, "second"), second);
+    assert_eq!(pg_fingerprint(&server, "appdb"), appdb);
+
+    // Custom format, into a new database.
+    let run = run_in(
+        d,
+        &["db-dump", c, "--database", "second", "--format", "custom"],
+    )
+    .ok();
+    assert!(run.stderr.contains("custom format"), "{}", run.stderr);
+    let files = backups(d);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with(&format!("{c}_second_")) && files[0].ends_with(".dump"));
+    let custom = d.join("backups").join(&files[0]);
+    let head = std::fs::read(&custom).unwrap();
+    assert!(head.starts_with(b"PGDMP"), "pg_restore reads it by hand");
+    let custom = custom.to_str().unwrap();
+    run_in(d, &["db-restore", custom, c, "--database", "second_copy"]).fails_with(4, "--create");
+    run_in(
+        d,
+        &[
+            "db-restore",
+            custom,
+            c,
+            "--database",
+            "second_copy",
+            "--create",
+        ],
+    )
+    .ok();
+    assert_eq!(pg_fingerprint(&server, "second_copy"), second);
+    // Not over a database that holds objects, unless --force; with it, replaced, not merged.
+    run_in(d, &["db-restore", custom, c, "--database", "appdb"]).fails_with(5, "not empty");
+    server.sql("second_copy", "CREATE TABLE extra (x int)");
+    run_in(
+        d,
+        &[
+            "db-restore",
+            custom,
+            c,
+            "--database",
+            "second_copy",
+            "--force",
+        ],
+    )
+    .ok();
+    assert_eq!(
+        server.sql("second_copy", "SELECT to_regclass('extra') IS NULL"),
+        "t"
+    );
+    assert_eq!(pg_fingerprint(&server, "second_copy"), second);
+
+    // Plain SQL by hand: `zstd -d | psql` works despite the manifest line.
+    run_in(d, &["db-dump", c, "-d", "second", "-o", "second.sql.zst"]).ok();
+    let by_hand = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zstd -dc second.sql.zst | docker exec -i -e PGPASSWORD='{password}' {c} \
+             sh -c 'createdb -U app by_hand && psql -X -q -v ON_ERROR_STOP=1 -U app -d by_hand' \
+             >/dev/null"
+        ))
+        .current_dir(d)
+        .output()
+        .unwrap();
+    assert!(
+        by_hand.status.success(),
+        "{}",
+        String::from_utf8_lossy(&by_hand.stderr)
+    );
+    assert_eq!(pg_fingerprint(&server, "by_hand"), second);
+    std::fs::remove_dir_all(d.join("backups")).unwrap();
+
+    // About 100 MB of rows, made inside the server.
+    server.sql(
+        "appdb",
+        "CREATE TABLE big AS SELECT g AS id, md5(g::text) || repeat('ü', 60) AS payload
+         FROM generate_series(1, 700000) g; ALTER TABLE big ADD PRIMARY KEY (id)",
+    );
+    let big = "SELECT count(*) || ':' || sum(hashtext(payload)) FROM big";
+    let big_print = server.sql("appdb", big);
+
+    // The default database is POSTGRES_DB; the password is in no command line meanwhile.
+    let mut seen = String::new();
+    let run = dump_while(d, &["db-dump", c], &server, "pg_dump --no-password", || {
+        seen = server.command_lines();
+    });
+    let run = run.ok();
+    assert!(seen.contains("pg_dump"), "{seen}");
+    assert!(
+        !seen.contains(&password),
+        "password in a command line: {seen}"
+    );
+    assert!(!run.stderr.contains(&password));
+    let files = backups(d);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].starts_with(&format!("{c}_appdb_")) && files[0].ends_with(".sql.zst"),
+        "{files:?}"
+    );
+    let plain = d.join("backups").join(&files[0]);
+    let plain = plain.to_str().unwrap();
+    run_in(
+        d,
+        &[
+            "db-restore",
+            plain,
+            c,
+            "--database",
+            "appdb_copy",
+            "--create",
+        ],
+    )
+    .ok();
+    assert_eq!(server.sql("appdb_copy", big), big_print);
+    assert_eq!(pg_fingerprint(&server, "appdb_copy"), appdb);
+
+    // A cut dump stops the restore and rolls it back: no half database.
+    let bytes = std::fs::read(plain).unwrap();
+    std::fs::write(d.join("cut.sql.zst"), &bytes[..bytes.len() / 4]).unwrap();
+    run_in(
+        d,
+        &[
+            "db-restore",
+            "cut.sql.zst",
+            c,
+            "--database",
+            "cut",
+            "--create",
+        ],
+    )
+    .fails_with(6, "truncated");
+    assert_eq!(
+        server.sql(
+            "cut",
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ),
+        "0"
+    );
+    std::fs::remove_dir_all(d.join("backups")).unwrap();
+
+    // A dump killed midway: an error with the tool named, and no file.
+    killed_dump_leaves_nothing(d, &server, "pg_dump --no-password");
+
+    // pg_dumpall writes SQL only.
+    run_in(d, &["db-dump", c, "--all", "--format", "custom"]).fails_with(2, "--database DB");
+    // A wrong password (from a file: never a flag's value): the server's message, no file.
+    std::fs::write(d.join("pw"), "not-the-password\n").unwrap();
+    run_in(d, &["db-dump", c, "--password-file", "pw"])
+        .fails_with(1, "password authentication failed")
+        .fails_with(1, "--password-file");
+    run_env(
+        d,
+        &[("WRONG_PW", "nope")],
+        &["db-dump", c, "--password-env", "WRONG_PW"],
+    )
+    .fails_with(1, "password authentication failed");
+    assert_eq!(backups(d), Vec::<String>::new());
+    // The right one from our own environment works.
+    run_env(
+        d,
+        &[("GOOD_PW", &password)],
+        &[
+            "db-dump",
+            c,
+            "--database",
+            "second",
+            "--password-env",
+            "GOOD_PW",
+            "-o",
+            "-",
+        ],
+    )
+    .ok();
+}
+
+const MARIADB_SETUP: &str = r#"
+    CREATE TABLE people (id INT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(100) NOT NULL, born DATE)
+        CHARACTER SET utf8mb4;
+    INSERT INTO people (name, born) VALUES ('Zoë Ångström', '1990-01-02'), ('李小龍', '1940-11-27'),
+        ('O''Brien "quoted"', NULL), ('tab\tand\nnewline', '2000-02-29'), ('emoji 🐬', NULL);
+    DELETE FROM people WHERE id = 3;
+    CREATE TABLE audit (n INT);
+    CREATE TRIGGER count_people AFTER INSERT ON people FOR EACH ROW INSERT INTO audit VALUES (NEW.id);
+    CREATE VIEW adults AS SELECT name FROM people WHERE born < '2000-01-01';
+    CREATE FUNCTION greet(t VARCHAR(20)) RETURNS VARCHAR(40) DETERMINISTIC RETURN CONCAT('hello ', t);
+"#;
+
+/// What must survive a round trip of the small MariaDB data.
+fn mariadb_fingerprint(server: &Server, db: &str) -> String {
+    server.sql(
+        db,
+        &format!(
+            "SELECT CONCAT_WS('#',
+               (SELECT GROUP_CONCAT(id, ':', name, ':', IFNULL(born, '-') ORDER BY id SEPARATOR '|') FROM people),
+               (SELECT AUTO_INCREMENT FROM information_schema.tables WHERE table_schema = '{db}' AND table_name = 'people'),
+               (SELECT COUNT(*) FROM adults),
+               (SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = '{db}'),
+               greet('x'))"
+        ),
+    )
+}
+
+#[test]
+fn mariadb_dump_and_restore() {
+    let password = format!("my-S3cret-{}", std::process::id());
+    let server = Server::start(
+        "mariadb",
+        &[
+            ("MARIADB_ROOT_PASSWORD", &password),
+            ("MARIADB_DATABASE", "shop"),
+        ],
+        &[],
+        &password,
+    );
+    let c = server.name.as_str();
+    server.sql("shop", MARIADB_SETUP);
+    server.sql("mysql", "CREATE DATABASE crm CHARACTER SET utf8mb4");
+    server.sql("crm", MARIADB_SETUP);
+    let shop = mariadb_fingerprint(&server, "shop");
+    let crm = mariadb_fingerprint(&server, "crm");
+    assert!(shop.contains("emoji 🐬") && shop.contains("#6#"), "{shop}");
+    let dir = tempdir();
+    let d = dir.path();
+
+    // Every database: refused over databases with tables, replaced with --force.
+    run_in(d, &["db-dump", c, "--all", "-o", "all.sql.gz"]).ok();
+    let gz = std::fs::read(d.join("all.sql.gz")).unwrap();
+    assert_eq!(gz[..2], [0x1f, 0x8b], "gzip by the file's extension");
+    server.sql("crm", "DELETE FROM people");
+    run_in(d, &["db-restore", "all.sql.gz", c]).fails_with(5, "--force");
+    run_in(d, &["db-restore", "all.sql.gz", c, "--force"]).ok();
+    assert_eq!(mariadb_fingerprint(&server, "crm"), crm);
+
+    // To stdout, uncompressed, and back through stdin: into a new database, then over it.
+    let sql = run_in(
+        d,
+        &[
+            "db-dump",
+            c,
+            "-d",
+            "crm",
+            "-o",
+            "-",
+            "--compression",
+            "none",
+        ],
+    )
+    .ok()
+    .stdout;
+    assert!(String::from_utf8_lossy(&sql).starts_with("-- docker-volume-backup db-dump {"));
+    for extra in ["--create", "--force"] {
+        let mut restore = tool()
+            .current_dir(d)
+            .args(["db-restore", "-", c, "-d", "crm_copy", extra])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut restore.stdin.take().unwrap(), &sql).unwrap();
+        let run: Run = restore.wait_with_output().unwrap().into();
+        run.ok();
+        assert_eq!(mariadb_fingerprint(&server, "crm_copy"), crm);
+    }
+
+    // About 100 MB of rows, made inside the server.
+    server.sql(
+        "shop",
+        "CREATE TABLE big (id INT PRIMARY KEY, payload VARCHAR(200)) CHARACTER SET utf8mb4;
+         SET SESSION max_recursive_iterations = 2000000;
+         INSERT INTO big WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < 700000)
+         SELECT n, CONCAT(MD5(n), REPEAT('-ü', 30)) FROM seq",
+    );
+    let big = "SELECT CONCAT(COUNT(*), ':', SUM(CRC32(payload))) FROM big";
+    let big_print = server.sql("shop", big);
+
+    // The default database is MARIADB_DATABASE; the password is in no command line meanwhile.
+    let mut seen = String::new();
+    let run = dump_while(d, &["db-dump", c], &server, "mariadb-dump --user", || {
+        seen = server.command_lines();
+    });
+    let run = run.ok();
+    assert!(
+        run.stderr.contains("--single-transaction"),
+        "{}",
+        run.stderr
+    );
+    assert!(seen.contains("mariadb-dump"), "{seen}");
+    assert!(
+        !seen.contains(&password),
+        "password in a command line: {seen}"
+    );
+    let files = backups(d);
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].starts_with(&format!("{c}_shop_")) && files[0].ends_with(".sql.zst"));
+    let dump = d.join("backups").join(&files[0]);
+    let dump = dump.to_str().unwrap();
+    run_in(d, &["db-restore", dump, c]).fails_with(5, "not empty");
+    run_in(
+        d,
+        &["db-restore", dump, c, "--database", "shop_copy", "--create"],
+    )
+    .ok();
+    assert_eq!(server.sql("shop_copy", big), big_print);
+    assert_eq!(mariadb_fingerprint(&server, "shop_copy"), shop);
+    std::fs::remove_dir_all(d.join("backups")).unwrap();
+
+    // A dump killed midway: an error with the tool named, and no file.
+    killed_dump_leaves_nothing(d, &server, "mariadb-dump --user");
+
+    // A wrong password: the server's message, no file.
+    std::fs::write(d.join("pw"), "not-the-password").unwrap();
+    run_in(d, &["db-dump", c, "--password-file", "pw"]).fails_with(1, "Access denied");
+    assert_eq!(backups(d), Vec::<String>::new());
+    // PostgreSQL's custom format is PostgreSQL's.
+    run_in(d, &["db-dump", c, "--format", "custom"]).fails_with(2, "PostgreSQL's");
+    // A PostgreSQL dump is not fed to MariaDB.
+    std::fs::write(d.join("pg.sql"), "--\n-- PostgreSQL database dump\n--\n").unwrap();
+    run_in(d, &["db-restore", "pg.sql", c, "-d", "shop"]).fails_with(2, "runs MariaDB");
+}
+
+#[test]
+fn db_dump_refuses_what_is_not_a_running_database() {
+    let dir = tempdir();
+    let d = dir.path();
+    // A container that is not a database at all.
+    let plain = unique("busybox");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &plain,
+        "--network",
+        "none",
+        busybox(),
+        "sleep",
+        "600",
+    ]);
+    let _plain = ContainerName(plain.clone());
+    run_in(d, &["db-dump", &plain])
+        .fails_with(1, "is not a PostgreSQL, MySQL or MariaDB container");
+    // One that claims to be PostgreSQL but has no pg_dump.
+    let fake = unique("fakepg");
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &fake,
+        "--network",
+        "none",
+        "-e",
+        "POSTGRES_PASSWORD=x",
+        busybox(),
+        "sleep",
+        "600",
+    ]);
+    let _fake = ContainerName(fake.clone());
+    run_in(d, &["db-dump", &fake, "--database", "x"]).fails_with(1, "`pg_dump` is not available");
+    // No POSTGRES_DB: everything, with pg_dumpall.
+    run_in(d, &["db-dump", &fake]).fails_with(1, "`pg_dumpall` is not available");
+    // A stopped one.
+    let stopped = unique("stoppedpg");
+    docker(&[
+        "create",
+        "--name",
+        &stopped,
+        "-e",
+        "POSTGRES_PASSWORD=x",
+        busybox(),
+        "true",
+    ]);
+    let _stopped = ContainerName(stopped.clone());
+    run_in(d, &["db-dump", &stopped]).fails_with(1, "is not running");
+    // And one that does not exist.
+    run_in(d, &["db-dump", "dvbt-no-such-container"]).fails_with(4, "no container");
+    assert_eq!(backups(d), Vec::<String>::new());
+    // Restoring something that is not a dump fails before the engine is asked anything.
+    std::fs::write(d.join("x.sql"), "hello, not a dump\n").unwrap();
+    run_in(d, &["db-restore", "x.sql", &plain]).fails_with(6, "not a database dump");
+}
+
+/// Removes a container by name on drop.
+struct ContainerName(String);
+
+impl Drop for ContainerName {
+    fn drop(&mut self) {
+        let _ = docker_run(&["rm", "-f", &self.0]);
+    }
+}
