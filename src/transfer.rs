@@ -29,8 +29,8 @@ pub struct ArchiveOptions {
 }
 
 /// Streams the volume behind `helper` into `sink` as an archive. On error or cancellation the
-/// sink is dropped (a file sink deletes its temporary file). Any writer will do: a compose
-/// bundle passes the writer of its parts.
+/// sink is dropped (a file sink deletes its temporary file, an upload is aborted). Any writer will
+/// do: a compose bundle passes the writer of its parts.
 pub async fn save_volume<W: Write + Send + 'static>(
     docker: &Docker,
     helper: &Helper,
@@ -241,9 +241,13 @@ impl Read for Tee {
     }
 }
 
-/// Reads all of stdin or a file as a `DynRead`.
-pub fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
+/// Opens an archive for reading: `-` (stdin), a file, or a URL (`s3://bucket/key`, streamed
+/// through a bounded channel). Returns the reader and the size when known.
+pub async fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
     use std::io::IsTerminal;
+    if crate::storage::Location::is_remote(path) {
+        return crate::storage::open_remote(path).await;
+    }
     if path == "-" {
         if io::stdin().is_terminal() {
             return Err(UserError::new(

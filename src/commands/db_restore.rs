@@ -15,7 +15,7 @@ use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
     let given = db::overrides_from(&args.credentials)?;
-    let (input, len) = transfer::open_input(&args.input)?;
+    let (input, len) = transfer::open_input(&args.input).await?;
     let counters: Arc<crate::archive::Counters> = Arc::default();
     let counted = crate::archive::CountingReader::new(input, Arc::clone(&counters));
     // Recognise the dump before touching the engine: a foreign file fails fast.
