@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN   := target/release/docker-volume-backup
 
 .DEFAULT_GOAL := all
-.PHONY: all build install uninstall test test-deps fmt fmt-check clippy lint bench bench-quick fuzz \
+.PHONY: all build install uninstall test test-deps fmt fmt-check clippy lint bench bench-quick bench-migrate fuzz \
         busybox-image clean help
 
 all: build ## release build (default)
@@ -46,6 +46,9 @@ bench: ## benchmark save/restore against the seed recipe and a curl|zstd pipelin
 
 bench-quick: ## the same on a tenth of the data
 	BENCH_SCALE=0.1 scripts/bench.sh
+
+bench-migrate: ## only migrate over a loopback sshd vs save | ssh | restore, on a tenth of the data
+	BENCH_SCALE=0.1 BENCH_MIGRATE_ONLY=1 scripts/bench.sh
 
 FUZZ_SECONDS ?= 60
 fuzz: ## fuzz the archive reader for FUZZ_SECONDS (60); installs cargo-fuzz if missing

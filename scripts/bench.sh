@@ -7,6 +7,9 @@
 #              `curl .../containers/ID/archive?path=/mnt/. | zstd -T0 -3` and
 #              `zstd -dc | curl -T - .../containers/ID2/archive?path=/mnt` into a fresh volume
 #   (c) tool   target/release/docker-volume-backup save / restore
+#   (d) migrate over ssh to a context `ssh://USER@127.0.0.1:PORT` served by a private sshd on loopback
+#              (pointing back at this engine): `migrate --to` against the pipe
+#              `save -o - | ssh ... docker-volume-backup restore -` (BENCH_MIGRATE)
 #
 # Usage: scripts/bench.sh        (or `make bench`; `make bench-quick` for BENCH_SCALE=0.1)
 #
@@ -17,6 +20,8 @@
 #   BENCH_RUNS       runs per measurement; the best (lowest) time is reported (default 1)
 #   BENCH_SKIP_TOOL  1 = measure only (a) and (b), without building the tool (default 0)
 #   BENCH_VERIFY     1 = check once that every restored volume equals the source (default 1)
+#   BENCH_MIGRATE    1 = also measure (d) (default: 1 when /usr/sbin/sshd is installed)
+#   BENCH_MIGRATE_ONLY 1 = measure only (d) (`make bench-migrate`, with BENCH_SCALE=0.1)
 #   BENCH_REPORT     also write the markdown report to this file (default $BENCH_DIR/report-scale<S>.md)
 #
 # Targets (PASS/MISS is printed; the exit status is 0 either way, it is not a test):
@@ -35,6 +40,9 @@ BENCH_SCALE="${BENCH_SCALE:-1}"
 BENCH_RUNS="${BENCH_RUNS:-1}"
 BENCH_SKIP_TOOL="${BENCH_SKIP_TOOL:-0}"
 BENCH_VERIFY="${BENCH_VERIFY:-1}"
+BENCH_MIGRATE_ONLY="${BENCH_MIGRATE_ONLY:-0}"
+if [ -x /usr/sbin/sshd ]; then BENCH_MIGRATE="${BENCH_MIGRATE:-1}"; else BENCH_MIGRATE="${BENCH_MIGRATE:-0}"; fi
+[ "$BENCH_MIGRATE_ONLY" != 1 ] || BENCH_MIGRATE=1
 SEED=20240601
 
 TOOL="$REPO/target/release/docker-volume-backup"
@@ -45,9 +53,12 @@ V_SRC=dvb-bench-src
 V_SEED=dvb-bench-seed-r
 V_PIPE=dvb-bench-pipe-r
 V_TOOL=dvb-bench-dst
+V_MIG=dvb-bench-migrate
+V_MIGPIPE=dvb-bench-migrate-pipe
 C_PIPE_SAVE=dvb-bench-pipe-save
 C_PIPE_RESTORE=dvb-bench-pipe-restore
-VOLUMES=("$V_SRC" "$V_SEED" "$V_PIPE" "$V_TOOL")
+VOLUMES=("$V_SRC" "$V_SEED" "$V_PIPE" "$V_TOOL" "$V_MIG" "$V_MIGPIPE")
+SSHD_PID=
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -104,6 +115,7 @@ cleanup() {
         for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$STEP_PID" 2>/dev/null || break; sleep 1; done
     fi
     for v in "${VOLUMES[@]}"; do docker volume rm -f "$v" >/dev/null 2>&1; done
+    [ -z "${SSHD_PID:-}" ] || { kill "$SSHD_PID" 2>/dev/null; wait "$SSHD_PID" 2>/dev/null; }
     docker image rm -f "$BB_IMAGE" "$EMPTY_IMAGE" >/dev/null 2>&1
     rm -rf "$SCRATCH"
     exit "$rc"
@@ -151,6 +163,7 @@ for d in "$BENCH_DIR" "$(docker info --format '{{.DockerRootDir}}' 2>/dev/null |
 done
 
 # ---------------------------------------------------------------- build, images, source volume
+[ "$BENCH_MIGRATE" != 1 ] || [ "$BENCH_SKIP_TOOL" != 1 ] || die "BENCH_MIGRATE needs the tool (BENCH_SKIP_TOOL=1 given)"
 if [ "$BENCH_SKIP_TOOL" != 1 ]; then
     log "building the release binary"
     cargo build --release --quiet
@@ -161,6 +174,38 @@ QUIET=1 "$REPO/scripts/busybox-image.sh" "$BB_IMAGE" >/dev/null
 tar -cf "$SCRATCH/empty.tar" -T /dev/null
 docker import --change "LABEL $LABEL" "$SCRATCH/empty.tar" "$EMPTY_IMAGE" >/dev/null
 log "images ready: $BB_IMAGE, $EMPTY_IMAGE"
+
+# (d) a private sshd on loopback that lets a key made here log in as this user; the remote docker
+# CLI gets an empty config dir (no context of the user's leaks in). ssh runs with -F, through a
+# wrapper first on PATH, so ~/.ssh is never read or written.
+if [ "$BENCH_MIGRATE" = 1 ]; then
+    SSHDIR="$SCRATCH/ssh"
+    mkdir -p "$SSHDIR/bin" "$SSHDIR/remote-config" "$SSHDIR/docker-config"
+    ssh-keygen -q -t ed25519 -N '' -f "$SSHDIR/host_key"
+    ssh-keygen -q -t ed25519 -N '' -f "$SSHDIR/id"
+    printf 'environment="DOCKER_CONFIG=%s" %s' "$SSHDIR/remote-config" "$(cat "$SSHDIR/id.pub")" > "$SSHDIR/authorized_keys"
+    SSH_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    printf '%s\n' "ListenAddress 127.0.0.1" "HostKey $SSHDIR/host_key" \
+        "AuthorizedKeysFile $SSHDIR/authorized_keys" "PidFile none" "StrictModes no" \
+        "PermitUserEnvironment yes" "PasswordAuthentication no" "KbdInteractiveAuthentication no" \
+        "UsePAM no" "PermitRootLogin prohibit-password" > "$SSHDIR/sshd_config"
+    printf '%s\n' "Host *" "  IdentityFile $SSHDIR/id" "  IdentitiesOnly yes" \
+        "  UserKnownHostsFile /dev/null" "  StrictHostKeyChecking no" "  BatchMode yes" \
+        "  LogLevel ERROR" > "$SSHDIR/ssh_config"
+    printf '#!/bin/sh\nexec /usr/bin/ssh -F %s "$@"\n' "$SSHDIR/ssh_config" > "$SSHDIR/bin/ssh"
+    chmod +x "$SSHDIR/bin/ssh"
+    [ "$(id -u)" -ne 0 ] || mkdir -p /run/sshd
+    /usr/sbin/sshd -D -f "$SSHDIR/sshd_config" -p "$SSH_PORT" 2>"$SSHDIR/sshd.log" &
+    SSHD_PID=$!
+    SSH_URL="ssh://$(id -un)@127.0.0.1:$SSH_PORT"
+    for _ in $(seq 1 50); do
+        "$SSHDIR/bin/ssh" -p "$SSH_PORT" "$(id -un)@127.0.0.1" true 2>/dev/null && break
+        sleep 0.1
+    done
+    docker --config "$SSHDIR/docker-config" context create bench-ssh --docker "host=$SSH_URL" >/dev/null 2>"$SSHDIR/context.log" \
+        || die "docker context create failed: $(cat "$SSHDIR/context.log")"
+    log "sshd on 127.0.0.1:$SSH_PORT, context bench-ssh -> $SSH_URL"
+fi
 
 log "filling volume $V_SRC from the data set"
 docker volume create --label "$LABEL" "$V_SRC" >/dev/null
@@ -205,6 +250,12 @@ c -o /dev/null -H "Content-Type: application/json" \
 zstd -dc -q "$A" | c -o /dev/null -X PUT -T - -H "Content-Type: application/x-tar" -H "Expect:" \
   "$U/containers/$C/archive?path=/mnt"
 c -o /dev/null -X DELETE "$U/containers/$C?force=1"'
+
+# (d) baseline: save to stdout, ssh, restore from stdin on the other side. $1 tool, $2 source
+# volume, $3 target volume, $4 ssh port, $5 user@host.
+# shellcheck disable=SC2016
+MIGRATE_PIPE='set -eo pipefail
+"$1" save "$2" -o - -q | ssh -p "$4" "$5" "$1" restore - "$3" -q'
 
 declare -A BEST_T=() MAX_RSS=() SIZE=()
 LOADS=()
@@ -287,9 +338,18 @@ for run in $(seq 1 "$BENCH_RUNS"); do
     # Delete the previous run's archives and restored volumes now, not right before a timed
     # restore: freeing ~1 GiB of files (ext4 discards, journal) would slow the next step down.
     rm -f "$OUT"/*
-    for v in "$V_SEED" "$V_PIPE" "$V_TOOL"; do remove_volume "$v"; done
+    for v in "$V_SEED" "$V_PIPE" "$V_TOOL" "$V_MIG" "$V_MIGPIPE"; do remove_volume "$v"; done
     sync
     sleep 2
+    if [ "$BENCH_MIGRATE" = 1 ]; then
+        timed migrate_pipe env PATH="$SSHDIR/bin:$PATH" bash -c "$MIGRATE_PIPE" _ "$TOOL" "$V_SRC" "$V_MIGPIPE" "$SSH_PORT" "$(id -un)@127.0.0.1"
+        timed migrate env PATH="$SSHDIR/bin:$PATH" "$TOOL" --config "$SSHDIR/docker-config" migrate "$V_SRC" --to bench-ssh --as "$V_MIG" -q
+        if [ "$run" = 1 ] && [ "$BENCH_VERIFY" = 1 ]; then
+            verify migrate_pipe "$V_MIGPIPE"
+            verify migrate "$V_MIG"
+        fi
+    fi
+    [ "$BENCH_MIGRATE_ONLY" != 1 ] || continue
     timed seed_save bash -c "$SEED_SAVE" _ "$LABEL" "$V_SRC" "$OUT" "$BB_IMAGE"
     timed pipe_save bash -c "$PIPE_SAVE" _ "$SOCK" "$URL" "$C_PIPE_SAVE" "$EMPTY_IMAGE" "$V_SRC" "$OUT/pipe.tar.zst"
     if [ "$BENCH_SKIP_TOOL" != 1 ]; then
@@ -331,6 +391,22 @@ REPORT_FILE="${BENCH_REPORT:-$BENCH_DIR/report-scale$BENCH_SCALE.md}"
     echo "Data: $(mib "$DS_BYTES") MiB in $DS_ENTRIES entries (generator $DS_VERSION, seed $SEED, scale $BENCH_SCALE)."
     echo "Docker Engine $ENGINE (API ${API#v}), $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ); best of $BENCH_RUNS run(s), warm page cache."
     echo
+    if [ "$BENCH_MIGRATE" = 1 ]; then
+        mb_s() { awk -v b="$DS_BYTES" -v t="$1" 'BEGIN {printf "%.0f", b / 1e6 / t}'; }
+        echo "Migrate over ssh on loopback (context \`$SSH_URL\` pointing back at this engine):"
+        echo
+        echo "| method | time (s) | MB/s of data | peak RSS (MiB) |"
+        echo "| --- | ---: | ---: | ---: |"
+        echo "| \`save -o - \\| ssh ... restore -\` (zstd -3 on the wire; checks the stream's checksum) | ${BEST_T[migrate_pipe]} | $(mb_s "${BEST_T[migrate_pipe]}") | $(kib2mib "${MAX_RSS[migrate_pipe]}") (largest process) |"
+        echo "| \`migrate --to\` (plain tar on the wire; reads the copy back to verify it) | ${BEST_T[migrate]} | $(mb_s "${BEST_T[migrate]}") | $(kib2mib "${MAX_RSS[migrate]}") |"
+        echo
+        echo "migrate / pipe: $(ratio "${BEST_T[migrate]}" "${BEST_T[migrate_pipe]}")"
+        echo
+    fi
+    if [ "$BENCH_MIGRATE_ONLY" = 1 ]; then
+        [ "${#verified[@]}" -eq 0 ] || echo "Copies compared with the source: ${verified[*]}."
+        exit 0
+    fi
     echo "| method | save (s) | restore (s) | archive (MiB) | peak RSS save / restore (MiB) |"
     echo "| --- | ---: | ---: | ---: | ---: |"
     echo "| (a) seed recipe: busybox \`tar czf\` / \`tar xzf\` in a container | ${BEST_T[seed_save]} | ${BEST_T[seed_restore]} | $(mib "${SIZE[seed]}") | n/a (in the container) |"

@@ -13,12 +13,19 @@
 #   curl            talks to the Docker socket directly (benchmark baseline)
 #   python3         the benchmark's data generator and the TLS terminator of the TLS test
 #   openssl         makes the certificates of the TLS test
-#   openssh-client  ssh-keygen makes the ssh key of the encryption test
+#   openssh-client  ssh-keygen makes the ssh key of the encryption test; ssh reaches ssh:// contexts
+#   openssh-server  /usr/sbin/sshd on loopback for the ssh context and migrate tests (not started
+#                   as a service: the tests start their own with a temporary config)
+#   iproute2        ip: a bridge of its own for the second dockerd of the migrate test
 #   util-linux      setsid: the passphrase tests run the tool without a controlling terminal
 #   postgresql      the server and client tools of the db-dump tests' PostgreSQL containers, which
 #                   run the host's /usr read-only (scripts/db-images.sh)
 #   mariadb-server  the same for the MariaDB containers (mariadbd, mariadb, mariadb-dump)
 #   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
+#   cron            crontab: the schedule tests install (and remove) a user crontab entry
+#
+# Then it installs moto's S3 server from PyPI into its own virtualenv (scripts/s3-server.sh), for
+# the S3 tests (python3-venv from apt when `python3 -m venv` is missing).
 #
 # It also reports (without failing) whether the Docker daemon answers and whether cargo's rustfmt and
 # clippy are there.
@@ -37,13 +44,20 @@ declare -A probe=(
     [python3]=python3
     [openssl]=openssl
     [openssh-client]=ssh-keygen
+    [openssh-server]=/usr/sbin/sshd
+    [iproute2]=ip
     [util-linux]=setsid
     [docker-compose]=docker-compose
     [postgresql]=/usr/lib/postgresql
     [mariadb-server]=/usr/sbin/mariadbd
+    [cron]=crontab
 )
-order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client util-linux docker-compose
-    postgresql mariadb-server)
+order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server iproute2 util-linux
+    docker-compose postgresql mariadb-server cron)
+if ! python3 -m venv --help >/dev/null 2>&1; then
+    probe[python3-venv]=venv
+    order+=(python3-venv)
+fi
 
 is_static_busybox() {
     # Debian's dynamically linked 'busybox' also ships /bin/busybox but cannot run in an empty image.
@@ -62,6 +76,8 @@ have() {
         compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
     elif [ "$pkg" = docker-compose ]; then
         docker compose version >/dev/null 2>&1 || command -v docker-compose >/dev/null 2>&1
+    elif [ "$pkg" = python3-venv ]; then
+        python3 -m venv --help >/dev/null 2>&1
     elif [ "${p#/}" != "$p" ]; then
         [ -x "$p" ]
     else
@@ -105,6 +121,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 else
     log "nothing to install"
 fi
+
+log "S3 test server: $("$(dirname "${BASH_SOURCE[0]}")/s3-server.sh")"
 
 # Informational checks: these never fail the script.
 if command -v docker >/dev/null 2>&1; then

@@ -27,6 +27,9 @@ pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
 
+    #[command(flatten)]
+    pub storage: StorageArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -94,6 +97,20 @@ pub enum Command {
     Verify(VerifyArgs),
     /// The newest backup of every volume, its age, and whether it meets the RPO
     Status(StatusArgs),
+    /// Move volumes to the engine of another Docker context, streaming, verified end to end
+    Migrate(MigrateArgs),
+    /// Copy a volume into a new volume on the same engine, verified end to end
+    Clone(CloneArgs),
+    /// List the backups in a destination (a directory or s3://bucket/prefix), newest first
+    Backups(BackupsArgs),
+    /// Delete old backups from a destination by restic-style retention rules, per volume
+    Prune(PruneArgs),
+    /// Recurring backups: a user crontab entry or a systemd user timer
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
+    /// Run a schedule now (`run-schedule ID`), or, without ID, stay in the foreground and
+    /// run every schedule when it is due (for machines with neither cron nor systemd)
+    RunSchedule(RunScheduleArgs),
     /// Back up every volume of a compose project into one bundle, its containers stopped
     #[command(name = "compose-export")]
     ComposeExport(ComposeExportArgs),
@@ -139,8 +156,16 @@ pub struct SaveArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
+    /// Destination: a directory or s3://bucket/prefix; repeatable (the volume is read once and
+    /// streamed to all of them) [names: <volume>_<YYYYmmdd_HHMMSS>.tar.zst]
+    #[arg(long = "to", value_name = "DEST", conflicts_with = "output")]
+    pub to: Vec<String>,
+
     #[command(flatten)]
     pub encrypt: EncryptArgs,
+
+    #[command(flatten)]
+    pub keep: KeepArgs,
 }
 
 /// Encrypting a new archive with age (all of the archive, manifest included).
@@ -256,7 +281,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Where backups are kept (directories) [default: ./backups]
+    /// Where backups are kept (directories, s3://bucket/prefix) [default: ./backups]
     #[arg(value_name = "DEST")]
     pub destinations: Vec<String>,
 
@@ -273,6 +298,47 @@ pub struct StatusArgs {
     pub format: Format,
 }
 
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// Volumes to move (they stay on the source); or choose them with --project, --all, --filter
+    #[arg(value_name = "VOLUME", required_unless_present_any = ["all", "project", "filter"],
+          conflicts_with_all = ["all", "project", "filter"])]
+    pub volumes: Vec<String>,
+
+    /// The Docker context to copy to (`docker context ls`)
+    #[arg(long, value_name = "CONTEXT")]
+    pub to: String,
+
+    /// Name on the destination [default: the same name]; only with one volume
+    #[arg(long = "as", value_name = "NAME", conflicts_with_all = ["all", "project", "filter"])]
+    pub as_name: Option<String>,
+
+    /// The Docker context to copy from [default: the current one, as for every command]
+    #[arg(long, value_name = "CONTEXT")]
+    pub from: Option<String>,
+
+    /// Replace the content of a non-empty destination volume (as `restore --force`)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    #[command(flatten)]
+    pub quiesce: QuiesceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CloneArgs {
+    /// The volume to copy
+    #[arg(value_name = "VOLUME")]
+    pub volume: String,
+
+    /// The new volume (created with the driver, options and labels of VOLUME)
+    #[arg(value_name = "NEW")]
+    pub new: String,
+}
+
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90m, 24h, 7d, 2w)"))
 }
@@ -281,6 +347,186 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
 pub enum Format {
     Table,
     Json,
+}
+
+/// Where archives are kept in object storage: flags over the standard AWS settings.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "S3 (credentials: AWS_* variables, ~/.aws/credentials)")]
+pub struct StorageArgs {
+    /// S3 endpoint URL (MinIO, Ceph, R2...) [env: AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL]
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+
+    /// S3 region [env: AWS_REGION, AWS_DEFAULT_REGION; else the profile's; else us-east-1]
+    #[arg(long, global = true, value_name = "REGION")]
+    pub s3_region: Option<String>,
+
+    /// AWS profile in ~/.aws/config and ~/.aws/credentials [env: AWS_PROFILE]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub s3_profile: Option<String>,
+
+    /// Path-style URLs (endpoint/bucket/key) [default: with --s3-endpoint; virtual-hosted on AWS]
+    #[arg(long, global = true, conflicts_with = "s3_virtual_host")]
+    pub s3_path_style: bool,
+
+    /// Virtual-hosted URLs (bucket.endpoint/key)
+    #[arg(long, global = true)]
+    pub s3_virtual_host: bool,
+
+    /// Part size of multipart uploads, at least 5MiB [default: 16MiB]
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size)]
+    pub s3_part_size: Option<usize>,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let lower = s.trim().to_ascii_lowercase();
+    let (digits, unit) = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((lower.as_str(), ""), |i| lower.split_at(i));
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s}: not a size (e.g. 16MiB)"))?;
+    let mult = match unit.trim() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1 << 10,
+        "m" | "mib" | "mb" => 1 << 20,
+        "g" | "gib" | "gb" => 1 << 30,
+        _ => return Err(format!("{s}: unknown unit (use KiB, MiB, GiB)")),
+    };
+    Ok(n * mult)
+}
+
+/// Retention rules, as restic's `forget` has them; applied per volume.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Retention (restic's rules, per volume)")]
+pub struct KeepArgs {
+    /// Keep the N newest backups (-1: all)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_last: Option<i32>,
+    /// Keep the newest backup of each of the last N hours that have one (-1: all)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_hourly: Option<i32>,
+    /// Keep the newest backup of each of the last N days that have one (-1: all)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_daily: Option<i32>,
+    /// Keep the newest backup of each of the last N ISO weeks that have one (-1: all)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_weekly: Option<i32>,
+    /// Keep the newest backup of each of the last N months that have one (-1: all)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_monthly: Option<i32>,
+    /// Keep the newest backup of each of the last N years that have one (-1: all)
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub keep_yearly: Option<i32>,
+    /// Keep every backup younger than DURATION before the newest one (e.g. 7d, 2y5m7d3h)
+    #[arg(long, value_name = "DURATION", value_parser = crate::retention::Within::parse)]
+    pub keep_within: Option<crate::retention::Within>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupsArgs {
+    /// A directory or s3://bucket/prefix
+    #[arg(value_name = "DEST")]
+    pub destination: String,
+
+    /// Only this volume's backups
+    #[arg(long, value_name = "VOLUME")]
+    pub volume: Option<String>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// A directory or s3://bucket/prefix
+    #[arg(value_name = "DEST")]
+    pub destination: String,
+
+    /// Only this volume's backups [default: every volume, each on its own]
+    #[arg(long, value_name = "VOLUME")]
+    pub volume: Option<String>,
+
+    /// Show what would be deleted and why the rest stays; delete nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCommand {
+    /// Install a recurring backup of VOLUME... to DEST...
+    Add(ScheduleAddArgs),
+    /// List the schedules, their last run and its result
+    Ls(ScheduleLsArgs),
+    /// Remove a schedule (its crontab entry or timer, and its settings)
+    Rm(ScheduleRmArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("when").required(true)))]
+pub struct ScheduleAddArgs {
+    /// Volumes to back up
+    #[arg(required = true, value_name = "VOLUME")]
+    pub volumes: Vec<String>,
+
+    /// Every day at this local time
+    #[arg(long, value_name = "HH:MM", group = "when")]
+    pub at: Option<String>,
+
+    /// At this interval (minutes dividing an hour, hours dividing a day, or 1d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, group = "when")]
+    pub every: Option<std::time::Duration>,
+
+    /// A five-field cron expression (minute hour day-of-month month day-of-week)
+    #[arg(long, value_name = "EXPR", group = "when")]
+    pub cron: Option<String>,
+
+    /// Destinations (directories or s3://bucket/prefix); repeatable
+    #[arg(long = "to", value_name = "DEST", required = true)]
+    pub to: Vec<String>,
+
+    /// Install as a crontab entry or a systemd user timer [default: systemd when
+    /// `systemctl --user` works, else crontab]
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub using: Option<Scheduler>,
+
+    /// Compression for the archives
+    #[arg(long, value_enum, value_name = "ALGO")]
+    pub compression: Option<Compression>,
+
+    #[command(flatten)]
+    pub keep: KeepArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    Systemd,
+    Cron,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleLsArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ScheduleRmArgs {
+    /// The schedule's ID (see `schedule ls`)
+    #[arg(value_name = "ID")]
+    pub id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RunScheduleArgs {
+    /// The schedule to run now [default: run every schedule when due, in the foreground]
+    #[arg(value_name = "ID")]
+    pub id: Option<String>,
 }
 
 /// How the project was named on the command line (the part of compose's own flags we take).

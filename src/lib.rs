@@ -11,8 +11,11 @@ pub mod error;
 pub mod keys;
 pub mod output;
 pub mod plugin;
+pub mod retention;
+pub mod schedule;
 pub mod select;
 pub mod settings;
+pub mod storage;
 pub mod transfer;
 
 use std::ffi::OsString;
@@ -60,6 +63,7 @@ pub fn main() -> i32 {
         }
     };
     let settings = Settings::from_globals(&cli.global);
+    storage::configure(storage::S3Options::from_args(&cli.storage));
     output::configure(settings.quiet, settings.debug);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -94,6 +98,12 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Inspect(args) => commands::inspect::run(ctx, args).await,
         Command::Verify(args) => commands::verify::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
+        Command::Migrate(args) => commands::migrate::run(ctx, args).await,
+        Command::Clone(args) => commands::clone::run(ctx, args).await,
+        Command::Backups(args) => commands::backups::run(ctx, args).await,
+        Command::Prune(args) => commands::prune::run(ctx, args).await,
+        Command::Schedule(command) => commands::schedule::run(ctx, command).await,
+        Command::RunSchedule(args) => commands::schedule::run_schedule(ctx, args).await,
         Command::DbDump(args) => commands::db_dump::run(ctx, args).await,
         Command::DbRestore(args) => commands::db_restore::run(ctx, args).await,
         Command::ComposeExport(args) => commands::compose_export::run(ctx, args).await,

@@ -46,6 +46,22 @@ impl Settings {
             home.as_deref(),
         )?)
     }
+
+    /// The endpoint of the named context (`migrate --to/--from`), read from the same config
+    /// directory; Docker's connection flags (`-H`, `--tls*`) do not apply to it.
+    pub fn endpoint_of(&self, context: &str) -> Result<Endpoint> {
+        let options = ContextOptions {
+            config_dir: self.context.config_dir.clone(),
+            context: Some(context.to_owned()),
+            ..Default::default()
+        };
+        let home = dirs::home_dir();
+        Ok(context::resolve(
+            &options,
+            &|key| std::env::var(key).ok(),
+            home.as_deref(),
+        )?)
+    }
 }
 
 /// What every command gets: the settings and the cancellation token (Ctrl-C, the CLI's socket).

@@ -29,8 +29,8 @@ pub struct ArchiveOptions {
 }
 
 /// Streams the volume behind `helper` into `sink` as an archive. On error or cancellation the
-/// sink is dropped (a file sink deletes its temporary file). Any writer will do: a compose
-/// bundle passes the writer of its parts.
+/// sink is dropped (a file sink deletes its temporary file, an upload is aborted). Any writer will
+/// do: a compose bundle passes the writer of its parts.
 pub async fn save_volume<W: Write + Send + 'static>(
     docker: &Docker,
     helper: &Helper,
@@ -141,20 +141,113 @@ pub async fn copy_volume(
     counters: Arc<Counters>,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
-    let (tx, rx) = stream::channel();
-    let reader = TarReader::new(Box::new(ChannelReader::new(rx)) as DynRead, counters);
-    let (downloaded, restored) = tokio::join!(
-        stream::download(docker, &from.id, tx),
+    let (report, _) = stream_volume(docker, from, counters, false, |reader| {
         restore_into(docker, to, reader, cancel)
-    );
-    let report = restored?;
-    downloaded?;
+    })
+    .await?;
     Ok(report)
 }
 
-/// Reads all of stdin or a file as a `DynRead`.
-pub fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
+/// Streams the volume behind `from` (on any engine) into `consume` as a `TarReader` over the
+/// engine's tar (`./`, `./a`, ...), with constant memory. With `index`, every entry that passes
+/// is also described (content hashed) from the same bytes on a thread of its own, so what was
+/// sent can be compared with what arrived without reading the source twice.
+pub async fn stream_volume<T, F, Fut>(
+    docker: &Docker,
+    from: &Helper,
+    counters: Arc<Counters>,
+    index: bool,
+    consume: F,
+) -> Result<(T, Option<index::Index>)>
+where
+    F: FnOnce(TarReader<DynRead>) -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let (tx, rx) = stream::channel();
+    let source: DynRead = Box::new(ChannelReader::new(rx));
+    let (source, indexer) = if index {
+        let (tee, indexer) = tee_index(source);
+        (tee, Some(indexer))
+    } else {
+        (source, None)
+    };
+    let reader = TarReader::new(source, counters);
+    let (downloaded, consumed) =
+        tokio::join!(stream::download(docker, &from.id, tx), consume(reader));
+    let indexed = match indexer {
+        Some(task) => Some(task.await.expect("the indexer panicked")),
+        None => None,
+    };
+    let value = consumed?;
+    downloaded?;
+    let index = indexed.transpose()?;
+    Ok((value, index))
+}
+
+/// A reader that hands a copy of every byte read through it to an indexer thread (bounded
+/// channel). The indexer reads to the end of its input, so the tee never blocks on it.
+fn tee_index(
+    input: DynRead,
+) -> (
+    DynRead,
+    tokio::task::JoinHandle<Result<index::Index, ArchiveError>>,
+) {
+    let (tx, rx) = stream::channel();
+    let indexer = tokio::task::spawn_blocking(move || {
+        let mut reader = TarReader::new(ChannelReader::new(rx), Arc::default());
+        let index = index::index_entries(&mut reader);
+        // Whatever follows the end-of-archive marker: read it so the tee never waits.
+        let _ = io::copy(&mut reader.into_inner(), &mut io::sink());
+        index
+    });
+    (
+        Box::new(Tee {
+            input,
+            tx: Some(tx),
+        }),
+        indexer,
+    )
+}
+
+struct Tee {
+    input: DynRead,
+    tx: Option<tokio::sync::mpsc::Sender<io::Result<bytes::Bytes>>>,
+}
+
+impl Read for Tee {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = match self.input.read(buf) {
+            Ok(n) => n,
+            Err(e) => {
+                if let Some(tx) = self.tx.take() {
+                    let _ = tx.blocking_send(Err(io::Error::new(e.kind(), e.to_string())));
+                }
+                return Err(e);
+            }
+        };
+        if n == 0 {
+            // The end: the indexer sees it as the end of its input too.
+            self.tx = None;
+        } else if let Some(tx) = &self.tx {
+            if tx
+                .blocking_send(Ok(bytes::Bytes::copy_from_slice(&buf[..n])))
+                .is_err()
+            {
+                // The indexer gave up (and says why); the transfer goes on.
+                self.tx = None;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Opens an archive for reading: `-` (stdin), a file, or a URL (`s3://bucket/key`, streamed
+/// through a bounded channel). Returns the reader and the size when known.
+pub async fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
     use std::io::IsTerminal;
+    if crate::storage::Location::is_remote(path) {
+        return crate::storage::open_remote(path).await;
+    }
     if path == "-" {
         if io::stdin().is_terminal() {
             return Err(UserError::new(
@@ -180,9 +273,18 @@ pub fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
 
 /// Reads the volume behind `helper` through the engine and describes every entry.
 pub async fn index_volume(docker: &Docker, helper: &Helper) -> Result<index::Index> {
+    index_volume_counted(docker, helper, Arc::default()).await
+}
+
+/// `index_volume`, counting what it reads into `counters` (for a progress bar).
+pub async fn index_volume_counted(
+    docker: &Docker,
+    helper: &Helper,
+    counters: Arc<Counters>,
+) -> Result<index::Index> {
     let (tx, rx) = stream::channel();
     let indexer = tokio::task::spawn_blocking(move || {
-        let mut reader = TarReader::new(ChannelReader::new(rx), Arc::default());
+        let mut reader = TarReader::new(ChannelReader::new(rx), counters);
         index::index_entries(&mut reader)
     });
     let downloaded = stream::download(docker, &helper.id, tx).await;

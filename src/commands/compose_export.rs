@@ -124,6 +124,7 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
     let sink = match &out {
         Output::Bundle(Target::File(path)) => Some(Sink::file(path, args.force)?),
         Output::Bundle(Target::Stdout) => Some(Sink::stdout()?),
+        Output::Bundle(Target::To(_)) => unreachable!("compose-export has no --to"),
         Output::Split(dir) => {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating directory {}", dir.display()))?;
@@ -350,6 +351,7 @@ async fn export_split(
             options.encode,
             options.encrypt.clone(),
             force,
+            &[],
         );
         saved.push(one.await?);
     }

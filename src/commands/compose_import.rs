@@ -115,7 +115,7 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&bv.file);
-                transfer::open_input(&path.to_string_lossy())?.0
+                transfer::open_input(&path.to_string_lossy()).await?.0
             }
         };
         let counters: Arc<Counters> = Arc::default();
@@ -228,7 +228,7 @@ async fn replay_dumps(
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &d.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&d.file);
-                transfer::open_input(&path.to_string_lossy())?.0
+                transfer::open_input(&path.to_string_lossy()).await?.0
             }
         };
         let opened = open_counted(input)
@@ -272,7 +272,7 @@ async fn open(bundle: &str) -> Result<(Source, BundleManifest)> {
         let manifest = read_dir_manifest(path)?;
         return Ok((Source::Dir(path.to_path_buf()), manifest));
     }
-    let (input, _) = transfer::open_input(bundle)?;
+    let (input, _) = transfer::open_input(bundle).await?;
     let reader = tokio::task::spawn_blocking(move || {
         let mut reader = BundleReader::new(input);
         let manifest = reader.read_manifest()?;

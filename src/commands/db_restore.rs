@@ -14,7 +14,7 @@ use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
     let given = db::overrides_from(&args.credentials)?;
-    let (input, len) = transfer::open_input(&args.input)?;
+    let (input, len) = transfer::open_input(&args.input).await?;
     // Recognise the dump before touching the engine: a foreign file fails fast.
     let opened = open_counted(input).await?;
     let engine = ctx.engine().await?;

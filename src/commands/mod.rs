@@ -1,12 +1,17 @@
 //! One module per command.
 
+pub mod backups;
+pub mod clone;
 pub mod compose_export;
 pub mod compose_import;
 pub mod db_dump;
 pub mod db_restore;
 pub mod inspect;
 pub mod ls;
+pub mod migrate;
+pub mod prune;
 pub mod restore;
 pub mod save;
+pub mod schedule;
 pub mod status;
 pub mod verify;

@@ -21,7 +21,7 @@ use crate::transfer::{self, DynRead};
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let keys = crate::keys::keys(&args.decrypt)?;
-    let (input, input_len) = transfer::open_input(&args.archive)?;
+    let (input, input_len) = transfer::open_input(&args.archive).await?;
     let counters: Arc<Counters> = Arc::default();
     // A missing or wrong key fails here, before any volume is created or touched.
     let opened = {
@@ -85,7 +85,7 @@ pub fn describe(report: &RewriteReport) -> String {
 /// created like `like` (driver, options, labels; default: local) and removed again on failure;
 /// an empty one is emptied again on failure; a non-empty one is replaced only with `force`,
 /// through a scratch volume. Volumes in use by running containers are refused. Shared by
-/// `restore` and `compose-import`.
+/// `restore`, `compose-import` and `migrate`.
 pub async fn restore_volume(
     ctx: &Ctx,
     engine: &Engine,
@@ -183,7 +183,8 @@ async fn into_new(
     if result.is_err() {
         if let Err(e) = volumes::remove(docker, target).await {
             output::warn(&format!(
-                "the restore failed and volume `{target}` it created could not be removed: {e:#}"
+                "the restore failed and volume `{target}` it created, which holds an INCOMPLETE \
+                 copy, could not be removed: {e:#}; remove it with `docker volume rm {target}`"
             ));
         }
     }

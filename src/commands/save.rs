@@ -16,6 +16,7 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress, Sink};
 use crate::select::Saved;
 use crate::settings::Ctx;
+use crate::storage::upload::Fanout;
 use crate::transfer;
 
 /// Where one volume's archive goes.
@@ -23,6 +24,8 @@ use crate::transfer;
 pub(crate) enum Target {
     File(PathBuf),
     Stdout,
+    /// This name in every `--to` destination.
+    To(String),
 }
 
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
@@ -37,6 +40,15 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     for volume in &args.volumes {
         plans.push(plan_output(volume, &args, &stamp)?);
     }
+    let policy = crate::commands::prune::policy(&args.keep)?;
+    if !policy.is_empty() && args.to.is_empty() {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--keep-* prunes the --to destinations: give one",
+        )
+        .into());
+    }
+    let stores = crate::storage::open_all(&args.to, true)?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
     let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
     let threads = args.threads.unwrap_or_else(|| {
@@ -76,15 +88,24 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
                 n => format!("[{}/{n}] {}", i + 1, volume.name),
             };
             let one = save_one(
-                ctx, &engine, volume, &label, target, opts, encrypt, args.force,
-            );
-            saved.push(one.await?);
+                ctx, &engine, volume, &label, target, opts, encrypt, args.force, &stores,
+            )
+            .await;
+            if one.is_err() {
+                // Aborted uploads finish aborting before the error is reported.
+                crate::storage::upload::settle().await;
+            }
+            saved.push(one?);
         }
         Ok(saved)
     };
     let (saved, downtimes) = quiesce.run(&engine.docker, &ctx.cancel, work).await?;
     if count > 1 {
         crate::select::print_summary(&saved, &downtimes);
+    }
+    // Pruning only after every volume reached every destination: a failed save deletes nothing.
+    if !policy.is_empty() {
+        crate::commands::prune::after_save(&stores, &names, &policy).await?;
     }
     Ok(())
 }
@@ -99,44 +120,54 @@ pub(crate) async fn save_one(
     opts: EncodeOptions,
     encrypt: Option<Arc<EncryptTo>>,
     force: bool,
+    stores: &[crate::storage::Store],
 ) -> Result<Saved> {
     let sink = match &target {
-        Target::Stdout => Sink::stdout()?,
-        Target::File(path) => Sink::file(path, force)?,
-    };
+        Target::Stdout => Fanout::open(&[], "", Some(("stdout".into(), Sink::stdout()?)), force),
+        Target::File(path) => {
+            let file = Sink::file(path, force)?;
+            Fanout::open(&[], "", Some((path.display().to_string(), file)), force)
+        }
+        Target::To(name) => Fanout::open(stores, name, None, force),
+    }
+    .await?;
     let options = transfer::ArchiveOptions {
         encode: opts,
         encrypt,
     };
     let started = Instant::now();
     let (sink, trailer) = stream_volume(ctx, engine, volume, label, sink, options).await?;
-    let size = tokio::task::spawn_blocking(move || sink.commit())
+    let written = sink
+        .commit(&ctx.cancel)
         .await
-        .expect("commit panicked")?;
+        .map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
     let seconds = started.elapsed().as_secs_f64();
     let summary = format!(
         "{} entries, {} of data",
         output::thousands(trailer.entries),
         output::bytes(trailer.content_bytes)
     );
-    match (&target, size) {
-        (Target::File(path), Some(size)) => output::info(&format!(
-            "saved {} ({}, {summary}, {seconds:.1} s)",
-            path.display(),
-            output::bytes(size)
-        )),
-        _ => output::info(&format!(
-            "saved {} to stdout ({summary}, {seconds:.1} s)",
-            volume.name
-        )),
+    for w in &written {
+        match (&target, w.size) {
+            (Target::Stdout, _) | (_, None) => output::info(&format!(
+                "saved {} to stdout ({summary}, {seconds:.1} s)",
+                volume.name
+            )),
+            (_, Some(size)) => output::info(&format!(
+                "saved {} ({}, {summary}, {seconds:.1} s)",
+                w.location,
+                output::bytes(size)
+            )),
+        }
     }
+    let locations: Vec<&str> = written.iter().map(|w| w.location.as_str()).collect();
     Ok(Saved {
         volume: volume.name.clone(),
         path: match target {
-            Target::File(path) => Some(path),
             Target::Stdout => None,
+            Target::File(_) | Target::To(_) => Some(PathBuf::from(locations.join(", "))),
         },
-        size,
+        size: written.first().and_then(|w| w.size),
         entries: trailer.entries,
         content_bytes: trailer.content_bytes,
         seconds,
@@ -203,6 +234,11 @@ fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Co
         |dir: &Path, c: Compression| dir.join(format!("{volume}_{stamp}.{}{age}", c.extension()));
     let chosen = args.compression.unwrap_or(Compression::Zstd);
     match args.output.as_deref() {
+        // `--to` conflicts with `-o`: the same name goes to every destination.
+        _ if !args.to.is_empty() => Ok((
+            Target::To(default_name(Path::new(""), chosen).display().to_string()),
+            chosen,
+        )),
         None => Ok((
             Target::File(default_name(Path::new("backups"), chosen)),
             chosen,
@@ -265,7 +301,9 @@ mod tests {
             level: None,
             threads: None,
             force: false,
+            to: Vec::new(),
             encrypt: Default::default(),
+            keep: Default::default(),
             select: Default::default(),
             quiesce: Default::default(),
         }

@@ -3,26 +3,23 @@
 //! monitoring can run it as it is.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use bollard::query_parameters::ListVolumesOptions;
-use chrono::{DateTime, Local, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::archive::{Compression, Keys};
 use crate::cli::{Format, StatusArgs};
 use crate::docker::helper::HELPER_LABEL;
 use crate::error::{Kind, UserError};
 use crate::settings::Ctx;
-use crate::transfer;
+use crate::storage::{catalog, Location, Store};
 
 /// One backup found in a destination.
 #[derive(Debug, Clone, Serialize)]
 struct Backup {
-    path: PathBuf,
+    path: String,
     created: DateTime<Utc>,
     size: u64,
 }
@@ -43,20 +40,14 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     };
     let mut newest: BTreeMap<String, Backup> = BTreeMap::new();
     for dest in &destinations {
-        if dest.contains("://") {
-            return Err(UserError::new(
-                Kind::Usage,
-                format!("{dest}: only local directories are supported as destinations so far"),
-            )
-            .into());
-        }
-        let dir = PathBuf::from(dest);
-        let found = tokio::task::spawn_blocking(move || scan(&dir))
-            .await
-            .expect("scan panicked")
-            .with_context(|| format!("reading {dest}"))?;
-        for (volume, backup) in found {
-            let slot = newest.entry(volume).or_insert_with(|| backup.clone());
+        let store = Store::open(&Location::parse(dest)?, false)?;
+        for b in catalog::list(&store).await? {
+            let backup = Backup {
+                path: b.location,
+                created: b.created,
+                size: b.size,
+            };
+            let slot = newest.entry(b.volume).or_insert_with(|| backup.clone());
             if backup.created > slot.created {
                 *slot = backup;
             }
@@ -134,7 +125,7 @@ fn print_table(rows: &[Row], rpo: Duration) {
         .map(|r| {
             r.newest
                 .as_ref()
-                .map(|b| b.path.display().to_string())
+                .map(|b| b.path.clone())
                 .unwrap_or_else(|| "-".into())
         })
         .collect();
@@ -168,73 +159,9 @@ fn human_age(seconds: i64) -> String {
     }
 }
 
-/// Backups in a directory, by volume: the manifest says which volume and when; an archive
-/// without one (the seed's recipes) is known by its `<volume>_<YYYYmmdd_HHMMSS>` name.
-fn scan(dir: &Path) -> Result<Vec<(String, Backup)>> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = entry.metadata()?;
-        let unencrypted = name.strip_suffix(".age").unwrap_or(&name);
-        if name.starts_with('.')
-            || !meta.is_file()
-            || Compression::from_file_name(unencrypted).is_none()
-        {
-            continue;
-        }
-        let path = entry.path();
-        let from_manifest = std::fs::File::open(&path).ok().and_then(|file| {
-            // Encrypted archives are known by their names: status holds no keys.
-            let reader =
-                transfer::open_archive(Box::new(file), Arc::default(), &Keys::none()).ok()?;
-            let head = reader.head()?;
-            let created = DateTime::parse_from_rfc3339(&head.created).ok()?;
-            Some((head.volume.name.clone(), created.with_timezone(&Utc)))
-        });
-        let Some((volume, created)) = from_manifest.or_else(|| from_name(&name)) else {
-            continue;
-        };
-        found.push((
-            volume,
-            Backup {
-                path,
-                created,
-                size: meta.len(),
-            },
-        ));
-    }
-    Ok(found)
-}
-
-/// `<volume>_<YYYYmmdd>_<HHMMSS>.<ext>`, the seed's and this tool's naming (local time).
-fn from_name(name: &str) -> Option<(String, DateTime<Utc>)> {
-    let stem = name.split_once('.').map_or(name, |(s, _)| s);
-    let (rest, time) = stem.rsplit_once('_')?;
-    let (volume, date) = rest.rsplit_once('_')?;
-    let naive = NaiveDateTime::parse_from_str(&format!("{date}{time}"), "%Y%m%d%H%M%S").ok()?;
-    let local = Local.from_local_datetime(&naive).earliest()?;
-    (!volume.is_empty()).then(|| (volume.to_string(), local.with_timezone(&Utc)))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn names_give_volume_and_time() {
-        let (v, t) = from_name("my_data_20261125_103000.tar.gz").unwrap();
-        assert_eq!(v, "my_data");
-        assert_eq!(
-            t.with_timezone(&Local)
-                .format("%Y-%m-%d %H:%M:%S")
-                .to_string(),
-            "2026-11-25 10:30:00"
-        );
-        assert!(from_name("notes.tar.gz").is_none());
-        assert!(from_name("x_2026_1030.tar").is_none());
-        assert!(from_name("_20261125_103000.tar").is_none());
-    }
 
     #[test]
     fn ages_read_well() {

@@ -111,7 +111,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 
 /// Reads the whole archive; with `index`, describes every entry too.
 async fn read_archive(path: &str, index: bool, keys: Arc<Keys>) -> Result<Read> {
-    let (input, _) = transfer::open_input(path)?;
+    let (input, _) = transfer::open_input(path).await?;
     tokio::task::spawn_blocking(move || -> Result<Read> {
         let mut reader = transfer::open_archive(input, Arc::<Counters>::default(), &keys)?;
         let index = if index {
@@ -162,7 +162,7 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
     let docker = &engine.docker;
     let scratch = volumes::create_scratch(docker, "restore-test", "").await?;
     let result = async {
-        let (input, _) = transfer::open_input(path)?;
+        let (input, _) = transfer::open_input(path).await?;
         let reader = tokio::task::spawn_blocking(move || -> Result<_> {
             Ok(transfer::open_archive(
                 input as DynRead,

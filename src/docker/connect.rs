@@ -1,7 +1,8 @@
 //! Opening a bollard client on a resolved [`Endpoint`] and checking that a Docker daemon answers.
 //!
-//! Every transport ends in one `match` on the endpoint's host, so a new one (ssh through
-//! `docker system dial-stdio` over `Docker::connect_with_custom_transport`) is one more arm.
+//! Every transport ends in one `match` on the endpoint's host: a unix socket, TCP, TCP + TLS
+//! (verified by bollard, or unverified through [`super::insecure_tls`]), and ssh through
+//! `docker system dial-stdio` ([`super::ssh`]).
 
 use std::io;
 use std::path::Path;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use bollard::{Docker, API_DEFAULT_VERSION};
 
 use super::context::{Endpoint, Host, Tls};
+use super::ssh::{SshError, SshTarget};
 
 /// Bollard's per-request timeout. It covers the wait for response headers, and the daemon answers
 /// an archive upload or an image import only after it has read the whole body, so multi-GB
@@ -19,6 +21,9 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// How long the first exchange with the daemon may take before it counts as unreachable.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The same for ssh endpoints: longer than ssh's own connect timeout, so that its message wins.
+const SSH_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(40);
 
 const CHOOSE_ANOTHER: &str = "choose another with --context or DOCKER_HOST";
 
@@ -61,15 +66,15 @@ pub enum ConnectError {
         /// What came back.
         cause: String,
     },
-    /// The endpoint needs something this version cannot do yet.
-    #[error("cannot connect to context `{context}` at {endpoint}: {what} are not supported yet")]
-    Unsupported {
+    /// An ssh:// endpoint failed on the ssh side: no connection, refused keys, no docker there...
+    #[error("cannot reach the Docker daemon of context `{context}` at {endpoint}: {cause}")]
+    Ssh {
         /// The context name.
         context: String,
         /// The daemon address.
         endpoint: String,
-        /// The missing feature, plural ("ssh:// endpoints").
-        what: &'static str,
+        /// What ssh (or the remote docker CLI) said.
+        cause: Box<SshError>,
     },
     /// TLS is on but the CA certificate, client certificate or client key is missing.
     #[error(
@@ -104,7 +109,7 @@ impl ConnectError {
             Self::Unreachable { context, .. }
             | Self::Timeout { context, .. }
             | Self::NotDocker { context, .. }
-            | Self::Unsupported { context, .. }
+            | Self::Ssh { context, .. }
             | Self::MissingTlsFiles { context, .. }
             | Self::Client { context, .. } => context,
         }
@@ -138,14 +143,7 @@ impl ConnectError {
             Self::NotDocker { .. } => {
                 format!("is this the address of a Docker daemon? ({CHOOSE_ANOTHER})")
             }
-            Self::Unsupported { what, .. } if what.starts_with("ssh") => format!(
-                "meanwhile, forward the remote socket (`ssh -NL /tmp/docker.sock:/var/run/docker.sock \
-                 user@host`) and use `-H unix:///tmp/docker.sock`, or {CHOOSE_ANOTHER}"
-            ),
-            Self::Unsupported { .. } => format!(
-                "give the context its CA certificate, client certificate and key and verify the \
-                 daemon (--tlsverify), or {CHOOSE_ANOTHER}"
-            ),
+            Self::Ssh { cause, .. } => format!("{} (or {CHOOSE_ANOTHER})", cause.hint()),
             Self::MissingTlsFiles { context, .. } if context == "default" => {
                 "pass --tlscacert, --tlscert and --tlskey, or put ca.pem, cert.pem and key.pem \
                  in DOCKER_CERT_PATH"
@@ -173,14 +171,20 @@ fn missing_list(missing: &[&str]) -> String {
 /// bollard's default, e.g. API 1.41 for Docker 20.10).
 ///
 /// The returned client waits up to 24 hours for a response, so it suits long uploads; this call
-/// itself gives up after 10 seconds when the daemon does not answer.
+/// itself gives up after 10 seconds (40 over ssh) when the daemon does not answer.
 ///
 /// # Errors
 ///
 /// The daemon cannot be reached or does not answer in time, something other than a Docker daemon
 /// answers, or the endpoint needs a transport this version lacks; see [`ConnectError`].
 pub async fn connect(ep: &Endpoint) -> Result<Docker, ConnectError> {
-    connect_within(ep, HANDSHAKE_TIMEOUT).await
+    let handshake = match ep.host {
+        // ssh gives up by itself after its ConnectTimeout (30 s, as the docker CLI sets it) and
+        // then says why; the remote docker CLI's start adds a little.
+        Host::Ssh { .. } => SSH_HANDSHAKE_TIMEOUT,
+        _ => HANDSHAKE_TIMEOUT,
+    };
+    connect_within(ep, handshake).await
 }
 
 async fn connect_within(ep: &Endpoint, handshake: Duration) -> Result<Docker, ConnectError> {
@@ -212,6 +216,14 @@ fn client(ep: &Endpoint) -> Result<Docker, ConnectError> {
         (Host::Tcp { .. }, None) => {
             Docker::connect_with_http(&ep.host.to_string(), timeout, API_DEFAULT_VERSION)
         }
+        (Host::Tcp { host, port }, Some(tls)) if !tls.verify => {
+            let pair = match (&tls.cert, &tls.key) {
+                (Some(cert), Some(key)) => Some((cert.as_path(), key.as_path())),
+                _ => None,
+            };
+            return super::insecure_tls::client(host, *port, pair, timeout)
+                .map_err(|cause| client_error(ep, cause));
+        }
         (Host::Tcp { .. }, Some(tls)) => {
             let (ca, cert, key) = tls_files(ep, tls)?;
             Docker::connect_with_ssl(
@@ -223,7 +235,10 @@ fn client(ep: &Endpoint) -> Result<Docker, ConnectError> {
                 API_DEFAULT_VERSION,
             )
         }
-        (Host::Ssh { .. }, _) => return Err(unsupported(ep, "ssh:// endpoints")),
+        (Host::Ssh { .. }, _) => {
+            let target = SshTarget::of(&ep.host).expect("an ssh host");
+            super::ssh::client(&target, timeout)
+        }
     };
     built.map_err(|err| failure(ep, &err))
 }
@@ -235,13 +250,6 @@ fn tls_files<'a>(
     ep: &Endpoint,
     tls: &'a Tls,
 ) -> Result<(&'a Path, &'a Path, &'a Path), ConnectError> {
-    if !tls.verify {
-        // bollard verifies the daemon's certificate; skipping that needs our own rustls transport.
-        return Err(unsupported(
-            ep,
-            "TLS connections without certificate verification (SkipTLSVerify, or --tls without --tlsverify)",
-        ));
-    }
     let (Some(ca), Some(cert), Some(key)) = (&tls.ca, &tls.cert, &tls.key) else {
         let missing = [
             ("ca.pem", &tls.ca),
@@ -268,14 +276,6 @@ fn tls_files<'a>(
     Ok((ca, cert, key))
 }
 
-fn unsupported(ep: &Endpoint, what: &'static str) -> ConnectError {
-    ConnectError::Unsupported {
-        context: ep.context.clone(),
-        endpoint: ep.host.to_string(),
-        what,
-    }
-}
-
 fn client_error(ep: &Endpoint, cause: String) -> ConnectError {
     ConnectError::Client {
         context: ep.context.clone(),
@@ -289,6 +289,13 @@ fn failure(ep: &Endpoint, err: &bollard::errors::Error) -> ConnectError {
     use bollard::errors::Error as E;
     let context = ep.context.clone();
     let endpoint = ep.host.to_string();
+    if let Some(cause) = ssh_cause(err) {
+        return ConnectError::Ssh {
+            context,
+            endpoint,
+            cause: Box::new(cause),
+        };
+    }
     match err {
         // bollard checks that the socket exists before connecting; ask the file system why not,
         // so that a permission problem is not reported as a missing file.
@@ -324,6 +331,17 @@ fn failure(ep: &Endpoint, err: &bollard::errors::Error) -> ConnectError {
             endpoint,
             cause: root_cause(err).0,
         },
+    }
+}
+
+/// What ssh said, when the failure came from an ssh connection.
+fn ssh_cause(err: &bollard::errors::Error) -> Option<SshError> {
+    match err {
+        bollard::errors::Error::IOError { err } => err
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<SshError>())
+            .cloned(),
+        _ => None,
     }
 }
 
@@ -492,39 +510,6 @@ mod tests {
         server.await.unwrap();
         assert!(matches!(err, ConnectError::NotDocker { .. }), "{err:?}");
         assert!(err.to_string().contains("404"), "{err}");
-    }
-
-    #[tokio::test]
-    async fn ssh_is_not_supported_yet() {
-        let ep = endpoint(
-            Host::Ssh {
-                user: Some("me".into()),
-                host: "box".into(),
-                port: None,
-                socket_path: None,
-            },
-            None,
-        );
-        let err = connect(&ep).await.unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "cannot connect to context `default` at ssh://me@box: ssh:// endpoints are not \
-             supported yet"
-        );
-        assert!(err.hint().unwrap().contains("ssh -NL"));
-    }
-
-    #[tokio::test]
-    async fn tls_without_verification_is_not_supported_yet() {
-        let tls = Tls {
-            ca: None,
-            cert: None,
-            key: None,
-            verify: false,
-        };
-        let err = connect(&endpoint(tcp(2376), Some(tls))).await.unwrap_err();
-        assert!(matches!(err, ConnectError::Unsupported { .. }), "{err:?}");
-        assert!(err.to_string().contains("without certificate verification"));
     }
 
     #[tokio::test]

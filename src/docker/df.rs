@@ -1,6 +1,6 @@
 //! Volume sizes, as the engine reports them in `GET /system/df`. Engines before API 1.52 answer
 //! with a `Volumes` list that bollard's newer types drop, so this asks with a plain HTTP GET on the
-//! same endpoint (unix socket or TCP without TLS) when bollard's answer has no sizes.
+//! same endpoint (unix socket, TCP without TLS, or ssh) when bollard's answer has no sizes.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -60,6 +60,11 @@ async fn ask(docker: &Docker, endpoint: &Endpoint) -> Option<HashMap<String, u64
             };
             let uri: hyper::Uri = format!("http://{host}:{port}{path}").parse().ok()?;
             fetch(client, uri).await?
+        }
+        Host::Ssh { .. } => {
+            let target = super::ssh::SshTarget::of(&endpoint.host)?;
+            let uri: hyper::Uri = format!("http://docker.example.com{path}").parse().ok()?;
+            fetch(super::ssh::http_client(&target), uri).await?
         }
         _ => return None,
     };

@@ -6,7 +6,9 @@ pub mod context;
 pub mod df;
 pub mod exec;
 pub mod helper;
+pub mod insecure_tls;
 pub mod quiesce;
+pub mod ssh;
 pub mod stream;
 pub mod volumes;
 
@@ -38,6 +40,12 @@ impl Engine {
             endpoint,
             server_version,
         })
+    }
+
+    /// Why the ssh connection of this engine broke during the run, if it is an ssh endpoint and
+    /// one did since `since`: a transfer cut midway surfaces as a body error that does not say.
+    pub fn ssh_failure(&self, since: std::time::Instant) -> Option<ssh::SshError> {
+        ssh::SshTarget::of(&self.endpoint.host).and_then(|t| ssh::last_failure(&t, since))
     }
 
     /// How the engine is named in messages and manifests: ``context `x` (unix:///...)``.

@@ -168,11 +168,47 @@ pub async fn remove_scratch(docker: &Docker, name: &str) {
 }
 
 /// Removes a volume (ours to remove: a scratch volume, or one this run created).
+///
+/// A helper whose creation reached the engine but whose answer was lost (a connection cut
+/// mid-request) still holds the volume, unknown to the caller: when the engine says the volume is
+/// in use, our helpers for it are removed and the removal is tried once more.
 pub async fn remove(docker: &Docker, name: &str) -> Result<()> {
-    docker
-        .remove_volume(name, Some(RemoveVolumeOptions { force: false }))
-        .await
-        .with_context(|| format!("removing volume `{name}`"))
+    let options = || Some(RemoveVolumeOptions { force: false });
+    match docker.remove_volume(name, options()).await {
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 409, ..
+        }) if remove_stray_helpers(docker, name).await > 0 => {
+            docker.remove_volume(name, options()).await
+        }
+        other => other,
+    }
+    .with_context(|| format!("removing volume `{name}`"))
+}
+
+/// Removes the helper containers (ours, by label) that mount `volume`; returns how many.
+async fn remove_stray_helpers(docker: &Docker, volume: &str) -> usize {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![format!("{HELPER_LABEL}.volume={volume}")],
+        )])),
+        ..Default::default()
+    };
+    let Ok(list) = docker.list_containers(Some(options)).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    for id in list.into_iter().filter_map(|c| c.id) {
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        if docker.remove_container(&id, Some(options)).await.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
 }
 
 /// Empties a volume. Unused volumes are removed and created again with the same driver, options

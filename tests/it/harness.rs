@@ -335,6 +335,22 @@ pub fn helpers_of(volume: &str) -> String {
     ])
 }
 
+/// A seed-style archive (`tar czf`, no manifest) at `path` holding one file `./x`.
+pub fn seed_style_archive(path: &Path) {
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(path).unwrap(),
+        flate2::Compression::fast(),
+    );
+    {
+        let mut b = tar::Builder::new(&mut gz);
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        b.append_data(&mut h, "./x", &b"x"[..]).unwrap();
+        b.finish().unwrap();
+    }
+    gz.finish().unwrap();
+}
+
 /// The compose tool on this machine: `docker compose` when the CLI has it, else `docker-compose`
 /// (scripts/test-deps.sh installs it when neither is there).
 pub fn compose() -> Command {

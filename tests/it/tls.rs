@@ -21,7 +21,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 /// A CA, a server certificate for 127.0.0.1, a client certificate, and an unrelated CA.
-fn certificates(dir: &Path) {
+pub fn certificates(dir: &Path) {
     std::fs::write(
         dir.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
@@ -41,7 +41,7 @@ fn certificates(dir: &Path) {
 }
 
 /// The proxy process, killed on drop.
-struct Proxy(Child);
+pub struct Proxy(Child);
 
 impl Drop for Proxy {
     fn drop(&mut self) {
@@ -50,7 +50,7 @@ impl Drop for Proxy {
     }
 }
 
-fn start_proxy(dir: &Path) -> (Proxy, u16) {
+pub fn start_proxy(dir: &Path) -> (Proxy, u16) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls_proxy.py");
     let mut child = Command::new("python3")
         .arg(script)

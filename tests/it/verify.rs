@@ -187,19 +187,7 @@ fn status_exit_codes_follow_the_rpo() {
     // An old seed-style archive named <volume>_<YYYYmmdd_HHMMSS>.tar.gz, from three days ago.
     let old = chrono::Local::now() - chrono::Duration::days(3);
     let name = format!("{}_{}.tar.gz", stale.name, old.format("%Y%m%d_%H%M%S"));
-    let archive = dir.path().join(&name);
-    let mut gz = flate2::write::GzEncoder::new(
-        std::fs::File::create(&archive).unwrap(),
-        flate2::Compression::fast(),
-    );
-    {
-        let mut b = tar::Builder::new(&mut gz);
-        let mut h = tar::Header::new_ustar();
-        h.set_size(1);
-        b.append_data(&mut h, "./x", &b"x"[..]).unwrap();
-        b.finish().unwrap();
-    }
-    gz.finish().unwrap();
+    seed_style_archive(&dir.path().join(&name));
     let d = dir.path().to_str().unwrap();
     let vols = |names: &[&str]| -> Vec<String> {
         names

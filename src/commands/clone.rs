@@ -1,0 +1,41 @@
+//! `clone VOLUME NEW`: copy a volume into a new one on the same engine (same driver, options and
+//! labels), verified entry by entry; the copy of `migrate` with one engine at both ends.
+
+use anyhow::{Context as _, Result};
+
+use super::migrate;
+use crate::cli::CloneArgs;
+use crate::docker::volumes;
+use crate::error::{Kind, UserError};
+use crate::output;
+use crate::settings::Ctx;
+
+pub async fn run(ctx: &Ctx, args: CloneArgs) -> Result<()> {
+    if args.volume == args.new {
+        return Err(
+            UserError::new(Kind::Usage, "a volume cannot be cloned onto itself")
+                .hint("give the clone another name")
+                .into(),
+        );
+    }
+    let engine = ctx.engine().await?;
+    let volume = volumes::require(&engine.docker, &args.volume, &engine.describe()).await?;
+    let target = migrate::check_target(&engine, &args.new, false).await?;
+    let label = format!("{} -> {}", args.volume, args.new);
+    let copied =
+        migrate::copy_volume_between(ctx, &engine, &engine, &volume, target, false, &label)
+            .await
+            .with_context(|| format!("cloning volume `{}` into `{}`", args.volume, args.new))?;
+    let done = if copied.created {
+        format!("created volume {}", copied.target)
+    } else {
+        format!("filled the empty volume {}", copied.target)
+    };
+    output::info(&format!(
+        "{}; {done} from {} ({})",
+        copied.verified(),
+        args.volume,
+        copied.rate()
+    ));
+    Ok(())
+}

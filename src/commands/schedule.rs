@@ -1,0 +1,327 @@
+//! `schedule add|ls|rm` and `run-schedule [ID]`: recurring backups through cron or a systemd
+//! user timer, or a foreground loop for machines with neither.
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use chrono::{Local, Timelike, Utc};
+use serde::Serialize;
+
+use crate::cli::{Format, RunScheduleArgs, ScheduleAddArgs, ScheduleCommand, Scheduler};
+use crate::docker::context::Origin;
+use crate::error::{Kind, UserError};
+use crate::output;
+use crate::schedule::{self, cron::Cron, Dirs, Job, LastRun};
+use crate::settings::Ctx;
+use crate::storage::{Location, S3Options};
+
+pub async fn run(ctx: &Ctx, command: ScheduleCommand) -> Result<()> {
+    match command {
+        ScheduleCommand::Add(args) => add(ctx, args),
+        ScheduleCommand::Ls(args) => ls(args.format),
+        ScheduleCommand::Rm(args) => rm(&args.id),
+    }
+}
+
+fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
+    let usage = |m: String| UserError::new(Kind::Usage, m);
+    let (cron, when) = match (&args.at, args.every, &args.cron) {
+        (Some(at), _, _) => (Cron::daily_at(at).map_err(usage)?, format!("daily at {at}")),
+        (_, Some(every), _) => (
+            Cron::every(every).map_err(usage)?,
+            format!("every {}", humantime::format_duration(every)),
+        ),
+        (_, _, Some(expr)) => (Cron::parse(expr).map_err(usage)?, format!("cron {expr}")),
+        _ => unreachable!("clap requires one of --at, --every, --cron"),
+    };
+    let policy = crate::commands::prune::policy(&args.keep)?;
+    // Relative directories would mean something else from cron's working directory.
+    let mut destinations = Vec::new();
+    for dest in &args.to {
+        destinations.push(match Location::parse(dest)? {
+            Location::Local(dir) => std::path::absolute(&dir)?.to_string_lossy().into_owned(),
+            Location::S3 { .. } => dest.clone(),
+        });
+    }
+    let scheduler = schedule::choose(args.using)?;
+    let mut saved = context_args(ctx)?;
+    saved.extend(s3_args());
+    saved.push("save".into());
+    saved.extend(args.volumes.iter().cloned());
+    for dest in &destinations {
+        saved.extend(["--to".to_string(), dest.clone()]);
+    }
+    if let Some(c) = args.compression {
+        saved.extend(["--compression".to_string(), c.to_string()]);
+    }
+    saved.extend(policy.to_args());
+    let job = Job {
+        id: schedule::new_id(&args.volumes),
+        volumes: args.volumes.clone(),
+        destinations,
+        cron: cron.text.clone(),
+        when,
+        scheduler,
+        args: saved,
+        created: Utc::now(),
+    };
+    let exe = std::env::current_exe().context("finding the tool's own path")?;
+    let dirs = Dirs::of_user()?;
+    dirs.save(&job)?;
+    if let Err(e) = schedule::install(&job, &exe, &dirs) {
+        dirs.remove(&job.id);
+        return Err(e);
+    }
+    if std::env::var_os("AWS_SECRET_ACCESS_KEY").is_some()
+        && job.destinations.iter().any(|d| Location::is_remote(d))
+    {
+        output::warn(
+            "AWS_SECRET_ACCESS_KEY is not saved with the schedule: scheduled runs take their \
+             credentials from ~/.aws/credentials (or --s3-profile)",
+        );
+    }
+    println!("{}", job.id);
+    output::info(&format!(
+        "scheduled {} ({}, {}) via {}; log: {}",
+        job.volumes.join(", "),
+        job.when,
+        job.cron,
+        scheduler_name(scheduler),
+        dirs.log_file(&job.id).display()
+    ));
+    Ok(())
+}
+
+/// The global flags that select the Docker endpoint this command resolved, so that scheduled
+/// runs reach the same engine whatever their environment.
+fn context_args(ctx: &Ctx) -> Result<Vec<String>> {
+    let endpoint = ctx.settings.endpoint()?;
+    let abs = |p: &std::path::Path| -> Result<String> {
+        Ok(std::path::absolute(p)?.to_string_lossy().into_owned())
+    };
+    let mut args = Vec::new();
+    match endpoint.origin {
+        Origin::HostFlag | Origin::DockerHostEnv => {
+            args.extend(["-H".to_string(), endpoint.host.to_string()]);
+            if let Some(tls) = &endpoint.tls {
+                args.push(format!("--tlsverify={}", tls.verify));
+                for (flag, path) in [
+                    ("--tlscacert", &tls.ca),
+                    ("--tlscert", &tls.cert),
+                    ("--tlskey", &tls.key),
+                ] {
+                    if let Some(p) = path {
+                        args.extend([flag.to_string(), abs(p)?]);
+                    }
+                }
+            }
+        }
+        _ => {
+            let config = ctx
+                .settings
+                .context
+                .config_dir
+                .clone()
+                .or_else(|| std::env::var_os("DOCKER_CONFIG").map(Into::into));
+            if let Some(dir) = config {
+                args.extend(["--config".to_string(), abs(&dir)?]);
+            }
+            args.extend(["--context".to_string(), endpoint.context.clone()]);
+        }
+    }
+    Ok(args)
+}
+
+/// The S3 settings in force now (flags and the non-secret AWS variables), as flags.
+fn s3_args() -> Vec<String> {
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let mut opts = crate::storage::s3_options();
+    opts.endpoint = opts
+        .endpoint
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
+    opts.region = opts
+        .region
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"));
+    opts.profile = opts.profile.or_else(|| env("AWS_PROFILE"));
+    S3Options::to_args(&opts)
+}
+
+fn scheduler_name(s: Scheduler) -> &'static str {
+    match s {
+        Scheduler::Cron => "crontab",
+        Scheduler::Systemd => "systemd user timer",
+    }
+}
+
+#[derive(Serialize)]
+struct Row {
+    #[serde(flatten)]
+    job: Job,
+    log: String,
+    installed: bool,
+    last_run: Option<LastRun>,
+}
+
+fn ls(format: Format) -> Result<()> {
+    let dirs = Dirs::of_user()?;
+    let rows: Vec<Row> = dirs
+        .all()?
+        .into_iter()
+        .map(|job| Row {
+            log: dirs.log_file(&job.id).display().to_string(),
+            installed: match job.scheduler {
+                Scheduler::Cron => schedule::crontab_has(&job.id),
+                Scheduler::Systemd => true,
+            },
+            last_run: dirs.last_run(&job.id),
+            job,
+        })
+        .collect();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        Format::Table => print_table(&rows),
+    }
+    let failed: Vec<String> = rows
+        .iter()
+        .filter(|r| r.last_run.as_ref().is_some_and(|l| l.exit_code != 0))
+        .map(|r| r.job.id.clone())
+        .collect();
+    let missing: Vec<String> = rows
+        .iter()
+        .filter(|r| !r.installed)
+        .map(|r| r.job.id.clone())
+        .collect();
+    if !failed.is_empty() {
+        return Err(UserError::new(
+            Kind::Failure,
+            format!("the last run failed: {}", failed.join(", ")),
+        )
+        .hint("the log of each schedule says why (see LOG above)")
+        .into());
+    }
+    if !missing.is_empty() {
+        return Err(UserError::new(
+            Kind::Failure,
+            format!("not in the crontab any more: {}", missing.join(", ")),
+        )
+        .hint("remove it with `schedule rm ID` and add it again")
+        .into());
+    }
+    Ok(())
+}
+
+fn print_table(rows: &[Row]) {
+    let idw = rows
+        .iter()
+        .map(|r| r.job.id.len())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    println!(
+        "{:idw$}  {:20}  {:8}  {:19}  {:12}  BACKUP  ->  DESTINATIONS  (LOG)",
+        "ID", "WHEN", "VIA", "LAST RUN", "RESULT"
+    );
+    for r in rows {
+        let (last, result) = match &r.last_run {
+            None => ("-".to_string(), "never run".to_string()),
+            Some(l) => (
+                l.started
+                    .with_timezone(&Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+                if l.exit_code == 0 {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED ({})", l.exit_code)
+                },
+            ),
+        };
+        let via = match (r.job.scheduler, r.installed) {
+            (_, false) => "MISSING",
+            (Scheduler::Cron, true) => "cron",
+            (Scheduler::Systemd, true) => "systemd",
+        };
+        println!(
+            "{:idw$}  {:20}  {via:8}  {last:19}  {result:12}  {}  ->  {}  ({})",
+            r.job.id,
+            r.job.when,
+            r.job.volumes.join(","),
+            r.job.destinations.join(" "),
+            r.log
+        );
+    }
+}
+
+fn rm(id: &str) -> Result<()> {
+    let dirs = Dirs::of_user()?;
+    let job = dirs.load(id)?;
+    schedule::uninstall(&job)?;
+    dirs.remove(id);
+    output::info(&format!(
+        "removed schedule {id} (its log stays: {})",
+        dirs.log_file(id).display()
+    ));
+    Ok(())
+}
+
+pub async fn run_schedule(ctx: &Ctx, args: RunScheduleArgs) -> Result<()> {
+    let dirs = Dirs::of_user()?;
+    match args.id {
+        Some(id) => {
+            let job = dirs.load(&id)?;
+            run_job(job, &dirs).await
+        }
+        None => foreground(ctx, &dirs).await,
+    }
+}
+
+async fn run_job(job: Job, dirs: &Dirs) -> Result<()> {
+    let log = dirs.log_file(&job.id);
+    let state = Dirs {
+        config: dirs.config.clone(),
+        state: dirs.state.clone(),
+    };
+    let id = job.id.clone();
+    let code = tokio::task::spawn_blocking(move || schedule::run_once(&job, &state))
+        .await
+        .expect("the scheduled run panicked")?;
+    if code == 0 {
+        output::info(&format!("schedule {id}: ok (log: {})", log.display()));
+        return Ok(());
+    }
+    Err(UserError::new(
+        schedule::kind_of_exit(code),
+        format!("schedule {id} failed (exit {code})"),
+    )
+    .hint(format!("see its log: {}", log.display()))
+    .into())
+}
+
+/// Runs every schedule when its minute comes, until interrupted. A failed run is reported and
+/// recorded; the loop goes on.
+async fn foreground(ctx: &Ctx, dirs: &Dirs) -> Result<()> {
+    output::info(&format!(
+        "running schedules from {} (Ctrl-C to stop)",
+        dirs.config.display()
+    ));
+    loop {
+        // Schedules are read every minute: added or removed ones take effect without a restart.
+        let now = Local::now().naive_local().with_second(0).expect("valid");
+        for job in dirs.all()? {
+            let due = Cron::parse(&job.cron).is_ok_and(|c| c.matches(&now));
+            if due {
+                if let Err(e) = run_job(job, dirs).await {
+                    output::warn(&format!("{e:#}"));
+                }
+            }
+            ctx.check_cancelled()?;
+        }
+        let wait = 60 - Local::now().second() as u64;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(wait.max(1))) => {}
+            _ = ctx.cancel.cancelled() => return Err(UserError::interrupted().into()),
+        }
+    }
+}

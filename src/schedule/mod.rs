@@ -1,0 +1,485 @@
+//! Recurring backups. A schedule is a JSON file (the tool's arguments, saved with the Docker
+//! context and S3 settings they were made under) plus an entry that runs `run-schedule ID`: a
+//! line in the user's crontab, marked with the ID, or a systemd user timer. Each run appends to
+//! a log the user can find and records its result, which `schedule ls` shows.
+
+pub mod cron;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context as _, Result};
+use chrono::{DateTime, Local, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::Scheduler;
+use crate::error::{Kind, UserError};
+
+/// Marks our crontab lines: `... # docker-volume-backup:ID`.
+const MARKER: &str = "# docker-volume-backup:";
+/// systemd unit names: `docker-volume-backup-ID.timer`.
+const UNIT_PREFIX: &str = "docker-volume-backup-";
+
+/// One schedule, as saved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub id: String,
+    pub volumes: Vec<String>,
+    pub destinations: Vec<String>,
+    /// Five-field cron expression (local time).
+    pub cron: String,
+    /// How it was given (`--at 03:00`, `--every 6h`, `--cron ...`).
+    pub when: String,
+    pub scheduler: Scheduler,
+    /// The tool's arguments for one run: global flags (context, S3), then `save ...`.
+    pub args: Vec<String>,
+    pub created: DateTime<Utc>,
+}
+
+/// The result of the last run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LastRun {
+    pub started: DateTime<Utc>,
+    pub finished: DateTime<Utc>,
+    pub exit_code: i32,
+}
+
+/// Where schedules, logs and results live (XDG directories of the user).
+pub struct Dirs {
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Dirs {
+    pub fn of_user() -> Result<Dirs> {
+        let home = dirs::home_dir().ok_or_else(|| {
+            UserError::new(
+                Kind::Failure,
+                "cannot find the home directory (HOME is not set)",
+            )
+        })?;
+        let xdg = |var: &str, default: &str| {
+            std::env::var_os(var)
+                .map(PathBuf::from)
+                .filter(|p| p.is_absolute())
+                .unwrap_or_else(|| home.join(default))
+        };
+        Ok(Dirs {
+            config: xdg("XDG_CONFIG_HOME", ".config").join("docker-volume-backup/schedules"),
+            state: xdg("XDG_STATE_HOME", ".local/state").join("docker-volume-backup"),
+        })
+    }
+
+    pub fn job_file(&self, id: &str) -> PathBuf {
+        self.config.join(format!("{id}.json"))
+    }
+
+    pub fn log_file(&self, id: &str) -> PathBuf {
+        self.state.join(format!("{id}.log"))
+    }
+
+    fn last_run_file(&self, id: &str) -> PathBuf {
+        self.state.join(format!("{id}.last-run.json"))
+    }
+
+    pub fn save(&self, job: &Job) -> Result<()> {
+        std::fs::create_dir_all(&self.config)
+            .with_context(|| format!("creating {}", self.config.display()))?;
+        let path = self.job_file(&job.id);
+        std::fs::write(&path, serde_json::to_vec_pretty(job)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    pub fn load(&self, id: &str) -> Result<Job> {
+        let path = self.job_file(id);
+        let text = std::fs::read(&path).map_err(|e| {
+            let kind = if e.kind() == std::io::ErrorKind::NotFound {
+                Kind::NotFound
+            } else {
+                Kind::Failure
+            };
+            UserError::new(
+                kind,
+                format!("no schedule `{id}` ({}: {e})", path.display()),
+            )
+            .hint("`schedule ls` lists the schedules")
+        })?;
+        serde_json::from_slice(&text).with_context(|| format!("reading {}", path.display()))
+    }
+
+    /// Every schedule, oldest first.
+    pub fn all(&self) -> Result<Vec<Job>> {
+        let mut jobs = Vec::new();
+        let entries = match std::fs::read_dir(&self.config) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(jobs),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", self.config.display())),
+        };
+        for entry in entries {
+            let name = entry?.file_name().to_string_lossy().into_owned();
+            if let Some(id) = name.strip_suffix(".json") {
+                jobs.push(self.load(id)?);
+            }
+        }
+        jobs.sort_by(|a, b| a.created.cmp(&b.created).then(a.id.cmp(&b.id)));
+        Ok(jobs)
+    }
+
+    pub fn remove(&self, id: &str) {
+        let _ = std::fs::remove_file(self.job_file(id));
+        let _ = std::fs::remove_file(self.last_run_file(id));
+    }
+
+    pub fn last_run(&self, id: &str) -> Option<LastRun> {
+        let text = std::fs::read(self.last_run_file(id)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    fn record(&self, id: &str, run: &LastRun) -> Result<()> {
+        std::fs::create_dir_all(&self.state)?;
+        let path = self.last_run_file(id);
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(run)?)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(())
+    }
+}
+
+/// A short ID from the first volume and a few random-enough hex digits.
+pub fn new_id(volumes: &[String]) -> String {
+    let seed = format!(
+        "{:?}{}{volumes:?}",
+        std::time::SystemTime::now(),
+        std::process::id()
+    );
+    let hash = blake3::hash(seed.as_bytes()).to_hex();
+    let base: String = volumes[0]
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(24)
+        .collect();
+    format!("{base}-{}", &hash[..6])
+}
+
+/// `'...'` for sh, cron and systemd (which all take single quotes).
+pub fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command an entry runs.
+fn command_line(exe: &Path, id: &str) -> String {
+    format!("{} run-schedule {id}", quote(&exe.to_string_lossy()))
+}
+
+/// The scheduler to use: the one asked for, else systemd when a user manager answers, else cron.
+pub fn choose(asked: Option<Scheduler>) -> Result<Scheduler> {
+    let systemd = || {
+        Command::new("systemctl")
+            .args(["--user", "show-environment"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let cron = || {
+        Command::new("crontab")
+            .arg("-l")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok()
+    };
+    match asked {
+        Some(Scheduler::Systemd) if !systemd() => Err(UserError::new(
+            Kind::Failure,
+            "`systemctl --user` does not work here (no systemd user session)",
+        )
+        .hint("use --using cron, or `run-schedule` in the foreground")
+        .into()),
+        Some(Scheduler::Cron) if !cron() => Err(no_crontab()),
+        Some(s) => Ok(s),
+        None if systemd() => Ok(Scheduler::Systemd),
+        None if cron() => Ok(Scheduler::Cron),
+        None => Err(UserError::new(
+            Kind::Failure,
+            "neither a systemd user session nor crontab is available",
+        )
+        .hint("install cron, or keep `docker-volume-backup run-schedule` running in the foreground")
+        .into()),
+    }
+}
+
+fn no_crontab() -> anyhow::Error {
+    UserError::new(Kind::Failure, "`crontab` is not installed")
+        .hint("install cron (apt-get install cron), or use --using systemd")
+        .into()
+}
+
+/// Installs the entry that runs `job` (crontab line or systemd timer).
+pub fn install(job: &Job, exe: &Path, dirs: &Dirs) -> Result<()> {
+    match job.scheduler {
+        Scheduler::Cron => {
+            let mut lines = crontab_lines()?;
+            lines.retain(|l| !is_entry_of(l, &job.id));
+            lines.push(format!(
+                "{} {} {MARKER}{}",
+                job.cron,
+                command_line(exe, &job.id),
+                job.id
+            ));
+            write_crontab(&lines)
+        }
+        Scheduler::Systemd => install_systemd(job, exe, dirs),
+    }
+}
+
+/// Removes the entry of schedule `id` (whichever kind it is).
+pub fn uninstall(job: &Job) -> Result<()> {
+    match job.scheduler {
+        Scheduler::Cron => {
+            let mut lines = crontab_lines()?;
+            let before = lines.len();
+            lines.retain(|l| !is_entry_of(l, &job.id));
+            if lines.len() == before {
+                return Ok(());
+            }
+            if lines.iter().all(|l| l.trim().is_empty()) {
+                // Ours was the only entry: leave no crontab, as before it was added.
+                return remove_crontab();
+            }
+            write_crontab(&lines)
+        }
+        Scheduler::Systemd => uninstall_systemd(&job.id),
+    }
+}
+
+fn is_entry_of(line: &str, id: &str) -> bool {
+    line.trim_end().ends_with(&format!("{MARKER}{id}"))
+}
+
+/// The user's crontab (empty when there is none).
+fn crontab_lines() -> Result<Vec<String>> {
+    let out = Command::new("crontab")
+        .arg("-l")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|_| no_crontab())?;
+    if !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no crontab") {
+        return Ok(Vec::new());
+    }
+    checked("crontab -l failed", &out)?;
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect())
+}
+
+fn write_crontab(lines: &[String]) -> Result<()> {
+    let mut child = Command::new("crontab")
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|_| no_crontab())?;
+    let mut text = lines.join("\n");
+    text.push('\n');
+    child
+        .stdin
+        .take()
+        .expect("piped")
+        .write_all(text.as_bytes())
+        .context("writing the crontab")?;
+    checked("crontab refused the new table", &child.wait_with_output()?)
+}
+
+/// Fails with `what` and the program's stderr when it did not succeed.
+fn checked(what: &str, out: &std::process::Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    Err(UserError::new(Kind::Failure, format!("{what}: {}", err.trim())).into())
+}
+
+fn remove_crontab() -> Result<()> {
+    let out = Command::new("crontab")
+        .arg("-r")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|_| no_crontab())?;
+    checked("crontab -r failed", &out)
+}
+
+/// Our crontab lines, for `schedule ls` (to show a schedule whose entry went missing).
+pub fn crontab_has(id: &str) -> bool {
+    crontab_lines().is_ok_and(|lines| lines.iter().any(|l| is_entry_of(l, id)))
+}
+
+fn systemd_dir() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| dirs::home_dir().map(|h| h.join(".config")))
+        .ok_or_else(|| UserError::new(Kind::Failure, "cannot find the home directory"))?;
+    Ok(base.join("systemd/user"))
+}
+
+fn systemctl(args: &[&str]) -> Result<()> {
+    let out = Command::new("systemctl")
+        .arg("--user")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running systemctl --user")?;
+    checked(&format!("systemctl --user {} failed", args.join(" ")), &out)
+}
+
+fn install_systemd(job: &Job, exe: &Path, dirs: &Dirs) -> Result<()> {
+    let dir = systemd_dir()?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let unit = format!("{UNIT_PREFIX}{}", job.id);
+    let service = format!(
+        "[Unit]\nDescription=docker-volume-backup schedule {id}\n\n[Service]\nType=oneshot\n\
+         ExecStart={cmd}\n",
+        id = job.id,
+        cmd = command_line(exe, &job.id),
+    );
+    let calendar: String = cron::Cron::parse(&job.cron)
+        .map_err(|e| UserError::new(Kind::Usage, e))?
+        .on_calendar()
+        .iter()
+        .map(|c| format!("OnCalendar={c}\n"))
+        .collect();
+    let timer = format!(
+        "[Unit]\nDescription=docker-volume-backup schedule {id} ({when}); log: {log}\n\n\
+         [Timer]\n{calendar}Persistent=true\n\n[Install]\nWantedBy=timers.target\n",
+        id = job.id,
+        when = job.when,
+        log = dirs.log_file(&job.id).display(),
+    );
+    std::fs::write(dir.join(format!("{unit}.service")), service)?;
+    std::fs::write(dir.join(format!("{unit}.timer")), timer)?;
+    systemctl(&["daemon-reload"])?;
+    systemctl(&["enable", "--now", &format!("{unit}.timer")])
+}
+
+fn uninstall_systemd(id: &str) -> Result<()> {
+    let unit = format!("{UNIT_PREFIX}{id}");
+    // Already disabled or gone is fine: the files go anyway.
+    let _ = systemctl(&["disable", "--now", &format!("{unit}.timer")]);
+    let dir = systemd_dir()?;
+    for ext in ["timer", "service"] {
+        let _ = std::fs::remove_file(dir.join(format!("{unit}.{ext}")));
+    }
+    systemctl(&["daemon-reload"])
+}
+
+/// Runs `job` once: the tool itself with the saved arguments, its output appended to the log,
+/// the result recorded. Returns the exit code.
+pub fn run_once(job: &Job, dirs: &Dirs) -> Result<i32> {
+    std::fs::create_dir_all(&dirs.state)
+        .with_context(|| format!("creating {}", dirs.state.display()))?;
+    let log_path = dirs.log_file(&job.id);
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+    let started = Utc::now();
+    writeln!(
+        log,
+        "=== {} schedule {}: docker-volume-backup {}",
+        started.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %z"),
+        job.id,
+        job.args.join(" ")
+    )?;
+    let exe = std::env::current_exe().context("finding the tool's own path")?;
+    let status = Command::new(exe)
+        .args(&job.args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log.try_clone()?)
+        .status()
+        .context("starting the backup")?;
+    // A signal has no exit code: count it as an interruption.
+    let code = status.code().unwrap_or(Kind::Interrupted.exit_code());
+    let finished = Utc::now();
+    writeln!(
+        log,
+        "=== {} schedule {}: {} (exit {code})",
+        finished
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S %z"),
+        job.id,
+        if code == 0 { "ok" } else { "FAILED" }
+    )?;
+    dirs.record(
+        &job.id,
+        &LastRun {
+            started,
+            finished,
+            exit_code: code,
+        },
+    )?;
+    Ok(code)
+}
+
+/// The error kind for a run's exit code, so that `run-schedule` exits as the backup did.
+pub fn kind_of_exit(code: i32) -> Kind {
+    [
+        Kind::Usage,
+        Kind::Daemon,
+        Kind::NotFound,
+        Kind::Refused,
+        Kind::Damaged,
+        Kind::Differs,
+        Kind::Stale,
+        Kind::Key,
+        Kind::Interrupted,
+    ]
+    .into_iter()
+    .find(|k| k.exit_code() == code)
+    .unwrap_or(Kind::Failure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting_survives_quotes() {
+        assert_eq!(quote("/a b/it's"), r"'/a b/it'\''s'");
+    }
+
+    #[test]
+    fn ids_are_safe_names() {
+        let id = new_id(&["my data/x".to_string()]);
+        assert!(id.starts_with("my-data-x-"), "{id}");
+        assert!(id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
+    }
+
+    #[test]
+    fn entries_are_found_by_their_marker() {
+        let line = format!("0 3 * * * '/bin/x' run-schedule a-1 {MARKER}a-1");
+        assert!(is_entry_of(&line, "a-1"));
+        assert!(!is_entry_of(&line, "a"));
+        assert!(!is_entry_of("0 3 * * * other", "a-1"));
+    }
+
+    #[test]
+    fn exit_codes_map_back() {
+        assert_eq!(kind_of_exit(4), Kind::NotFound);
+        assert_eq!(kind_of_exit(1), Kind::Failure);
+        assert_eq!(kind_of_exit(77), Kind::Failure);
+    }
+}

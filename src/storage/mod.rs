@@ -1,0 +1,461 @@
+//! Where archives are kept: local directories and S3-compatible object storage, through Apache
+//! OpenDAL. Parsing destinations, building operators (S3 settings from the standard AWS
+//! environment and files, overridden by flags), reading one archive as a blocking stream, and
+//! listing what a destination holds.
+
+pub mod catalog;
+pub mod upload;
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use anyhow::Result;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use opendal::Operator;
+
+use crate::docker::stream::{self, ChannelReader};
+use crate::error::{Kind, UserError};
+use crate::transfer::DynRead;
+
+/// Part size of multipart uploads when nothing else is said: S3 allows 10,000 parts, so 16 MiB
+/// parts take archives up to 160 GB, and two in flight keep memory near 32 MiB.
+pub const DEFAULT_PART_SIZE: usize = 16 << 20;
+/// S3 refuses parts below 5 MiB (except the last).
+pub const MIN_PART_SIZE: usize = 5 << 20;
+
+/// S3 settings from the command line (`--s3-*`); the environment fills in the rest.
+#[derive(Debug, Clone, Default)]
+pub struct S3Options {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+    /// `Some(true)`: path-style URLs; `Some(false)`: virtual-hosted; `None`: path-style with a
+    /// custom endpoint (MinIO, moto, Ceph...), virtual-hosted on AWS.
+    pub path_style: Option<bool>,
+    pub part_size: Option<usize>,
+}
+
+impl S3Options {
+    pub fn from_args(a: &crate::cli::StorageArgs) -> S3Options {
+        S3Options {
+            endpoint: a.s3_endpoint.clone(),
+            region: a.s3_region.clone(),
+            profile: a.s3_profile.clone(),
+            path_style: match (a.s3_path_style, a.s3_virtual_host) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            part_size: a.s3_part_size,
+        }
+    }
+
+    /// The flags that give these options again (for schedules, which run without the
+    /// environment they were made in).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (flag, v) in [
+            ("--s3-endpoint", &self.endpoint),
+            ("--s3-region", &self.region),
+            ("--s3-profile", &self.profile),
+        ] {
+            if let Some(v) = v {
+                args.extend([flag.to_string(), v.clone()]);
+            }
+        }
+        match self.path_style {
+            Some(true) => args.push("--s3-path-style".into()),
+            Some(false) => args.push("--s3-virtual-host".into()),
+            None => {}
+        }
+        if let Some(size) = self.part_size {
+            args.extend(["--s3-part-size".to_string(), size.to_string()]);
+        }
+        args
+    }
+}
+
+static S3_OPTIONS: OnceLock<S3Options> = OnceLock::new();
+
+/// Records the `--s3-*` flags; called once from `main` before the runtime starts (a profile
+/// name goes into `AWS_PROFILE`, which is where the credential chain looks for it).
+pub fn configure(opts: S3Options) {
+    // OpenDAL's HTTP client needs a process-wide TLS crypto provider; another one may already
+    // be installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    if let Some(profile) = &opts.profile {
+        std::env::set_var("AWS_PROFILE", profile);
+    }
+    let _ = S3_OPTIONS.set(opts);
+}
+
+/// The `--s3-*` flags given to this run.
+pub fn s3_options() -> S3Options {
+    S3_OPTIONS.get().cloned().unwrap_or_default()
+}
+
+/// A place that holds archives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Local(PathBuf),
+    S3 { bucket: String, prefix: String },
+}
+
+impl Location {
+    /// `s3://bucket/prefix`, `file:///dir`, or a local directory path.
+    pub fn parse(s: &str) -> Result<Location, UserError> {
+        if let Some(rest) = s.strip_prefix("s3://") {
+            let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+            if bucket.is_empty() {
+                return Err(UserError::new(Kind::Usage, format!("{s}: no bucket name"))
+                    .hint("write s3://BUCKET or s3://BUCKET/PREFIX"));
+            }
+            return Ok(Location::S3 {
+                bucket: bucket.to_string(),
+                prefix: prefix.trim_matches('/').to_string(),
+            });
+        }
+        if let Some(path) = s.strip_prefix("file://") {
+            return Ok(Location::Local(PathBuf::from(path)));
+        }
+        if let Some((scheme, _)) = s.split_once("://") {
+            return Err(UserError::new(
+                Kind::Usage,
+                format!("{s}: `{scheme}://` destinations are not supported"),
+            )
+            .hint("use a local directory or s3://BUCKET/PREFIX"));
+        }
+        Ok(Location::Local(PathBuf::from(s)))
+    }
+
+    /// Whether `s` names a remote location (a URL other than `file://`).
+    pub fn is_remote(s: &str) -> bool {
+        s.contains("://") && !s.starts_with("file://")
+    }
+
+    /// The location `name` lives in, and `name`'s last component: `s3://b/p/x.tar` gives
+    /// (`s3://b/p`, `x.tar`).
+    pub fn split_object(s: &str) -> Result<(Location, String), UserError> {
+        let (dir, name) = s.rsplit_once('/').unwrap_or((".", s));
+        if name.is_empty() || dir.ends_with(':') || dir.ends_with(":/") {
+            return Err(UserError::new(
+                Kind::Usage,
+                format!("{s}: not the address of an archive"),
+            ));
+        }
+        Ok((Location::parse(dir)?, name.to_string()))
+    }
+}
+
+/// An opened destination: the operator, and how to name it in messages.
+#[derive(Clone)]
+pub struct Store {
+    pub op: Operator,
+    /// `./backups`, `s3://bucket/prefix`: shown to people, never with a secret.
+    pub url: String,
+    pub location: Location,
+}
+
+impl Store {
+    /// Opens `location`. A local directory must exist unless `create`.
+    pub fn open(location: &Location, create: bool) -> Result<Store> {
+        let (op, url) = match location {
+            Location::Local(dir) => {
+                if !create && !dir.is_dir() {
+                    return Err(UserError::new(
+                        Kind::NotFound,
+                        format!("{} is not a directory", dir.display()),
+                    )
+                    .into());
+                }
+                let root = absolute(dir)?;
+                let op = Operator::new(opendal::services::Fs::default().root(&root))
+                    .map_err(|e| storage_error(&dir.display().to_string(), e))?
+                    .finish();
+                (op, dir.display().to_string())
+            }
+            Location::S3 { bucket, prefix } => {
+                let url = if prefix.is_empty() {
+                    format!("s3://{bucket}")
+                } else {
+                    format!("s3://{bucket}/{prefix}")
+                };
+                let op = s3_operator(bucket, prefix).map_err(|e| storage_error(&url, e))?;
+                (op, url)
+            }
+        };
+        Ok(Store {
+            op,
+            url,
+            location: location.clone(),
+        })
+    }
+
+    /// `url/name`, for messages.
+    pub fn show(&self, name: &str) -> String {
+        format!("{}/{name}", self.url.trim_end_matches('/'))
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self.location, Location::Local(_))
+    }
+
+    /// Part size of multipart uploads (`--s3-part-size`).
+    pub fn part_size(&self) -> usize {
+        s3_options()
+            .part_size
+            .unwrap_or(DEFAULT_PART_SIZE)
+            .max(MIN_PART_SIZE)
+    }
+}
+
+/// Opens every destination of `--to` (local ones are created when `create`); argument mistakes
+/// fail here, before anything is read.
+pub fn open_all(destinations: &[String], create: bool) -> Result<Vec<Store>> {
+    destinations
+        .iter()
+        .map(|d| Store::open(&Location::parse(d)?, create))
+        .collect()
+}
+
+fn absolute(dir: &Path) -> Result<String> {
+    let abs = std::path::absolute(dir)?;
+    Ok(abs.to_string_lossy().into_owned())
+}
+
+fn s3_operator(bucket: &str, prefix: &str) -> opendal::Result<Operator> {
+    let opts = s3_options();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let endpoint = opts
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
+    let region = opts
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .or_else(profile_region)
+        .unwrap_or_else(|| "us-east-1".into());
+    let mut builder = opendal::services::S3::default()
+        .bucket(bucket)
+        .root(&format!("/{prefix}"))
+        .region(&region)
+        // Instance metadata is a 1-second network wait on every machine that is not in EC2.
+        .disable_ec2_metadata();
+    let path_style = opts.path_style.unwrap_or(endpoint.is_some());
+    if let Some(endpoint) = &endpoint {
+        builder = builder.endpoint(endpoint);
+    }
+    if !path_style {
+        builder = builder.enable_virtual_host_style();
+    }
+    Ok(Operator::new(builder)?.finish())
+}
+
+/// The region of the AWS profile in use (`AWS_PROFILE`, else `default`) in `~/.aws/config`
+/// (or `AWS_CONFIG_FILE`), as the AWS CLI reads it.
+fn profile_region() -> Option<String> {
+    let path = std::env::var_os("AWS_CONFIG_FILE")
+        .map(PathBuf::from)
+        .or_else(|| dirs::home_dir().map(|h| h.join(".aws/config")))?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    region_in_config(&text, &profile)
+}
+
+fn region_in_config(text: &str, profile: &str) -> Option<String> {
+    let wanted = [format!("profile {profile}"), profile.to_string()];
+    let mut in_section = false;
+    for line in text.lines() {
+        let line = line.trim();
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            let name = name.trim();
+            in_section = wanted[0] == name || (profile == "default" && wanted[1] == name);
+            continue;
+        }
+        if in_section {
+            if let Some((key, value)) = line.split_once('=') {
+                if key.trim() == "region" {
+                    return Some(value.trim().to_string());
+                }
+            }
+        }
+    }
+    None
+}
+
+/// An OpenDAL error as the user should see it: what failed where, the service's own error code
+/// and message (or the network error), and a hint for the common causes (credentials, missing
+/// bucket, unreachable endpoint). Never carries a secret: OpenDAL errors hold the request's URL
+/// and the service's answer, not its signature.
+pub fn storage_error(what: &str, e: opendal::Error) -> anyhow::Error {
+    use opendal::ErrorKind as K;
+    let (code, detail) = describe(&e);
+    let credentials = "check the credentials (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, \
+                       AWS_PROFILE, ~/.aws/credentials) and what they may do";
+    let (kind, hint) = match (code.as_deref(), e.kind()) {
+        (Some("NoSuchBucket"), _) => (
+            Kind::NotFound,
+            Some("the bucket does not exist: create it first, or check its name and the endpoint"),
+        ),
+        (Some("InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied"), _)
+        | (_, K::PermissionDenied) => (Kind::Failure, Some(credentials)),
+        (_, K::NotFound) => (Kind::NotFound, None),
+        (_, K::ConfigInvalid) => (
+            Kind::Usage,
+            Some("check --s3-endpoint, --s3-region and the AWS_* variables"),
+        ),
+        _ if detail.contains("error sending request") || detail.contains("onnect") => (
+            Kind::Failure,
+            Some("is the storage server reachable? check --s3-endpoint / AWS_ENDPOINT_URL"),
+        ),
+        _ => (Kind::Failure, None),
+    };
+    let mut err = UserError::new(kind, format!("{what}: {detail}"));
+    if let Some(hint) = hint {
+        err = err.hint(hint);
+    }
+    err.into()
+}
+
+/// The service's error code and a one-line description. OpenDAL's own message carries the
+/// whole request context (URI, headers); the S3 error body's code and message, or the chain of
+/// network errors, say more in less.
+fn describe(e: &opendal::Error) -> (Option<String>, String) {
+    let text = e.to_string();
+    let field = |name: &str| -> Option<String> {
+        let start = text.find(&format!("{name}: \""))? + name.len() + 3;
+        let len = text[start..].find('"')?;
+        Some(text[start..start + len].to_string())
+    };
+    if let Some(code) = field("code") {
+        let message = field("message").unwrap_or_default();
+        return (Some(code.clone()), format!("{code}: {message}"));
+    }
+    let mut detail = match e.kind() {
+        opendal::ErrorKind::NotFound => "not found".to_string(),
+        kind => kind.to_string(),
+    };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !detail.contains(&line) {
+            detail.push_str(": ");
+            detail.push_str(&line);
+        }
+        source = cause.source();
+    }
+    (None, detail)
+}
+
+/// Opens one archive at a URL for reading as a blocking stream (for the archive code on a
+/// blocking thread): a task on the runtime streams the object in chunks through a bounded
+/// channel, so memory stays constant. Returns the reader and the object's size.
+pub async fn open_remote(url: &str) -> Result<(DynRead, Option<u64>)> {
+    let (location, name) = Location::split_object(url)?;
+    let store = Store::open(&location, false)?;
+    let meta = store
+        .op
+        .stat(&name)
+        .await
+        .map_err(|e| storage_error(&format!("cannot open {url}"), e))?;
+    let len = meta.content_length();
+    let rx = stream_object(&store, &name, 0..len).await?;
+    Ok((Box::new(ChannelReader::new(rx)), Some(len)))
+}
+
+/// Streams `range` of object `name` into a channel; errors arrive in the stream.
+pub async fn stream_object(
+    store: &Store,
+    name: &str,
+    range: std::ops::Range<u64>,
+) -> Result<tokio::sync::mpsc::Receiver<io::Result<Bytes>>> {
+    let what = store.show(name);
+    let reader = store
+        .op
+        .reader_with(name)
+        .chunk(4 << 20)
+        .await
+        .map_err(|e| storage_error(&format!("cannot open {what}"), e))?;
+    let mut body = reader
+        .into_bytes_stream(range)
+        .await
+        .map_err(|e| storage_error(&format!("cannot read {what}"), e))?;
+    let (tx, rx) = stream::channel();
+    tokio::spawn(async move {
+        while let Some(item) = body.next().await {
+            let failed = item.is_err();
+            let item = item.map_err(|e| io::Error::other(format!("reading {what}: {e}")));
+            // The reader hung up (it had what it needed): stop fetching.
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    Ok(rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        assert_eq!(
+            Location::parse("s3://team/laptop/").unwrap(),
+            Location::S3 {
+                bucket: "team".into(),
+                prefix: "laptop".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("s3://team").unwrap(),
+            Location::S3 {
+                bucket: "team".into(),
+                prefix: "".into()
+            }
+        );
+        assert_eq!(
+            Location::parse("./backups").unwrap(),
+            Location::Local("./backups".into())
+        );
+        assert_eq!(
+            Location::parse("file:///srv/b").unwrap(),
+            Location::Local("/srv/b".into())
+        );
+        assert!(Location::parse("s3:///x").is_err());
+        assert!(Location::parse("ftp://h/x").is_err());
+        let (loc, name) = Location::split_object("s3://b/p/q/v_1.tar.zst").unwrap();
+        assert_eq!(
+            loc,
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "p/q".into()
+            }
+        );
+        assert_eq!(name, "v_1.tar.zst");
+        let (loc, _) = Location::split_object("s3://b/v.tar").unwrap();
+        assert_eq!(
+            loc,
+            Location::S3 {
+                bucket: "b".into(),
+                prefix: "".into()
+            }
+        );
+        assert!(Location::split_object("s3://b/").is_err());
+        assert!(Location::split_object("s3://b").is_err());
+    }
+
+    #[test]
+    fn region_from_the_aws_config() {
+        let text =
+            "[default]\nregion = eu-west-1\n\n[profile work]\noutput=json\nregion=us-west-2\n";
+        assert_eq!(region_in_config(text, "default").unwrap(), "eu-west-1");
+        assert_eq!(region_in_config(text, "work").unwrap(), "us-west-2");
+        assert!(region_in_config(text, "other").is_none());
+    }
+}

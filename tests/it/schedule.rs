@@ -1,0 +1,251 @@
+//! `schedule add|ls|rm` and `run-schedule` with the real crontab (CI has no systemd user
+//! session). The tool runs with a temporary HOME, so its schedules, logs and results stay in the
+//! test's directory; the crontab entry is removed at the end, also when the test fails.
+
+use std::process::Command;
+
+use crate::harness::*;
+
+/// The tool with HOME (and so its schedules and logs) in `home`.
+fn tool_at(home: &std::path::Path, args: &[&str]) -> Run {
+    tool()
+        .env("HOME", home)
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("XDG_STATE_HOME")
+        .args(args)
+        .output()
+        .expect("run the tool")
+        .into()
+}
+
+fn crontab() -> String {
+    let out = Command::new("crontab").arg("-l").output().expect("crontab");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Removes our crontab entries on drop, whatever happened.
+struct CronGuard(Vec<String>);
+
+impl Drop for CronGuard {
+    fn drop(&mut self) {
+        let before = crontab();
+        let kept: Vec<&str> = before
+            .lines()
+            .filter(|l| !self.0.iter().any(|id| l.ends_with(&format!(":{id}"))))
+            .collect();
+        if kept.len() == before.lines().count() {
+            return;
+        }
+        let mut child = Command::new("crontab")
+            .arg("-")
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        let mut text = kept.join("\n");
+        text.push('\n');
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        child.wait().unwrap();
+    }
+}
+
+#[test]
+fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
+    let home = tempdir();
+    let h = home.path();
+    let dest = tempdir();
+    let vol = Volume::new("sched");
+    vol.sh("echo scheduled > /data/f");
+    let before = crontab();
+    let mut guard = CronGuard(Vec::new());
+
+    let added = tool_at(
+        h,
+        &[
+            "schedule",
+            "add",
+            &vol.name,
+            "--every",
+            "15m",
+            "--to",
+            dest.path().to_str().unwrap(),
+            "--keep-last",
+            "3",
+            "--using",
+            "cron",
+        ],
+    )
+    .ok();
+    let id = added.stdout_str().trim().to_string();
+    guard.0.push(id.clone());
+    assert!(id.starts_with(&vol.name), "{id}");
+    let table = crontab();
+    let line = table
+        .lines()
+        .find(|l| l.ends_with(&format!("# docker-volume-backup:{id}")))
+        .unwrap_or_else(|| panic!("no entry for {id} in:\n{table}"));
+    assert!(line.starts_with("*/15 * * * * "), "{line}");
+    assert!(line.contains(&format!("run-schedule {id}")), "{line}");
+    // The tool's absolute path.
+    assert!(line.contains(&format!("'{BIN}'")), "{line}");
+
+    // Never run yet.
+    let ls = tool_at(h, &["schedule", "ls", "--format", "json"]).ok();
+    let rows: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(rows[0]["id"], id.as_str());
+    assert!(rows[0]["last_run"].is_null());
+    assert_eq!(rows[0]["installed"], true);
+    // The run keeps the Docker context it was made under, whatever cron's environment.
+    let saved: Vec<&str> = rows[0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(saved[..2], ["--context", "default"], "{saved:?}");
+    assert!(saved.contains(&"--keep-last"), "{saved:?}");
+    let log = rows[0]["log"].as_str().unwrap().to_string();
+    assert!(log.starts_with(h.to_str().unwrap()), "{log}");
+
+    // Run the entry's command as cron would (sh, from another directory).
+    let command = line
+        .splitn(6, ' ')
+        .nth(5)
+        .unwrap()
+        .split(" # docker-volume-backup:")
+        .next()
+        .unwrap();
+    let status = Command::new("sh")
+        .args(["-c", command])
+        .current_dir("/")
+        .env("HOME", h)
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let made = files_in(dest.path());
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert!(made[0].starts_with(&vol.name) && made[0].ends_with(".tar.zst"));
+    run(&["verify", dest.path().join(&made[0]).to_str().unwrap()]).ok();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("ok (exit 0)"), "{logged}");
+    assert!(logged.contains("saved "), "{logged}");
+    let ls = tool_at(h, &["schedule", "ls"]).ok();
+    assert!(ls.stdout_str().contains(" ok "), "{}", ls.stdout_str());
+
+    // A schedule whose volume went away: its run fails, and `ls` says so with a non-zero exit.
+    let gone = Volume::named("sched-gone");
+    let broken = tool_at(
+        h,
+        &[
+            "schedule",
+            "add",
+            &gone.name,
+            "--at",
+            "03:00",
+            "--to",
+            dest.path().to_str().unwrap(),
+        ],
+    )
+    .ok()
+    .stdout_str()
+    .trim()
+    .to_string();
+    guard.0.push(broken.clone());
+    assert!(crontab().contains(&format!("0 3 * * * '{BIN}' run-schedule {broken}")));
+    tool_at(h, &["run-schedule", &broken]).fails_with(4, "failed");
+    let ls = tool_at(h, &["schedule", "ls"]);
+    assert_eq!(ls.code, 1, "{}", ls.stderr);
+    assert!(ls.stderr.contains(&broken), "{}", ls.stderr);
+    assert!(
+        ls.stdout_str().contains("FAILED (4)"),
+        "{}",
+        ls.stdout_str()
+    );
+    assert_eq!(files_in(dest.path()).len(), 1);
+
+    // Bad times are usage errors and install nothing.
+    tool_at(
+        h,
+        &[
+            "schedule", "add", &vol.name, "--at", "25:00", "--to", "/tmp",
+        ],
+    )
+    .fails_with(2, "HH:MM");
+    tool_at(
+        h,
+        &[
+            "schedule", "add", &vol.name, "--every", "7m", "--to", "/tmp",
+        ],
+    )
+    .fails_with(2, "--cron");
+    tool_at(
+        h,
+        &[
+            "schedule", "add", &vol.name, "--cron", "* * *", "--to", "/tmp",
+        ],
+    )
+    .fails_with(2, "five fields");
+
+    // Without cron or systemd: `run-schedule` in the foreground runs what is due (this one
+    // every minute) until interrupted.
+    let every_minute = tempdir();
+    let minutely = tool_at(
+        h,
+        &[
+            "schedule",
+            "add",
+            &vol.name,
+            "--every",
+            "1m",
+            "--to",
+            every_minute.path().to_str().unwrap(),
+        ],
+    )
+    .ok()
+    .stdout_str()
+    .trim()
+    .to_string();
+    guard.0.push(minutely.clone());
+    let mut child = tool()
+        .env("HOME", h)
+        .args(["run-schedule"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let last_run = h.join(format!(
+        ".local/state/docker-volume-backup/{minutely}.last-run.json"
+    ));
+    while !last_run.exists() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(150),
+            "the foreground loop did not run the schedule"
+        );
+        assert!(child.try_wait().unwrap().is_none(), "run-schedule exited");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let r: Run = child.wait_with_output().unwrap().into();
+    r.fails_with(130, "interrupted");
+    assert_eq!(files_in(every_minute.path()).len(), 1);
+
+    // rm takes the entries out: the crontab is as it was.
+    tool_at(h, &["schedule", "rm", &id]).ok();
+    tool_at(h, &["schedule", "rm", &broken]).ok();
+    tool_at(h, &["schedule", "rm", &minutely]).ok();
+    assert_eq!(crontab().trim(), before.trim());
+    tool_at(h, &["schedule", "rm", &id]).fails_with(4, "no schedule");
+    let ls = tool_at(h, &["schedule", "ls", "--format", "json"]).ok();
+    assert_eq!(ls.stdout_str().trim(), "[]");
+}
