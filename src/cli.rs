@@ -144,13 +144,8 @@ pub struct SaveArgs {
     #[arg(long, value_enum, value_name = "ALGO")]
     pub compression: Option<Compression>,
 
-    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
-    #[arg(long, value_name = "N")]
-    pub level: Option<i32>,
-
-    /// Compression threads for zstd [default: number of CPUs]
-    #[arg(long, value_name = "N")]
-    pub threads: Option<u32>,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
 
     /// Overwrite an existing output file
     #[arg(short = 'f', long)]
@@ -620,13 +615,8 @@ pub struct ComposeExportArgs {
     #[arg(long, value_enum, value_name = "ALGO")]
     pub compression: Option<Compression>,
 
-    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
-    #[arg(long, value_name = "N")]
-    pub level: Option<i32>,
-
-    /// Compression threads for zstd [default: number of CPUs]
-    #[arg(long, value_name = "N")]
-    pub threads: Option<u32>,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
 
     /// Overwrite existing output files
     #[arg(long)]
@@ -713,13 +703,8 @@ pub struct DbDumpArgs {
     #[arg(long, value_enum, value_name = "ALGO", hide_possible_values = true)]
     pub compression: Option<Compression>,
 
-    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
-    #[arg(long, value_name = "N")]
-    pub level: Option<i32>,
-
-    /// Compression threads for zstd [default: number of CPUs]
-    #[arg(long, value_name = "N")]
-    pub threads: Option<u32>,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
 
     /// Overwrite an existing output file
     #[arg(short = 'f', long)]
@@ -754,4 +739,32 @@ pub struct DbRestoreArgs {
 
     #[command(flatten)]
     pub credentials: DbCredentialArgs,
+}
+
+/// How hard to compress: shared by every command that writes compressed output.
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct TuningArgs {
+    /// Compression level (zstd 1-19, gzip 1-9) [default: zstd 3, gzip 6]
+    #[arg(long, value_name = "N")]
+    pub level: Option<i32>,
+
+    /// Compression threads for zstd [default: number of CPUs]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<u32>,
+}
+
+impl TuningArgs {
+    /// The encoder settings for `compression` with these flags.
+    pub fn encode(&self, compression: Compression) -> crate::archive::EncodeOptions {
+        let threads = self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1)
+        });
+        crate::archive::EncodeOptions {
+            compression,
+            level: self.level,
+            threads,
+        }
+    }
 }

@@ -35,15 +35,7 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
     let project = resolve_project(&args.compose)?;
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
     let compression = args.compression.unwrap_or(Compression::Zstd);
-    let encode = EncodeOptions {
-        compression,
-        level: args.level,
-        threads: args.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1)
-        }),
-    };
+    let encode = args.tuning.encode(compression);
     encode
         .validate()
         .map_err(|m| UserError::new(Kind::Usage, m))?;

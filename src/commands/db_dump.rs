@@ -29,16 +29,7 @@ pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
     let server = Server::find(&engine.docker, &args.container, &given).await?;
     let plan = DumpPlan::prepare(server, args.database.clone(), args.all, args.format).await?;
     let (target, compression) = plan_output(&plan.server.name, plan.scope.label(), &args, &stamp)?;
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1)
-    });
-    let encode = EncodeOptions {
-        compression,
-        level: args.level,
-        threads,
-    };
+    let encode = args.tuning.encode(compression);
     let sink = match &target {
         Target::Stdout => Sink::stdout()?,
         Target::File(path) => Sink::file(path, args.force)?,
@@ -138,7 +129,7 @@ fn plan_output(
     };
     EncodeOptions {
         compression,
-        level: args.level,
+        level: args.tuning.level,
         threads: 1,
     }
     .validate()
@@ -171,8 +162,7 @@ mod tests {
             format,
             output: output.map(String::from),
             compression: c,
-            level: None,
-            threads: None,
+            tuning: Default::default(),
             force: false,
             credentials: Default::default(),
         }

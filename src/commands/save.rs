@@ -51,11 +51,6 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     let stores = crate::storage::open_all(&args.to, true)?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
     let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1)
-    });
     let engine = ctx.engine().await?;
     let describe = engine.describe();
     let names = match selecting {
@@ -77,11 +72,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
         let mut saved = Vec::new();
         for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
             ctx.check_cancelled()?;
-            let opts = EncodeOptions {
-                compression,
-                level: args.level,
-                threads,
-            };
+            let opts = args.tuning.encode(compression);
             let encrypt = encrypt.clone();
             let label = match count {
                 1 => volume.name.clone(),
@@ -280,7 +271,7 @@ fn plan_output(volume: &str, args: &SaveArgs, stamp: &str) -> Result<(Target, Co
     .and_then(|(t, c)| {
         EncodeOptions {
             compression: c,
-            level: args.level,
+            level: args.tuning.level,
             threads: 1,
         }
         .validate()
@@ -298,8 +289,7 @@ mod tests {
             volumes: volumes.iter().map(|s| s.to_string()).collect(),
             output: output.map(String::from),
             compression,
-            level: None,
-            threads: None,
+            tuning: Default::default(),
             force: false,
             to: Vec::new(),
             encrypt: Default::default(),
