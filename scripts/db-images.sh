@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Import local PostgreSQL and MariaDB server images for the db-dump/db-restore tests, without any
-# registry (DESIGN.md section 6).
+# registry: the containers run the host's /usr read-only in a near-empty imported image.
 #
 #   scripts/db-images.sh postgres|mariadb     prints the image name
 #

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::archive::Compression;
+use crate::db::DumpFormat;
+use crate::schedule::Scheduler;
 
 /// Fast, streaming backups and restores of Docker named volumes.
 ///
@@ -142,7 +144,7 @@ pub struct SaveArgs {
 
     /// Compression; by default taken from the output file's extension, else zstd
     #[arg(long, value_enum, value_name = "ALGO")]
-    pub compression: Option<Compression>,
+    pub compression: Option<CompressionArg>,
 
     #[command(flatten)]
     pub tuning: TuningArgs,
@@ -486,21 +488,30 @@ pub struct ScheduleAddArgs {
     /// Install as a crontab entry or a systemd user timer [default: systemd when
     /// `systemctl --user` works, else crontab]
     #[arg(long, value_enum, value_name = "KIND")]
-    pub using: Option<Scheduler>,
+    pub using: Option<SchedulerArg>,
 
     /// Compression for the archives
     #[arg(long, value_enum, value_name = "ALGO")]
-    pub compression: Option<Compression>,
+    pub compression: Option<CompressionArg>,
 
     #[command(flatten)]
     pub keep: KeepArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scheduler {
+/// `--using`: what installs a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchedulerArg {
     Systemd,
     Cron,
+}
+
+impl From<SchedulerArg> for Scheduler {
+    fn from(a: SchedulerArg) -> Scheduler {
+        match a {
+            SchedulerArg::Systemd => Scheduler::Systemd,
+            SchedulerArg::Cron => Scheduler::Cron,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -576,17 +587,6 @@ pub struct QuiesceArgs {
     pub pause: bool,
 }
 
-impl QuiesceArgs {
-    pub fn mode(&self) -> Option<crate::docker::quiesce::Mode> {
-        use crate::docker::quiesce::Mode;
-        match (self.stop, self.pause) {
-            (_, true) => Some(Mode::Pause),
-            (true, false) => Some(Mode::Stop),
-            (false, false) => None,
-        }
-    }
-}
-
 #[derive(Debug, Args)]
 pub struct ComposeExportArgs {
     #[command(flatten)]
@@ -613,7 +613,7 @@ pub struct ComposeExportArgs {
 
     /// Compression of each volume's archive [default: zstd]
     #[arg(long, value_enum, value_name = "ALGO")]
-    pub compression: Option<Compression>,
+    pub compression: Option<CompressionArg>,
 
     #[command(flatten)]
     pub tuning: TuningArgs,
@@ -690,8 +690,8 @@ pub struct DbDumpArgs {
     pub all: bool,
 
     /// Dump format: plain SQL, or PostgreSQL's custom format (pg_dump -Fc, for pg_restore)
-    #[arg(long, value_enum, default_value_t = crate::db::DumpFormat::Plain)]
-    pub format: crate::db::DumpFormat,
+    #[arg(long, value_enum, default_value_t = DumpFormatArg::Plain)]
+    pub format: DumpFormatArg,
 
     /// Output file, directory, or `-` for stdout
     /// [default: ./backups/<container>_<db|all>_<YYYYmmdd_HHMMSS>.sql.zst, `.dump` for custom]
@@ -701,7 +701,7 @@ pub struct DbDumpArgs {
     /// Compression of SQL dumps: zstd, gzip or none; by default taken from the output file's
     /// extension (`.sql.zst`, `.sql.gz`, `.sql`), else zstd
     #[arg(long, value_enum, value_name = "ALGO", hide_possible_values = true)]
-    pub compression: Option<Compression>,
+    pub compression: Option<CompressionArg>,
 
     #[command(flatten)]
     pub tuning: TuningArgs,
@@ -753,18 +753,41 @@ pub struct TuningArgs {
     pub threads: Option<u32>,
 }
 
-impl TuningArgs {
-    /// The encoder settings for `compression` with these flags.
-    pub fn encode(&self, compression: Compression) -> crate::archive::EncodeOptions {
-        let threads = self.threads.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1)
-        });
-        crate::archive::EncodeOptions {
-            compression,
-            level: self.level,
-            threads,
+/// `--compression`: the archive compressions, as the user names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    /// zstd, multi-threaded (`.tar.zst`)
+    Zstd,
+    /// gzip (`.tar.gz`, `.tgz`): what the seed's `tar czf` recipes make and read
+    Gzip,
+    /// a plain tar stream (`.tar`)
+    None,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(a: CompressionArg) -> Compression {
+        match a {
+            CompressionArg::Zstd => Compression::Zstd,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::None => Compression::None,
+        }
+    }
+}
+
+/// `db-dump --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DumpFormatArg {
+    /// Plain SQL (any engine), replayed with psql / mysql
+    Plain,
+    /// PostgreSQL's custom format (`pg_dump -Fc`), restored with pg_restore
+    Custom,
+}
+
+impl From<DumpFormatArg> for DumpFormat {
+    fn from(a: DumpFormatArg) -> DumpFormat {
+        match a {
+            DumpFormatArg::Plain => DumpFormat::Plain,
+            DumpFormatArg::Custom => DumpFormat::Custom,
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod docker;
 pub mod error;
 pub mod keys;
+pub mod ops;
 pub mod output;
 pub mod plugin;
 pub mod retention;
@@ -25,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command};
 use crate::error::{classify, Kind};
-use crate::settings::{Ctx, Settings};
+use crate::settings::Ctx;
 
 /// Runs the tool with the process's arguments; returns the exit code.
 pub fn main() -> i32 {
@@ -62,7 +63,7 @@ pub fn main() -> i32 {
             };
         }
     };
-    let settings = Settings::from_globals(&cli.global);
+    let settings = settings::from_globals(&cli.global);
     storage::configure(storage::S3Options::from_args(&cli.storage));
     output::configure(settings.quiet, settings.debug);
     let runtime = match tokio::runtime::Builder::new_current_thread()

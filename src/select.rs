@@ -8,41 +8,22 @@ use anyhow::{Context as _, Result};
 use bollard::query_parameters::ListVolumesOptions;
 use bollard::Docker;
 
-use crate::cli::SelectArgs;
-use crate::compose::project::LABEL_PROJECT;
 use crate::docker::helper::HELPER_LABEL;
 use crate::docker::quiesce::Downtime;
 use crate::error::{Kind, UserError};
 use crate::output;
 
-/// The engine filters for a selection: `--project P` is the label filter compose's volumes
-/// carry; `--filter` values pass through in the engine's own `key=value` syntax.
-pub fn engine_filters(select: &SelectArgs) -> Result<HashMap<String, Vec<String>>> {
-    let mut filters: HashMap<String, Vec<String>> = HashMap::new();
-    if let Some(p) = &select.project {
-        filters
-            .entry("label".into())
-            .or_default()
-            .push(format!("{LABEL_PROJECT}={p}"));
-    }
-    for f in &select.filter {
-        let (key, value) = f.split_once('=').ok_or_else(|| {
-            UserError::new(
-                Kind::Usage,
-                format!("--filter {f:?} is not KEY=VALUE (e.g. label=backup=nightly)"),
-            )
-        })?;
-        filters
-            .entry(key.to_string())
-            .or_default()
-            .push(value.to_string());
-    }
-    Ok(filters)
+/// Which volumes `--all`, `--project P` and `--filter` choose: engine filters (none for `--all`).
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// `--project P`, for the message when nothing matches.
+    pub project: Option<String>,
+    pub filters: HashMap<String, Vec<String>>,
 }
 
 /// Names of the selected volumes, sorted; the tool's own scratch volumes are never included.
-pub async fn volume_names(docker: &Docker, select: &SelectArgs) -> Result<Vec<String>> {
-    let filters = engine_filters(select)?;
+pub async fn volume_names(docker: &Docker, select: &Selection) -> Result<Vec<String>> {
+    let filters = select.filters.clone();
     let options = ListVolumesOptions {
         filters: (!filters.is_empty()).then_some(filters),
     };
@@ -144,26 +125,6 @@ fn summary_table(saved: &[Saved]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn filters_follow_the_engine_syntax() {
-        let select = SelectArgs {
-            all: false,
-            project: Some("shop".into()),
-            filter: vec!["label=backup=nightly".into(), "driver=local".into()],
-        };
-        let f = engine_filters(&select).unwrap();
-        assert_eq!(
-            f["label"],
-            vec!["com.docker.compose.project=shop", "backup=nightly"]
-        );
-        assert_eq!(f["driver"], vec!["local"]);
-        let bad = SelectArgs {
-            filter: vec!["nonsense".into()],
-            ..Default::default()
-        };
-        assert!(engine_filters(&bad).is_err());
-    }
 
     #[test]
     fn summary_lists_every_volume() {

@@ -3,14 +3,13 @@
 
 use std::io::{self, BufReader, Read, Write};
 
-use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
 use super::encryption::{self, AgeReader, Encryption, Keys};
 use super::ArchiveError;
 
 /// How an archive's tar stream is compressed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
     /// zstd, multi-threaded (`.tar.zst`)

@@ -3,10 +3,10 @@
 
 use anyhow::{Context as _, Result};
 
-use super::migrate;
 use crate::cli::CloneArgs;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
+use crate::ops::copy::{check_target, copy_volume_between};
 use crate::output;
 use crate::settings::Ctx;
 
@@ -20,12 +20,11 @@ pub async fn run(ctx: &Ctx, args: CloneArgs) -> Result<()> {
     }
     let engine = ctx.engine().await?;
     let volume = volumes::require(&engine.docker, &args.volume, &engine.describe()).await?;
-    let target = migrate::check_target(&engine, &args.new, false).await?;
+    let target = check_target(&engine, &args.new, false).await?;
     let label = format!("{} -> {}", args.volume, args.new);
-    let copied =
-        migrate::copy_volume_between(ctx, &engine, &engine, &volume, target, false, &label)
-            .await
-            .with_context(|| format!("cloning volume `{}` into `{}`", args.volume, args.new))?;
+    let copied = copy_volume_between(ctx, &engine, &engine, &volume, target, false, &label)
+        .await
+        .with_context(|| format!("cloning volume `{}` into `{}`", args.volume, args.new))?;
     let done = if copied.created {
         format!("created volume {}", copied.target)
     } else {

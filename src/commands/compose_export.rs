@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result};
 use chrono::Local;
 
-use super::save::{save_one, stream_volume, Target};
 use crate::archive::{Compression, EncodeOptions, SourceInfo};
 use crate::cli::ComposeExportArgs;
 use crate::compose::bundle::{self, BundleManifest, BundleVolume, BundleWriter};
@@ -19,8 +18,11 @@ use crate::db::dump::{dump_with_progress, DumpPlan};
 use crate::docker::quiesce::{Mode, Quiesce};
 use crate::docker::{df, volumes, Engine};
 use crate::error::{Kind, UserError};
+use crate::ops::output_plan::{self, Target};
+use crate::ops::save::{save_one, stream_volume, SaveTo};
 use crate::output::{self, Sink};
 use crate::select::{print_summary, Saved};
+use crate::settings::flags;
 use crate::settings::Ctx;
 use crate::transfer::ArchiveOptions;
 
@@ -32,10 +34,13 @@ enum Output {
 }
 
 pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
-    let project = resolve_project(&args.compose)?;
+    let project = resolve_project(&flags::project_spec(&args.compose))?;
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
-    let compression = args.compression.unwrap_or(Compression::Zstd);
-    let encode = args.tuning.encode(compression);
+    let compression = args
+        .compression
+        .map(Compression::from)
+        .unwrap_or(Compression::Zstd);
+    let encode = flags::encode(&args.tuning, compression);
     encode
         .validate()
         .map_err(|m| UserError::new(Kind::Usage, m))?;
@@ -192,7 +197,7 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
         (Output::Split(dir), _) => output::info(&format!(
             "saved {} volumes and {} into {} ({seconds:.1} s)",
             saved.len(),
-            split_manifest_name(&project.name),
+            bundle::split_manifest_name(&project.name),
             dir.display()
         )),
         _ => output::info(&format!(
@@ -204,25 +209,12 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
     Ok(())
 }
 
-/// `-o FILE`, `-o DIR`, `-o -`, `--split DIR`, or `./backups/<project>_<stamp>.compose.tar`.
+/// `--split DIR`, else the `-o` rule for a bundle.
 fn plan_output(args: &ComposeExportArgs, project: &str, stamp: &str) -> Output {
-    let default_name = |dir: &Path| dir.join(format!("{project}_{stamp}.compose.tar"));
-    if let Some(dir) = &args.split {
-        return Output::Split(dir.clone());
+    match &args.split {
+        Some(dir) => Output::Split(dir.clone()),
+        None => Output::Bundle(output_plan::bundle(args.output.as_deref(), project, stamp)),
     }
-    Output::Bundle(match args.output.as_deref() {
-        None => Target::File(default_name(Path::new("backups"))),
-        Some("-") => Target::Stdout,
-        Some(o) if o.ends_with('/') || Path::new(o).is_dir() => {
-            Target::File(default_name(Path::new(o)))
-        }
-        Some(file) => Target::File(PathBuf::from(file)),
-    })
-}
-
-/// The bundle manifest's name in a `--split` directory.
-pub fn split_manifest_name(project: &str) -> String {
-    format!("{project}.compose.json")
 }
 
 /// `project shop: 3 volumes (db-data 2.1 GB, uploads 340 MB, cache 12 MB)`.
@@ -332,23 +324,17 @@ async fn export_split(
     for (i, bv) in manifest.volumes.iter().enumerate() {
         ctx.check_cancelled()?;
         let volume = volumes::require(&engine.docker, &bv.volume.name, &engine.describe()).await?;
-        let target = Target::File(dir.join(&bv.file));
-        let label = label(manifest, i, &bv.volume);
-        let one = save_one(
-            ctx,
-            engine,
-            &volume,
-            &label,
-            target,
-            options.encode,
-            options.encrypt.clone(),
+        let to = SaveTo {
+            target: Target::File(dir.join(&bv.file)),
+            stores: &[],
             force,
-            &[],
-        );
+        };
+        let label = label(manifest, i, &bv.volume);
+        let one = save_one(ctx, engine, &volume, &label, to, options.clone());
         saved.push(one.await?);
     }
     // The manifest last: a directory with it is complete.
-    let path = dir.join(split_manifest_name(&manifest.project));
+    let path = dir.join(bundle::split_manifest_name(&manifest.project));
     let mut sink = Sink::file(&path, force)?;
     std::io::Write::write_all(&mut sink, json).context("writing the bundle manifest")?;
     sink.commit()?;

@@ -13,18 +13,19 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result};
 
-use super::compose_export::split_manifest_name;
-use super::restore::{describe, refuse_running, restore_volume, warn_skipped};
 use crate::archive::{ArchiveError, Counters, VolumeInfo};
 use crate::cli::ComposeImportArgs;
 use crate::compose::adopt::import_target;
-use crate::compose::bundle::{BundleManifest, BundleReader, BundleVolume, PartReader};
+use crate::compose::bundle::{
+    split_manifest_name, BundleManifest, BundleReader, BundleVolume, PartReader,
+};
 use crate::compose::dumps;
 use crate::compose::project::checked_name;
 use crate::db::restore::{open_counted, restore_with_progress, RestoreRequest};
 use crate::db::{Overrides, Server};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
+use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
 use crate::output::{self, Measure, Progress};
 use crate::settings::Ctx;
 use crate::transfer::{self, DynRead};

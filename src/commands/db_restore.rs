@@ -7,13 +7,13 @@ use anyhow::Result;
 
 use crate::cli::DbRestoreArgs;
 use crate::db::restore::{open_counted, restore_with_progress, RestoreRequest};
-use crate::db::{self, Server};
+use crate::db::Server;
 use crate::output;
-use crate::settings::Ctx;
+use crate::settings::{flags, Ctx};
 use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
-    let given = db::overrides_from(&args.credentials)?;
+    let given = flags::db_credentials(&args.credentials)?;
     let (input, len) = transfer::open_input(&args.input).await?;
     // Recognise the dump before touching the engine: a foreign file fails fast.
     let opened = open_counted(input).await?;

@@ -1,37 +1,16 @@
-//! `prune DEST --keep-...`: deletes old backups by restic-style rules, each volume on its own.
-//! Only archives this tool wrote are candidates, and the newest of a volume always stays; with
-//! `--dry-run` it shows what would go and which rules keep the rest. Also run by `save --keep-*`
-//! after every destination has the new archives.
-
-use std::collections::BTreeMap;
+//! `prune DEST --keep-...`: deletes old backups by restic-style rules, each volume on its own
+//! (`ops::prune`); with `--dry-run` it shows what would go and which rules keep the rest.
 
 use anyhow::Result;
-use chrono::Local;
 
-use crate::cli::{KeepArgs, PruneArgs};
+use crate::cli::PruneArgs;
 use crate::error::{Kind, UserError};
-use crate::output;
-use crate::retention::{self, Policy};
-use crate::settings::Ctx;
-use crate::storage::{catalog, storage_error, Location, Store};
-
-/// The retention flags as a policy (validated).
-pub fn policy(keep: &KeepArgs) -> Result<Policy> {
-    let p = Policy {
-        last: keep.keep_last,
-        hourly: keep.keep_hourly,
-        daily: keep.keep_daily,
-        weekly: keep.keep_weekly,
-        monthly: keep.keep_monthly,
-        yearly: keep.keep_yearly,
-        within: keep.keep_within,
-    };
-    p.validate().map_err(|m| UserError::new(Kind::Usage, m))?;
-    Ok(p)
-}
+use crate::ops::prune;
+use crate::settings::{flags, Ctx};
+use crate::storage::{Location, Store};
 
 pub async fn run(_ctx: &Ctx, args: PruneArgs) -> Result<()> {
-    let policy = policy(&args.keep)?;
+    let policy = flags::policy(&args.keep)?;
     if policy.is_empty() {
         return Err(
             UserError::new(Kind::Usage, "prune needs at least one --keep-* rule")
@@ -41,103 +20,5 @@ pub async fn run(_ctx: &Ctx, args: PruneArgs) -> Result<()> {
     }
     let store = Store::open(&Location::parse(&args.destination)?, false)?;
     let volumes = args.volume.map(|v| vec![v]);
-    prune(&store, volumes.as_deref(), &policy, args.dry_run).await
-}
-
-/// After a successful save: the same rules on each destination written to, for the volumes
-/// saved. Every destination is tried; the first failure is returned.
-pub async fn after_save(stores: &[Store], volumes: &[String], policy: &Policy) -> Result<()> {
-    let mut first_error = None;
-    for store in stores {
-        if let Err(e) = prune(store, Some(volumes), policy, false).await {
-            output::warn(&format!("{e:#}"));
-            first_error.get_or_insert(e);
-        }
-    }
-    match first_error {
-        Some(e) => Err(e.context("the backups were saved, but pruning failed")),
-        None => Ok(()),
-    }
-}
-
-/// Applies `policy` to the backups of `volumes` (all when `None`) in `store`.
-async fn prune(
-    store: &Store,
-    volumes: Option<&[String]>,
-    policy: &Policy,
-    dry_run: bool,
-) -> Result<()> {
-    let found = catalog::list(store).await?;
-    let mut by_volume: BTreeMap<String, Vec<catalog::Backup>> = BTreeMap::new();
-    let mut foreign = 0;
-    for b in found {
-        if volumes.is_some_and(|vs| !vs.contains(&b.volume)) {
-            continue;
-        }
-        if !b.ours {
-            foreign += 1;
-            output::debug(&format!(
-                "{}: not written by this tool, left alone",
-                b.location
-            ));
-            continue;
-        }
-        by_volume.entry(b.volume.clone()).or_default().push(b);
-    }
-    let mut doomed = Vec::new();
-    for (volume, backups) in &by_volume {
-        let times: Vec<_> = backups.iter().map(|b| b.created).collect();
-        let decisions = retention::apply(&times, policy);
-        if !output::quiet() || dry_run {
-            eprintln!("{} in {}:", volume, store.url);
-        }
-        for (b, d) in backups.iter().zip(&decisions) {
-            let when = b.created.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
-            let line = if d.keep {
-                format!("  keep    {when}  {}  ({})", b.name, d.reasons.join(", "))
-            } else if dry_run {
-                format!("  would remove  {when}  {}", b.name)
-            } else {
-                format!("  remove  {when}  {}", b.name)
-            };
-            if dry_run {
-                eprintln!("{line}");
-            } else {
-                output::info(&line);
-            }
-            if !d.keep {
-                doomed.push(b.clone());
-            }
-        }
-    }
-    if foreign > 0 {
-        output::info(&format!(
-            "{foreign} archive(s) in {} not written by this tool (no manifest): left alone",
-            store.url
-        ));
-    }
-    if dry_run {
-        output::info(&format!(
-            "dry run: {} would be removed from {}",
-            doomed.len(),
-            store.url
-        ));
-        return Ok(());
-    }
-    let mut failed = Vec::new();
-    for b in &doomed {
-        if let Err(e) = store.op.delete(&b.name).await {
-            let err = storage_error(&format!("cannot remove {}", b.location), e);
-            output::warn(&format!("{err:#}"));
-            failed.push(err);
-        }
-    }
-    if let Some(first) = failed.into_iter().next() {
-        return Err(first.context(format!(
-            "pruning {} failed: not every old backup was removed",
-            store.url
-        )));
-    }
-    output::info(&format!("pruned {}: {} removed", store.url, doomed.len()));
-    Ok(())
+    prune::prune(&store, volumes.as_deref(), &policy, args.dry_run).await
 }

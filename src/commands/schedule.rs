@@ -7,12 +7,12 @@ use anyhow::{Context as _, Result};
 use chrono::{Local, Timelike, Utc};
 use serde::Serialize;
 
-use crate::cli::{Format, RunScheduleArgs, ScheduleAddArgs, ScheduleCommand, Scheduler};
+use crate::cli::{Format, RunScheduleArgs, ScheduleAddArgs, ScheduleCommand};
 use crate::docker::context::Origin;
 use crate::error::{Kind, UserError};
 use crate::output;
-use crate::schedule::{self, cron::Cron, Dirs, Job, LastRun};
-use crate::settings::Ctx;
+use crate::schedule::{self, cron::Cron, Dirs, Job, LastRun, Scheduler};
+use crate::settings::{flags, Ctx};
 use crate::storage::{Location, S3Options};
 
 pub async fn run(ctx: &Ctx, command: ScheduleCommand) -> Result<()> {
@@ -34,7 +34,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         (_, _, Some(expr)) => (Cron::parse(expr).map_err(usage)?, format!("cron {expr}")),
         _ => unreachable!("clap requires one of --at, --every, --cron"),
     };
-    let policy = crate::commands::prune::policy(&args.keep)?;
+    let policy = flags::policy(&args.keep)?;
     // Relative directories would mean something else from cron's working directory.
     let mut destinations = Vec::new();
     for dest in &args.to {
@@ -43,7 +43,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
             Location::S3 { .. } => dest.clone(),
         });
     }
-    let scheduler = schedule::choose(args.using)?;
+    let scheduler = schedule::choose(args.using.map(Into::into))?;
     let mut saved = context_args(ctx)?;
     saved.extend(s3_args());
     saved.push("save".into());
@@ -52,7 +52,10 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         saved.extend(["--to".to_string(), dest.clone()]);
     }
     if let Some(c) = args.compression {
-        saved.extend(["--compression".to_string(), c.to_string()]);
+        saved.extend([
+            "--compression".to_string(),
+            crate::archive::Compression::from(c).to_string(),
+        ]);
     }
     saved.extend(policy.to_args());
     let job = Job {

@@ -1,5 +1,5 @@
 //! Names and labels for imported volumes, so that compose adopts them as its own without a
-//! warning or a question (DESIGN.md section 7).
+//! warning or a question (ARCHITECTURE.md, "Compose labels").
 
 use std::collections::HashMap;
 

@@ -157,6 +157,11 @@ fn part_name(name: &str, index: u32) -> String {
     format!("{name}.{index:06}")
 }
 
+/// The bundle manifest's name in a `--split` directory.
+pub fn split_manifest_name(project: &str) -> String {
+    format!("{project}.compose.json")
+}
+
 /// The name of a volume's parts inside a bundle: `volumes/<key>.<extension>`.
 pub fn parts_name(key: &str, extension: &str) -> String {
     format!("volumes/{key}.{extension}")

@@ -10,7 +10,12 @@ use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
 use bollard::Docker;
 use serde::Deserialize;
 
-use crate::cli::ComposeArgs;
+/// Which project the user named: `-p` and `-f`, as compose takes them.
+#[derive(Debug, Clone, Default)]
+pub struct ProjectSpec {
+    pub project_name: Option<String>,
+    pub files: Vec<PathBuf>,
+}
 use crate::error::{Kind, UserError};
 
 /// Labels compose puts on what it creates.
@@ -94,14 +99,14 @@ impl Project {
 }
 
 /// Resolves the project from the flags, the environment and the current directory.
-pub fn resolve_project(args: &ComposeArgs) -> Result<Project> {
+pub fn resolve_project(args: &ProjectSpec) -> Result<Project> {
     let cwd = std::env::current_dir().context("reading the current directory")?;
     resolve_in(args, &cwd, &|k| std::env::var(k).ok())
 }
 
 /// `resolve_project` with the directory and environment given (for tests).
 pub fn resolve_in(
-    args: &ComposeArgs,
+    args: &ProjectSpec,
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Project> {
@@ -167,7 +172,7 @@ pub fn resolve_in(
 /// platform's path separator), else the first default name present in `cwd` (none is fine: the
 /// project is then known by name and labels only).
 fn compose_files(
-    args: &ComposeArgs,
+    args: &ProjectSpec,
     cwd: &Path,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<PathBuf>> {
@@ -207,7 +212,7 @@ fn compose_files(
 }
 
 /// Compose's rule for a project name taken from a directory: lowercase, only `a-z`, `0-9`, `_`
-/// and `-`, starting with a letter or digit (DESIGN.md section 7).
+/// and `-`, starting with a letter or digit.
 pub fn normalize_name(raw: &str) -> String {
     let kept: String = raw
         .to_lowercase()
@@ -533,26 +538,26 @@ mod tests {
         std::fs::create_dir(&root).unwrap();
         let none = env_of(&[]);
         // No file: the directory name.
-        let p = resolve_in(&ComposeArgs::default(), &root, &none).unwrap();
+        let p = resolve_in(&ProjectSpec::default(), &root, &none).unwrap();
         assert_eq!(p.name, "my_project");
         assert!(p.files.is_empty());
         // docker-compose.yml is found; compose.yaml wins over it once present.
         std::fs::write(root.join("docker-compose.yml"), "services: {}\n").unwrap();
-        let p = resolve_in(&ComposeArgs::default(), &root, &none).unwrap();
+        let p = resolve_in(&ProjectSpec::default(), &root, &none).unwrap();
         assert_eq!(p.files, vec![root.join("docker-compose.yml")]);
         std::fs::write(root.join("compose.yaml"), "name: fromfile\n").unwrap();
-        let p = resolve_in(&ComposeArgs::default(), &root, &none).unwrap();
+        let p = resolve_in(&ProjectSpec::default(), &root, &none).unwrap();
         assert_eq!(p.files, vec![root.join("compose.yaml")]);
         assert_eq!(p.name, "fromfile");
         // The environment beats the file, -p beats both.
         let env = env_of(&[("COMPOSE_PROJECT_NAME", "fromenv")]);
         assert_eq!(
-            resolve_in(&ComposeArgs::default(), &root, &env)
+            resolve_in(&ProjectSpec::default(), &root, &env)
                 .unwrap()
                 .name,
             "fromenv"
         );
-        let args = ComposeArgs {
+        let args = ProjectSpec {
             project_name: Some("fromflag".into()),
             files: vec![],
         };
@@ -568,23 +573,23 @@ mod tests {
         std::fs::create_dir(root.join("sub")).unwrap();
         std::fs::write(root.join("sub/c.yml"), "services: {}\n").unwrap();
         let env = env_of(&[("COMPOSE_FILE", "a.yml:b.yml")]);
-        let p = resolve_in(&ComposeArgs::default(), root, &env).unwrap();
+        let p = resolve_in(&ProjectSpec::default(), root, &env).unwrap();
         assert_eq!(p.files, vec![root.join("a.yml"), root.join("b.yml")]);
         assert_eq!(p.name, "second", "the last file's name wins");
         let env = env_of(&[
             ("COMPOSE_FILE", "b.yml;a.yml"),
             ("COMPOSE_PATH_SEPARATOR", ";"),
         ]);
-        let p = resolve_in(&ComposeArgs::default(), root, &env).unwrap();
+        let p = resolve_in(&ProjectSpec::default(), root, &env).unwrap();
         assert_eq!(p.name, "first");
         // -f beats COMPOSE_FILE; the directory of the first file names the project.
-        let args = ComposeArgs {
+        let args = ProjectSpec {
             project_name: None,
             files: vec!["sub/c.yml".into()],
         };
         let p = resolve_in(&args, root, &env).unwrap();
         assert_eq!(p.name, "sub");
-        let missing = ComposeArgs {
+        let missing = ProjectSpec {
             project_name: None,
             files: vec!["nope.yml".into()],
         };

@@ -56,7 +56,7 @@ impl Flavor {
 }
 
 /// The dump format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DumpFormat {
     /// Plain SQL (any engine), replayed with psql / mysql
@@ -423,32 +423,6 @@ async fn read_container_file(docker: &Docker, id: &str, path: &str) -> Result<St
         .read_to_string(&mut text)
         .with_context(|| format!("{path} is not a UTF-8 text file"))?;
     Ok(text)
-}
-
-/// The credentials given to our tool: `--user`, and a password from `--password-file` or the
-/// variable named by `--password-env` (never a flag's value).
-pub fn overrides_from(args: &crate::cli::DbCredentialArgs) -> Result<Overrides> {
-    let usage = |m: String| -> anyhow::Error { UserError::new(Kind::Usage, m).into() };
-    let password = match (&args.password_file, &args.password_env) {
-        (Some(path), _) => {
-            Some(crate::archive::encryption::read_passphrase_file(path).map_err(usage)?)
-        }
-        (None, Some(var)) => {
-            let value = std::env::var(var)
-                .map_err(|_| usage(format!("--password-env {var}: the variable is not set")))?;
-            if value.is_empty() {
-                return Err(usage(format!(
-                    "--password-env {var}: the variable is empty"
-                )));
-            }
-            Some(age::secrecy::SecretString::from(value))
-        }
-        (None, None) => None,
-    };
-    Ok(Overrides {
-        user: args.user.clone(),
-        password,
-    })
 }
 
 /// Quotes a string as an SQL literal (`'it''s'`); both engines take doubled quotes.

@@ -13,13 +13,20 @@ use anyhow::{Context as _, Result};
 use chrono::{DateTime, Local, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::cli::Scheduler;
 use crate::error::{Kind, UserError};
 
 /// Marks our crontab lines: `... # docker-volume-backup:ID`.
 const MARKER: &str = "# docker-volume-backup:";
 /// systemd unit names: `docker-volume-backup-ID.timer`.
 const UNIT_PREFIX: &str = "docker-volume-backup-";
+
+/// What installs and runs a schedule; saved in each schedule's file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheduler {
+    Systemd,
+    Cron,
+}
 
 /// One schedule, as saved.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,10 +1,9 @@
-//! Turning parsed arguments into settings: Docker's global flags into context options, and
-//! how chatty to be.
+//! What every operation gets from the run: the resolved Docker context options, how chatty to
+//! be, and the cancellation token (Ctrl-C, the CLI's socket).
 
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::GlobalArgs;
 use crate::docker::context::{self, ContextOptions, Endpoint};
 use crate::docker::Engine;
 
@@ -16,27 +15,6 @@ pub struct Settings {
 }
 
 impl Settings {
-    pub fn from_globals(g: &GlobalArgs) -> Settings {
-        let debug = g.debug
-            || g.log_level
-                .as_deref()
-                .is_some_and(|l| l.eq_ignore_ascii_case("debug"));
-        Settings {
-            context: ContextOptions {
-                config_dir: g.config.clone(),
-                context: g.context.clone(),
-                hosts: g.host.clone(),
-                tls: g.tls,
-                tlsverify: g.tlsverify,
-                tlscacert: g.tlscacert.clone(),
-                tlscert: g.tlscert.clone(),
-                tlskey: g.tlskey.clone(),
-            },
-            quiet: g.quiet,
-            debug,
-        }
-    }
-
     /// The endpoint of the user's Docker context, resolved as the docker CLI does.
     pub fn endpoint(&self) -> Result<Endpoint> {
         let home = dirs::home_dir();

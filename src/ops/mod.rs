@@ -1,0 +1,12 @@
+//! Operations: what the commands are made of. Each streams bytes between the engine, archives
+//! and destinations with a progress display, and cleans up on every path; commands parse, call
+//! operations and print. Operations never import a command, nor a clap type.
+
+pub mod copy;
+pub mod ctx;
+pub mod output_plan;
+pub mod prune;
+pub mod restore;
+pub mod save;
+
+pub use ctx::Ctx;

@@ -1,0 +1,137 @@
+//! Streaming one volume out of the engine: a read-only helper, the archive writer on a blocking
+//! thread, a progress display (with the volume's size when someone sees the bar), and the helper
+//! removed on every path. `save_one` adds the destinations and the summary line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use crate::archive::{ManifestHead, SourceInfo};
+use crate::docker::{df, volumes, Engine, Helper};
+use crate::ops::output_plan::Target;
+use crate::ops::Ctx;
+use crate::output::{self, Measure, Progress, Sink};
+use crate::select::Saved;
+use crate::storage::upload::Fanout;
+use crate::transfer;
+
+/// Where `save_one` writes: a file, stdout, or a name in each of `stores` (`--to`).
+pub struct SaveTo<'a> {
+    pub target: Target,
+    pub stores: &'a [crate::storage::Store],
+    /// Overwrite an existing file or object.
+    pub force: bool,
+}
+
+/// Saves one volume to its target (every `--to` destination at once, the volume read once),
+/// prints where it went, and returns what the summary shows.
+pub async fn save_one(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    label: &str,
+    to: SaveTo<'_>,
+    options: transfer::ArchiveOptions,
+) -> Result<Saved> {
+    let SaveTo {
+        target,
+        stores,
+        force,
+    } = to;
+    let sink = match &target {
+        Target::Stdout => Fanout::open(&[], "", Some(("stdout".into(), Sink::stdout()?)), force),
+        Target::File(path) => {
+            let file = Sink::file(path, force)?;
+            Fanout::open(&[], "", Some((path.display().to_string(), file)), force)
+        }
+        Target::To(name) => Fanout::open(stores, name, None, force),
+    }
+    .await?;
+    let started = Instant::now();
+    let (sink, trailer) = stream_volume(ctx, engine, volume, label, sink, options).await?;
+    let written = sink
+        .commit(&ctx.cancel)
+        .await
+        .map_err(|e| e.context(format!("saving volume `{}`", volume.name)))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let summary = format!(
+        "{} entries, {} of data",
+        output::thousands(trailer.entries),
+        output::bytes(trailer.content_bytes)
+    );
+    for w in &written {
+        match (&target, w.size) {
+            (Target::Stdout, _) | (_, None) => output::info(&format!(
+                "saved {} to stdout ({summary}, {seconds:.1} s)",
+                volume.name
+            )),
+            (_, Some(size)) => output::info(&format!(
+                "saved {} ({}, {summary}, {seconds:.1} s)",
+                w.location,
+                output::bytes(size)
+            )),
+        }
+    }
+    let locations: Vec<&str> = written.iter().map(|w| w.location.as_str()).collect();
+    Ok(Saved {
+        volume: volume.name.clone(),
+        path: match target {
+            Target::Stdout => None,
+            Target::File(_) | Target::To(_) => Some(PathBuf::from(locations.join(", "))),
+        },
+        size: written.first().and_then(|w| w.size),
+        entries: trailer.entries,
+        content_bytes: trailer.content_bytes,
+        seconds,
+    })
+}
+
+/// Streams one volume into `sink` as an archive, with a progress display labelled `label`, through
+/// a helper container that is removed on every path. Shared with `compose-export`.
+pub async fn stream_volume<W: std::io::Write + Send + 'static>(
+    ctx: &Ctx,
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    label: &str,
+    sink: W,
+    options: transfer::ArchiveOptions,
+) -> Result<(W, crate::archive::ManifestTrailer)> {
+    let head = ManifestHead::new(
+        volumes::info(volume),
+        SourceInfo {
+            context: engine.endpoint.context.clone(),
+            endpoint: engine.endpoint.host.to_string(),
+            engine_version: engine.server_version.clone(),
+        },
+        options.encode.compression,
+    );
+    let docker = &engine.docker;
+    let helper = Helper::create(docker, &volume.name, true).await?;
+    output::debug(&format!(
+        "helper container {} for {}",
+        helper.name, volume.name
+    ));
+    let counters = Arc::default();
+    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
+    // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
+    let measure = progress.visible().then(|| {
+        let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
+        let (name, set_total) = (volume.name.clone(), progress.total_setter());
+        tokio::spawn(async move {
+            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
+            if let Some(&size) = sizes.get(&name) {
+                set_total(size);
+            }
+        })
+    });
+    let result =
+        transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
+    if let Some(task) = measure {
+        task.abort();
+    }
+    progress.finish();
+    helper.remove(docker).await;
+    result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))
+}

@@ -1,0 +1,156 @@
+//! Flag groups into domain values: compression tuning, keeping containers still, retention,
+//! volume selection, database credentials and the compose project. Each group is turned into
+//! its value here and nowhere else.
+
+use std::collections::HashMap;
+
+use anyhow::Result;
+
+use crate::archive::{Compression, EncodeOptions};
+use crate::cli::{ComposeArgs, DbCredentialArgs, KeepArgs, QuiesceArgs, SelectArgs, TuningArgs};
+use crate::compose::project::ProjectSpec;
+use crate::db::Overrides;
+use crate::docker::quiesce::Mode;
+use crate::error::{Kind, UserError};
+use crate::retention::Policy;
+use crate::select::Selection;
+
+fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UserError::new(Kind::Usage, msg).into()
+}
+
+/// `--level`/`--threads` for `compression` (threads default to the number of CPUs).
+pub fn encode(t: &TuningArgs, compression: Compression) -> EncodeOptions {
+    let threads = t.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1)
+    });
+    EncodeOptions {
+        compression,
+        level: t.level,
+        threads,
+    }
+}
+
+/// `--stop`/`--pause`.
+pub fn quiesce_mode(q: &QuiesceArgs) -> Option<Mode> {
+    match (q.stop, q.pause) {
+        (_, true) => Some(Mode::Pause),
+        (true, false) => Some(Mode::Stop),
+        (false, false) => None,
+    }
+}
+
+/// The `--keep-*` flags as a validated retention policy.
+pub fn policy(keep: &KeepArgs) -> Result<Policy> {
+    let p = Policy {
+        last: keep.keep_last,
+        hourly: keep.keep_hourly,
+        daily: keep.keep_daily,
+        weekly: keep.keep_weekly,
+        monthly: keep.keep_monthly,
+        yearly: keep.keep_yearly,
+        within: keep.keep_within,
+    };
+    p.validate().map_err(usage)?;
+    Ok(p)
+}
+
+/// `--all`, `--project P`, `--filter KEY=VALUE`: which volumes, as engine filters (`--project P`
+/// is the label filter compose's volumes carry; `--filter` values pass through in the engine's
+/// own `key=value` syntax). `None` when no selection flag was given.
+pub fn selection(select: &SelectArgs) -> Result<Option<Selection>> {
+    if !select.any() {
+        return Ok(None);
+    }
+    let mut filters: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(p) = &select.project {
+        filters
+            .entry("label".into())
+            .or_default()
+            .push(format!("{}={p}", crate::compose::project::LABEL_PROJECT));
+    }
+    for f in &select.filter {
+        let (key, value) = f.split_once('=').ok_or_else(|| {
+            usage(format!(
+                "--filter {f:?} is not KEY=VALUE (e.g. label=backup=nightly)"
+            ))
+        })?;
+        filters
+            .entry(key.to_string())
+            .or_default()
+            .push(value.to_string());
+    }
+    Ok(Some(Selection {
+        project: select.project.clone(),
+        filters,
+    }))
+}
+
+/// `--user`, and a password from `--password-file` or the variable named by `--password-env`
+/// (never a flag's value).
+pub fn db_credentials(args: &DbCredentialArgs) -> Result<Overrides> {
+    let password = match (&args.password_file, &args.password_env) {
+        (Some(path), _) => {
+            Some(crate::archive::encryption::read_passphrase_file(path).map_err(usage)?)
+        }
+        (None, Some(var)) => {
+            let value = std::env::var(var)
+                .map_err(|_| usage(format!("--password-env {var}: the variable is not set")))?;
+            if value.is_empty() {
+                return Err(usage(format!(
+                    "--password-env {var}: the variable is empty"
+                )));
+            }
+            Some(age::secrecy::SecretString::from(value))
+        }
+        (None, None) => None,
+    };
+    Ok(Overrides {
+        user: args.user.clone(),
+        password,
+    })
+}
+
+/// `-p NAME` and `-f FILE...` of the compose commands.
+pub fn project_spec(args: &ComposeArgs) -> ProjectSpec {
+    ProjectSpec {
+        project_name: args.project_name.clone(),
+        files: args.files.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_follow_the_engine_syntax() {
+        let select = SelectArgs {
+            all: false,
+            project: Some("shop".into()),
+            filter: vec!["label=backup=nightly".into(), "driver=local".into()],
+        };
+        let f = selection(&select).unwrap().unwrap().filters;
+        assert_eq!(
+            f["label"],
+            vec!["com.docker.compose.project=shop", "backup=nightly"]
+        );
+        assert_eq!(f["driver"], vec!["local"]);
+        let bad = SelectArgs {
+            filter: vec!["nonsense".into()],
+            ..Default::default()
+        };
+        assert!(selection(&bad).is_err());
+        assert!(selection(&SelectArgs::default()).unwrap().is_none());
+    }
+
+    #[test]
+    fn quiesce_flags() {
+        let q = |stop, pause| QuiesceArgs { stop, pause };
+        assert_eq!(quiesce_mode(&q(false, false)), None);
+        assert_eq!(quiesce_mode(&q(true, false)), Some(Mode::Stop));
+        assert_eq!(quiesce_mode(&q(false, true)), Some(Mode::Pause));
+    }
+}

@@ -1,0 +1,31 @@
+//! The resolve step: parsed arguments into settings. Docker's global flags become context
+//! options here, and each flag group becomes a plain domain value in `flags`; nothing below the
+//! commands sees a clap type.
+
+pub mod flags;
+
+use crate::cli::GlobalArgs;
+use crate::docker::context::ContextOptions;
+pub use crate::ops::ctx::{Ctx, Settings};
+
+/// Docker's global flags (and `-q`) as the settings every command shares.
+pub fn from_globals(g: &GlobalArgs) -> Settings {
+    let debug = g.debug
+        || g.log_level
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case("debug"));
+    Settings {
+        context: ContextOptions {
+            config_dir: g.config.clone(),
+            context: g.context.clone(),
+            hosts: g.host.clone(),
+            tls: g.tls,
+            tlsverify: g.tlsverify,
+            tlscacert: g.tlscacert.clone(),
+            tlscert: g.tlscert.clone(),
+            tlskey: g.tlskey.clone(),
+        },
+        quiet: g.quiet,
+        debug,
+    }
+}
