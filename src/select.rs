@@ -191,5 +191,13 @@ mod tests {
         assert!(lines[1].starts_with("shop_db  ") && lines[1].contains("12,345"));
         assert!(lines[2].starts_with("cache    ") && lines[2].ends_with("stdout"));
         assert_eq!(lines[3], "2 volumes, 2.00 MB of data, 1.8 s");
+        assert_eq!(
+            t,
+            "\
+VOLUME   DATA     ENTRIES  TIME   ARCHIVE
+shop_db  2.00 MB  12,345   1.2 s  backups/shop_db_x.tar.zst (1.00 kB)
+cache    0 B      1        0.5 s  stdout
+2 volumes, 2.00 MB of data, 1.8 s"
+        );
     }
 }

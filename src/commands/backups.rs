@@ -16,19 +16,22 @@ pub async fn run(_ctx: &Ctx, args: BackupsArgs) -> Result<()> {
     }
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
-        Format::Table => print_table(&found),
+        Format::Table => print!("{}", table(&found)),
     }
     Ok(())
 }
 
-fn print_table(found: &[catalog::Backup]) {
+fn table(found: &[catalog::Backup]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let vwidth = found
         .iter()
         .map(|b| b.volume.len())
         .max()
         .unwrap_or(0)
         .max(6);
-    println!(
+    let _ = writeln!(
+        out,
         "{:vwidth$}  {:19}  {:>9}  {:11}  {:8}  NAME",
         "VOLUME", "CREATED", "SIZE", "COMPRESSION", "VERSION"
     );
@@ -39,7 +42,8 @@ fn print_table(found: &[catalog::Backup]) {
             (None, true) => "age".into(),
             (None, false) => "-".into(),
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{:vwidth$}  {:19}  {:>9}  {:11}  {:8}  {}",
             b.volume,
             b.created.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S"),
@@ -47,6 +51,59 @@ fn print_table(found: &[catalog::Backup]) {
             compression,
             b.tool_version.as_deref().unwrap_or("-"),
             b.name
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::Compression;
+
+    #[test]
+    fn table_is_pinned() {
+        let created = chrono::DateTime::parse_from_rfc3339("2024-05-01T03:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        // Times are shown in local time: the test follows whatever zone it runs in.
+        let t = created
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let backup =
+            |volume: &str, compression, encrypted, version: Option<&str>| catalog::Backup {
+                name: format!("{volume}-x.tar"),
+                location: format!("backups/{volume}-x.tar"),
+                volume: volume.into(),
+                created,
+                size: 2_500_000,
+                compression,
+                encrypted,
+                tool_version: version.map(String::from),
+                ours: true,
+            };
+        let found = vec![
+            backup("db", Some(Compression::Zstd), false, Some("0.1.0")),
+            backup("shop_uploads", Some(Compression::Gzip), true, None),
+            backup("v", None, true, None),
+            backup("w", None, false, None),
+        ];
+        assert_eq!(
+            table(&found),
+            format!(
+                "\
+VOLUME        CREATED                   SIZE  COMPRESSION  VERSION   NAME
+db            {t}    2.50 MB  zstd         0.1.0     db-x.tar
+shop_uploads  {t}    2.50 MB  gzip+age     -         shop_uploads-x.tar
+v             {t}    2.50 MB  age          -         v-x.tar
+w             {t}    2.50 MB  -            -         w-x.tar
+"
+            )
+        );
+        assert_eq!(
+            table(&[]),
+            "VOLUME  CREATED                   SIZE  COMPRESSION  VERSION   NAME\n"
         );
     }
 }

@@ -87,14 +87,17 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print_table(&rows),
+        Format::Table => print!("{}", table(&rows)),
     }
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
+fn table(rows: &[Row]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(6);
-    println!(
+    let _ = writeln!(
+        out,
         "{:width$}  {:8}  {:>9}  {:12}  CONTAINERS",
         "VOLUME", "DRIVER", "SIZE", "PROJECT"
     );
@@ -111,7 +114,8 @@ fn print_table(rows: &[Row]) {
                 }
             })
             .collect();
-        println!(
+        let _ = writeln!(
+            out,
             "{:width$}  {:8}  {:>9}  {:12}  {}",
             r.name,
             r.driver,
@@ -122,6 +126,53 @@ fn print_table(rows: &[Row]) {
             } else {
                 containers.join(", ")
             }
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_pinned() {
+        let rows = vec![
+            Row {
+                name: "a".into(),
+                driver: "local".into(),
+                size: Some(1_234_567),
+                project: Some("shop".into()),
+                containers: vec![
+                    ContainerRef {
+                        name: "web".into(),
+                        running: true,
+                    },
+                    ContainerRef {
+                        name: "old".into(),
+                        running: false,
+                    },
+                ],
+            },
+            Row {
+                name: "shop_database".into(),
+                driver: "local".into(),
+                size: None,
+                project: None,
+                containers: vec![],
+            },
+        ];
+        assert_eq!(
+            table(&rows),
+            "\
+VOLUME         DRIVER         SIZE  PROJECT       CONTAINERS
+a              local       1.23 MB  shop          web (running), old
+shop_database  local             -  -             -
+"
+        );
+        assert_eq!(
+            table(&[]),
+            "VOLUME  DRIVER         SIZE  PROJECT       CONTAINERS\n"
         );
     }
 }

@@ -181,7 +181,7 @@ fn ls(format: Format) -> Result<()> {
         .collect();
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print_table(&rows),
+        Format::Table => print!("{}", table(&rows)),
     }
     let failed: Vec<String> = rows
         .iter()
@@ -212,14 +212,17 @@ fn ls(format: Format) -> Result<()> {
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
+fn table(rows: &[Row]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let idw = rows
         .iter()
         .map(|r| r.job.id.len())
         .max()
         .unwrap_or(0)
         .max(2);
-    println!(
+    let _ = writeln!(
+        out,
         "{:idw$}  {:20}  {:8}  {:19}  {:12}  BACKUP  ->  DESTINATIONS  (LOG)",
         "ID", "WHEN", "VIA", "LAST RUN", "RESULT"
     );
@@ -243,7 +246,8 @@ fn print_table(rows: &[Row]) {
             (Scheduler::Cron, true) => "cron",
             (Scheduler::Systemd, true) => "systemd",
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{:idw$}  {:20}  {via:8}  {last:19}  {result:12}  {}  ->  {}  ({})",
             r.job.id,
             r.job.when,
@@ -252,6 +256,7 @@ fn print_table(rows: &[Row]) {
             r.log
         );
     }
+    out
 }
 
 fn rm(id: &str) -> Result<()> {
@@ -323,5 +328,59 @@ async fn foreground(ctx: &Ctx, dirs: &Dirs) -> Result<()> {
             _ = tokio::time::sleep(Duration::from_secs(wait.max(1))) => {}
             _ = ctx.cancel.cancelled() => return Err(UserError::interrupted().into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_pinned() {
+        let started = Utc::now();
+        // Times are shown in local time: the test follows whatever zone it runs in.
+        let t = started
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let row = |id: &str, scheduler, installed, exit_code: Option<i32>| Row {
+            job: Job {
+                id: id.into(),
+                volumes: vec!["db".into(), "web".into()],
+                destinations: vec!["/srv/backups".into(), "s3://b/p".into()],
+                cron: "0 3 * * *".into(),
+                when: "daily at 03:00".into(),
+                scheduler,
+                args: vec![],
+                created: started,
+            },
+            log: format!("/logs/{id}.log"),
+            installed,
+            last_run: exit_code.map(|exit_code| LastRun {
+                started,
+                finished: started,
+                exit_code,
+            }),
+        };
+        let rows = vec![
+            row("db-web-1a2b", Scheduler::Cron, true, Some(0)),
+            row("x", Scheduler::Systemd, true, Some(4)),
+            row("y", Scheduler::Cron, false, None),
+        ];
+        assert_eq!(
+            table(&rows),
+            format!(
+                "\
+ID           WHEN                  VIA       LAST RUN             RESULT        BACKUP  ->  DESTINATIONS  (LOG)
+db-web-1a2b  daily at 03:00        cron      {t}  ok            db,web  ->  /srv/backups s3://b/p  (/logs/db-web-1a2b.log)
+x            daily at 03:00        systemd   {t}  FAILED (4)    db,web  ->  /srv/backups s3://b/p  (/logs/x.log)
+y            daily at 03:00        MISSING   -                    never run     db,web  ->  /srv/backups s3://b/p  (/logs/y.log)
+"
+            )
+        );
+        assert_eq!(
+            table(&[]),
+            "ID  WHEN                  VIA       LAST RUN             RESULT        BACKUP  ->  DESTINATIONS  (LOG)\n"
+        );
     }
 }

@@ -91,7 +91,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         .collect();
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print_table(&rows, args.rpo),
+        Format::Table => print!("{}", table(&rows, args.rpo)),
     }
     let missed: Vec<&str> = rows
         .iter()
@@ -113,7 +113,9 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     .into())
 }
 
-fn print_table(rows: &[Row], rpo: Duration) {
+fn table(rows: &[Row], rpo: Duration) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let width = rows
         .iter()
         .map(|r| r.volume.len())
@@ -130,7 +132,8 @@ fn print_table(rows: &[Row], rpo: Duration) {
         })
         .collect();
     let pwidth = paths.iter().map(|p| p.len()).max().unwrap_or(0).max(13);
-    println!(
+    let _ = writeln!(
+        out,
         "{:width$}  {:pwidth$}  {:>10}  RPO {}",
         "VOLUME",
         "NEWEST BACKUP",
@@ -144,8 +147,13 @@ fn print_table(rows: &[Row], rpo: Duration) {
             (None, _) => "MISSED (no backup)",
             (Some(_), false) => "MISSED",
         };
-        println!("{:width$}  {path:pwidth$}  {age:>10}  {verdict}", r.volume);
+        let _ = writeln!(
+            out,
+            "{:width$}  {path:pwidth$}  {age:>10}  {verdict}",
+            r.volume
+        );
     }
+    out
 }
 
 /// `3h 12m`, `2d 4h`: minutes are enough for an RPO.
@@ -168,5 +176,47 @@ mod tests {
         assert_eq!(human_age(59), "0m");
         assert_eq!(human_age(3 * 3600 + 12 * 60), "3h 12m");
         assert_eq!(human_age(2 * 86400 + 4 * 3600 + 59), "2d 4h");
+    }
+
+    #[test]
+    fn table_is_pinned() {
+        let backup = |path: &str| Backup {
+            path: path.into(),
+            created: Utc::now(),
+            size: 1,
+        };
+        let rows = vec![
+            Row {
+                volume: "db".into(),
+                newest: Some(backup("backups/db-2024-05-01T030000Z.tar.zst")),
+                age_seconds: Some(3 * 3600 + 12 * 60),
+                meets_rpo: true,
+            },
+            Row {
+                volume: "cache_volume".into(),
+                newest: Some(backup("b/c.tar.zst")),
+                age_seconds: Some(2 * 86400 + 4 * 3600),
+                meets_rpo: false,
+            },
+            Row {
+                volume: "new".into(),
+                newest: None,
+                age_seconds: None,
+                meets_rpo: false,
+            },
+        ];
+        assert_eq!(
+            table(&rows, Duration::from_secs(86400)),
+            "\
+VOLUME        NEWEST BACKUP                                 AGE  RPO 1day
+db            backups/db-2024-05-01T030000Z.tar.zst      3h 12m  ok
+cache_volume  b/c.tar.zst                                 2d 4h  MISSED
+new           -                                               -  MISSED (no backup)
+"
+        );
+        assert_eq!(
+            table(&[], Duration::from_secs(3600)),
+            "VOLUME  NEWEST BACKUP         AGE  RPO 1h\n"
+        );
     }
 }
