@@ -38,7 +38,7 @@ pub fn main() -> i32 {
         return 0;
     }
     let as_plugin = plugin::is_plugin_invocation(args.first());
-    let mut command = Cli::command();
+    let mut command = Cli::command().after_help(error::exit_codes_help());
     if as_plugin {
         // Help and errors then show what the user typed: `docker volumebackup save ...`.
         command = command.bin_name(format!("docker {}", plugin::PLUGIN_NAME));
