@@ -86,12 +86,12 @@ pub fn print_summary(saved: &[Saved], downtimes: &[Downtime]) {
     if output::quiet() {
         return;
     }
-    eprintln!("{}", summary_table(saved));
+    output::message(&summary_table(saved));
     if !downtimes.is_empty() {
-        eprintln!(
+        output::message(&format!(
             "containers down: {}",
             crate::docker::quiesce::describe_downtimes(downtimes)
-        );
+        ));
     }
 }
 
