@@ -1,6 +1,9 @@
 //! docker-volume-backup: fast, streaming backups and restores of Docker named volumes, as a
 //! standalone binary and as the Docker CLI plugin `docker volumebackup`.
 
+// stdout is data and stderr is for people: every write to either goes through `output`.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod archive;
 pub mod cli;
 pub mod commands;

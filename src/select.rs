@@ -13,7 +13,7 @@ use crate::compose::project::LABEL_PROJECT;
 use crate::docker::helper::HELPER_LABEL;
 use crate::docker::quiesce::Downtime;
 use crate::error::{Kind, UserError};
-use crate::output;
+use crate::output::{self, Column, Table};
 
 /// The engine filters for a selection: `--project P` is the label filter compose's volumes
 /// carry; `--filter` values pass through in the engine's own `key=value` syntax.
@@ -96,49 +96,29 @@ pub fn print_summary(saved: &[Saved], downtimes: &[Downtime]) {
 }
 
 fn summary_table(saved: &[Saved]) -> String {
-    let rows: Vec<[String; 5]> = saved
-        .iter()
-        .map(|s| {
-            [
-                s.volume.clone(),
-                output::bytes(s.content_bytes),
-                output::thousands(s.entries),
-                format!("{:.1} s", s.seconds),
-                match (&s.path, s.size) {
-                    (Some(p), Some(size)) => format!("{} ({})", p.display(), output::bytes(size)),
-                    (Some(p), None) => p.display().to_string(),
-                    (None, _) => "stdout".into(),
-                },
-            ]
-        })
-        .collect();
-    let header = ["VOLUME", "DATA", "ENTRIES", "TIME", "ARCHIVE"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    let mut table = Table::new(["VOLUME", "DATA", "ENTRIES", "TIME", "ARCHIVE"].map(Column::left));
+    for s in saved {
+        table.row([
+            s.volume.clone(),
+            output::bytes(s.content_bytes),
+            output::thousands(s.entries),
+            format!("{:.1} s", s.seconds),
+            match (&s.path, s.size) {
+                (Some(p), Some(size)) => format!("{} ({})", p.display(), output::bytes(size)),
+                (Some(p), None) => p.display().to_string(),
+                (None, _) => "stdout".into(),
+            },
+        ]);
     }
-    let line = |row: &[String; 5]| {
-        row.iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
     let total: u64 = saved.iter().map(|s| s.content_bytes).sum();
     let seconds: f64 = saved.iter().map(|s| s.seconds).sum();
-    let mut out = vec![line(&header)];
-    out.extend(rows.iter().map(line));
-    out.push(format!(
-        "{} volumes, {} of data, {:.1} s",
+    format!(
+        "{}{} volumes, {} of data, {:.1} s",
+        table.render(),
         saved.len(),
         output::bytes(total),
         seconds
-    ));
-    out.join("\n")
+    )
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use anyhow::Result;
 use chrono::Local;
 
 use crate::cli::{BackupsArgs, Format};
-use crate::output;
+use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 use crate::storage::{catalog, Location, Store};
 
@@ -15,26 +15,21 @@ pub async fn run(_ctx: &Ctx, args: BackupsArgs) -> Result<()> {
         found.retain(|b| &b.volume == volume);
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
-        Format::Table => print!("{}", table(&found)),
+        Format::Json => output::data_json(&found)?,
+        Format::Table => output::data(&table(&found))?,
     }
     Ok(())
 }
 
 fn table(found: &[catalog::Backup]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let vwidth = found
-        .iter()
-        .map(|b| b.volume.len())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    let _ = writeln!(
-        out,
-        "{:vwidth$}  {:19}  {:>9}  {:11}  {:8}  NAME",
-        "VOLUME", "CREATED", "SIZE", "COMPRESSION", "VERSION"
-    );
+    let mut table = Table::new([
+        Column::left("VOLUME"),
+        Column::left("CREATED").min(19),
+        Column::right("SIZE").min(9),
+        Column::left("COMPRESSION"),
+        Column::left("VERSION").min(8),
+        Column::left("NAME"),
+    ]);
     for b in found {
         let compression = match (b.compression, b.encrypted) {
             (Some(c), true) => format!("{c}+age"),
@@ -42,18 +37,19 @@ fn table(found: &[catalog::Backup]) -> String {
             (None, true) => "age".into(),
             (None, false) => "-".into(),
         };
-        let _ = writeln!(
-            out,
-            "{:vwidth$}  {:19}  {:>9}  {:11}  {:8}  {}",
-            b.volume,
-            b.created.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S"),
+        table.row([
+            b.volume.clone(),
+            b.created
+                .with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
             output::bytes(b.size),
             compression,
-            b.tool_version.as_deref().unwrap_or("-"),
-            b.name
-        );
+            b.tool_version.clone().unwrap_or_else(|| "-".into()),
+            b.name.clone(),
+        ]);
     }
-    out
+    table.render()
 }
 
 #[cfg(test)]

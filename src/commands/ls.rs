@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::{Format, LsArgs};
 use crate::docker::df;
 use crate::docker::helper::HELPER_LABEL;
-use crate::output;
+use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 
 #[derive(Debug, Serialize)]
@@ -86,21 +86,20 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print!("{}", table(&rows)),
+        Format::Json => output::data_json(&rows)?,
+        Format::Table => output::data(&table(&rows))?,
     }
     Ok(())
 }
 
 fn table(rows: &[Row]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(6);
-    let _ = writeln!(
-        out,
-        "{:width$}  {:8}  {:>9}  {:12}  CONTAINERS",
-        "VOLUME", "DRIVER", "SIZE", "PROJECT"
-    );
+    let mut table = Table::new([
+        Column::left("VOLUME"),
+        Column::left("DRIVER").min(8),
+        Column::right("SIZE").min(9),
+        Column::left("PROJECT").min(12),
+        Column::left("CONTAINERS"),
+    ]);
     for r in rows {
         let size = r.size.map(output::bytes).unwrap_or_else(|| "-".into());
         let containers: Vec<String> = r
@@ -114,21 +113,19 @@ fn table(rows: &[Row]) -> String {
                 }
             })
             .collect();
-        let _ = writeln!(
-            out,
-            "{:width$}  {:8}  {:>9}  {:12}  {}",
-            r.name,
-            r.driver,
+        table.row([
+            r.name.clone(),
+            r.driver.clone(),
             size,
-            r.project.as_deref().unwrap_or("-"),
+            r.project.clone().unwrap_or_else(|| "-".into()),
             if containers.is_empty() {
                 "-".to_string()
             } else {
                 containers.join(", ")
-            }
-        );
+            },
+        ]);
     }
-    out
+    table.render()
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cli::{Format, RunScheduleArgs, ScheduleAddArgs, ScheduleCommand, Scheduler};
 use crate::docker::context::Origin;
 use crate::error::{Kind, UserError};
-use crate::output;
+use crate::output::{self, Column, Table};
 use crate::schedule::{self, cron::Cron, Dirs, Job, LastRun};
 use crate::settings::Ctx;
 use crate::storage::{Location, S3Options};
@@ -80,7 +80,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
              credentials from ~/.aws/credentials (or --s3-profile)",
         );
     }
-    println!("{}", job.id);
+    output::data_line(&job.id)?;
     output::info(&format!(
         "scheduled {} ({}, {}) via {}; log: {}",
         job.volumes.join(", "),
@@ -180,8 +180,8 @@ fn ls(format: Format) -> Result<()> {
         })
         .collect();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print!("{}", table(&rows)),
+        Format::Json => output::data_json(&rows)?,
+        Format::Table => output::data(&table(&rows))?,
     }
     let failed: Vec<String> = rows
         .iter()
@@ -213,19 +213,15 @@ fn ls(format: Format) -> Result<()> {
 }
 
 fn table(rows: &[Row]) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let idw = rows
-        .iter()
-        .map(|r| r.job.id.len())
-        .max()
-        .unwrap_or(0)
-        .max(2);
-    let _ = writeln!(
-        out,
-        "{:idw$}  {:20}  {:8}  {:19}  {:12}  BACKUP  ->  DESTINATIONS  (LOG)",
-        "ID", "WHEN", "VIA", "LAST RUN", "RESULT"
-    );
+    let mut table = Table::new([
+        Column::left("ID"),
+        Column::left("WHEN").min(20),
+        Column::left("VIA").min(8),
+        Column::left("LAST RUN").min(19),
+        Column::left("RESULT").min(12),
+        // One column, so that a long log path stays at the end of its line.
+        Column::left("BACKUP  ->  DESTINATIONS  (LOG)"),
+    ]);
     for r in rows {
         let (last, result) = match &r.last_run {
             None => ("-".to_string(), "never run".to_string()),
@@ -246,17 +242,21 @@ fn table(rows: &[Row]) -> String {
             (Scheduler::Cron, true) => "cron",
             (Scheduler::Systemd, true) => "systemd",
         };
-        let _ = writeln!(
-            out,
-            "{:idw$}  {:20}  {via:8}  {last:19}  {result:12}  {}  ->  {}  ({})",
-            r.job.id,
-            r.job.when,
-            r.job.volumes.join(","),
-            r.job.destinations.join(" "),
-            r.log
-        );
+        table.row([
+            r.job.id.clone(),
+            r.job.when.clone(),
+            via.into(),
+            last,
+            result,
+            format!(
+                "{}  ->  {}  ({})",
+                r.job.volumes.join(","),
+                r.job.destinations.join(" "),
+                r.log
+            ),
+        ]);
     }
-    out
+    table.render()
 }
 
 fn rm(id: &str) -> Result<()> {

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::cli::{Format, StatusArgs};
 use crate::docker::helper::HELPER_LABEL;
 use crate::error::{Kind, UserError};
+use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 use crate::storage::{catalog, Location, Store};
 
@@ -90,8 +91,8 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         })
         .collect();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print!("{}", table(&rows, args.rpo)),
+        Format::Json => output::data_json(&rows)?,
+        Format::Table => output::data(&table(&rows, args.rpo))?,
     }
     let missed: Vec<&str> = rows
         .iter()
@@ -114,46 +115,27 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
 }
 
 fn table(rows: &[Row], rpo: Duration) -> String {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let width = rows
-        .iter()
-        .map(|r| r.volume.len())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    let paths: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            r.newest
-                .as_ref()
-                .map(|b| b.path.clone())
-                .unwrap_or_else(|| "-".into())
-        })
-        .collect();
-    let pwidth = paths.iter().map(|p| p.len()).max().unwrap_or(0).max(13);
-    let _ = writeln!(
-        out,
-        "{:width$}  {:pwidth$}  {:>10}  RPO {}",
-        "VOLUME",
-        "NEWEST BACKUP",
-        "AGE",
-        humantime::format_duration(rpo)
-    );
-    for (r, path) in rows.iter().zip(paths) {
+    let mut table = Table::new([
+        Column::left("VOLUME"),
+        Column::left("NEWEST BACKUP"),
+        Column::right("AGE").min(10),
+        Column::left(format!("RPO {}", humantime::format_duration(rpo))),
+    ]);
+    for r in rows {
+        let path = r
+            .newest
+            .as_ref()
+            .map(|b| b.path.clone())
+            .unwrap_or_else(|| "-".into());
         let age = r.age_seconds.map(human_age).unwrap_or_else(|| "-".into());
         let verdict = match (&r.newest, r.meets_rpo) {
             (_, true) => "ok",
             (None, _) => "MISSED (no backup)",
             (Some(_), false) => "MISSED",
         };
-        let _ = writeln!(
-            out,
-            "{:width$}  {path:pwidth$}  {age:>10}  {verdict}",
-            r.volume
-        );
+        table.row([r.volume.clone(), path, age, verdict.into()]);
     }
-    out
+    table.render()
 }
 
 /// `3h 12m`, `2d 4h`: minutes are enough for an RPO.

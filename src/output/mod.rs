@@ -5,9 +5,11 @@
 
 mod progress;
 mod stdout;
+pub mod table;
 
 pub use progress::{Measure, Progress};
 pub use stdout::{data, data_json, data_line, is_stdout_closed, StdoutClosed};
+pub use table::{Column, Table};
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
