@@ -14,16 +14,12 @@ use crate::schedule::Scheduler;
 /// Works standalone (`docker-volume-backup save mydata`) and as the Docker CLI plugin
 /// `docker volumebackup save mydata`. Talks to whatever daemon your Docker context points at.
 #[derive(Debug, Parser)]
+// The exit codes after the help come from `error::EXIT_CODES`, added where the command is built.
 #[command(
     name = "docker-volume-backup",
     version,
     propagate_version = true,
-    max_term_width = 100,
-    after_help = "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, \
-                  4 not found, 5 refused (would overwrite or lose data), 6 damaged archive, \
-                  7 archive differs from the volume (verify), 8 backup older than the RPO \
-                  (status), 9 encrypted archive without a key or with a wrong key, \
-                  130 interrupted."
+    max_term_width = 100
 )]
 pub struct Cli {
     #[command(flatten)]

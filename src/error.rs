@@ -1,18 +1,6 @@
-//! Errors users see, and the exit codes: documented here, in `--help` and in the README.
-//!
-//! | code | meaning |
-//! | ---- | ------- |
-//! | 0    | success |
-//! | 1    | any other failure |
-//! | 2    | usage error (bad arguments) |
-//! | 3    | the Docker daemon cannot be reached (or the context cannot be resolved) |
-//! | 4    | not found: a volume or an archive file |
-//! | 5    | refused: it would overwrite or lose data (`--force` exists for some) |
-//! | 6    | the archive is damaged, truncated, foreign or does not match its manifest |
-//! | 7    | `verify`: the archive is sound but differs from the volume |
-//! | 8    | `status`: a volume's newest backup is older than the RPO, or it has none |
-//! | 9    | the archive is encrypted and no key was given, or none of the keys given opens it |
-//! | 130  | interrupted (Ctrl-C, or the docker CLI cancelled the plugin) |
+//! Errors users see, and the exit codes. `EXIT_CODES` below is the one place the codes are
+//! defined: `Kind::exit_code` reads it, `--help` is generated from it, and a test checks the
+//! README's table against it.
 
 use std::fmt;
 
@@ -38,19 +26,101 @@ pub enum Kind {
 
 impl Kind {
     pub fn exit_code(self) -> i32 {
-        match self {
-            Kind::Failure => 1,
-            Kind::Usage => 2,
-            Kind::Daemon => 3,
-            Kind::NotFound => 4,
-            Kind::Refused => 5,
-            Kind::Damaged => 6,
-            Kind::Differs => 7,
-            Kind::Stale => 8,
-            Kind::Key => 9,
-            Kind::Interrupted => 130,
-        }
+        EXIT_CODES
+            .iter()
+            .find(|e| e.kind == Some(self))
+            .map(|e| e.code)
+            .expect("every kind is in EXIT_CODES")
     }
+}
+
+/// One exit code: the kind of failure it reports (none for success), and what it means, said
+/// briefly (the help) and fully (the README).
+#[derive(Debug)]
+pub struct ExitCode {
+    pub kind: Option<Kind>,
+    pub code: i32,
+    pub brief: &'static str,
+    pub meaning: &'static str,
+}
+
+const fn code(
+    kind: Option<Kind>,
+    code: i32,
+    brief: &'static str,
+    meaning: &'static str,
+) -> ExitCode {
+    ExitCode {
+        kind,
+        code,
+        brief,
+        meaning,
+    }
+}
+
+/// Every exit code, in order.
+pub const EXIT_CODES: &[ExitCode] = &[
+    code(None, 0, "ok", "success"),
+    code(Some(Kind::Failure), 1, "error", "any other failure"),
+    code(Some(Kind::Usage), 2, "usage", "usage error"),
+    code(
+        Some(Kind::Daemon),
+        3,
+        "docker daemon unreachable",
+        "the Docker daemon cannot be reached, or the context cannot be resolved",
+    ),
+    code(
+        Some(Kind::NotFound),
+        4,
+        "not found",
+        "not found: a volume, an archive file or object, a bucket, a schedule",
+    ),
+    code(
+        Some(Kind::Refused),
+        5,
+        "refused (would overwrite or lose data)",
+        "refused: it would overwrite or lose data (an existing file, a non-empty volume, a \
+         running container)",
+    ),
+    code(
+        Some(Kind::Damaged),
+        6,
+        "damaged archive",
+        "the archive is damaged, truncated, foreign, or does not match its manifest",
+    ),
+    code(
+        Some(Kind::Differs),
+        7,
+        "archive differs from the volume (verify)",
+        "`verify`: the archive is sound but differs from the volume (or from its test restore)",
+    ),
+    code(
+        Some(Kind::Stale),
+        8,
+        "backup older than the RPO (status)",
+        "`status`: a volume's newest backup is older than the RPO, or it has none",
+    ),
+    code(
+        Some(Kind::Key),
+        9,
+        "encrypted archive without a key or with a wrong key",
+        "the archive is encrypted and no key was given, or none of the keys given opens it",
+    ),
+    code(
+        Some(Kind::Interrupted),
+        130,
+        "interrupted",
+        "interrupted (Ctrl-C, or the docker CLI cancelled the plugin)",
+    ),
+];
+
+/// The exit codes for `--help`: `Exit codes: 0 ok, 1 error, ..., 130 interrupted.`
+pub fn exit_codes_help() -> String {
+    let list: Vec<String> = EXIT_CODES
+        .iter()
+        .map(|e| format!("{} {}", e.code, e.brief))
+        .collect();
+    format!("Exit codes: {}.", list.join(", "))
 }
 
 /// An error with a class and an optional hint for the user.
@@ -111,4 +181,66 @@ pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
         }
     }
     (Kind::Failure, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_has_one_code() {
+        let kinds = [
+            Kind::Failure,
+            Kind::Usage,
+            Kind::Daemon,
+            Kind::NotFound,
+            Kind::Refused,
+            Kind::Damaged,
+            Kind::Differs,
+            Kind::Stale,
+            Kind::Key,
+            Kind::Interrupted,
+        ];
+        for kind in kinds {
+            let rows = EXIT_CODES.iter().filter(|e| e.kind == Some(kind)).count();
+            assert_eq!(rows, 1, "{kind:?}");
+        }
+        assert_eq!(EXIT_CODES.len(), kinds.len() + 1, "and success");
+        assert_eq!(Kind::Usage.exit_code(), 2);
+        assert_eq!(Kind::Interrupted.exit_code(), 130);
+        let codes: Vec<i32> = EXIT_CODES.iter().map(|e| e.code).collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "in order: {codes:?}");
+    }
+
+    #[test]
+    fn help_lists_the_codes() {
+        assert_eq!(
+            exit_codes_help(),
+            "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, 4 not found, \
+             5 refused (would overwrite or lose data), 6 damaged archive, 7 archive differs \
+             from the volume (verify), 8 backup older than the RPO (status), 9 encrypted \
+             archive without a key or with a wrong key, 130 interrupted."
+        );
+    }
+
+    /// The README's table is documentation: the same rows as `EXIT_CODES`, in the same order.
+    #[test]
+    fn readme_lists_the_codes() {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split_once("\n## Exit codes\n")
+            .expect("the README has an exit-code section")
+            .1;
+        let section = section.split("\n## ").next().unwrap_or_default();
+        let rows: Vec<String> = section
+            .lines()
+            .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+            .map(String::from)
+            .collect();
+        let expected: Vec<String> = EXIT_CODES
+            .iter()
+            .map(|e| format!("| {} | {} |", e.code, e.meaning))
+            .collect();
+        assert_eq!(rows, expected);
+    }
 }

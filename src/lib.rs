@@ -1,6 +1,9 @@
 //! docker-volume-backup: fast, streaming backups and restores of Docker named volumes, as a
 //! standalone binary and as the Docker CLI plugin `docker volumebackup`.
 
+// stdout is data and stderr is for people: every write to either goes through `output`.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod archive;
 pub mod cli;
 pub mod commands;
@@ -35,11 +38,10 @@ pub fn main() -> i32 {
         .get(1)
         .is_some_and(|a| a == "docker-cli-plugin-metadata")
     {
-        println!("{}", plugin::metadata());
-        return 0;
+        return finish(output::data_line(&plugin::metadata()));
     }
     let as_plugin = plugin::is_plugin_invocation(args.first());
-    let mut command = Cli::command();
+    let mut command = Cli::command().after_help(error::exit_codes_help());
     if as_plugin {
         // Help and errors then show what the user typed: `docker volumebackup save ...`.
         command = command.bin_name(format!("docker {}", plugin::PLUGIN_NAME));
@@ -55,6 +57,7 @@ pub fn main() -> i32 {
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
+            // Help, version and usage errors: clap writes them (help on stdout, with its colours).
             let _ = e.print();
             return if e.use_stderr() {
                 Kind::Usage.exit_code()
@@ -72,7 +75,9 @@ pub fn main() -> i32 {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("docker-volume-backup: error: cannot start the async runtime: {e}");
+            output::message(&format!(
+                "docker-volume-backup: error: cannot start the async runtime: {e}"
+            ));
             return 1;
         }
     };
@@ -81,10 +86,7 @@ pub fn main() -> i32 {
         watch_signals(cancel.clone());
         plugin::watch_cli_socket(cancel.clone());
         let ctx = Ctx { settings, cancel };
-        match run(&ctx, cli.command).await {
-            Ok(()) => 0,
-            Err(err) => report(&err),
-        }
+        finish(run(&ctx, cli.command).await)
     });
     // Blocking threads may still wait on a pipe; they hold nothing that needs cleaning.
     runtime.shutdown_background();
@@ -112,6 +114,16 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     }
 }
 
+/// The exit code for how a command ended, with the error reported if there was one.
+fn finish(result: anyhow::Result<()>) -> i32 {
+    match result {
+        Ok(()) => 0,
+        // Nobody reads stdout any more (`ls | head -1`): nothing failed, and no one to tell.
+        Err(err) if output::is_stdout_closed(&err) => 0,
+        Err(err) => report(&err),
+    }
+}
+
 /// Prints an error with its causes and hint; returns the exit code for it.
 fn report(err: &anyhow::Error) -> i32 {
     let (kind, hint) = classify(err);
@@ -125,7 +137,7 @@ fn report(err: &anyhow::Error) -> i32 {
     if let Some(hint) = hint {
         msg.push_str(&format!("\n  hint: {hint}"));
     }
-    eprintln!("{msg}");
+    output::message(&msg);
     kind.exit_code()
 }
 
@@ -142,7 +154,7 @@ fn watch_signals(cancel: CancellationToken) {
             }
             presses += 1;
             if presses == 1 {
-                eprintln!("\ninterrupted: cleaning up (press Ctrl-C again to quit at once)");
+                output::message("\ninterrupted: cleaning up (press Ctrl-C again to quit at once)");
                 cancel.cancel();
             } else {
                 std::process::exit(Kind::Interrupted.exit_code());

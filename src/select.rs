@@ -11,7 +11,7 @@ use bollard::Docker;
 use crate::docker::helper::HELPER_LABEL;
 use crate::docker::quiesce::Downtime;
 use crate::error::{Kind, UserError};
-use crate::output;
+use crate::output::{self, Column, Table};
 
 /// Which volumes `--all`, `--project P` and `--filter` choose: engine filters (none for `--all`).
 #[derive(Debug, Clone, Default)]
@@ -67,59 +67,39 @@ pub fn print_summary(saved: &[Saved], downtimes: &[Downtime]) {
     if output::quiet() {
         return;
     }
-    eprintln!("{}", summary_table(saved));
+    output::message(&summary_table(saved));
     if !downtimes.is_empty() {
-        eprintln!(
+        output::message(&format!(
             "containers down: {}",
             crate::docker::quiesce::describe_downtimes(downtimes)
-        );
+        ));
     }
 }
 
 fn summary_table(saved: &[Saved]) -> String {
-    let rows: Vec<[String; 5]> = saved
-        .iter()
-        .map(|s| {
-            [
-                s.volume.clone(),
-                output::bytes(s.content_bytes),
-                output::thousands(s.entries),
-                format!("{:.1} s", s.seconds),
-                match (&s.path, s.size) {
-                    (Some(p), Some(size)) => format!("{} ({})", p.display(), output::bytes(size)),
-                    (Some(p), None) => p.display().to_string(),
-                    (None, _) => "stdout".into(),
-                },
-            ]
-        })
-        .collect();
-    let header = ["VOLUME", "DATA", "ENTRIES", "TIME", "ARCHIVE"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
+    let mut table = Table::new(["VOLUME", "DATA", "ENTRIES", "TIME", "ARCHIVE"].map(Column::left));
+    for s in saved {
+        table.row([
+            s.volume.clone(),
+            output::bytes(s.content_bytes),
+            output::thousands(s.entries),
+            format!("{:.1} s", s.seconds),
+            match (&s.path, s.size) {
+                (Some(p), Some(size)) => format!("{} ({})", p.display(), output::bytes(size)),
+                (Some(p), None) => p.display().to_string(),
+                (None, _) => "stdout".into(),
+            },
+        ]);
     }
-    let line = |row: &[String; 5]| {
-        row.iter()
-            .zip(widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
     let total: u64 = saved.iter().map(|s| s.content_bytes).sum();
     let seconds: f64 = saved.iter().map(|s| s.seconds).sum();
-    let mut out = vec![line(&header)];
-    out.extend(rows.iter().map(line));
-    out.push(format!(
-        "{} volumes, {} of data, {:.1} s",
+    format!(
+        "{}{} volumes, {} of data, {:.1} s",
+        table.render(),
         saved.len(),
         output::bytes(total),
         seconds
-    ));
-    out.join("\n")
+    )
 }
 
 #[cfg(test)]
@@ -152,5 +132,13 @@ mod tests {
         assert!(lines[1].starts_with("shop_db  ") && lines[1].contains("12,345"));
         assert!(lines[2].starts_with("cache    ") && lines[2].ends_with("stdout"));
         assert_eq!(lines[3], "2 volumes, 2.00 MB of data, 1.8 s");
+        assert_eq!(
+            t,
+            "\
+VOLUME   DATA     ENTRIES  TIME   ARCHIVE
+shop_db  2.00 MB  12,345   1.2 s  backups/shop_db_x.tar.zst (1.00 kB)
+cache    0 B      1        0.5 s  stdout
+2 volumes, 2.00 MB of data, 1.8 s"
+        );
     }
 }

@@ -293,7 +293,7 @@ struct TerminalCallbacks;
 
 impl age::Callbacks for TerminalCallbacks {
     fn display_message(&self, message: &str) {
-        eprintln!("{message}");
+        crate::output::message(message);
     }
     fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
         None

@@ -4,7 +4,7 @@ use anyhow::Result;
 use chrono::Local;
 
 use crate::cli::{BackupsArgs, Format};
-use crate::output;
+use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 use crate::storage::{catalog, Location, Store};
 
@@ -15,23 +15,21 @@ pub async fn run(_ctx: &Ctx, args: BackupsArgs) -> Result<()> {
         found.retain(|b| &b.volume == volume);
     }
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&found)?),
-        Format::Table => print_table(&found),
+        Format::Json => output::data_json(&found)?,
+        Format::Table => output::data(&table(&found))?,
     }
     Ok(())
 }
 
-fn print_table(found: &[catalog::Backup]) {
-    let vwidth = found
-        .iter()
-        .map(|b| b.volume.len())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    println!(
-        "{:vwidth$}  {:19}  {:>9}  {:11}  {:8}  NAME",
-        "VOLUME", "CREATED", "SIZE", "COMPRESSION", "VERSION"
-    );
+fn table(found: &[catalog::Backup]) -> String {
+    let mut table = Table::new([
+        Column::left("VOLUME"),
+        Column::left("CREATED").min(19),
+        Column::right("SIZE").min(9),
+        Column::left("COMPRESSION"),
+        Column::left("VERSION").min(8),
+        Column::left("NAME"),
+    ]);
     for b in found {
         let compression = match (b.compression, b.encrypted) {
             (Some(c), true) => format!("{c}+age"),
@@ -39,14 +37,69 @@ fn print_table(found: &[catalog::Backup]) {
             (None, true) => "age".into(),
             (None, false) => "-".into(),
         };
-        println!(
-            "{:vwidth$}  {:19}  {:>9}  {:11}  {:8}  {}",
-            b.volume,
-            b.created.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S"),
+        table.row([
+            b.volume.clone(),
+            b.created
+                .with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
             output::bytes(b.size),
             compression,
-            b.tool_version.as_deref().unwrap_or("-"),
-            b.name
+            b.tool_version.clone().unwrap_or_else(|| "-".into()),
+            b.name.clone(),
+        ]);
+    }
+    table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::Compression;
+
+    #[test]
+    fn table_is_pinned() {
+        let created = chrono::DateTime::parse_from_rfc3339("2024-05-01T03:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        // Times are shown in local time: the test follows whatever zone it runs in.
+        let t = created
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let backup =
+            |volume: &str, compression, encrypted, version: Option<&str>| catalog::Backup {
+                name: format!("{volume}-x.tar"),
+                location: format!("backups/{volume}-x.tar"),
+                volume: volume.into(),
+                created,
+                size: 2_500_000,
+                compression,
+                encrypted,
+                tool_version: version.map(String::from),
+                ours: true,
+            };
+        let found = vec![
+            backup("db", Some(Compression::Zstd), false, Some("0.1.0")),
+            backup("shop_uploads", Some(Compression::Gzip), true, None),
+            backup("v", None, true, None),
+            backup("w", None, false, None),
+        ];
+        assert_eq!(
+            table(&found),
+            format!(
+                "\
+VOLUME        CREATED                   SIZE  COMPRESSION  VERSION   NAME
+db            {t}    2.50 MB  zstd         0.1.0     db-x.tar
+shop_uploads  {t}    2.50 MB  gzip+age     -         shop_uploads-x.tar
+v             {t}    2.50 MB  age          -         v-x.tar
+w             {t}    2.50 MB  -            -         w-x.tar
+"
+            )
+        );
+        assert_eq!(
+            table(&[]),
+            "VOLUME  CREATED                   SIZE  COMPRESSION  VERSION   NAME\n"
         );
     }
 }

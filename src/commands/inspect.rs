@@ -41,9 +41,9 @@ pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
                 "verified": summary.verified,
                 "top_level": summary.top_level,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            output::data_json(&value)?;
         }
-        Format::Table => print_table(&args.archive, len, &summary),
+        Format::Table => output::data(&text(&args.archive, len, &summary))?,
     }
     Ok(())
 }
@@ -72,41 +72,61 @@ fn read_summary(input: transfer::DynRead, keys: &Keys) -> Result<Summary> {
     })
 }
 
-fn print_table(archive: &str, len: Option<u64>, s: &Summary) {
+/// The summary for people, one `key  value` line each.
+fn text(archive: &str, len: Option<u64>, s: &Summary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
     let size = len.map(output::bytes).unwrap_or_else(|| "stdin".into());
-    println!("archive   {archive} ({size}, {})", s.format.compression);
+    let _ = writeln!(
+        out,
+        "archive   {archive} ({size}, {})",
+        s.format.compression
+    );
     if let Some(e) = s.format.encryption {
-        println!("encrypted {e}");
+        let _ = writeln!(out, "encrypted {e}");
     }
     match &s.head {
         Some(h) => {
-            println!("volume    {} (driver {})", h.volume.name, h.volume.driver);
+            let _ = writeln!(
+                out,
+                "volume    {} (driver {})",
+                h.volume.name, h.volume.driver
+            );
             for (k, v) in sorted(&h.volume.labels) {
-                println!("label     {k}={v}");
+                let _ = writeln!(out, "label     {k}={v}");
             }
             for (k, v) in sorted(&h.volume.options) {
-                println!("option    {k}={v}");
+                let _ = writeln!(out, "option    {k}={v}");
             }
-            println!("created   {} by {} {}", h.created, h.tool, h.tool_version);
-            println!(
+            let _ = writeln!(
+                out,
+                "created   {} by {} {}",
+                h.created, h.tool, h.tool_version
+            );
+            let _ = writeln!(
+                out,
                 "source    context {} ({}), engine {}",
                 h.source.context, h.source.endpoint, h.source.engine_version
             );
         }
-        None => println!("manifest  none (not made by docker-volume-backup)"),
+        None => out.push_str("manifest  none (not made by docker-volume-backup)\n"),
     }
-    println!(
+    let _ = writeln!(
+        out,
         "entries   {} ({} of data)",
         output::thousands(s.totals.entries),
         output::bytes(s.totals.content_bytes)
     );
     match &s.trailer {
-        Some(t) if s.verified => println!("checksum  {} (verified)", t.checksum),
-        _ => println!("checksum  none recorded"),
+        Some(t) if s.verified => {
+            let _ = writeln!(out, "checksum  {} (verified)", t.checksum);
+        }
+        _ => out.push_str("checksum  none recorded\n"),
     }
     if !s.top_level.is_empty() {
-        println!("contents  {}", s.top_level.join("  "));
+        let _ = writeln!(out, "contents  {}", s.top_level.join("  "));
     }
+    out
 }
 
 fn sorted(map: &std::collections::HashMap<String, String>) -> Vec<(&String, &String)> {

@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::cli::{Format, LsArgs};
 use crate::docker::df;
 use crate::docker::helper::HELPER_LABEL;
-use crate::output;
+use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 
 #[derive(Debug, Serialize)]
@@ -86,18 +86,20 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
         .collect();
     rows.sort_by(|a, b| a.name.cmp(&b.name));
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print_table(&rows),
+        Format::Json => output::data_json(&rows)?,
+        Format::Table => output::data(&table(&rows))?,
     }
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
-    let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(0).max(6);
-    println!(
-        "{:width$}  {:8}  {:>9}  {:12}  CONTAINERS",
-        "VOLUME", "DRIVER", "SIZE", "PROJECT"
-    );
+fn table(rows: &[Row]) -> String {
+    let mut table = Table::new([
+        Column::left("VOLUME"),
+        Column::left("DRIVER").min(8),
+        Column::right("SIZE").min(9),
+        Column::left("PROJECT").min(12),
+        Column::left("CONTAINERS"),
+    ]);
     for r in rows {
         let size = r.size.map(output::bytes).unwrap_or_else(|| "-".into());
         let containers: Vec<String> = r
@@ -111,17 +113,63 @@ fn print_table(rows: &[Row]) {
                 }
             })
             .collect();
-        println!(
-            "{:width$}  {:8}  {:>9}  {:12}  {}",
-            r.name,
-            r.driver,
+        table.row([
+            r.name.clone(),
+            r.driver.clone(),
             size,
-            r.project.as_deref().unwrap_or("-"),
+            r.project.clone().unwrap_or_else(|| "-".into()),
             if containers.is_empty() {
                 "-".to_string()
             } else {
                 containers.join(", ")
-            }
+            },
+        ]);
+    }
+    table.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_pinned() {
+        let rows = vec![
+            Row {
+                name: "a".into(),
+                driver: "local".into(),
+                size: Some(1_234_567),
+                project: Some("shop".into()),
+                containers: vec![
+                    ContainerRef {
+                        name: "web".into(),
+                        running: true,
+                    },
+                    ContainerRef {
+                        name: "old".into(),
+                        running: false,
+                    },
+                ],
+            },
+            Row {
+                name: "shop_database".into(),
+                driver: "local".into(),
+                size: None,
+                project: None,
+                containers: vec![],
+            },
+        ];
+        assert_eq!(
+            table(&rows),
+            "\
+VOLUME         DRIVER         SIZE  PROJECT       CONTAINERS
+a              local       1.23 MB  shop          web (running), old
+shop_database  local             -  -             -
+"
+        );
+        assert_eq!(
+            table(&[]),
+            "VOLUME  DRIVER         SIZE  PROJECT       CONTAINERS\n"
         );
     }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::cli::{Format, RunScheduleArgs, ScheduleAddArgs, ScheduleCommand};
 use crate::docker::context::Origin;
 use crate::error::{Kind, UserError};
-use crate::output;
+use crate::output::{self, Column, Table};
 use crate::schedule::{self, cron::Cron, Dirs, Job, LastRun, Scheduler};
 use crate::settings::{flags, Ctx};
 use crate::storage::{Location, S3Options};
@@ -83,7 +83,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
              credentials from ~/.aws/credentials (or --s3-profile)",
         );
     }
-    println!("{}", job.id);
+    output::data_line(&job.id)?;
     output::info(&format!(
         "scheduled {} ({}, {}) via {}; log: {}",
         job.volumes.join(", "),
@@ -183,8 +183,8 @@ fn ls(format: Format) -> Result<()> {
         })
         .collect();
     match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print_table(&rows),
+        Format::Json => output::data_json(&rows)?,
+        Format::Table => output::data(&table(&rows))?,
     }
     let failed: Vec<String> = rows
         .iter()
@@ -215,17 +215,16 @@ fn ls(format: Format) -> Result<()> {
     Ok(())
 }
 
-fn print_table(rows: &[Row]) {
-    let idw = rows
-        .iter()
-        .map(|r| r.job.id.len())
-        .max()
-        .unwrap_or(0)
-        .max(2);
-    println!(
-        "{:idw$}  {:20}  {:8}  {:19}  {:12}  BACKUP  ->  DESTINATIONS  (LOG)",
-        "ID", "WHEN", "VIA", "LAST RUN", "RESULT"
-    );
+fn table(rows: &[Row]) -> String {
+    let mut table = Table::new([
+        Column::left("ID"),
+        Column::left("WHEN").min(20),
+        Column::left("VIA").min(8),
+        Column::left("LAST RUN").min(19),
+        Column::left("RESULT").min(12),
+        // One column, so that a long log path stays at the end of its line.
+        Column::left("BACKUP  ->  DESTINATIONS  (LOG)"),
+    ]);
     for r in rows {
         let (last, result) = match &r.last_run {
             None => ("-".to_string(), "never run".to_string()),
@@ -246,15 +245,21 @@ fn print_table(rows: &[Row]) {
             (Scheduler::Cron, true) => "cron",
             (Scheduler::Systemd, true) => "systemd",
         };
-        println!(
-            "{:idw$}  {:20}  {via:8}  {last:19}  {result:12}  {}  ->  {}  ({})",
-            r.job.id,
-            r.job.when,
-            r.job.volumes.join(","),
-            r.job.destinations.join(" "),
-            r.log
-        );
+        table.row([
+            r.job.id.clone(),
+            r.job.when.clone(),
+            via.into(),
+            last,
+            result,
+            format!(
+                "{}  ->  {}  ({})",
+                r.job.volumes.join(","),
+                r.job.destinations.join(" "),
+                r.log
+            ),
+        ]);
     }
+    table.render()
 }
 
 fn rm(id: &str) -> Result<()> {
@@ -326,5 +331,59 @@ async fn foreground(ctx: &Ctx, dirs: &Dirs) -> Result<()> {
             _ = tokio::time::sleep(Duration::from_secs(wait.max(1))) => {}
             _ = ctx.cancel.cancelled() => return Err(UserError::interrupted().into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_pinned() {
+        let started = Utc::now();
+        // Times are shown in local time: the test follows whatever zone it runs in.
+        let t = started
+            .with_timezone(&Local)
+            .format("%Y-%m-%d %H:%M:%S")
+            .to_string();
+        let row = |id: &str, scheduler, installed, exit_code: Option<i32>| Row {
+            job: Job {
+                id: id.into(),
+                volumes: vec!["db".into(), "web".into()],
+                destinations: vec!["/srv/backups".into(), "s3://b/p".into()],
+                cron: "0 3 * * *".into(),
+                when: "daily at 03:00".into(),
+                scheduler,
+                args: vec![],
+                created: started,
+            },
+            log: format!("/logs/{id}.log"),
+            installed,
+            last_run: exit_code.map(|exit_code| LastRun {
+                started,
+                finished: started,
+                exit_code,
+            }),
+        };
+        let rows = vec![
+            row("db-web-1a2b", Scheduler::Cron, true, Some(0)),
+            row("x", Scheduler::Systemd, true, Some(4)),
+            row("y", Scheduler::Cron, false, None),
+        ];
+        assert_eq!(
+            table(&rows),
+            format!(
+                "\
+ID           WHEN                  VIA       LAST RUN             RESULT        BACKUP  ->  DESTINATIONS  (LOG)
+db-web-1a2b  daily at 03:00        cron      {t}  ok            db,web  ->  /srv/backups s3://b/p  (/logs/db-web-1a2b.log)
+x            daily at 03:00        systemd   {t}  FAILED (4)    db,web  ->  /srv/backups s3://b/p  (/logs/x.log)
+y            daily at 03:00        MISSING   -                    never run     db,web  ->  /srv/backups s3://b/p  (/logs/y.log)
+"
+            )
+        );
+        assert_eq!(
+            table(&[]),
+            "ID  WHEN                  VIA       LAST RUN             RESULT        BACKUP  ->  DESTINATIONS  (LOG)\n"
+        );
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::cli::{Format, StatusArgs};
 use crate::docker::helper::HELPER_LABEL;
 use crate::error::{Kind, UserError};
+use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 use crate::storage::{catalog, Location, Store};
 
@@ -90,8 +91,8 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         })
         .collect();
     match args.format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
-        Format::Table => print_table(&rows, args.rpo),
+        Format::Json => output::data_json(&rows)?,
+        Format::Table => output::data(&table(&rows, args.rpo))?,
     }
     let missed: Vec<&str> = rows
         .iter()
@@ -113,39 +114,28 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     .into())
 }
 
-fn print_table(rows: &[Row], rpo: Duration) {
-    let width = rows
-        .iter()
-        .map(|r| r.volume.len())
-        .max()
-        .unwrap_or(0)
-        .max(6);
-    let paths: Vec<String> = rows
-        .iter()
-        .map(|r| {
-            r.newest
-                .as_ref()
-                .map(|b| b.path.clone())
-                .unwrap_or_else(|| "-".into())
-        })
-        .collect();
-    let pwidth = paths.iter().map(|p| p.len()).max().unwrap_or(0).max(13);
-    println!(
-        "{:width$}  {:pwidth$}  {:>10}  RPO {}",
-        "VOLUME",
-        "NEWEST BACKUP",
-        "AGE",
-        humantime::format_duration(rpo)
-    );
-    for (r, path) in rows.iter().zip(paths) {
+fn table(rows: &[Row], rpo: Duration) -> String {
+    let mut table = Table::new([
+        Column::left("VOLUME"),
+        Column::left("NEWEST BACKUP"),
+        Column::right("AGE").min(10),
+        Column::left(format!("RPO {}", humantime::format_duration(rpo))),
+    ]);
+    for r in rows {
+        let path = r
+            .newest
+            .as_ref()
+            .map(|b| b.path.clone())
+            .unwrap_or_else(|| "-".into());
         let age = r.age_seconds.map(human_age).unwrap_or_else(|| "-".into());
         let verdict = match (&r.newest, r.meets_rpo) {
             (_, true) => "ok",
             (None, _) => "MISSED (no backup)",
             (Some(_), false) => "MISSED",
         };
-        println!("{:width$}  {path:pwidth$}  {age:>10}  {verdict}", r.volume);
+        table.row([r.volume.clone(), path, age, verdict.into()]);
     }
+    table.render()
 }
 
 /// `3h 12m`, `2d 4h`: minutes are enough for an RPO.
@@ -168,5 +158,47 @@ mod tests {
         assert_eq!(human_age(59), "0m");
         assert_eq!(human_age(3 * 3600 + 12 * 60), "3h 12m");
         assert_eq!(human_age(2 * 86400 + 4 * 3600 + 59), "2d 4h");
+    }
+
+    #[test]
+    fn table_is_pinned() {
+        let backup = |path: &str| Backup {
+            path: path.into(),
+            created: Utc::now(),
+            size: 1,
+        };
+        let rows = vec![
+            Row {
+                volume: "db".into(),
+                newest: Some(backup("backups/db-2024-05-01T030000Z.tar.zst")),
+                age_seconds: Some(3 * 3600 + 12 * 60),
+                meets_rpo: true,
+            },
+            Row {
+                volume: "cache_volume".into(),
+                newest: Some(backup("b/c.tar.zst")),
+                age_seconds: Some(2 * 86400 + 4 * 3600),
+                meets_rpo: false,
+            },
+            Row {
+                volume: "new".into(),
+                newest: None,
+                age_seconds: None,
+                meets_rpo: false,
+            },
+        ];
+        assert_eq!(
+            table(&rows, Duration::from_secs(86400)),
+            "\
+VOLUME        NEWEST BACKUP                                 AGE  RPO 1day
+db            backups/db-2024-05-01T030000Z.tar.zst      3h 12m  ok
+cache_volume  b/c.tar.zst                                 2d 4h  MISSED
+new           -                                               -  MISSED (no backup)
+"
+        );
+        assert_eq!(
+            table(&[], Duration::from_secs(3600)),
+            "VOLUME  NEWEST BACKUP         AGE  RPO 1h\n"
+        );
     }
 }

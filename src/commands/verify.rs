@@ -86,12 +86,12 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
                 "content_bytes": totals.content_bytes,
                 "differences": differences,
             });
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            output::data_json(&value)?;
         }
         Format::Table => {
-            println!("{summary}");
+            output::data_line(&summary)?;
             if let Some((_, diff)) = &diff {
-                print!("{diff}");
+                output::data(&diff.to_string())?;
             }
         }
     }

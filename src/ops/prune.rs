@@ -57,7 +57,7 @@ pub async fn prune(
         let times: Vec<_> = backups.iter().map(|b| b.created).collect();
         let decisions = retention::apply(&times, policy);
         if !output::quiet() || dry_run {
-            eprintln!("{} in {}:", volume, store.url);
+            output::message(&format!("{} in {}:", volume, store.url));
         }
         for (b, d) in backups.iter().zip(&decisions) {
             let when = b.created.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
@@ -69,7 +69,7 @@ pub async fn prune(
                 format!("  remove  {when}  {}", b.name)
             };
             if dry_run {
-                eprintln!("{line}");
+                output::message(&line);
             } else {
                 output::info(&line);
             }

@@ -12,6 +12,7 @@ mod db;
 mod encrypt;
 mod interop;
 mod migrate;
+mod output;
 mod plugin;
 mod prune;
 mod roundtrip;

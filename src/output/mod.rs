@@ -1,17 +1,24 @@
-//! What people see on stderr (progress, summaries, warnings) and atomic output files.
+//! Everything the tool writes to stdout and stderr: data on stdout (`data_*`, tables), what
+//! people see on stderr (messages, warnings, progress, summaries); and atomic output files.
 //! stdout is data only: `save -o -` streams the archive there, listings print there.
+//! The crate denies `print!`/`eprint!` everywhere: writes go through the functions here.
+
+mod progress;
+mod stdout;
+pub mod table;
+
+pub use progress::{Measure, Progress};
+pub use stdout::{data, data_json, data_line, is_stdout_closed, StdoutClosed};
+pub use table::{Column, Table};
 
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use indicatif::{DecimalBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::DecimalBytes;
 
-use crate::archive::Counters;
 use crate::error::{Kind, UserError};
 
 static QUIET: AtomicBool = AtomicBool::new(false);
@@ -27,22 +34,29 @@ pub fn quiet() -> bool {
     QUIET.load(Ordering::Relaxed)
 }
 
+/// A line on stderr, always shown: errors, the interruption notice, what `--dry-run` shows.
+pub fn message(msg: &str) {
+    // One write per line, so lines from several threads never mix. A stderr nobody reads any
+    // more has no one left to tell: the error is dropped rather than panicking.
+    let _ = io::stderr().lock().write_all(format!("{msg}\n").as_bytes());
+}
+
 /// A summary line (silenced by `-q`).
 pub fn info(msg: &str) {
     if !quiet() {
-        eprintln!("{msg}");
+        message(msg);
     }
 }
 
 /// A warning (always shown).
 pub fn warn(msg: &str) {
-    eprintln!("warning: {msg}");
+    message(&format!("warning: {msg}"));
 }
 
 /// A debug line (shown with `-D` or `--log-level debug`).
 pub fn debug(msg: &str) {
     if DEBUG.load(Ordering::Relaxed) {
-        eprintln!("debug: {msg}");
+        message(&format!("debug: {msg}"));
     }
 }
 
@@ -62,94 +76,6 @@ pub fn thousands(n: u64) -> String {
 /// Bytes for people: `431 MB`.
 pub fn bytes(n: u64) -> String {
     DecimalBytes(n).to_string()
-}
-
-/// What a progress bar counts.
-#[derive(Debug, Clone, Copy)]
-pub enum Measure {
-    /// Uncompressed tar bytes (saving: the volume's data).
-    TarBytes,
-    /// Bytes read from the archive file (restoring: the total is the file's size).
-    InputBytes,
-    /// Uncompressed bytes of something without entries (a database dump).
-    DumpBytes,
-}
-
-/// A progress bar on stderr fed from `Counters`; invisible unless stderr is a terminal and
-/// `-q` was not given.
-pub struct Progress {
-    bar: ProgressBar,
-    ticker: tokio::task::JoinHandle<()>,
-}
-
-impl Progress {
-    pub fn start(
-        label: &str,
-        counters: Arc<Counters>,
-        total: Option<u64>,
-        measure: Measure,
-    ) -> Self {
-        let bar = match total {
-            Some(t) => ProgressBar::new(t),
-            None => ProgressBar::no_length(),
-        };
-        let visible = !quiet() && io::stderr().is_terminal();
-        bar.set_draw_target(if visible {
-            ProgressDrawTarget::stderr_with_hz(8)
-        } else {
-            ProgressDrawTarget::hidden()
-        });
-        bar.set_style(style(total.is_some()));
-        bar.set_prefix(label.to_string());
-        let ticker_bar = bar.clone();
-        let ticker = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_millis(125));
-            loop {
-                tick.tick().await;
-                let pos = match measure {
-                    Measure::TarBytes | Measure::DumpBytes => counters.tar_bytes(),
-                    Measure::InputBytes => counters.input_bytes(),
-                };
-                ticker_bar.set_position(pos);
-                if !matches!(measure, Measure::DumpBytes) {
-                    ticker_bar.set_message(format!("{} entries", thousands(counters.entries())));
-                }
-            }
-        });
-        Progress { bar, ticker }
-    }
-
-    /// Whether the bar is drawn at all (a terminal, and no `-q`).
-    pub fn visible(&self) -> bool {
-        !self.bar.is_hidden()
-    }
-
-    /// A setter for the total, for when it becomes known later (the engine measured the
-    /// volume): it adds a bar and an ETA.
-    pub fn total_setter(&self) -> impl Fn(u64) + Send + 'static {
-        let bar = self.bar.clone();
-        move |total| {
-            bar.set_length(total);
-            bar.set_style(style(true));
-        }
-    }
-
-    /// Removes the bar from the screen.
-    pub fn finish(self) {
-        self.ticker.abort();
-        self.bar.finish_and_clear();
-    }
-}
-
-fn style(with_total: bool) -> ProgressStyle {
-    let template = if with_total {
-        "{prefix}  {decimal_bytes}  {msg}  [{bar:24}] {decimal_bytes_per_sec}  ETA {eta}"
-    } else {
-        "{prefix}  {decimal_bytes}  {msg}  {spinner} {decimal_bytes_per_sec}"
-    };
-    ProgressStyle::with_template(template)
-        .expect("valid template")
-        .progress_chars("=> ")
 }
 
 /// Where a save writes: a file written under a temporary name and renamed into place once

@@ -1,0 +1,42 @@
+//! stdout is data: a reader that leaves before the tool writes (`ls | head -1`) is neither a
+//! panic nor a failure.
+
+use std::process::Stdio;
+
+use crate::harness::*;
+
+/// Runs the tool with stdout a pipe whose read end is already closed.
+fn with_stdout_closed(args: &[&str]) -> Run {
+    let mut child = tool()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the tool");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for the tool").into()
+}
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    // At least one row, so the listing has something to write.
+    let _volume = Volume::new("closed-stdout");
+    for args in [
+        &["ls", "--format", "json"][..],
+        &["ls"],
+        &["docker-cli-plugin-metadata"],
+    ] {
+        let run = with_stdout_closed(args);
+        assert!(
+            !run.stderr.contains("panicked"),
+            "{args:?} panicked:\n{}",
+            run.stderr
+        );
+        assert_eq!(run.code, 0, "{args:?} exit code, stderr:\n{}", run.stderr);
+        assert!(
+            !run.stderr.contains("error"),
+            "{args:?} reported an error:\n{}",
+            run.stderr
+        );
+    }
+}
