@@ -142,9 +142,7 @@ fn unreachable_daemon_names_the_endpoint() {
     let r = tool()
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .args(["ls"])
-        .output()
-        .unwrap();
-    let r: Run = r.into();
+        .run();
     r.fails_with(3, "unix:///nonexistent/docker.sock")
         .fails_with(3, "context `default`");
 }

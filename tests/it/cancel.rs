@@ -24,8 +24,7 @@ fn ctrl_c_during_save_and_restore_cleans_up() {
         ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let name = src.name.clone();
     let r = interrupt_after(child, || !helpers_of(&name).is_empty());
     r.fails_with(130, "interrupted");
@@ -50,8 +49,7 @@ fn ctrl_c_during_save_and_restore_cleans_up() {
     let child = tool()
         .args(["restore", fifo.to_str().unwrap(), &dst.name])
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let data = std::fs::read(&slow).unwrap();
     let feeder = std::thread::spawn(move || {
         use std::io::Write;

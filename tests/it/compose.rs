@@ -87,8 +87,7 @@ fn save_stop_restarts_after_success_and_after_failure() {
         .args(["save", &vol.name, "--stop", "-o", "-", "--level", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let mut first = [0u8; 65536];
     child
         .stdout
@@ -97,7 +96,7 @@ fn save_stop_restarts_after_success_and_after_failure() {
         .read_exact(&mut first)
         .unwrap();
     drop(child.stdout.take());
-    let r: Run = child.wait_with_output().unwrap().into();
+    let r = child.finish();
     assert_ne!(r.code, 0, "a broken pipe fails the save: {}", r.stderr);
     assert!(r.stderr.contains("restarted"), "{}", r.stderr);
     assert_running(&busy);
@@ -197,66 +196,6 @@ fn save_many_by_project_and_filter() {
     run(&["save", "--project", "dvbt-no-such-project"]).fails_with(4, "has no volumes");
     run(&["save", "--filter", "nonsense"]).fails_with(2, "KEY=VALUE");
     run(&["save", "x", "--all"]).fails_with(2, "cannot be used with");
-}
-
-/// A compose project in its own directory (named after the project, so compose and the tool
-/// both derive the name from it), taken down with its volumes on drop.
-pub(crate) struct Project {
-    pub(crate) name: String,
-    dir: tempfile::TempDir,
-    /// Other project names run from the same directory (imports under a new name).
-    pub(crate) also: Vec<String>,
-}
-
-impl Project {
-    pub(crate) fn new(tag: &str, compose_yaml: &str) -> Project {
-        let parent = tempdir();
-        let name = unique(tag);
-        let path = parent.path().join(&name);
-        std::fs::create_dir(&path).unwrap();
-        std::fs::write(path.join("docker-compose.yml"), compose_yaml).unwrap();
-        // Keep the parent alive as the guard's directory.
-        Project {
-            name,
-            dir: parent,
-            also: Vec::new(),
-        }
-    }
-
-    pub(crate) fn path(&self) -> std::path::PathBuf {
-        self.dir.path().join(&self.name)
-    }
-
-    /// Runs compose in the project's directory, for project `name`.
-    pub(crate) fn compose(&self, name: &str, args: &[&str]) -> Run {
-        compose()
-            .current_dir(self.path())
-            .args(["-p", name])
-            .args(args)
-            .output()
-            .expect("run compose")
-            .into()
-    }
-
-    /// Containers of project `name` that are running.
-    pub(crate) fn running(name: &str) -> usize {
-        docker(&[
-            "ps",
-            "-q",
-            "--filter",
-            &format!("label=com.docker.compose.project={name}"),
-        ])
-        .split_whitespace()
-        .count()
-    }
-}
-
-impl Drop for Project {
-    fn drop(&mut self) {
-        for name in self.also.clone().iter().chain([&self.name.clone()]) {
-            let _ = self.compose(name, &["down", "-v", "-t", "1"]);
-        }
-    }
 }
 
 /// Two services that keep writing: `db` (a counter log in `data`, a file in the external
@@ -368,12 +307,10 @@ fn export_down_import_under_another_project_and_up() {
     let _new_uploads = Volume {
         name: format!("{new}_uploads"),
     };
-    let r: Run = tool()
+    let r = tool()
         .args(["compose-import", "-", "-p", &new])
         .stdin(std::fs::File::open(&bundle).unwrap())
-        .output()
-        .unwrap()
-        .into();
+        .run();
     let r = r.ok();
     assert!(
         r.stderr
@@ -446,8 +383,7 @@ fn failed_or_interrupted_export_leaves_every_service_running() {
         .args(["compose-export", "-o", "-", "--level", "1"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let mut first = vec![0u8; 1 << 20];
     child
         .stdout
@@ -457,7 +393,7 @@ fn failed_or_interrupted_export_leaves_every_service_running() {
         .unwrap();
     assert_eq!(Project::running(&p.name), 0, "stopped while exported");
     drop(child.stdout.take());
-    let r: Run = child.wait_with_output().unwrap().into();
+    let r = child.finish();
     assert_ne!(r.code, 0, "{}", r.stderr);
     assert!(r.stderr.contains("restarted"), "{}", r.stderr);
     assert_eq!(Project::running(&p.name), 2, "both services run again");
@@ -474,8 +410,7 @@ fn failed_or_interrupted_export_leaves_every_service_running() {
         ])
         .args(["--level", "19"])
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let name = p.name.clone();
     let data_name = data.name.clone();
     let r = interrupt_after(child, || {
@@ -496,20 +431,7 @@ fn failed_or_interrupted_export_leaves_every_service_running() {
 fn split_directories_and_a_pipe_between_engines() {
     let project = unique("sp");
     let mk = |key: &str| {
-        let v = Volume {
-            name: format!("{project}_{key}"),
-        };
-        docker(&[
-            "volume",
-            "create",
-            "--label",
-            &format!("com.docker.compose.project={project}"),
-            "--label",
-            &format!("com.docker.compose.volume={key}"),
-            "--label",
-            "com.docker.compose.config-hash=0123",
-            &v.name,
-        ]);
+        let v = compose_volume(&project, key, &["com.docker.compose.config-hash=0123"]);
         v.sh(&format!(
             "echo {key} > /data/f && mkdir /data/d && echo x > /data/d/y"
         ));
@@ -587,9 +509,8 @@ fn split_directories_and_a_pipe_between_engines() {
         .args(["compose-export", "-p", &project, "-o", "-", "--no-stop"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let import: Run = tool()
+        .start();
+    let import = tool()
         .args([
             "-H",
             "unix:///var/run/docker.sock",
@@ -599,10 +520,8 @@ fn split_directories_and_a_pipe_between_engines() {
             &r_name,
         ])
         .stdin(export.stdout.take().unwrap())
-        .output()
-        .unwrap()
-        .into();
-    let exported: Run = export.wait_with_output().unwrap().into();
+        .run();
+    let exported = export.finish();
     exported.ok();
     let import = import.ok();
     assert!(

@@ -4,8 +4,6 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::compose::Project;
-use crate::db::{db_image, sql_in};
 use crate::harness::*;
 
 const PASSWORD: &str = "compose-pg-pw";

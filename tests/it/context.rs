@@ -1,7 +1,5 @@
 //! The user's Docker context, resolved as the docker CLI does, against the real engine.
 
-use std::process::Command;
-
 use crate::harness::*;
 
 #[test]
@@ -9,37 +7,25 @@ fn named_contexts_and_environment_choose_the_daemon() {
     let config = tempdir();
     let cfg = config.path().to_str().unwrap();
     let ctx = unique("ctx");
-    let made = Command::new("docker")
-        .args([
-            "--config",
-            cfg,
-            "context",
-            "create",
-            &ctx,
-            "--docker",
-            "host=unix:///var/run/docker.sock",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+    docker(&[
+        "--config",
+        cfg,
+        "context",
+        "create",
+        &ctx,
+        "--docker",
+        "host=unix:///var/run/docker.sock",
+    ]);
     let broken = unique("ctx-broken");
-    let made = Command::new("docker")
-        .args([
-            "--config",
-            cfg,
-            "context",
-            "create",
-            &broken,
-            "--docker",
-            "host=unix:///nonexistent/broken.sock",
-        ])
-        .output()
-        .unwrap();
-    assert!(made.status.success());
+    docker(&[
+        "--config",
+        cfg,
+        "context",
+        "create",
+        &broken,
+        "--docker",
+        "host=unix:///nonexistent/broken.sock",
+    ]);
     let v = Volume::new("ctx-vol");
 
     let with = |args: &[&str], env: &[(&str, &str)]| -> Run {
@@ -48,7 +34,7 @@ fn named_contexts_and_environment_choose_the_daemon() {
         for (k, val) in env {
             c.env(k, val);
         }
-        c.output().unwrap().into()
+        c.run()
     };
     // --context, DOCKER_CONTEXT, and currentContext in config.json.
     let ls = with(&["--config", cfg, "--context", &ctx, "ls"], &[]).ok();
@@ -57,11 +43,7 @@ fn named_contexts_and_environment_choose_the_daemon() {
     with(&["--config", cfg, "--context", &broken, "ls"], &[])
         .fails_with(3, &format!("context `{broken}`"))
         .fails_with(3, "unix:///nonexistent/broken.sock");
-    let used = Command::new("docker")
-        .args(["--config", cfg, "context", "use", &broken])
-        .output()
-        .unwrap();
-    assert!(used.status.success());
+    docker(&["--config", cfg, "context", "use", &broken]);
     with(&["ls"], &[("DOCKER_CONFIG", cfg)]).fails_with(3, &broken);
     // DOCKER_HOST beats currentContext; -H with --context is a conflict.
     with(

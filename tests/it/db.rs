@@ -4,133 +4,9 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-
-/// Builds (once per run, idempotently) the local server image of `kind`.
-pub(crate) fn db_image(kind: &'static str) -> String {
-    static IMAGES: OnceLock<std::sync::Mutex<std::collections::HashMap<&str, String>>> =
-        OnceLock::new();
-    let images = IMAGES.get_or_init(Default::default);
-    let mut images = images.lock().unwrap();
-    if let Some(name) = images.get(kind) {
-        return name.clone();
-    }
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/db-images.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .arg(kind)
-        .env("QUIET", "1")
-        .output()
-        .expect("run scripts/db-images.sh");
-    assert!(
-        out.status.success(),
-        "cannot build the {kind} test image (run scripts/test-deps.sh): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    images.insert(kind, name.clone());
-    name
-}
-
-/// A database server container, removed on drop.
-struct Server {
-    name: String,
-    password: String,
-    kind: &'static str,
-}
-
-impl Server {
-    /// Starts a server from the local image, as a user would run the official one, and waits
-    /// until it answers with its password.
-    fn start(kind: &'static str, env: &[(&str, &str)], extra: &[&str], password: &str) -> Server {
-        let image = db_image(kind);
-        let server = Server {
-            name: unique(kind),
-            password: password.to_string(),
-            kind,
-        };
-        let mut args: Vec<String> = [
-            "run",
-            "-d",
-            "--name",
-            &server.name,
-            "--network",
-            "none",
-            "--shm-size",
-            "256m",
-            "-v",
-            "/usr:/usr:ro",
-        ]
-        .map(String::from)
-        .to_vec();
-        for (k, v) in env {
-            args.push("-e".into());
-            args.push(format!("{k}={v}"));
-        }
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args.push(image);
-        docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        let start = Instant::now();
-        loop {
-            let probe = server.sql_run("postgres", "SELECT 1");
-            if probe.code == 0 && probe.stdout_str().trim() == "1" {
-                return server;
-            }
-            if start.elapsed() > Duration::from_secs(90) {
-                let logs = docker_run(&["logs", "--tail", "30", &server.name]);
-                panic!(
-                    "the {kind} server did not come up: {}\n{}",
-                    probe.stderr, logs.stderr
-                );
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
-    }
-
-    /// Runs SQL with the server's own client, the password in the exec's environment.
-    fn sql_run(&self, db: &str, sql: &str) -> Run {
-        sql_in(self.kind, &self.name, &self.password, db, sql)
-    }
-
-    #[track_caller]
-    fn sql(&self, db: &str, sql: &str) -> String {
-        let run = self.sql_run(db, sql);
-        assert_eq!(run.code, 0, "{sql}: {}", run.stderr);
-        run.stdout_str().trim().to_string()
-    }
-
-    /// Command lines of every process in the container, NULs as spaces.
-    fn command_lines(&self) -> String {
-        docker(&[
-            "exec",
-            &self.name,
-            "sh",
-            "-c",
-            "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' < $f 2>/dev/null; echo; done",
-        ])
-    }
-
-    /// Pids of processes whose command starts with `prefix`.
-    fn pids_of(&self, prefix: &str) -> Vec<String> {
-        let script = format!(
-            "for p in /proc/[0-9]*; do case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in \
-             \"{prefix}\"*) echo ${{p#/proc/}};; esac; done"
-        );
-        docker(&["exec", &self.name, "sh", "-c", &script])
-            .split_whitespace()
-            .map(String::from)
-            .collect()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = docker_run(&["rm", "-f", "-v", &self.name]);
-    }
-}
 
 /// Runs the tool in `dir` with extra environment.
 fn run_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
@@ -139,7 +15,7 @@ fn run_env(dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Run {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().expect("run the tool").into()
+    cmd.run()
 }
 
 /// Files under `dir/backups` (dot-files and `.partial` included).
@@ -152,7 +28,7 @@ fn backups(dir: &Path) -> Vec<String> {
 fn dump_while(
     dir: &Path,
     args: &[&str],
-    server: &Server,
+    server: &DbServer,
     tool_name: &str,
     during: impl FnOnce(),
 ) -> Run {
@@ -161,8 +37,7 @@ fn dump_while(
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let start = Instant::now();
     while server.pids_of(tool_name).is_empty() {
         assert!(
@@ -172,12 +47,12 @@ fn dump_while(
         std::thread::sleep(Duration::from_millis(20));
     }
     during();
-    child.wait_with_output().unwrap().into()
+    child.finish()
 }
 
 /// Kills the dump tool (`tool_name`: how its command line starts) inside the container during a dump: an error naming the tool, and no
 /// file at all (not even a temporary one).
-fn killed_dump_leaves_nothing(d: &Path, server: &Server, tool_name: &str) {
+fn killed_dump_leaves_nothing(d: &Path, server: &DbServer, tool_name: &str) {
     let run = dump_while(d, &["db-dump", &server.name], server, tool_name, || {
         std::thread::sleep(Duration::from_millis(200));
         for pid in server.pids_of(tool_name) {
@@ -205,7 +80,7 @@ const PG_SETUP: &str = r#"
 "#;
 
 /// What must survive a round trip of the small PostgreSQL data.
-fn pg_fingerprint(server: &Server, db: &str) -> String {
+fn pg_fingerprint(server: &DbServer, db: &str) -> String {
     server.sql(
         db,
         "SELECT (SELECT string_agg(id || ':' || name || ':' || coalesce(born::text, '-'), '|' ORDER BY id) FROM people)
@@ -224,7 +99,7 @@ fn postgres_dump_and_restore() {
     let secrets = tempdir();
     std::fs::write(secrets.path().join("pg_password"), format!("{password}\n")).unwrap();
     let mount = format!("{}:/run/secrets:ro", secrets.path().display());
-    let server = Server::start(
+    let server = DbServer::start(
         "postgres",
         &[
             ("POSTGRES_USER", "app"),
@@ -312,7 +187,7 @@ fn postgres_dump_and_restore() {
 
     // Plain SQL by hand: `zstd -d | psql` works despite the manifest line.
     run_in(d, &["db-dump", c, "-d", "second", "-o", "second.sql.zst"]).ok();
-    let by_hand = Command::new("sh")
+    Command::new("sh")
         .arg("-c")
         .arg(format!(
             "zstd -dc second.sql.zst | docker exec -i -e PGPASSWORD='{password}' {c} \
@@ -320,13 +195,8 @@ fn postgres_dump_and_restore() {
              >/dev/null"
         ))
         .current_dir(d)
-        .output()
-        .unwrap();
-    assert!(
-        by_hand.status.success(),
-        "{}",
-        String::from_utf8_lossy(&by_hand.stderr)
-    );
+        .run()
+        .ok();
     assert_eq!(pg_fingerprint(&server, "by_hand"), second);
     std::fs::remove_dir_all(d.join("backups")).unwrap();
 
@@ -446,7 +316,7 @@ const MARIADB_SETUP: &str = r#"
 "#;
 
 /// What must survive a round trip of the small MariaDB data.
-fn mariadb_fingerprint(server: &Server, db: &str) -> String {
+fn mariadb_fingerprint(server: &DbServer, db: &str) -> String {
     server.sql(
         db,
         &format!(
@@ -463,7 +333,7 @@ fn mariadb_fingerprint(server: &Server, db: &str) -> String {
 #[test]
 fn mariadb_dump_and_restore() {
     let password = format!("my-S3cret-{}", std::process::id());
-    let server = Server::start(
+    let server = DbServer::start(
         "mariadb",
         &[
             ("MARIADB_ROOT_PASSWORD", &password),
@@ -514,10 +384,9 @@ fn mariadb_dump_and_restore() {
             .args(["db-restore", "-", c, "-d", "crm_copy", extra])
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+            .start();
         std::io::Write::write_all(&mut restore.stdin.take().unwrap(), &sql).unwrap();
-        let run: Run = restore.wait_with_output().unwrap().into();
+        let run = restore.finish();
         run.ok();
         assert_eq!(mariadb_fingerprint(&server, "crm_copy"), crm);
     }
@@ -595,7 +464,9 @@ fn db_dump_refuses_what_is_not_a_running_database() {
         "sleep",
         "600",
     ]);
-    let _plain = ContainerName(plain.clone());
+    let _plain = Container {
+        name: plain.clone(),
+    };
     run_in(d, &["db-dump", &plain])
         .fails_with(1, "is not a PostgreSQL, MySQL or MariaDB container");
     // One that claims to be PostgreSQL but has no pg_dump.
@@ -613,7 +484,7 @@ fn db_dump_refuses_what_is_not_a_running_database() {
         "sleep",
         "600",
     ]);
-    let _fake = ContainerName(fake.clone());
+    let _fake = Container { name: fake.clone() };
     run_in(d, &["db-dump", &fake, "--database", "x"]).fails_with(1, "`pg_dump` is not available");
     // No POSTGRES_DB: everything, with pg_dumpall.
     run_in(d, &["db-dump", &fake]).fails_with(1, "`pg_dumpall` is not available");
@@ -628,7 +499,9 @@ fn db_dump_refuses_what_is_not_a_running_database() {
         busybox(),
         "true",
     ]);
-    let _stopped = ContainerName(stopped.clone());
+    let _stopped = Container {
+        name: stopped.clone(),
+    };
     run_in(d, &["db-dump", &stopped]).fails_with(1, "is not running");
     // And one that does not exist.
     run_in(d, &["db-dump", "dvbt-no-such-container"]).fails_with(4, "no container");
@@ -636,51 +509,4 @@ fn db_dump_refuses_what_is_not_a_running_database() {
     // Restoring something that is not a dump fails before the engine is asked anything.
     std::fs::write(d.join("x.sql"), "hello, not a dump\n").unwrap();
     run_in(d, &["db-restore", "x.sql", &plain]).fails_with(6, "not a database dump");
-}
-
-/// Removes a container by name on drop.
-struct ContainerName(String);
-
-impl Drop for ContainerName {
-    fn drop(&mut self) {
-        let _ = docker_run(&["rm", "-f", &self.0]);
-    }
-}
-
-/// Runs SQL in `container` (a `kind` server) with its own client, the password in the exec's
-/// environment (and in no command line: `-e VAR` takes it from the docker CLI's environment).
-pub(crate) fn sql_in(kind: &str, container: &str, password: &str, db: &str, sql: &str) -> Run {
-    let (var, cmd): (&str, Vec<&str>) = match kind {
-        "postgres" => (
-            "PGPASSWORD",
-            vec![
-                "psql",
-                "-X",
-                "-q",
-                "-tA",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-U",
-                "app",
-                "-d",
-                db,
-                "-c",
-                sql,
-            ],
-        ),
-        _ => {
-            let db = if db == "postgres" { "mysql" } else { db };
-            (
-                "MYSQL_PWD",
-                vec!["mariadb", "-uroot", "-N", "-B", db, "-e", sql],
-            )
-        }
-    };
-    Command::new("docker")
-        .env(var, password)
-        .args(["exec", "-e", var, container])
-        .args(cmd)
-        .output()
-        .expect("run docker exec")
-        .into()
 }

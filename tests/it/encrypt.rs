@@ -53,9 +53,7 @@ fn no_tty(args: &[&str]) -> Run {
         .arg(BIN)
         .args(args)
         .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run setsid")
-        .into()
+        .run()
 }
 
 #[test]
@@ -310,30 +308,22 @@ fn ssh_ed25519_keys_and_stdin_stdout() {
     let src = marked_volume("enc-ssh");
     let dir = tempdir();
     let key = dir.path().join("id_ed25519");
-    let made = std::process::Command::new("ssh-keygen")
+    std::process::Command::new("ssh-keygen")
         .args(["-q", "-t", "ed25519", "-N", "", "-C", "test", "-f", s(&key)])
-        .output()
-        .unwrap();
-    assert!(
-        made.status.success(),
-        "{}",
-        String::from_utf8_lossy(&made.stderr)
-    );
+        .run()
+        .ok();
     let public = std::fs::read_to_string(dir.path().join("id_ed25519.pub")).unwrap();
     // save -o - | restore -
     let mut save = tool()
         .args(["save", &src.name, "-o", "-", "-r", public.trim(), "-q"])
         .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let dst = Volume::named("enc-ssh-dst");
-    let restored: Run = tool()
+    let restored = tool()
         .args(["restore", "-", &dst.name, "--identity", s(&key), "-q"])
         .stdin(save.stdout.take().unwrap())
-        .output()
-        .unwrap()
-        .into();
-    assert!(save.wait().unwrap().success());
+        .run();
+    save.finish().ok();
     restored.ok();
     assert_eq!(dst.snapshot(), src.snapshot());
 }

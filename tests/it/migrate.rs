@@ -1,219 +1,13 @@
 //! Remote endpoints and moving volumes between engines: a real sshd on loopback with keys made for
 //! the test, `ssh://` contexts made by the real `docker context create` that point back at the
 //! local engine, TLS contexts (verified and not) through the TLS terminator, and `migrate` /
-//! `clone` between them, including a transfer cut midway.
-//!
-//! The user's own `~/.ssh` is never read: OpenSSH takes the home directory from the password
-//! database, not `$HOME`, so the tool's runs get a `PATH` whose first `ssh` is a wrapper that adds
-//! `-F <the test's config>` (the tool runs `ssh` from `PATH`, as the docker CLI does).
+//! `clone` between them, including a transfer cut midway, and a second engine on this machine.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::harness::*;
-
-/// An sshd on 127.0.0.1 that lets the test's key log in as the current user; killed on drop.
-pub struct Sshd {
-    child: Child,
-    pub port: u16,
-    pub dir: tempfile::TempDir,
-    /// A directory whose `ssh` runs the system ssh with the test's config.
-    bin: PathBuf,
-    user: String,
-}
-
-impl Sshd {
-    pub fn start() -> Sshd {
-        let dir = tempdir();
-        let d = dir.path();
-        let keygen = |file: &str| {
-            let out = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-C", "dvb-test", "-f"])
-                .arg(d.join(file))
-                .output()
-                .expect("ssh-keygen (openssh-client; run scripts/test-deps.sh)");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        keygen("host_key");
-        keygen("id");
-        keygen("id_nodocker");
-        keygen("id_unknown");
-        // The remote docker CLI gets an empty config dir, so no context the machine's user may have
-        // selected leaks in; the second key logs in with a PATH that has no docker.
-        let remote_config = d.join("remote-docker-config");
-        std::fs::create_dir(&remote_config).unwrap();
-        let pubkey = |file: &str| std::fs::read_to_string(d.join(file)).unwrap();
-        std::fs::write(
-            d.join("authorized_keys"),
-            format!(
-                "environment=\"DOCKER_CONFIG={}\" {}environment=\"PATH=/nonexistent\" {}",
-                remote_config.display(),
-                pubkey("id.pub"),
-                pubkey("id_nodocker.pub"),
-            ),
-        )
-        .unwrap();
-        // sshd as root needs its privilege separation directory.
-        let _ = std::fs::create_dir_all("/run/sshd");
-        std::fs::write(
-            d.join("sshd_config"),
-            format!(
-                "ListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
-                 PidFile none\nStrictModes no\nPermitUserEnvironment yes\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
-                 MaxStartups 100\nMaxSessions 100\n",
-                d = d.display()
-            ),
-        )
-        .unwrap();
-        std::fs::write(
-            d.join("ssh_config"),
-            format!(
-                "Host *\n  IdentityFile {d}/id\n  IdentitiesOnly yes\n  UserKnownHostsFile /dev/null\n  \
-                 StrictHostKeyChecking no\n  BatchMode yes\n  LogLevel ERROR\n",
-                d = d.display()
-            ),
-        )
-        .unwrap();
-        let bin = d.join("bin");
-        std::fs::create_dir(&bin).unwrap();
-        let wrapper = bin.join("ssh");
-        std::fs::write(
-            &wrapper,
-            format!(
-                "#!/bin/sh\nexec /usr/bin/ssh -F {}/ssh_config \"$@\"\n",
-                d.display()
-            ),
-        )
-        .unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-
-        let sshd = Path::new("/usr/sbin/sshd");
-        assert!(
-            sshd.exists(),
-            "/usr/sbin/sshd is missing: run scripts/test-deps.sh (openssh-server)"
-        );
-        // A free port, then sshd on it; another process may take it in between, so retry.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let mut child = Command::new(sshd)
-                .args(["-D", "-e", "-f"])
-                .arg(d.join("sshd_config"))
-                .args(["-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start sshd");
-            let started = Instant::now();
-            while started.elapsed() < Duration::from_secs(5) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    let user =
-                        String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout)
-                            .unwrap()
-                            .trim()
-                            .to_string();
-                    return Sshd {
-                        child,
-                        port,
-                        dir,
-                        bin,
-                        user,
-                    };
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        panic!("sshd did not start");
-    }
-
-    /// `ssh://USER@127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
-        format!("ssh://{}@127.0.0.1:{}", self.user, self.port)
-    }
-
-    /// PATH with the test's ssh wrapper first.
-    pub fn path(&self) -> String {
-        format!(
-            "{}:{}",
-            self.bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        )
-    }
-
-    /// Switches the wrapper to another key (`id`, `id_nodocker`, `id_unknown`).
-    pub fn use_key(&self, key: &str) {
-        let config = self.dir.path().join("ssh_config");
-        let text = std::fs::read_to_string(&config).unwrap();
-        let d = self.dir.path().display().to_string();
-        let mut lines: Vec<String> = text.lines().map(String::from).collect();
-        for line in &mut lines {
-            if line.trim_start().starts_with("IdentityFile") {
-                *line = format!("  IdentityFile {d}/{key}");
-            }
-        }
-        std::fs::write(config, lines.join("\n") + "\n").unwrap();
-    }
-
-    /// The tool, with the test's ssh first on PATH.
-    pub fn tool(&self) -> Command {
-        let mut c = tool();
-        c.env("PATH", self.path());
-        c
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A Docker config dir holding contexts made by the real `docker context create`.
-pub struct Contexts {
-    pub dir: tempfile::TempDir,
-}
-
-impl Contexts {
-    pub fn new() -> Contexts {
-        Contexts { dir: tempdir() }
-    }
-
-    pub fn cfg(&self) -> &str {
-        self.dir.path().to_str().unwrap()
-    }
-
-    #[track_caller]
-    pub fn create(&self, name: &str, docker_spec: &str) {
-        let out = Command::new("docker")
-            .args(["--config", self.cfg(), "context", "create", name])
-            .args(["--docker", docker_spec])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
 
 /// An sshd and a context `remote` pointing through it at the local engine.
 fn remote() -> (Sshd, Contexts) {
@@ -221,10 +15,6 @@ fn remote() -> (Sshd, Contexts) {
     let ctx = Contexts::new();
     ctx.create("remote", &format!("host={}", sshd.url()));
     (sshd, ctx)
-}
-
-fn run_cmd(mut c: Command, args: &[&str]) -> Run {
-    c.args(args).output().expect("run the tool").into()
 }
 
 #[test]
@@ -238,7 +28,7 @@ fn ssh_endpoint_serves_every_command() {
     let remote = |args: &[&str]| {
         let mut c = sshd.tool();
         c.args(["--config", ctx.cfg(), "--context", "remote"]);
-        run_cmd(c, args)
+        c.args(args).run()
     };
     let listed = remote(&["ls"]).ok().stdout_str();
     // Sizes too: the engine's /system/df, asked over the same kind of connection.
@@ -267,8 +57,8 @@ fn ssh_endpoint_serves_every_command() {
     // DOCKER_HOST and -H reach the same place.
     let mut c = sshd.tool();
     c.env("DOCKER_HOST", sshd.url());
-    run_cmd(c, &["verify", file, "--against", &dst.name]).ok();
-    run_cmd(sshd.tool(), &["-H", &sshd.url(), "ls"]).ok();
+    c.args(["verify", file, "--against", &dst.name]).run().ok();
+    sshd.tool().args(["-H", &sshd.url(), "ls"]).run().ok();
     assert_eq!(src.helpers_left(), "");
     assert_eq!(dst.helpers_left(), "");
 }
@@ -294,7 +84,9 @@ fn ssh_failures_name_the_context_and_the_cause() {
         c
     };
     let started = Instant::now();
-    run_cmd(with("nowhere"), &["ls"])
+    with("nowhere")
+        .arg("ls")
+        .run()
         .fails_with(3, "context `nowhere`")
         .fails_with(3, "ssh could not connect")
         .fails_with(3, "Connection refused")
@@ -302,21 +94,26 @@ fn ssh_failures_name_the_context_and_the_cause() {
     assert!(started.elapsed() < Duration::from_secs(10));
 
     sshd.use_key("id_unknown");
-    run_cmd(with("remote"), &["ls"])
+    with("remote")
+        .arg("ls")
+        .run()
         .fails_with(3, "context `remote`")
         .fails_with(3, "ssh authentication failed")
         .fails_with(3, "Permission denied (publickey")
         .fails_with(3, "ssh-agent");
 
     sshd.use_key("id_nodocker");
-    run_cmd(with("remote"), &["ls"])
+    with("remote")
+        .arg("ls")
+        .run()
         .fails_with(3, "context `remote`")
         .fails_with(3, "docker is not installed on the remote machine");
 
     sshd.use_key("id");
     let mut c = sshd.tool();
     c.args(["-H", &format!("{}/nonexistent/docker.sock", sshd.url())]);
-    run_cmd(c, &["ls"])
+    c.arg("ls")
+        .run()
         .fails_with(3, "remote docker CLI cannot reach its daemon")
         .fails_with(3, "/nonexistent/docker.sock");
 }
@@ -324,8 +121,8 @@ fn ssh_failures_name_the_context_and_the_cause() {
 #[test]
 fn tls_without_verification_connects() {
     let certs = tempdir();
-    crate::tls::certificates(certs.path());
-    let (_proxy, port) = crate::tls::start_proxy(certs.path());
+    certificates(certs.path());
+    let (_proxy, port) = start_proxy(certs.path());
     let c = |f: &str| certs.path().join(f).display().to_string();
     let ctx = Contexts::new();
     // The proxy's certificate is signed by a CA this context does not know: only skipping the
@@ -349,12 +146,10 @@ fn tls_without_verification_connects() {
     );
     // --tls without --tlsverify, with the files in DOCKER_CERT_PATH: the same.
     let host = format!("tcp://127.0.0.1:{port}");
-    let r: Run = tool()
+    let r = tool()
         .env("DOCKER_CERT_PATH", certs.path())
         .args(["--tls", "-H", &host, "ls"])
-        .output()
-        .unwrap()
-        .into();
+        .run();
     assert!(r.ok().stdout_str().contains(&v.name));
 }
 
@@ -380,10 +175,10 @@ fn labels_and_driver(v: &Volume) -> String {
 
 /// A TLS context (client certificates, verified) through the TLS terminator in front of the
 /// engine socket; the proxy stops when the returned guard drops.
-fn tls_context(ctx: &Contexts, name: &str) -> (crate::tls::Proxy, tempfile::TempDir) {
+fn tls_context(ctx: &Contexts, name: &str) -> (TlsProxy, tempfile::TempDir) {
     let certs = tempdir();
-    crate::tls::certificates(certs.path());
-    let (proxy, port) = crate::tls::start_proxy(certs.path());
+    certificates(certs.path());
+    let (proxy, port) = start_proxy(certs.path());
     let c = |f: &str| certs.path().join(f).display().to_string();
     ctx.create(
         name,
@@ -404,7 +199,7 @@ fn migrate_between_contexts_over_ssh_and_tls() {
     let migrate = |args: &[&str]| {
         let mut c = sshd.tool();
         c.args(["--config", ctx.cfg(), "migrate"]);
-        run_cmd(c, args)
+        c.args(args).run()
     };
 
     // default -> ssh: every awkward entry arrives, and the tool says it checked.
@@ -486,7 +281,7 @@ fn migrate_between_contexts_over_ssh_and_tls() {
 }
 
 /// `migrate SRC --to remote --as DST`, started and left running, its output piped.
-fn migrate_in_background(sshd: &Sshd, ctx: &Contexts, src: &Volume, dst: &Volume) -> Child {
+fn migrate_in_background(sshd: &Sshd, ctx: &Contexts, src: &Volume, dst: &Volume) -> Running {
     let mut c = sshd.tool();
     c.args([
         "--config",
@@ -499,7 +294,7 @@ fn migrate_in_background(sshd: &Sshd, ctx: &Contexts, src: &Volume, dst: &Volume
     .args(["--as", &dst.name])
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    c.spawn().unwrap()
+    c.start()
 }
 
 #[test]
@@ -527,7 +322,7 @@ fn cut_transfer_leaves_no_complete_looking_volume() {
     for p in pids.split_whitespace() {
         let _ = Command::new("kill").args(["-KILL", p]).status();
     }
-    let r: Run = child.wait_with_output().unwrap().into();
+    let r = child.finish();
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(
         r.stderr
@@ -583,110 +378,6 @@ fn ctrl_c_during_a_migration_over_ssh_cleans_up_both_ends() {
     assert_eq!(dst.helpers_left(), "");
 }
 
-/// A second Docker engine on this machine (its own data root, socket, containerd and bridge, the
-/// `vfs` storage driver, no iptables): a real other host for `migrate`, without a registry or VM.
-/// Stopped, and its data and bridge removed, on drop.
-///
-/// Never `--bridge none`: a dockerd started so deletes the host's `docker0`, the machine engine's
-/// own bridge. It gets a bridge of its own instead, in an address range nothing else uses.
-pub struct SecondEngine {
-    child: Child,
-    dir: tempfile::TempDir,
-    bridge: String,
-}
-
-impl SecondEngine {
-    pub fn start() -> SecondEngine {
-        let dir = tempdir();
-        let d = dir.path();
-        let bridge = format!("dvbt{}", std::process::id() % 1_000_000);
-        let made = Command::new("ip")
-            .args(["link", "add", &bridge, "type", "bridge"])
-            .output()
-            .expect("ip (iproute2)");
-        assert!(
-            made.status.success(),
-            "cannot make a bridge for the second engine (needs root): {}",
-            String::from_utf8_lossy(&made.stderr)
-        );
-        // dockerd takes the bridge's address (-b excludes --bip).
-        let _ = Command::new("ip")
-            .args(["addr", "add", "100.127.253.1/29", "dev", &bridge])
-            .output();
-        // An empty config file, so that /etc/docker/daemon.json (data root, storage driver of the
-        // machine's engine) does not apply.
-        std::fs::write(d.join("daemon.json"), "{}").unwrap();
-        let child = Command::new("dockerd")
-            .arg("--config-file")
-            .arg(d.join("daemon.json"))
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--pidfile")
-            .arg(d.join("dockerd.pid"))
-            .arg("-H")
-            .arg(format!("unix://{}", d.join("docker.sock").display()))
-            .args(["--storage-driver", "vfs", "--bridge", &bridge])
-            .args(["--iptables=false", "--ip-masq=false", "--ip-forward=false"])
-            .args(["--log-level", "warn"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(d.join("dockerd.log")).unwrap())
-            .spawn()
-            .expect("start dockerd");
-        let engine = SecondEngine { child, dir, bridge };
-        let started = Instant::now();
-        while !engine.docker(&["version"]).status.success() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the second engine did not start: {}",
-                std::fs::read_to_string(engine.dir.path().join("dockerd.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        engine
-    }
-
-    pub fn socket(&self) -> PathBuf {
-        self.dir.path().join("docker.sock")
-    }
-
-    pub fn docker(&self, args: &[&str]) -> std::process::Output {
-        Command::new("docker")
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket().display()))
-            .args(args)
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for SecondEngine {
-    fn drop(&mut self) {
-        // SIGTERM: dockerd stops its own containerd; then its files go with the temp dir.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(20) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .output();
-        // dockerd bind-mounts its data root; a dockerd that died early leaves that mount behind.
-        let _ = Command::new("umount")
-            .arg(self.dir.path().join("data"))
-            .output();
-    }
-}
-
 #[test]
 fn migrate_a_compose_project_to_another_engine_over_ssh_with_stop() {
     let (sshd, ctx) = remote();
@@ -699,18 +390,7 @@ fn migrate_a_compose_project_to_another_engine_over_ssh_with_stop() {
     );
     let project = unique("proj").replace('-', "");
     let make = |key: &str, content: &str| {
-        let v = Volume {
-            name: format!("{project}_{key}"),
-        };
-        docker(&[
-            "volume",
-            "create",
-            "--label",
-            &format!("com.docker.compose.project={project}"),
-            "--label",
-            &format!("com.docker.compose.volume={key}"),
-            &v.name,
-        ]);
+        let v = compose_volume(&project, key, &[]);
         v.sh(content);
         v
     };
@@ -722,7 +402,7 @@ fn migrate_a_compose_project_to_another_engine_over_ssh_with_stop() {
     let mut c = sshd.tool();
     c.args(["--config", ctx.cfg(), "migrate", "--project", &project])
         .args(["--to", "other", "--stop"]);
-    let r = run_cmd(c, &[]).ok();
+    let r = c.run().ok();
     assert!(
         r.stderr.contains(&format!("stopping {}", app.name)),
         "{}",
@@ -752,13 +432,9 @@ fn migrate_a_compose_project_to_another_engine_over_ssh_with_stop() {
             "{{range $k, $v := .Labels}}{{$k}}={{$v}} {{end}}",
             &v.name,
         ]);
-        assert!(
-            inspect.status.success(),
-            "{}",
-            String::from_utf8_lossy(&inspect.stderr)
-        );
+        let inspect = inspect.ok();
         assert_eq!(
-            String::from_utf8_lossy(&inspect.stdout),
+            inspect.stdout_str(),
             docker(&[
                 "volume",
                 "inspect",
@@ -786,5 +462,5 @@ fn migrate_a_compose_project_to_another_engine_over_ssh_with_stop() {
         "--to",
         "other",
     ]);
-    run_cmd(c, &[]).fails_with(5, "is not empty");
+    c.run().fails_with(5, "is not empty");
 }

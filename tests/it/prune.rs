@@ -5,7 +5,6 @@
 use std::path::Path;
 
 use crate::harness::*;
-use crate::s3::S3Server;
 
 /// Local times of the backups, newest first: Wed 25 Nov 2026 03:00 and 01:00, Tue 24, Sun 22
 /// (ISO week 47), Mon 16 (week 47), 31 Oct, 30 Sep, 31 Dec 2025, 1 Jun 2024.

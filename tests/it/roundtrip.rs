@@ -177,24 +177,15 @@ fn a_new_volume_whose_options_bring_data_is_not_overwritten() {
 #[test]
 fn stdout_and_stdin_stream() {
     let src = awkward_volume("rt-pipe");
-    let save = tool()
-        .args(["save", &src.name, "-o", "-", "-q"])
-        .output()
-        .unwrap();
-    assert!(
-        save.status.success(),
-        "{}",
-        String::from_utf8_lossy(&save.stderr)
-    );
+    let save = tool().args(["save", &src.name, "-o", "-", "-q"]).run().ok();
     assert!(save.stderr.is_empty(), "-q keeps stderr quiet");
     let dst = Volume::named("rt-pipe-dst");
     let mut child = tool()
         .args(["restore", "-", &dst.name, "-q"])
         .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     child.stdin.take().unwrap().write_all(&save.stdout).unwrap();
-    assert!(child.wait().unwrap().success());
+    child.finish().ok();
     assert_eq!(dst.snapshot(), src.snapshot());
 }
 
@@ -287,10 +278,9 @@ fn many_small_files() {
             "/data",
         ])
         .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     child.stdin.take().unwrap().write_all(&tarball).unwrap();
-    assert!(child.wait().unwrap().success());
+    child.finish().ok();
 
     let dir = tempdir();
     let file = dir.path().join("many.tar.zst");

@@ -13,9 +13,7 @@ fn tool_at(home: &std::path::Path, args: &[&str]) -> Run {
         .env_remove("XDG_CONFIG_HOME")
         .env_remove("XDG_STATE_HOME")
         .args(args)
-        .output()
-        .expect("run the tool")
-        .into()
+        .run()
 }
 
 fn crontab() -> String {
@@ -218,8 +216,7 @@ fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
         .args(["run-schedule"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .start();
     let start = std::time::Instant::now();
     let last_run = h.join(format!(
         ".local/state/docker-volume-backup/{minutely}.last-run.json"
@@ -236,7 +233,7 @@ fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
-    let r: Run = child.wait_with_output().unwrap().into();
+    let r = child.finish();
     r.fails_with(130, "interrupted");
     assert_eq!(files_in(every_minute.path()).len(), 1);
 
