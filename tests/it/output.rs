@@ -11,10 +11,9 @@ fn with_stdout_closed(args: &[&str]) -> Run {
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the tool");
+        .start();
     drop(child.stdout.take());
-    child.wait_with_output().expect("wait for the tool").into()
+    child.finish()
 }
 
 #[test]
