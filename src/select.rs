@@ -4,14 +4,12 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
-use bollard::query_parameters::ListVolumesOptions;
+use anyhow::Result;
 use bollard::Docker;
 
 use crate::cli::SelectArgs;
-use crate::compose::project::LABEL_PROJECT;
-use crate::docker::helper::HELPER_LABEL;
 use crate::docker::quiesce::Downtime;
+use crate::docker::{labels, volumes};
 use crate::error::{Kind, UserError};
 use crate::output;
 
@@ -23,7 +21,7 @@ pub fn engine_filters(select: &SelectArgs) -> Result<HashMap<String, Vec<String>
         filters
             .entry("label".into())
             .or_default()
-            .push(format!("{LABEL_PROJECT}={p}"));
+            .push(format!("{}={p}", labels::COMPOSE_PROJECT));
     }
     for f in &select.filter {
         let (key, value) = f.split_once('=').ok_or_else(|| {
@@ -43,18 +41,9 @@ pub fn engine_filters(select: &SelectArgs) -> Result<HashMap<String, Vec<String>
 /// Names of the selected volumes, sorted; the tool's own scratch volumes are never included.
 pub async fn volume_names(docker: &Docker, select: &SelectArgs) -> Result<Vec<String>> {
     let filters = engine_filters(select)?;
-    let options = ListVolumesOptions {
-        filters: (!filters.is_empty()).then_some(filters),
-    };
-    let listed = docker
-        .list_volumes(Some(options))
-        .await
-        .context("listing volumes")?;
-    let mut names: Vec<String> = listed
-        .volumes
-        .unwrap_or_default()
+    let mut names: Vec<String> = volumes::list(docker, filters)
+        .await?
         .into_iter()
-        .filter(|v| !v.labels.contains_key(HELPER_LABEL))
         .map(|v| v.name)
         .collect();
     names.sort();

@@ -13,13 +13,12 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
+use super::labels;
 use crate::archive::MOUNT_DIR;
 
 /// The helper image: empty, labelled, imported when missing.
 pub const HELPER_REPO: &str = "docker-volume-backup-helper";
 pub const HELPER_TAG: &str = "empty-1";
-/// Label on the helper image and on every helper container.
-pub const HELPER_LABEL: &str = "org.docker-volume-backup.helper";
 
 fn helper_image() -> String {
     format!("{HELPER_REPO}:{HELPER_TAG}")
@@ -35,7 +34,7 @@ pub async fn ensure_image(docker: &Docker) -> Result<()> {
         from_src: Some("-".into()),
         repo: Some(HELPER_REPO.into()),
         tag: Some(HELPER_TAG.into()),
-        changes: vec![format!("LABEL {HELPER_LABEL}=true")],
+        changes: vec![format!("LABEL {}=true", labels::HELPER)],
         ..Default::default()
     };
     // An empty tar (two zero blocks) is a valid, empty image layer.
@@ -100,8 +99,8 @@ impl Helper {
 pub(crate) fn container_body(volume: &str, read_only: bool) -> ContainerCreateBody {
     ContainerCreateBody {
         labels: Some(HashMap::from([
-            (HELPER_LABEL.to_string(), "true".to_string()),
-            (format!("{HELPER_LABEL}.volume"), volume.to_string()),
+            (labels::HELPER.to_string(), "true".to_string()),
+            (labels::HELPER_VOLUME.to_string(), volume.to_string()),
         ])),
         network_disabled: Some(true),
         host_config: Some(HostConfig {

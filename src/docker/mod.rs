@@ -1,12 +1,15 @@
-//! The Docker edge: context resolution and connection, volumes, helper containers, and the
-//! bridges between the engine's archive endpoints (async streams) and the synchronous archive code.
+//! The Docker edge: context resolution and connection, volumes and containers (the only places
+//! that list them), the labels the tool reads and writes, helper containers, and the bridges
+//! between the engine's archive endpoints (async streams) and the synchronous archive code.
 
 pub mod connect;
+pub mod containers;
 pub mod context;
 pub mod df;
 pub mod exec;
 pub mod helper;
 pub mod insecure_tls;
+pub mod labels;
 pub mod quiesce;
 pub mod ssh;
 pub mod stream;
