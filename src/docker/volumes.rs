@@ -13,9 +13,9 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::helper::{container_body, Helper};
+use super::helper::{container_body, with_helper, Helper, MOUNT_DIR};
 use super::{containers, is_not_found, labels};
-use crate::archive::{VolumeInfo, MOUNT_DIR};
+use crate::archive::VolumeInfo;
 use crate::error::{Kind, UserError};
 
 /// The volumes that match `filters` (the engine's `key=value` syntax; empty for all of them), in
@@ -91,10 +91,10 @@ pub async fn users(docker: &Docker, volume: &str) -> Result<Vec<User>> {
 /// Whether the volume holds anything besides its root directory. Reads only the first two tar
 /// headers of the engine's stream, through a read-only helper that is removed again.
 pub async fn is_empty(docker: &Docker, volume: &str) -> Result<bool> {
-    let helper = Helper::create(docker, volume, true).await?;
-    let empty = first_entries_empty(docker, &helper).await;
-    helper.remove(docker).await;
-    empty
+    with_helper(docker, volume, true, async |helper| {
+        first_entries_empty(docker, helper).await
+    })
+    .await
 }
 
 async fn first_entries_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
