@@ -4,12 +4,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
-use bollard::query_parameters::ListVolumesOptions;
+use anyhow::Result;
 use bollard::Docker;
 
-use crate::docker::helper::HELPER_LABEL;
 use crate::docker::quiesce::Downtime;
+use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 
@@ -23,19 +22,9 @@ pub struct Selection {
 
 /// Names of the selected volumes, sorted; the tool's own scratch volumes are never included.
 pub async fn volume_names(docker: &Docker, select: &Selection) -> Result<Vec<String>> {
-    let filters = select.filters.clone();
-    let options = ListVolumesOptions {
-        filters: (!filters.is_empty()).then_some(filters),
-    };
-    let listed = docker
-        .list_volumes(Some(options))
-        .await
-        .context("listing volumes")?;
-    let mut names: Vec<String> = listed
-        .volumes
-        .unwrap_or_default()
+    let mut names: Vec<String> = volumes::list(docker, select.filters.clone())
+        .await?
         .into_iter()
-        .filter(|v| !v.labels.contains_key(HELPER_LABEL))
         .map(|v| v.name)
         .collect();
     names.sort();

@@ -107,7 +107,8 @@ pub async fn restore_into(
     let (tx, rx) = stream::channel();
     let producer = tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter::new(tx);
-        let (writer, report) = archive::rewrite_for_upload(&mut reader, writer)?;
+        let (writer, report) =
+            archive::rewrite_for_upload(&mut reader, writer, crate::docker::helper::MOUNT_DIR)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });

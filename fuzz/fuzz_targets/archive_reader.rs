@@ -7,12 +7,13 @@
 use std::sync::Arc;
 
 use docker_volume_backup::archive::{index, rewrite_for_upload, Decoder, TarReader};
+use docker_volume_backup::docker::helper::MOUNT_DIR;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(decoder) = Decoder::new(data) {
         let mut reader = TarReader::new(decoder, Arc::default());
-        if rewrite_for_upload(&mut reader, std::io::sink()).is_ok() {
+        if rewrite_for_upload(&mut reader, std::io::sink(), MOUNT_DIR).is_ok() {
             let _ = reader.verify();
         }
     }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
 pub use encryption::{EncryptTo, Encryption, Keys};
 pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
-pub use restore::{rewrite_for_upload, RewriteReport, MOUNT_DIR};
+pub use restore::{rewrite_for_upload, RewriteReport};
 pub use save::write_archive;
 pub use tar_stream::{Item, TarReader, Totals, Verdict};
 

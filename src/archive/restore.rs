@@ -1,8 +1,9 @@
 //! Turning an archive into the tar stream the engine extracts: entries renamed from `./x` (or
-//! `x`) to `volume/x` so that a PUT at `/` of the helper container lands them in the volume
-//! mounted at `/volume`, the volume root's own entry included (a PUT at the mount path would skip
-//! it and lose the root's owner and mode), and relative symlinks that climb out of the volume stay
-//! legal for the engine. Entries that would leave the volume are dropped here.
+//! `x`) to `<mount>/x`, where `mount` is the directory (relative to `/`) at which the caller's
+//! container mounts the volume, so that a PUT at `/` of that container lands them in the volume,
+//! the volume root's own entry included (a PUT at the mount path would skip it and lose the root's
+//! owner and mode), and relative symlinks that climb out of the volume stay legal for the engine.
+//! Entries that would leave the volume are dropped here.
 
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -13,9 +14,6 @@ use std::path::{Path, PathBuf};
 use super::tar_stream::{Entry, Item, TarReader, Verdict};
 use super::ArchiveError;
 
-/// Where helper containers mount the volume, relative to `/`.
-pub const MOUNT_DIR: &str = "volume";
-
 /// What a rewrite did.
 #[derive(Debug)]
 pub struct RewriteReport {
@@ -24,18 +22,20 @@ pub struct RewriteReport {
     pub skipped: Vec<String>,
 }
 
-/// Reads every entry from `reader` and writes the renamed stream to `dst`. The end-of-archive
-/// marker is written only after the archive has been checked against its manifest, so a damaged
-/// archive never reaches the engine as a complete tar stream.
+/// Reads every entry from `reader` and writes the stream renamed under `mount` (a directory
+/// relative to `/`, e.g. `volume`) to `dst`. The end-of-archive marker is written only after the
+/// archive has been checked against its manifest, so a damaged archive never reaches the engine
+/// as a complete tar stream.
 pub fn rewrite_for_upload<R: Read, W: Write>(
     reader: &mut TarReader<R>,
     dst: W,
+    mount: &str,
 ) -> Result<(W, RewriteReport), ArchiveError> {
     let mut out = tar::Builder::new(dst);
     let mut symlinks: HashSet<Vec<u8>> = HashSet::new();
     let mut skipped = Vec::new();
     while let Item::Entry(entry) = reader.next_item()? {
-        match plan(&entry, &mut symlinks) {
+        match plan(&entry, &mut symlinks, mount) {
             Ok(plan) => write_entry(&mut out, reader, &entry, plan)?,
             Err(why) => skipped.push(format!("{}: {why}", entry.display_path())),
         }
@@ -54,7 +54,7 @@ struct Plan {
     hard_target: Option<PathBuf>,
 }
 
-fn plan(entry: &Entry, symlinks: &mut HashSet<Vec<u8>>) -> Result<Plan, &'static str> {
+fn plan(entry: &Entry, symlinks: &mut HashSet<Vec<u8>>, mount: &str) -> Result<Plan, &'static str> {
     use tar::EntryType as T;
     let kind = entry.header.entry_type();
     let rel = normalize(&entry.path).ok_or("its path leaves the volume")?;
@@ -70,7 +70,7 @@ fn plan(entry: &Entry, symlinks: &mut HashSet<Vec<u8>>) -> Result<Plan, &'static
         if target.is_empty() || through_symlink(&target, symlinks) {
             return Err("its hard-link target is not a file in the volume");
         }
-        Some(mounted(&target))
+        Some(mounted(mount, &target))
     } else {
         None
     };
@@ -80,7 +80,7 @@ fn plan(entry: &Entry, symlinks: &mut HashSet<Vec<u8>>) -> Result<Plan, &'static
         symlinks.remove(&rel);
     }
     Ok(Plan {
-        dest: mounted(&rel),
+        dest: mounted(mount, &rel),
         hard_target,
     })
 }
@@ -150,11 +150,11 @@ fn through_symlink(rel: &[u8], symlinks: &HashSet<Vec<u8>>) -> bool {
         .any(|(i, _)| symlinks.contains(&rel[..i]))
 }
 
-fn mounted(rel: &[u8]) -> PathBuf {
-    let mut p = PathBuf::from(MOUNT_DIR);
+fn mounted(mount: &str, rel: &[u8]) -> PathBuf {
+    let mut p = PathBuf::from(mount);
     if rel.is_empty() {
         // A trailing slash keeps the directory entry a directory entry.
-        return PathBuf::from(format!("{MOUNT_DIR}/"));
+        return PathBuf::from(format!("{mount}/"));
     }
     p.push(OsStr::from_bytes(rel));
     p
@@ -193,7 +193,7 @@ mod tests {
             .chain(std::io::repeat(0).take(SIZE))
             .chain(std::io::Cursor::new(vec![0u8; 1024]));
         let mut reader = TarReader::new(input, Arc::default());
-        let (out, report) = rewrite_for_upload(&mut reader, Recorder::default()).unwrap();
+        let (out, report) = rewrite_for_upload(&mut reader, Recorder::default(), "volume").unwrap();
         assert_eq!(report.verdict.totals().content_bytes, SIZE);
         assert_eq!(out.headers.len(), 1);
         let h = tar::Header::from_byte_slice(&out.headers[0]);

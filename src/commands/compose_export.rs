@@ -171,8 +171,13 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
         (false, false) => Some(Mode::Stop),
     };
     let names: Vec<String> = found.iter().map(|v| v.name.clone()).collect();
-    let quiesce =
-        Quiesce::plan(docker, &names, mode, Some((&project.name, &project.model))).await?;
+    let quiesce = Quiesce::plan(
+        docker,
+        &names,
+        mode,
+        Some(&project.model.service_deps(&project.name)),
+    )
+    .await?;
     let options = ArchiveOptions { encode, encrypt };
     let started = Instant::now();
     let work = async {

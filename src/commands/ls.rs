@@ -4,13 +4,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
+use anyhow::Result;
 use serde::Serialize;
 
 use crate::cli::{Format, LsArgs};
-use crate::docker::df;
-use crate::docker::helper::HELPER_LABEL;
+use crate::docker::containers::{self, State};
+use crate::docker::{df, labels, volumes};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 
@@ -26,60 +25,34 @@ struct Row {
 #[derive(Debug, Serialize)]
 struct ContainerRef {
     name: String,
+    /// In use: running, paused or restarting, as everywhere else.
     running: bool,
+    #[serde(skip)]
+    state: State,
 }
 
 pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
     let engine = ctx.engine().await?;
     let docker = &engine.docker;
-    let volumes = docker
-        .list_volumes(None::<ListVolumesOptions>)
-        .await
-        .context("listing volumes")?
-        .volumes
-        .unwrap_or_default();
-    let containers = docker
-        .list_containers(Some(ListContainersOptions {
-            all: true,
-            ..Default::default()
-        }))
-        .await
-        .context("listing containers")?;
+    let volumes = volumes::list(docker, Default::default()).await?;
+    let containers = containers::list(docker).await?;
     let sizes = df::volume_sizes(docker, &engine.endpoint, Duration::from_secs(20)).await;
     let mut users: BTreeMap<String, Vec<ContainerRef>> = BTreeMap::new();
     for c in &containers {
-        if c.labels
-            .as_ref()
-            .is_some_and(|l| l.contains_key(HELPER_LABEL))
-        {
-            continue;
-        }
-        let name = c
-            .names
-            .as_ref()
-            .and_then(|n| n.first())
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_default();
-        let running = matches!(
-            c.state,
-            Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
-        );
-        for m in c.mounts.iter().flatten() {
-            if let Some(v) = &m.name {
-                users.entry(v.clone()).or_default().push(ContainerRef {
-                    name: name.clone(),
-                    running,
-                });
-            }
+        for v in &c.volumes {
+            users.entry(v.clone()).or_default().push(ContainerRef {
+                name: c.name.clone(),
+                running: c.state.in_use(),
+                state: c.state,
+            });
         }
     }
     let mut rows: Vec<Row> = volumes
         .into_iter()
-        .filter(|v| !v.labels.contains_key(HELPER_LABEL))
         .map(|v| Row {
             containers: users.remove(&v.name).unwrap_or_default(),
             size: sizes.get(&v.name).copied(),
-            project: v.labels.get("com.docker.compose.project").cloned(),
+            project: v.labels.get(labels::COMPOSE_PROJECT).cloned(),
             driver: v.driver,
             name: v.name,
         })
@@ -105,12 +78,9 @@ fn table(rows: &[Row]) -> String {
         let containers: Vec<String> = r
             .containers
             .iter()
-            .map(|c| {
-                if c.running {
-                    format!("{} (running)", c.name)
-                } else {
-                    c.name.clone()
-                }
+            .map(|c| match c.state.word() {
+                Some(state) => format!("{} ({state})", c.name),
+                None => c.name.clone(),
             })
             .collect();
         table.row([
@@ -144,10 +114,17 @@ mod tests {
                     ContainerRef {
                         name: "web".into(),
                         running: true,
+                        state: State::Running,
+                    },
+                    ContainerRef {
+                        name: "db".into(),
+                        running: true,
+                        state: State::Paused,
                     },
                     ContainerRef {
                         name: "old".into(),
                         running: false,
+                        state: State::Stopped,
                     },
                 ],
             },
@@ -163,7 +140,7 @@ mod tests {
             table(&rows),
             "\
 VOLUME         DRIVER         SIZE  PROJECT       CONTAINERS
-a              local       1.23 MB  shop          web (running), old
+a              local       1.23 MB  shop          web (running), db (paused), old
 shop_database  local             -  -             -
 "
         );

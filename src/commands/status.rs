@@ -5,13 +5,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result};
-use bollard::query_parameters::ListVolumesOptions;
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::cli::{Format, StatusArgs};
-use crate::docker::helper::HELPER_LABEL;
+use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
@@ -56,16 +55,9 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     }
     let volumes: Vec<String> = if args.volumes.is_empty() {
         let engine = ctx.engine().await?;
-        let listed = engine
-            .docker
-            .list_volumes(None::<ListVolumesOptions>)
-            .await
-            .context("listing volumes")?
-            .volumes
-            .unwrap_or_default();
+        let listed = volumes::list(&engine.docker, Default::default()).await?;
         let mut all: Vec<String> = listed
             .into_iter()
-            .filter(|v| !v.labels.contains_key(HELPER_LABEL))
             .map(|v| v.name)
             .chain(newest.keys().cloned())
             .collect();

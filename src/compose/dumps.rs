@@ -9,9 +9,9 @@ use anyhow::{Context as _, Result};
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
-use super::project::{project_containers, LABEL_SERVICE};
 use crate::db::dump::DumpPlan;
 use crate::db::{DumpFormat, Flavor, Overrides, Server};
+use crate::docker::{containers, labels};
 use crate::error::{Kind, UserError};
 
 /// One dump in a bundle manifest.
@@ -31,22 +31,24 @@ pub struct BundleDump {
     pub file: String,
 }
 
-/// The running containers of `project`, one per service (the lowest container number): the
-/// service's name and the container's id.
+/// The running (in use: running, paused or restarting) containers of `project`, one per service
+/// (the lowest container number): the service's name and the container's id.
 pub async fn running_services(docker: &Docker, project: &str) -> Result<Vec<(String, String)>> {
-    let containers = project_containers(docker, project, false).await?;
     let mut by_service: HashMap<String, (u32, String)> = HashMap::new();
-    for c in containers {
-        let labels = c.labels.unwrap_or_default();
-        let (Some(service), Some(id)) = (labels.get(LABEL_SERVICE), c.id) else {
+    for c in containers::of_project(docker, project).await? {
+        if !c.state.in_use() {
+            continue;
+        }
+        let Some(service) = c.label(labels::COMPOSE_SERVICE) else {
             continue;
         };
-        let number = labels
-            .get("com.docker.compose.container-number")
+        let id = c.id.clone();
+        let number = c
+            .label(labels::COMPOSE_CONTAINER_NUMBER)
             .and_then(|n| n.parse().ok())
             .unwrap_or(u32::MAX);
         let entry = by_service
-            .entry(service.clone())
+            .entry(service.to_string())
             .or_insert((number, id.clone()));
         if number < entry.0 {
             *entry = (number, id);

@@ -5,10 +5,19 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result};
-use bollard::models::ContainerSummary;
-use bollard::query_parameters::{ListContainersOptions, ListVolumesOptions};
 use bollard::Docker;
 use serde::Deserialize;
+
+use crate::docker::quiesce::ServiceDeps;
+use crate::docker::{containers, labels, volumes};
+use crate::error::{Kind, UserError};
+
+/// Labels compose puts on what it creates (defined with the engine's other labels).
+pub use crate::docker::labels::{
+    COMPOSE_CONFIG_HASH as LABEL_CONFIG_HASH, COMPOSE_DEPENDS_ON as LABEL_DEPENDS_ON,
+    COMPOSE_PROJECT as LABEL_PROJECT, COMPOSE_SERVICE as LABEL_SERVICE,
+    COMPOSE_VERSION as LABEL_VERSION, COMPOSE_VOLUME as LABEL_VOLUME,
+};
 
 /// Which project the user named: `-p` and `-f`, as compose takes them.
 #[derive(Debug, Clone, Default)]
@@ -16,15 +25,6 @@ pub struct ProjectSpec {
     pub project_name: Option<String>,
     pub files: Vec<PathBuf>,
 }
-use crate::error::{Kind, UserError};
-
-/// Labels compose puts on what it creates.
-pub const LABEL_PROJECT: &str = "com.docker.compose.project";
-pub const LABEL_VOLUME: &str = "com.docker.compose.volume";
-pub const LABEL_VERSION: &str = "com.docker.compose.version";
-pub const LABEL_SERVICE: &str = "com.docker.compose.service";
-pub const LABEL_DEPENDS_ON: &str = "com.docker.compose.depends_on";
-pub const LABEL_CONFIG_HASH: &str = "com.docker.compose.config-hash";
 
 /// The files compose looks for in the current directory, in its order.
 pub const DEFAULT_FILES: [&str; 4] = [
@@ -315,6 +315,18 @@ impl Model {
         }
     }
 
+    /// Each service's dependencies, for keeping the containers of `project` still in order.
+    pub fn service_deps(&self, project: &str) -> ServiceDeps {
+        ServiceDeps {
+            project: project.to_string(),
+            depends_on: self
+                .services
+                .iter()
+                .map(|(name, s)| (name.clone(), s.depends_on.clone()))
+                .collect(),
+        }
+    }
+
     /// The services that mount volume `key`.
     pub fn services_mounting<'a>(&'a self, key: &'a str) -> impl Iterator<Item = &'a String> + 'a {
         self.services
@@ -385,24 +397,17 @@ mod raw {
 /// its compose file declares (a declared external volume the engine lacks is an error: the
 /// project could not start without it either).
 pub async fn project_volumes(docker: &Docker, project: &Project) -> Result<Vec<ProjectVolume>> {
-    let options = ListVolumesOptions {
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_PROJECT}={}", project.name)],
-        )])),
-    };
-    let listed = docker
-        .list_volumes(Some(options))
-        .await
-        .context("listing volumes")?
-        .volumes
-        .unwrap_or_default();
+    let filters = HashMap::from([(
+        "label".to_string(),
+        vec![format!("{}={}", labels::COMPOSE_PROJECT, project.name)],
+    )]);
+    let listed = volumes::list(docker, filters).await?;
     let mounted = mounts_by_service(docker, &project.name).await?;
     let mut out = Vec::new();
     for v in listed {
         let key = v
             .labels
-            .get(LABEL_VOLUME)
+            .get(labels::COMPOSE_VOLUME)
             .cloned()
             .or_else(|| {
                 v.name
@@ -428,16 +433,14 @@ pub async fn project_volumes(docker: &Docker, project: &Project) -> Result<Vec<P
         if out.iter().any(|v| v.name == name) {
             continue;
         }
-        let v = crate::docker::volumes::inspect(docker, &name)
-            .await?
-            .ok_or_else(|| {
-                UserError::new(
-                    Kind::NotFound,
-                    format!(
-                        "external volume `{name}` (key `{key}` in the compose file) does not exist"
-                    ),
-                )
-            })?;
+        let v = volumes::inspect(docker, &name).await?.ok_or_else(|| {
+            UserError::new(
+                Kind::NotFound,
+                format!(
+                    "external volume `{name}` (key `{key}` in the compose file) does not exist"
+                ),
+            )
+        })?;
         out.push(ProjectVolume {
             services: services_of(project, key, &name, &mounted),
             key: key.clone(),
@@ -452,42 +455,21 @@ pub async fn project_volumes(docker: &Docker, project: &Project) -> Result<Vec<P
     Ok(out)
 }
 
-/// The containers of `project` (labelled `com.docker.compose.project`): all of them, or only
-/// the running ones.
-pub async fn project_containers(
-    docker: &Docker,
-    project: &str,
-    all: bool,
-) -> Result<Vec<ContainerSummary>> {
-    let options = ListContainersOptions {
-        all,
-        filters: Some(HashMap::from([(
-            "label".to_string(),
-            vec![format!("{LABEL_PROJECT}={project}")],
-        )])),
-        ..Default::default()
-    };
-    docker
-        .list_containers(Some(options))
-        .await
-        .context("listing the project's containers")
-}
-
 /// Volume name to the services of the project whose containers mount it.
 async fn mounts_by_service(
     docker: &Docker,
     project: &str,
 ) -> Result<HashMap<String, BTreeSet<String>>> {
-    let containers = project_containers(docker, project, true).await?;
     let mut by_volume: HashMap<String, BTreeSet<String>> = HashMap::new();
-    for c in containers {
-        let Some(service) = c.labels.as_ref().and_then(|l| l.get(LABEL_SERVICE)) else {
+    for c in containers::of_project(docker, project).await? {
+        let Some(service) = c.label(labels::COMPOSE_SERVICE) else {
             continue;
         };
-        for m in c.mounts.unwrap_or_default() {
-            if let Some(name) = m.name {
-                by_volume.entry(name).or_default().insert(service.clone());
-            }
+        for name in &c.volumes {
+            by_volume
+                .entry(name.clone())
+                .or_default()
+                .insert(service.to_string());
         }
     }
     Ok(by_volume)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bollard::{Docker, API_DEFAULT_VERSION};
 
 use super::context::{Endpoint, Host, Tls};
-use super::ssh::{SshError, SshTarget};
+use super::ssh::{FailureLog, SshError, SshTarget};
 
 /// Bollard's per-request timeout. It covers the wait for response headers, and the daemon answers
 /// an archive upload or an image import only after it has read the whole body, so multi-GB
@@ -171,13 +171,15 @@ fn missing_list(missing: &[&str]) -> String {
 /// bollard's default, e.g. API 1.41 for Docker 20.10).
 ///
 /// The returned client waits up to 24 hours for a response, so it suits long uploads; this call
-/// itself gives up after 10 seconds (40 over ssh) when the daemon does not answer.
+/// itself gives up after 10 seconds (40 over ssh) when the daemon does not answer. It comes with
+/// the log in which an ssh transport records why its processes ended badly (empty for the
+/// other transports): it belongs to this client alone.
 ///
 /// # Errors
 ///
 /// The daemon cannot be reached or does not answer in time, something other than a Docker daemon
 /// answers, or the endpoint needs a transport this version lacks; see [`ConnectError`].
-pub async fn connect(ep: &Endpoint) -> Result<Docker, ConnectError> {
+pub async fn connect(ep: &Endpoint) -> Result<(Docker, FailureLog), ConnectError> {
     let handshake = match ep.host {
         // ssh gives up by itself after its ConnectTimeout (30 s, as the docker CLI sets it) and
         // then says why; the remote docker CLI's start adds a little.
@@ -187,10 +189,14 @@ pub async fn connect(ep: &Endpoint) -> Result<Docker, ConnectError> {
     connect_within(ep, handshake).await
 }
 
-async fn connect_within(ep: &Endpoint, handshake: Duration) -> Result<Docker, ConnectError> {
-    let docker = client(ep)?;
+async fn connect_within(
+    ep: &Endpoint,
+    handshake: Duration,
+) -> Result<(Docker, FailureLog), ConnectError> {
+    let failures = FailureLog::default();
+    let docker = client(ep, &failures)?;
     match tokio::time::timeout(handshake, docker.negotiate_version()).await {
-        Ok(Ok(docker)) => Ok(docker),
+        Ok(Ok(docker)) => Ok((docker, failures)),
         Ok(Err(err)) => Err(failure(ep, &err)),
         Err(_) => Err(ConnectError::Timeout {
             context: ep.context.clone(),
@@ -201,7 +207,7 @@ async fn connect_within(ep: &Endpoint, handshake: Duration) -> Result<Docker, Co
 }
 
 /// Builds the client for the endpoint's transport; nothing is sent yet.
-fn client(ep: &Endpoint) -> Result<Docker, ConnectError> {
+fn client(ep: &Endpoint, failures: &FailureLog) -> Result<Docker, ConnectError> {
     let timeout = CLIENT_TIMEOUT.as_secs();
     let built = match (&ep.host, &ep.tls) {
         (Host::Unix(path), _) => {
@@ -237,7 +243,7 @@ fn client(ep: &Endpoint) -> Result<Docker, ConnectError> {
         }
         (Host::Ssh { .. }, _) => {
             let target = SshTarget::of(&ep.host).expect("an ssh host");
-            super::ssh::client(&target, timeout)
+            super::ssh::client(&target, timeout, failures)
         }
     };
     built.map_err(|err| failure(ep, &err))
@@ -401,7 +407,7 @@ mod tests {
     #[tokio::test]
     async fn local_engine_answers_and_lists_volumes() {
         let ep = endpoint(Host::Unix(PathBuf::from("/var/run/docker.sock")), None);
-        let docker = connect(&ep).await.expect("the local engine should answer");
+        let (docker, _) = connect(&ep).await.expect("the local engine should answer");
         let server = docker.version().await.unwrap();
         // Negotiation settles on the engine's version when it is older than bollard's default
         // (API 1.41 for the Docker 20.10 engine these tests run against).

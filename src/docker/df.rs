@@ -64,7 +64,9 @@ async fn ask(docker: &Docker, endpoint: &Endpoint) -> Option<HashMap<String, u64
         Host::Ssh { .. } => {
             let target = super::ssh::SshTarget::of(&endpoint.host)?;
             let uri: hyper::Uri = format!("http://docker.example.com{path}").parse().ok()?;
-            fetch(super::ssh::http_client(&target), uri).await?
+            // Sizes are a nicety: why this connection failed is of no interest later.
+            let failures = super::ssh::FailureLog::default();
+            fetch(super::ssh::http_client(&target, &failures), uri).await?
         }
         _ => return None,
     };

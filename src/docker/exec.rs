@@ -1,7 +1,8 @@
 //! Running a process inside a container through the engine's exec API, with its streams: stdout
 //! (binary-safe: a non-TTY exec multiplexes stdout and stderr into frames), stderr kept for
-//! messages, stdin fed from a channel and finished by shutting the writer down (DESIGN.md
-//! section 4), and the exit status read back from the exec's inspection.
+//! messages, stdin fed from a channel and finished by shutting the writer down (the process sees
+//! end of input when the attached connection's write side is closed; see ARCHITECTURE.md, engine
+//! facts), and the exit status read back from the exec's inspection.
 //!
 //! Secrets go in `Exec::env`, which the engine hands to the process's environment: they never
 //! appear in a command line (ours, the engine's, or the one `ps` shows inside the container).

@@ -1,6 +1,8 @@
 //! Helper containers: never started, made from an empty image imported on the spot, with one
-//! volume mounted at `/volume`. The engine's archive endpoints read and write the volume through
-//! them, so nothing is pulled and nothing runs (DESIGN.md section 4).
+//! volume mounted at `/volume` ([`MOUNT_DIR`]). The engine's archive endpoints read and write the
+//! volume of a created container without starting it, so nothing is pulled and nothing runs (see
+//! ARCHITECTURE.md, engine facts). [`with_helper`] scopes one: created, used, removed on every
+//! path.
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -13,13 +15,15 @@ use bollard::query_parameters::{
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use crate::archive::MOUNT_DIR;
+use super::labels;
+
+/// Where helper containers mount the volume, relative to `/`. The archive code is handed it to
+/// rename entries under it for an upload at `/`.
+pub const MOUNT_DIR: &str = "volume";
 
 /// The helper image: empty, labelled, imported when missing.
 pub const HELPER_REPO: &str = "docker-volume-backup-helper";
 pub const HELPER_TAG: &str = "empty-1";
-/// Label on the helper image and on every helper container.
-pub const HELPER_LABEL: &str = "org.docker-volume-backup.helper";
 
 fn helper_image() -> String {
     format!("{HELPER_REPO}:{HELPER_TAG}")
@@ -35,7 +39,7 @@ pub async fn ensure_image(docker: &Docker) -> Result<()> {
         from_src: Some("-".into()),
         repo: Some(HELPER_REPO.into()),
         tag: Some(HELPER_TAG.into()),
-        changes: vec![format!("LABEL {HELPER_LABEL}=true")],
+        changes: vec![format!("LABEL {}=true", labels::HELPER)],
         ..Default::default()
     };
     // An empty tar (two zero blocks) is a valid, empty image layer.
@@ -47,8 +51,8 @@ pub async fn ensure_image(docker: &Docker) -> Result<()> {
     Ok(())
 }
 
-/// A created (never started) container with one volume mounted at `/volume`. Call `remove`;
-/// commands do so on every path, errors and Ctrl-C included.
+/// A created (never started) container with one volume mounted at `/volume`. Call `remove` on
+/// every path, errors and Ctrl-C included, or let [`with_helper`] do it.
 #[derive(Debug)]
 pub struct Helper {
     pub id: String,
@@ -95,13 +99,28 @@ impl Helper {
     }
 }
 
+/// Creates a helper for `volume`, runs `f` with it and removes the helper again, whether `f`
+/// succeeded or failed. (Dropping the future midway skips the removal: callers that can be
+/// interrupted let `f` see the cancellation and return instead.)
+pub async fn with_helper<T>(
+    docker: &Docker,
+    volume: &str,
+    read_only: bool,
+    f: impl AsyncFnOnce(&Helper) -> Result<T>,
+) -> Result<T> {
+    let helper = Helper::create(docker, volume, read_only).await?;
+    let result = f(&helper).await;
+    helper.remove(docker).await;
+    result
+}
+
 /// A labelled, network-less, log-less container with `volume` mounted at `/volume`; callers set
 /// the image and command.
 pub(crate) fn container_body(volume: &str, read_only: bool) -> ContainerCreateBody {
     ContainerCreateBody {
         labels: Some(HashMap::from([
-            (HELPER_LABEL.to_string(), "true".to_string()),
-            (format!("{HELPER_LABEL}.volume"), volume.to_string()),
+            (labels::HELPER.to_string(), "true".to_string()),
+            (labels::HELPER_VOLUME.to_string(), volume.to_string()),
         ])),
         network_disabled: Some(true),
         host_config: Some(HostConfig {

@@ -1,12 +1,15 @@
-//! The Docker edge: context resolution and connection, volumes, helper containers, and the
-//! bridges between the engine's archive endpoints (async streams) and the synchronous archive code.
+//! The Docker edge: context resolution and connection, volumes and containers (the only places
+//! that list them), the labels the tool reads and writes, helper containers, and the bridges
+//! between the engine's archive endpoints (async streams) and the synchronous archive code.
 
 pub mod connect;
+pub mod containers;
 pub mod context;
 pub mod df;
 pub mod exec;
 pub mod helper;
 pub mod insecure_tls;
+pub mod labels;
 pub mod quiesce;
 pub mod ssh;
 pub mod stream;
@@ -23,12 +26,14 @@ pub struct Engine {
     pub docker: Docker,
     pub endpoint: Endpoint,
     pub server_version: String,
+    /// Why the ssh processes of this connection ended badly (never written for other transports).
+    ssh_failures: ssh::FailureLog,
 }
 
 impl Engine {
     /// Connects to the endpoint of the resolved context and asks the engine for its version.
     pub async fn connect(endpoint: Endpoint) -> Result<Engine> {
-        let docker = connect::connect(&endpoint).await?;
+        let (docker, ssh_failures) = connect::connect(&endpoint).await?;
         let server_version = docker
             .version()
             .await
@@ -39,13 +44,14 @@ impl Engine {
             docker,
             endpoint,
             server_version,
+            ssh_failures,
         })
     }
 
     /// Why the ssh connection of this engine broke during the run, if it is an ssh endpoint and
     /// one did since `since`: a transfer cut midway surfaces as a body error that does not say.
     pub fn ssh_failure(&self, since: std::time::Instant) -> Option<ssh::SshError> {
-        ssh::SshTarget::of(&self.endpoint.host).and_then(|t| ssh::last_failure(&t, since))
+        self.ssh_failures.since(since)
     }
 
     /// How the engine is named in messages and manifests: ``context `x` (unix:///...)``.

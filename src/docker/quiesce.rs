@@ -5,25 +5,27 @@
 //! There is no async `Drop`, so the guard owns the work: `Quiesce::run(work)` stops, awaits the
 //! work, and restores on every path before it returns.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use bollard::models::ContainerSummaryStateEnum;
-use bollard::query_parameters::{
-    ListContainersOptions, StartContainerOptions, StopContainerOptions,
-};
+use bollard::query_parameters::{StartContainerOptions, StopContainerOptions};
 use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
-use super::helper::HELPER_LABEL;
-use crate::compose::project::{Model, LABEL_DEPENDS_ON, LABEL_PROJECT, LABEL_SERVICE};
+use super::containers::{self, State};
+use super::labels;
 use crate::error::UserError;
 use crate::output;
 
-/// Containers with this label set to `true` are stopped for any save of their volumes.
-pub const STOP_LABEL: &str = "docker-volume-backup.stop-during-backup";
+/// The service dependencies of one compose project as its files declare them (`depends_on`,
+/// `links`): compose 1.x records none in labels. Service name to the services it depends on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceDeps {
+    pub project: String,
+    pub depends_on: BTreeMap<String, BTreeSet<String>>,
+}
 
 /// How containers are kept still.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,29 +78,20 @@ impl Quiesce {
     /// Plans which containers to keep still while `volumes` are read. With `requested` (the
     /// user's `--stop`/`--pause`), every running container that mounts one of them; without,
     /// only those labelled `docker-volume-backup.stop-during-backup=true`. Running containers
-    /// that depend on a chosen one (compose `depends_on`, links) are added. `model` is the
-    /// compose file of `project`, whose `depends_on` compose 1.x does not record in labels.
+    /// that depend on a chosen one (compose `depends_on`, links) are added. `deps` are the
+    /// dependencies a compose project's files declare, which compose 1.x does not record in labels.
     pub async fn plan(
         docker: &Docker,
         volumes: &[String],
         requested: Option<Mode>,
-        project: Option<(&str, &Model)>,
+        deps: Option<&ServiceDeps>,
     ) -> Result<Quiesce> {
-        let mut running = running_containers(docker, project).await?;
+        let mut running = running_containers(docker, deps).await?;
+        // Only running ones are chosen below: stopped users need no stopping.
         let mut users = BTreeSet::new();
         for volume in volumes {
-            let options = ListContainersOptions {
-                filters: Some(HashMap::from([(
-                    "volume".to_string(),
-                    vec![volume.clone()],
-                )])),
-                ..Default::default()
-            };
-            let list = docker
-                .list_containers(Some(options))
-                .await
-                .with_context(|| format!("listing the containers that use volume `{volume}`"))?;
-            users.extend(list.into_iter().filter_map(|c| c.id));
+            let list = containers::mounting(docker, volume).await?;
+            users.extend(list.into_iter().map(|c| c.id));
         }
         let chosen: Vec<usize> = running
             .iter()
@@ -258,54 +251,39 @@ async fn release(docker: &Docker, mode: Mode, target: &Target) -> Result<()> {
     }
 }
 
-/// Every running container (paused ones are already still; our helpers never run), with the
-/// services it depends on: compose's `depends_on` label (compose v2) and the compose file's
-/// `depends_on` for `project` (compose 1.x records none). Links are added by the caller.
-async fn running_containers(
-    docker: &Docker,
-    project: Option<(&str, &Model)>,
-) -> Result<Vec<Running>> {
-    let list = docker
-        .list_containers(None::<ListContainersOptions>)
-        .await
-        .context("listing the running containers")?;
+/// Every running container (paused ones are already still; helpers are never listed), with the
+/// services it depends on: compose's `depends_on` label (compose v2) and the files' `depends_on`
+/// of the project `deps` describes (compose 1.x records none). Links are added by the caller.
+async fn running_containers(docker: &Docker, deps: Option<&ServiceDeps>) -> Result<Vec<Running>> {
     let mut out = Vec::new();
-    for c in list {
-        if c.state != Some(ContainerSummaryStateEnum::RUNNING) {
+    for c in containers::list(docker).await? {
+        if c.state != State::Running || c.id.is_empty() {
             continue;
         }
-        let labels = c.labels.unwrap_or_default();
-        if labels.contains_key(HELPER_LABEL) {
-            continue;
-        }
-        let Some(id) = c.id else { continue };
-        let name = c
-            .names
-            .unwrap_or_default()
-            .first()
-            .map(|n| n.trim_start_matches('/').to_string())
-            .unwrap_or_else(|| id.clone());
         let target = Target {
-            id: id.clone(),
-            name,
-            project: labels.get(LABEL_PROJECT).cloned(),
-            service: labels.get(LABEL_SERVICE).cloned(),
+            name: if c.name.is_empty() {
+                c.id.clone()
+            } else {
+                c.name.clone()
+            },
+            id: c.id.clone(),
+            project: c.label(labels::COMPOSE_PROJECT).map(String::from),
+            service: c.label(labels::COMPOSE_SERVICE).map(String::from),
         };
-        let mut depends_on_services: BTreeSet<String> = labels
-            .get(LABEL_DEPENDS_ON)
-            .map(|v| parse_depends_on_label(v))
+        let mut depends_on_services: BTreeSet<String> = c
+            .label(labels::COMPOSE_DEPENDS_ON)
+            .map(parse_depends_on_label)
             .unwrap_or_default();
-        if let (Some((name, model)), Some(p), Some(s)) = (project, &target.project, &target.service)
-        {
-            if p == name {
-                if let Some(service) = model.services.get(s) {
-                    depends_on_services.extend(service.depends_on.iter().cloned());
+        if let (Some(deps), Some(p), Some(s)) = (deps, &target.project, &target.service) {
+            if *p == deps.project {
+                if let Some(declared) = deps.depends_on.get(s) {
+                    depends_on_services.extend(declared.iter().cloned());
                 }
             }
         }
         out.push(Running {
             target,
-            stop_label: labels.get(STOP_LABEL).is_some_and(|v| v == "true"),
+            stop_label: c.label(labels::STOP_DURING_BACKUP) == Some("true"),
             depends_on_services,
             depends_on_containers: BTreeSet::new(),
         });

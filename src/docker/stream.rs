@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::archive::MOUNT_DIR;
+use super::helper::MOUNT_DIR;
 
 /// Chunks in flight between the engine and the archive code.
 const CHANNEL_DEPTH: usize = 8;

@@ -1,4 +1,5 @@
-//! Volumes: looking them up, who uses them, whether they are empty, creating and emptying them.
+//! Volumes: listing and looking them up, who uses them, whether they are empty, creating and
+//! emptying them. Every listing leaves the tool's own scratch volumes out.
 
 use std::collections::HashMap;
 
@@ -6,15 +7,34 @@ use anyhow::{Context as _, Result};
 use bollard::models::{ContainerCreateBody, Volume, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions,
-    RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions, WaitContainerOptions,
+    ListVolumesOptions, RemoveContainerOptions, RemoveVolumeOptions, StartContainerOptions,
+    WaitContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
 
-use super::helper::{container_body, Helper, HELPER_LABEL};
-use super::is_not_found;
-use crate::archive::{VolumeInfo, MOUNT_DIR};
+use super::helper::{container_body, with_helper, Helper, MOUNT_DIR};
+use super::{containers, is_not_found, labels};
+use crate::archive::VolumeInfo;
 use crate::error::{Kind, UserError};
+
+/// The volumes that match `filters` (the engine's `key=value` syntax; empty for all of them), in
+/// the engine's order, without the tool's own scratch volumes.
+pub async fn list(docker: &Docker, filters: HashMap<String, Vec<String>>) -> Result<Vec<Volume>> {
+    let options = ListVolumesOptions {
+        filters: (!filters.is_empty()).then_some(filters),
+    };
+    let listed = docker
+        .list_volumes(Some(options))
+        .await
+        .context("listing volumes")?;
+    Ok(listed
+        .volumes
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| !v.labels.contains_key(labels::HELPER))
+        .collect())
+}
 
 /// The volume, or `None` when the engine has no volume by that name.
 pub async fn inspect(docker: &Docker, name: &str) -> Result<Option<Volume>> {
@@ -50,45 +70,20 @@ pub struct User {
     pub name: String,
     pub id: String,
     pub image: String,
+    /// In use: running, paused or restarting ([`containers::State::in_use`]).
     pub running: bool,
 }
 
 /// Containers that mount `volume`, running or not, helpers excluded.
 pub async fn users(docker: &Docker, volume: &str) -> Result<Vec<User>> {
-    let options = ListContainersOptions {
-        all: true,
-        filters: Some(HashMap::from([(
-            "volume".to_string(),
-            vec![volume.to_string()],
-        )])),
-        ..Default::default()
-    };
-    let list = docker
-        .list_containers(Some(options))
-        .await
-        .with_context(|| format!("listing the containers that use volume `{volume}`"))?;
-    Ok(list
+    Ok(containers::mounting(docker, volume)
+        .await?
         .into_iter()
-        .filter(|c| {
-            !c.labels
-                .as_ref()
-                .is_some_and(|l| l.contains_key(HELPER_LABEL))
-        })
         .map(|c| User {
-            name: c
-                .names
-                .unwrap_or_default()
-                .first()
-                .map(|n| n.trim_start_matches('/').to_string())
-                .unwrap_or_default(),
-            id: c.id.unwrap_or_default(),
-            image: c.image.unwrap_or_default(),
-            running: matches!(
-                c.state,
-                Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
-                    | Some(bollard::models::ContainerSummaryStateEnum::PAUSED)
-                    | Some(bollard::models::ContainerSummaryStateEnum::RESTARTING)
-            ),
+            running: c.state.in_use(),
+            name: c.name,
+            id: c.id,
+            image: c.image,
         })
         .collect())
 }
@@ -96,10 +91,10 @@ pub async fn users(docker: &Docker, volume: &str) -> Result<Vec<User>> {
 /// Whether the volume holds anything besides its root directory. Reads only the first two tar
 /// headers of the engine's stream, through a read-only helper that is removed again.
 pub async fn is_empty(docker: &Docker, volume: &str) -> Result<bool> {
-    let helper = Helper::create(docker, volume, true).await?;
-    let empty = first_entries_empty(docker, &helper).await;
-    helper.remove(docker).await;
-    empty
+    with_helper(docker, volume, true, async |helper| {
+        first_entries_empty(docker, helper).await
+    })
+    .await
 }
 
 async fn first_entries_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
@@ -151,7 +146,7 @@ pub async fn create_scratch(docker: &Docker, purpose: &str, about: &str) -> Resu
     };
     let like = VolumeInfo {
         driver: "local".into(),
-        labels: [(HELPER_LABEL.to_string(), "scratch".to_string())].into(),
+        labels: [(labels::HELPER.to_string(), "scratch".to_string())].into(),
         ..Default::default()
     };
     create(docker, &name, &like).await?;
@@ -191,7 +186,7 @@ async fn remove_stray_helpers(docker: &Docker, volume: &str) -> usize {
         all: true,
         filters: Some(HashMap::from([(
             "label".to_string(),
-            vec![format!("{HELPER_LABEL}.volume={volume}")],
+            vec![format!("{}={volume}", labels::HELPER_VOLUME)],
         )])),
         ..Default::default()
     };

@@ -1,0 +1,35 @@
+//! The label names this tool reads and writes on engine objects, in one place: compose's labels
+//! (which project, service and volume an object belongs to) and the tool's own.
+
+/// The compose project a container or volume belongs to.
+pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+/// A volume's key under `volumes:` in the compose file.
+pub const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
+/// The compose version that created the object.
+pub const COMPOSE_VERSION: &str = "com.docker.compose.version";
+/// The compose service a container runs.
+pub const COMPOSE_SERVICE: &str = "com.docker.compose.service";
+/// Compose v2's record of a service's `depends_on`: `db:service_started:false,cache:...`.
+pub const COMPOSE_DEPENDS_ON: &str = "com.docker.compose.depends_on";
+/// The hash compose compares to decide whether an object must be recreated.
+pub const COMPOSE_CONFIG_HASH: &str = "com.docker.compose.config-hash";
+/// A container's number within its service (`1` for the first replica).
+pub const COMPOSE_CONTAINER_NUMBER: &str = "com.docker.compose.container-number";
+
+/// On the helper image, every helper container (`true`) and every scratch volume (`scratch`):
+/// what carries it is the tool's own and is never listed, backed up or counted as a user.
+pub const HELPER: &str = "org.docker-volume-backup.helper";
+/// On a helper container: the volume it mounts (`HELPER` + `.volume`).
+pub const HELPER_VOLUME: &str = "org.docker-volume-backup.helper.volume";
+/// Containers with this label set to `true` are stopped for any save of their volumes.
+pub const STOP_DURING_BACKUP: &str = "docker-volume-backup.stop-during-backup";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_volume_label_extends_the_helper_label() {
+        assert_eq!(HELPER_VOLUME, format!("{HELPER}.volume"));
+    }
+}
