@@ -14,9 +14,11 @@ use anyhow::{Context as _, Result};
 use bollard::models::Volume;
 
 use crate::archive::{index, Counters, VolumeInfo};
-use crate::docker::{df, volumes, Engine, Helper};
+use crate::docker::helper::with_helper;
+use crate::docker::{volumes, Engine};
 use crate::error::{Kind, UserError};
 use crate::ops::restore;
+use crate::ops::save::VolumeProgress;
 use crate::ops::Ctx;
 use crate::output::{self, Measure, Progress};
 use crate::transfer;
@@ -119,34 +121,31 @@ pub async fn copy_volume_between(
         ..volumes::info(volume)
     };
     let counters: Arc<Counters> = Arc::default();
-    let helper = Helper::create(&source.docker, &volume.name, true).await?;
-    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
-    let measure = progress.visible().then(|| {
-        let (docker, endpoint) = (source.docker.clone(), source.endpoint.clone());
-        let (volume, set_total) = (volume.name.clone(), progress.total_setter());
-        tokio::spawn(async move {
-            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
-            if let Some(&size) = sizes.get(&volume) {
-                set_total(size);
-            }
-        })
-    });
-    let streamed = transfer::stream_volume(
-        &source.docker,
-        &helper,
-        Arc::clone(&counters),
-        true,
-        |reader| {
-            let counters = Arc::clone(&counters);
-            restore::restore_volume(ctx, dest, &target.name, Some(like), reader, force, counters)
-        },
-    )
+    let streamed = with_helper(&source.docker, &volume.name, true, async |helper| {
+        let progress = VolumeProgress::start(source, &volume.name, label, Arc::clone(&counters));
+        let streamed = transfer::stream_volume(
+            &source.docker,
+            helper,
+            Arc::clone(&counters),
+            true,
+            |reader| {
+                let counters = Arc::clone(&counters);
+                restore::restore_volume(
+                    ctx,
+                    dest,
+                    &target.name,
+                    Some(like),
+                    reader,
+                    force,
+                    counters,
+                )
+            },
+        )
+        .await;
+        progress.finish();
+        streamed
+    })
     .await;
-    if let Some(task) = measure {
-        task.abort();
-    }
-    progress.finish();
-    helper.remove(&source.docker).await;
     let (report, sent) = match streamed {
         Ok((report, Some(sent))) => (report, sent),
         Ok((_, None)) => unreachable!("stream_volume indexes when asked to"),
@@ -220,18 +219,13 @@ async fn check_copy(
     progress: Progress,
 ) -> Result<()> {
     ctx.check_cancelled()?;
-    let helper = Helper::create(&dest.docker, name, true).await;
-    let landed = match helper {
-        Ok(helper) => {
-            let landed = tokio::select! {
-                r = transfer::index_volume_counted(&dest.docker, &helper, counters) => r,
-                _ = ctx.cancel.cancelled() => Err(UserError::interrupted().into()),
-            };
-            helper.remove(&dest.docker).await;
-            landed
+    let landed = with_helper(&dest.docker, name, true, async |helper| {
+        tokio::select! {
+            r = transfer::index_volume_counted(&dest.docker, helper, counters) => r,
+            _ = ctx.cancel.cancelled() => Err(UserError::interrupted().into()),
         }
-        Err(e) => Err(e),
-    };
+    })
+    .await;
     progress.finish();
     let landed = landed.context("reading the copy back to verify it")?;
     let diff = index::compare(sent, &landed);

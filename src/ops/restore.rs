@@ -10,8 +10,9 @@ use std::sync::Arc;
 use anyhow::Result;
 
 use crate::archive::{Counters, RewriteReport, TarReader, Verdict, VolumeInfo};
+use crate::docker::helper::with_helper;
 use crate::docker::volumes::{self, User};
-use crate::docker::{Engine, Helper};
+use crate::docker::Engine;
 use crate::error::{Kind, UserError};
 use crate::ops::Ctx;
 use crate::output;
@@ -198,19 +199,13 @@ async fn into_existing(
         volumes::remove_scratch(docker, &scratch).await;
         return Err(e);
     }
-    let copied = async {
-        let from = Helper::create(docker, &scratch, true).await?;
-        let copied = match Helper::create(docker, target, false).await {
-            Ok(to) => {
-                let r = transfer::copy_volume(docker, &from, &to, counters, &ctx.cancel).await;
-                to.remove(docker).await;
-                r.map(|_| ())
-            }
-            Err(e) => Err(e),
-        };
-        from.remove(docker).await;
-        copied
-    }
+    let copied = with_helper(docker, &scratch, true, async |from| {
+        with_helper(docker, target, false, async |to| {
+            transfer::copy_volume(docker, from, to, counters, &ctx.cancel).await
+        })
+        .await
+        .map(|_| ())
+    })
     .await;
     match copied {
         Ok(()) => {
@@ -231,8 +226,8 @@ async fn restore_with_helper(
     reader: TarReader<DynRead>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
-    let helper = Helper::create(docker, volume, false).await?;
-    let result = transfer::restore_into(docker, &helper, reader, &ctx.cancel).await;
-    helper.remove(docker).await;
-    result
+    with_helper(docker, volume, false, async |helper| {
+        transfer::restore_into(docker, helper, reader, &ctx.cancel).await
+    })
+    .await
 }

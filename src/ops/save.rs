@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::archive::{ManifestHead, SourceInfo};
-use crate::docker::{df, volumes, Engine, Helper};
+use crate::archive::{Counters, ManifestHead, SourceInfo};
+use crate::docker::helper::with_helper;
+use crate::docker::{df, volumes, Engine};
 use crate::ops::output_plan::Target;
 use crate::ops::Ctx;
 use crate::output::{self, Measure, Progress, Sink};
@@ -108,30 +109,50 @@ pub async fn stream_volume<W: std::io::Write + Send + 'static>(
         options.encode.compression,
     );
     let docker = &engine.docker;
-    let helper = Helper::create(docker, &volume.name, true).await?;
-    output::debug(&format!(
-        "helper container {} for {}",
-        helper.name, volume.name
-    ));
-    let counters = Arc::default();
-    let progress = Progress::start(label, Arc::clone(&counters), None, Measure::TarBytes);
-    // The engine can measure the volume (it walks it): worth it only for a bar someone sees.
-    let measure = progress.visible().then(|| {
-        let (docker, endpoint) = (docker.clone(), engine.endpoint.clone());
-        let (name, set_total) = (volume.name.clone(), progress.total_setter());
-        tokio::spawn(async move {
-            let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
-            if let Some(&size) = sizes.get(&name) {
-                set_total(size);
-            }
-        })
-    });
-    let result =
-        transfer::save_volume(docker, &helper, sink, options, head, counters, &ctx.cancel).await;
-    if let Some(task) = measure {
-        task.abort();
-    }
-    progress.finish();
-    helper.remove(docker).await;
+    let result = with_helper(docker, &volume.name, true, async |helper| {
+        output::debug(&format!(
+            "helper container {} for {}",
+            helper.name, volume.name
+        ));
+        let counters = Arc::default();
+        let progress = VolumeProgress::start(engine, &volume.name, label, Arc::clone(&counters));
+        let result =
+            transfer::save_volume(docker, helper, sink, options, head, counters, &ctx.cancel).await;
+        progress.finish();
+        result
+    })
+    .await;
     result.map_err(|e| e.context(format!("saving volume `{}`", volume.name)))
+}
+
+/// A progress bar over a volume being read, sized by the engine's measure of the volume once it
+/// arrives (the engine walks the volume for it: asked only when someone sees the bar).
+pub struct VolumeProgress {
+    bar: Progress,
+    measure: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl VolumeProgress {
+    pub fn start(engine: &Engine, volume: &str, label: &str, counters: Arc<Counters>) -> Self {
+        let bar = Progress::start(label, counters, None, Measure::TarBytes);
+        let measure = bar.visible().then(|| {
+            let (docker, endpoint) = (engine.docker.clone(), engine.endpoint.clone());
+            let (name, set_total) = (volume.to_string(), bar.total_setter());
+            tokio::spawn(async move {
+                let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
+                if let Some(&size) = sizes.get(&name) {
+                    set_total(size);
+                }
+            })
+        });
+        VolumeProgress { bar, measure }
+    }
+
+    /// Removes the bar (and stops waiting for the measure).
+    pub fn finish(self) {
+        if let Some(task) = self.measure {
+            task.abort();
+        }
+        self.bar.finish();
+    }
 }
