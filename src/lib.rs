@@ -10,6 +10,7 @@ pub mod docker;
 pub mod error;
 pub mod keys;
 pub mod output;
+pub mod pipe;
 pub mod plugin;
 pub mod retention;
 pub mod schedule;

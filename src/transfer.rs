@@ -13,12 +13,10 @@ use crate::archive::{
     self, index, ArchiveError, Counters, EncodeOptions, EncryptTo, Keys, ManifestHead,
     ManifestTrailer, RewriteReport, TarReader,
 };
-use crate::docker::stream::{self, ChannelReader, ChannelWriter};
+use crate::docker::stream;
 use crate::docker::Helper;
 use crate::error::UserError;
-
-/// Any blocking byte source (a file, stdin, the engine through a channel).
-pub type DynRead = Box<dyn Read + Send>;
+use crate::pipe::{self, ChannelReader, ChannelWriter, DynRead};
 
 /// How `save_volume` writes an archive.
 #[derive(Clone)]
@@ -40,7 +38,7 @@ pub async fn save_volume<W: Write + Send + 'static>(
     counters: Arc<Counters>,
     cancel: &CancellationToken,
 ) -> Result<(W, ManifestTrailer)> {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let writer = tokio::task::spawn_blocking(move || {
         let reader = ChannelReader::new(rx);
         let encrypt = opts.encrypt.as_deref();
@@ -104,7 +102,7 @@ pub async fn restore_into(
     mut reader: TarReader<DynRead>,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let producer = tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter::new(tx);
         let (writer, report) = archive::rewrite_for_upload(&mut reader, writer)?;
@@ -163,7 +161,7 @@ where
     F: FnOnce(TarReader<DynRead>) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let source: DynRead = Box::new(ChannelReader::new(rx));
     let (source, indexer) = if index {
         let (tee, indexer) = tee_index(source);
@@ -192,7 +190,7 @@ fn tee_index(
     DynRead,
     tokio::task::JoinHandle<Result<index::Index, ArchiveError>>,
 ) {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let indexer = tokio::task::spawn_blocking(move || {
         let mut reader = TarReader::new(ChannelReader::new(rx), Arc::default());
         let index = index::index_entries(&mut reader);
@@ -282,7 +280,7 @@ pub async fn index_volume_counted(
     helper: &Helper,
     counters: Arc<Counters>,
 ) -> Result<index::Index> {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let indexer = tokio::task::spawn_blocking(move || {
         let mut reader = TarReader::new(ChannelReader::new(rx), counters);
         index::index_entries(&mut reader)

@@ -26,8 +26,9 @@ use crate::db::{Overrides, Server};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
+use crate::pipe::DynRead;
 use crate::settings::Ctx;
-use crate::transfer::{self, DynRead};
+use crate::transfer;
 
 /// Where the volumes' archives come from.
 enum Source {

@@ -48,7 +48,7 @@ pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_summary(input: transfer::DynRead, keys: &Keys) -> Result<Summary> {
+fn read_summary(input: crate::pipe::DynRead, keys: &Keys) -> Result<Summary> {
     let counters: Arc<Counters> = Arc::default();
     let (mut reader, format) = transfer::open_archive_with_kind(input, counters, keys)?;
     let mut top_level = Vec::new();

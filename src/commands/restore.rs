@@ -16,8 +16,9 @@ use crate::docker::volumes::{self, User};
 use crate::docker::{Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
+use crate::pipe::DynRead;
 use crate::settings::Ctx;
-use crate::transfer::{self, DynRead};
+use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let keys = crate::keys::keys(&args.decrypt)?;

@@ -13,8 +13,9 @@ use crate::cli::{Format, VerifyArgs};
 use crate::docker::{volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output;
+use crate::pipe::DynRead;
 use crate::settings::Ctx;
-use crate::transfer::{self, DynRead};
+use crate::transfer;
 
 /// What reading the archive found.
 struct Read {

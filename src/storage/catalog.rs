@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::{storage_error, Store};
 use crate::archive::{Compression, Keys};
-use crate::docker::stream::ChannelReader;
+use crate::pipe::ChannelReader;
 use crate::transfer;
 
 /// Bytes fetched from each object to read its manifest head: the head is the first tar

@@ -15,9 +15,8 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use opendal::Operator;
 
-use crate::docker::stream::{self, ChannelReader};
 use crate::error::{Kind, UserError};
-use crate::transfer::DynRead;
+use crate::pipe::{self, ChannelReader, DynRead};
 
 /// Part size of multipart uploads when nothing else is said: S3 allows 10,000 parts, so 16 MiB
 /// parts take archives up to 160 GB, and two in flight keep memory near 32 MiB.
@@ -385,7 +384,7 @@ pub async fn stream_object(
         .into_bytes_stream(range)
         .await
         .map_err(|e| storage_error(&format!("cannot read {what}"), e))?;
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     tokio::spawn(async move {
         while let Some(item) = body.next().await {
             let failed = item.is_err();
