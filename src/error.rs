@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use crate::archive::ArchiveError;
+use crate::archive::{ArchiveError, KeyNeed};
 use crate::docker::connect::ConnectError;
 use crate::docker::context::ContextError;
 
@@ -102,6 +102,9 @@ pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
             return (Kind::Daemon, c.hint());
         }
         if let Some(a) = cause.downcast_ref::<ArchiveError>() {
+            if let ArchiveError::NeedKey { need, .. } = a {
+                return (Kind::Key, Some(key_flags(*need).into()));
+            }
             if a.is_key_problem() {
                 return (Kind::Key, None);
             }
@@ -111,4 +114,13 @@ pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
         }
     }
     (Kind::Failure, None)
+}
+
+/// The flags that give the key an encrypted archive needs (the archive layer names no flag).
+fn key_flags(need: KeyNeed) -> &'static str {
+    match need {
+        KeyNeed::Any => "give --identity or --passphrase-file",
+        KeyNeed::Identity => "give --identity",
+        KeyNeed::Passphrase => "give --passphrase-file or --passphrase",
+    }
 }

@@ -9,6 +9,7 @@ pub mod db;
 pub mod docker;
 pub mod error;
 pub mod keys;
+pub mod keys_args;
 pub mod output;
 pub mod pipe;
 pub mod plugin;

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
         .validate()
         .map_err(|m| UserError::new(Kind::Usage, m))?;
     let out = plan_output(&args, &project.name, &stamp);
-    let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
+    let encrypt = crate::keys_args::encrypt_to(&args.encrypt)?.map(Arc::new);
     let extension = format!(
         "{}{}",
         compression.extension(),

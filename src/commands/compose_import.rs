@@ -37,7 +37,7 @@ enum Source {
 }
 
 pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
-    let keys = Arc::new(crate::keys::keys(&args.decrypt)?);
+    let keys = Arc::new(crate::keys_args::keys(&args.decrypt)?);
     let (source, manifest) = open(&args.bundle).await?;
     let project = match &args.project_name {
         Some(p) => checked_name(p, "-p")?,

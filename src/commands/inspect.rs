@@ -22,7 +22,7 @@ struct Summary {
 }
 
 pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
-    let keys = crate::keys::keys(&args.decrypt)?;
+    let keys = crate::keys_args::keys(&args.decrypt)?;
     let (input, len) = transfer::open_input(&args.archive).await?;
     let summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
         .await

@@ -21,7 +21,7 @@ use crate::settings::Ctx;
 use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
-    let keys = crate::keys::keys(&args.decrypt)?;
+    let keys = crate::keys_args::keys(&args.decrypt)?;
     let (input, input_len) = transfer::open_input(&args.archive).await?;
     let counters: Arc<Counters> = Arc::default();
     // A missing or wrong key fails here, before any volume is created or touched.

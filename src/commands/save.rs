@@ -50,7 +50,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     }
     let stores = crate::storage::open_all(&args.to, true)?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
-    let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
+    let encrypt = crate::keys_args::encrypt_to(&args.encrypt)?.map(Arc::new);
     let engine = ctx.engine().await?;
     let describe = engine.describe();
     let names = match selecting {

@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
     let compare = args.against.is_some() || args.restore_test;
     // Shared by the two reads of a test restore (identities cannot be cloned).
-    let keys = Arc::new(crate::keys::keys(&args.decrypt)?);
+    let keys = Arc::new(crate::keys_args::keys(&args.decrypt)?);
     let read = read_archive(&args.archive, compare, Arc::clone(&keys))
         .await
         .with_context(|| format!("{} is damaged", args.archive))?;

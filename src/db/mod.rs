@@ -430,9 +430,7 @@ async fn read_container_file(docker: &Docker, id: &str, path: &str) -> Result<St
 pub fn overrides_from(args: &crate::cli::DbCredentialArgs) -> Result<Overrides> {
     let usage = |m: String| -> anyhow::Error { UserError::new(Kind::Usage, m).into() };
     let password = match (&args.password_file, &args.password_env) {
-        (Some(path), _) => {
-            Some(crate::archive::encryption::read_passphrase_file(path).map_err(usage)?)
-        }
+        (Some(path), _) => Some(crate::keys::read_passphrase_file(path).map_err(usage)?),
         (None, Some(var)) => {
             let value = std::env::var(var)
                 .map_err(|_| usage(format!("--password-env {var}: the variable is not set")))?;
