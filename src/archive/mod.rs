@@ -1,4 +1,5 @@
-//! The archive format: compression, the manifest, and streaming tar in (save) and out (restore).
+//! The archive format: compression, encryption, the manifest, opening an archive for reading,
+//! and streaming tar in (save) and out (restore).
 //! Synchronous code over `Read`/`Write`; progress goes to shared counters that a reporter renders.
 
 pub mod checksum;
@@ -6,6 +7,7 @@ mod compression;
 pub mod encryption;
 pub mod index;
 pub mod manifest;
+mod open;
 mod restore;
 mod save;
 pub mod tar_stream;
@@ -17,6 +19,7 @@ use std::sync::Arc;
 pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
 pub use encryption::{EncryptTo, Encryption, Keys, Passphrase, RecipientKey};
 pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
+pub use open::{open_archive, open_archive_with_kind, ArchiveFormat};
 pub use restore::{rewrite_for_upload, RewriteReport, MOUNT_DIR};
 pub use save::write_archive;
 pub use tar_stream::{Item, TarReader, Totals, Verdict};

@@ -19,9 +19,10 @@ use crate::db::dump::{dump_with_progress, DumpPlan};
 use crate::docker::quiesce::{Mode, Quiesce};
 use crate::docker::{df, volumes, Engine};
 use crate::error::{Kind, UserError};
-use crate::output::{self, Sink};
+use crate::output;
 use crate::select::{print_summary, Saved};
 use crate::settings::Ctx;
+use crate::storage::Sink;
 use crate::transfer::ArchiveOptions;
 
 /// Where the export goes.

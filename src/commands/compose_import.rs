@@ -28,7 +28,7 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
 use crate::pipe::DynRead;
 use crate::settings::Ctx;
-use crate::transfer;
+use crate::storage::open_input;
 
 /// Where the volumes' archives come from.
 enum Source {
@@ -116,15 +116,17 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&bv.file);
-                transfer::open_input(&path.to_string_lossy()).await?.0
+                open_input(&path.to_string_lossy()).await?.0
             }
         };
         let counters: Arc<Counters> = Arc::default();
         let opened = {
             let (counters, keys) = (Arc::clone(&counters), Arc::clone(&keys));
-            tokio::task::spawn_blocking(move || transfer::open_archive(input, counters, &keys))
-                .await
-                .expect("opening the archive panicked")
+            tokio::task::spawn_blocking(move || {
+                crate::archive::open_archive(input, counters, &keys)
+            })
+            .await
+            .expect("opening the archive panicked")
         };
         let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
         let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
@@ -229,7 +231,7 @@ async fn replay_dumps(
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &d.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&d.file);
-                transfer::open_input(&path.to_string_lossy()).await?.0
+                open_input(&path.to_string_lossy()).await?.0
             }
         };
         let opened = open_counted(input)
@@ -273,7 +275,7 @@ async fn open(bundle: &str) -> Result<(Source, BundleManifest)> {
         let manifest = read_dir_manifest(path)?;
         return Ok((Source::Dir(path.to_path_buf()), manifest));
     }
-    let (input, _) = transfer::open_input(bundle).await?;
+    let (input, _) = open_input(bundle).await?;
     let reader = tokio::task::spawn_blocking(move || {
         let mut reader = BundleReader::new(input);
         let manifest = reader.read_manifest()?;

@@ -12,8 +12,9 @@ use crate::cli::DbDumpArgs;
 use crate::db::dump::{dump_with_progress, DumpPlan};
 use crate::db::{self, DumpFormat, Server};
 use crate::error::{Kind, UserError};
-use crate::output::{self, Sink};
+use crate::output;
 use crate::settings::Ctx;
+use crate::storage::Sink;
 
 /// Where the dump goes.
 #[derive(Debug, Clone, PartialEq)]

@@ -10,12 +10,11 @@ use crate::archive::{Counters, Item, Keys, ManifestHead, ManifestTrailer, Totals
 use crate::cli::{Format, InspectArgs};
 use crate::output;
 use crate::settings::Ctx;
-use crate::transfer;
 
 struct Summary {
     head: Option<ManifestHead>,
     trailer: Option<ManifestTrailer>,
-    format: transfer::ArchiveFormat,
+    format: crate::archive::ArchiveFormat,
     totals: Totals,
     verified: bool,
     top_level: Vec<String>,
@@ -23,7 +22,7 @@ struct Summary {
 
 pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
     let keys = crate::keys_args::keys(&args.decrypt)?;
-    let (input, len) = transfer::open_input(&args.archive).await?;
+    let (input, len) = crate::storage::open_input(&args.archive).await?;
     let summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
         .await
         .expect("inspect panicked")
@@ -50,7 +49,7 @@ pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
 
 fn read_summary(input: crate::pipe::DynRead, keys: &Keys) -> Result<Summary> {
     let counters: Arc<Counters> = Arc::default();
-    let (mut reader, format) = transfer::open_archive_with_kind(input, counters, keys)?;
+    let (mut reader, format) = crate::archive::open_archive_with_kind(input, counters, keys)?;
     let mut top_level = Vec::new();
     while let Item::Entry(entry) = reader.next_item()? {
         let path = entry.display_path();

@@ -13,10 +13,11 @@ use crate::cli::SaveArgs;
 use crate::docker::quiesce::Quiesce;
 use crate::docker::{df, volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
-use crate::output::{self, Measure, Progress, Sink};
+use crate::output::{self, Measure, Progress};
 use crate::select::Saved;
 use crate::settings::Ctx;
 use crate::storage::upload::Fanout;
+use crate::storage::Sink;
 use crate::transfer;
 
 /// Where one volume's archive goes.

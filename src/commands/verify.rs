@@ -15,6 +15,7 @@ use crate::error::{Kind, UserError};
 use crate::output;
 use crate::pipe::DynRead;
 use crate::settings::Ctx;
+use crate::storage::open_input;
 use crate::transfer;
 
 /// What reading the archive found.
@@ -112,9 +113,9 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 
 /// Reads the whole archive; with `index`, describes every entry too.
 async fn read_archive(path: &str, index: bool, keys: Arc<Keys>) -> Result<Read> {
-    let (input, _) = transfer::open_input(path).await?;
+    let (input, _) = open_input(path).await?;
     tokio::task::spawn_blocking(move || -> Result<Read> {
-        let mut reader = transfer::open_archive(input, Arc::<Counters>::default(), &keys)?;
+        let mut reader = crate::archive::open_archive(input, Arc::<Counters>::default(), &keys)?;
         let index = if index {
             Some(index::index_entries(&mut reader)?)
         } else {
@@ -163,9 +164,9 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
     let docker = &engine.docker;
     let scratch = volumes::create_scratch(docker, "restore-test", "").await?;
     let result = async {
-        let (input, _) = transfer::open_input(path).await?;
+        let (input, _) = open_input(path).await?;
         let reader = tokio::task::spawn_blocking(move || -> Result<_> {
-            Ok(transfer::open_archive(
+            Ok(crate::archive::open_archive(
                 input as DynRead,
                 Arc::default(),
                 &keys,

@@ -4,7 +4,12 @@
 //! listing what a destination holds.
 
 pub mod catalog;
+mod input;
+mod sink;
 pub mod upload;
+
+pub use input::{open_input, open_remote};
+pub use sink::Sink;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -16,7 +21,7 @@ use futures_util::StreamExt;
 use opendal::Operator;
 
 use crate::error::{Kind, UserError};
-use crate::pipe::{self, ChannelReader, DynRead};
+use crate::pipe;
 
 /// Part size of multipart uploads when nothing else is said: S3 allows 10,000 parts, so 16 MiB
 /// parts take archives up to 160 GB, and two in flight keep memory near 32 MiB.
@@ -349,22 +354,6 @@ fn describe(e: &opendal::Error) -> (Option<String>, String) {
         source = cause.source();
     }
     (None, detail)
-}
-
-/// Opens one archive at a URL for reading as a blocking stream (for the archive code on a
-/// blocking thread): a task on the runtime streams the object in chunks through a bounded
-/// channel, so memory stays constant. Returns the reader and the object's size.
-pub async fn open_remote(url: &str) -> Result<(DynRead, Option<u64>)> {
-    let (location, name) = Location::split_object(url)?;
-    let store = Store::open(&location, false)?;
-    let meta = store
-        .op
-        .stat(&name)
-        .await
-        .map_err(|e| storage_error(&format!("cannot open {url}"), e))?;
-    let len = meta.content_length();
-    let rx = stream_object(&store, &name, 0..len).await?;
-    Ok((Box::new(ChannelReader::new(rx)), Some(len)))
 }
 
 /// Streams `range` of object `name` into a channel; errors arrive in the stream.

@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{storage_error, Store};
+use super::{storage_error, Sink, Store};
 use crate::error::UserError;
-use crate::output::{self, Sink};
+use crate::output;
 
 /// Chunks handed to each upload task at a time.
 const CHUNK: usize = 1 << 20;
