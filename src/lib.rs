@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod select;
 pub mod settings;
 pub mod storage;
+pub mod storage_args;
 pub mod transfer;
 
 use std::ffi::OsString;
@@ -65,7 +66,10 @@ pub fn main() -> i32 {
         }
     };
     let settings = Settings::from_globals(&cli.global);
-    storage::configure(storage::S3Options::from_args(&cli.storage));
+    let s3 = storage_args::s3_options(&cli.storage);
+    // OpenDAL's HTTP client needs a process-wide TLS crypto provider; another one may already
+    // be installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     output::configure(settings.quiet, settings.debug);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -81,7 +85,11 @@ pub fn main() -> i32 {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
         plugin::watch_cli_socket(cancel.clone());
-        let ctx = Ctx { settings, cancel };
+        let ctx = Ctx {
+            settings,
+            cancel,
+            s3,
+        };
         match run(&ctx, cli.command).await {
             Ok(()) => 0,
             Err(err) => report(&err),

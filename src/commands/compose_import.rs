@@ -28,7 +28,7 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
 use crate::pipe::DynRead;
 use crate::settings::Ctx;
-use crate::storage::open_input;
+use crate::storage::{open_input, S3Options};
 
 /// Where the volumes' archives come from.
 enum Source {
@@ -38,7 +38,7 @@ enum Source {
 
 pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
     let keys = Arc::new(crate::keys_args::keys(&args.decrypt)?);
-    let (source, manifest) = open(&args.bundle).await?;
+    let (source, manifest) = open(&args.bundle, &ctx.s3).await?;
     let project = match &args.project_name {
         Some(p) => checked_name(p, "-p")?,
         None => manifest.project.clone(),
@@ -116,7 +116,7 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&bv.file);
-                open_input(&path.to_string_lossy()).await?.0
+                open_input(&path.to_string_lossy(), &ctx.s3).await?.0
             }
         };
         let counters: Arc<Counters> = Arc::default();
@@ -231,7 +231,7 @@ async fn replay_dumps(
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &d.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&d.file);
-                open_input(&path.to_string_lossy()).await?.0
+                open_input(&path.to_string_lossy(), &ctx.s3).await?.0
             }
         };
         let opened = open_counted(input)
@@ -269,13 +269,13 @@ async fn replay_dumps(
 
 /// Opens the bundle (a file or stdin) and reads its manifest, or reads a `--split` directory's
 /// manifest.
-async fn open(bundle: &str) -> Result<(Source, BundleManifest)> {
+async fn open(bundle: &str, s3: &S3Options) -> Result<(Source, BundleManifest)> {
     let path = Path::new(bundle);
     if bundle != "-" && path.is_dir() {
         let manifest = read_dir_manifest(path)?;
         return Ok((Source::Dir(path.to_path_buf()), manifest));
     }
-    let (input, _) = open_input(bundle).await?;
+    let (input, _) = open_input(bundle, s3).await?;
     let reader = tokio::task::spawn_blocking(move || {
         let mut reader = BundleReader::new(input);
         let manifest = reader.read_manifest()?;

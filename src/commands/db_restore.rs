@@ -13,7 +13,7 @@ use crate::settings::Ctx;
 
 pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
     let given = db::overrides_from(&args.credentials)?;
-    let (input, len) = crate::storage::open_input(&args.input).await?;
+    let (input, len) = crate::storage::open_input(&args.input, &ctx.s3).await?;
     // Recognise the dump before touching the engine: a foreign file fails fast.
     let opened = open_counted(input).await?;
     let engine = ctx.engine().await?;

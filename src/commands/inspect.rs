@@ -20,9 +20,9 @@ struct Summary {
     top_level: Vec<String>,
 }
 
-pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<()> {
     let keys = crate::keys_args::keys(&args.decrypt)?;
-    let (input, len) = crate::storage::open_input(&args.archive).await?;
+    let (input, len) = crate::storage::open_input(&args.archive, &ctx.s3).await?;
     let summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
         .await
         .expect("inspect panicked")

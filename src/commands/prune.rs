@@ -30,7 +30,7 @@ pub fn policy(keep: &KeepArgs) -> Result<Policy> {
     Ok(p)
 }
 
-pub async fn run(_ctx: &Ctx, args: PruneArgs) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: PruneArgs) -> Result<()> {
     let policy = policy(&args.keep)?;
     if policy.is_empty() {
         return Err(
@@ -39,7 +39,7 @@ pub async fn run(_ctx: &Ctx, args: PruneArgs) -> Result<()> {
                 .into(),
         );
     }
-    let store = Store::open(&Location::parse(&args.destination)?, false)?;
+    let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;
     let volumes = args.volume.map(|v| vec![v]);
     prune(&store, volumes.as_deref(), &policy, args.dry_run).await
 }

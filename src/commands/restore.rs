@@ -22,7 +22,7 @@ use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let keys = crate::keys_args::keys(&args.decrypt)?;
-    let (input, input_len) = crate::storage::open_input(&args.archive).await?;
+    let (input, input_len) = crate::storage::open_input(&args.archive, &ctx.s3).await?;
     let counters: Arc<Counters> = Arc::default();
     // A missing or wrong key fails here, before any volume is created or touched.
     let opened = {

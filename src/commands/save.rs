@@ -49,7 +49,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
         )
         .into());
     }
-    let stores = crate::storage::open_all(&args.to, true)?;
+    let stores = crate::storage::open_all(&args.to, true, &ctx.s3)?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
     let encrypt = crate::keys_args::encrypt_to(&args.encrypt)?.map(Arc::new);
     let engine = ctx.engine().await?;

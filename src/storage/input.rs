@@ -5,16 +5,16 @@ use std::io;
 
 use anyhow::Result;
 
-use super::{storage_error, stream_object, Location, Store};
+use super::{storage_error, stream_object, Location, S3Options, Store};
 use crate::error::{Kind, UserError};
 use crate::pipe::{ChannelReader, DynRead};
 
 /// Opens an archive for reading: `-` (stdin), a file, or a URL (`s3://bucket/key`, streamed
 /// through a bounded channel). Returns the reader and the size when known.
-pub async fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
+pub async fn open_input(path: &str, s3: &S3Options) -> Result<(DynRead, Option<u64>)> {
     use std::io::IsTerminal;
     if Location::is_remote(path) {
-        return open_remote(path).await;
+        return open_remote(path, s3).await;
     }
     if path == "-" {
         if io::stdin().is_terminal() {
@@ -41,9 +41,9 @@ pub async fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
 /// Opens one archive at a URL for reading as a blocking stream (for the archive code on a
 /// blocking thread): a task on the runtime streams the object in chunks through a bounded
 /// channel, so memory stays constant. Returns the reader and the object's size.
-pub async fn open_remote(url: &str) -> Result<(DynRead, Option<u64>)> {
+pub async fn open_remote(url: &str, s3: &S3Options) -> Result<(DynRead, Option<u64>)> {
     let (location, name) = Location::split_object(url)?;
-    let store = Store::open(&location, false)?;
+    let store = Store::open(&location, false, s3)?;
     let meta = store
         .op
         .stat(&name)
