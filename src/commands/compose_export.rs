@@ -22,6 +22,7 @@ use crate::error::{Kind, UserError};
 use crate::output;
 use crate::select::{print_summary, Saved};
 use crate::settings::Ctx;
+use crate::storage::upload::Uploads;
 use crate::storage::Sink;
 use crate::transfer::ArchiveOptions;
 
@@ -330,6 +331,8 @@ async fn export_split(
     force: bool,
 ) -> Result<(Vec<Saved>, Option<u64>)> {
     let mut saved = Vec::new();
+    // Local files only: no upload to wait for.
+    let uploads = Uploads::new();
     for (i, bv) in manifest.volumes.iter().enumerate() {
         ctx.check_cancelled()?;
         let volume = volumes::require(&engine.docker, &bv.volume.name, &engine.describe()).await?;
@@ -345,6 +348,7 @@ async fn export_split(
             options.encrypt.clone(),
             force,
             &[],
+            &uploads,
         );
         saved.push(one.await?);
     }

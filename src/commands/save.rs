@@ -16,7 +16,7 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Measure, Progress};
 use crate::select::Saved;
 use crate::settings::Ctx;
-use crate::storage::upload::Fanout;
+use crate::storage::upload::{Fanout, Uploads};
 use crate::storage::Sink;
 use crate::transfer;
 
@@ -69,6 +69,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     }
     let quiesce = Quiesce::plan(&engine.docker, &names, args.quiesce.mode(), None).await?;
     let count = found.len();
+    let uploads = Uploads::new();
     let work = async {
         let mut saved = Vec::new();
         for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
@@ -80,12 +81,12 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
                 n => format!("[{}/{n}] {}", i + 1, volume.name),
             };
             let one = save_one(
-                ctx, &engine, volume, &label, target, opts, encrypt, args.force, &stores,
+                ctx, &engine, volume, &label, target, opts, encrypt, args.force, &stores, &uploads,
             )
             .await;
             if one.is_err() {
                 // Aborted uploads finish aborting before the error is reported.
-                crate::storage::upload::settle().await;
+                uploads.settle().await;
             }
             saved.push(one?);
         }
@@ -113,14 +114,18 @@ pub(crate) async fn save_one(
     encrypt: Option<Arc<EncryptTo>>,
     force: bool,
     stores: &[crate::storage::Store],
+    uploads: &Uploads,
 ) -> Result<Saved> {
     let sink = match &target {
-        Target::Stdout => Fanout::open(&[], "", Some(("stdout".into(), Sink::stdout()?)), force),
-        Target::File(path) => {
-            let file = Sink::file(path, force)?;
-            Fanout::open(&[], "", Some((path.display().to_string(), file)), force)
+        Target::Stdout => {
+            let stdout = Some(("stdout".into(), Sink::stdout()?));
+            Fanout::open(uploads, &[], "", stdout, force)
         }
-        Target::To(name) => Fanout::open(stores, name, None, force),
+        Target::File(path) => {
+            let file = Some((path.display().to_string(), Sink::file(path, force)?));
+            Fanout::open(uploads, &[], "", file, force)
+        }
+        Target::To(name) => Fanout::open(uploads, stores, name, None, force),
     }
     .await?;
     let options = transfer::ArchiveOptions {
