@@ -4,10 +4,6 @@
 
 use std::fmt;
 
-use crate::archive::ArchiveError;
-use crate::docker::connect::ConnectError;
-use crate::docker::context::ContextError;
-
 /// Classes of failure, each with its exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -158,30 +154,6 @@ impl fmt::Display for UserError {
 }
 
 impl std::error::Error for UserError {}
-
-/// The class and hint of an error, found anywhere in its chain.
-pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
-    for cause in err.chain() {
-        if let Some(u) = cause.downcast_ref::<UserError>() {
-            return (u.kind, u.hint.clone());
-        }
-        if let Some(c) = cause.downcast_ref::<ConnectError>() {
-            return (Kind::Daemon, c.hint());
-        }
-        if let Some(c) = cause.downcast_ref::<ContextError>() {
-            return (Kind::Daemon, c.hint());
-        }
-        if let Some(a) = cause.downcast_ref::<ArchiveError>() {
-            if a.is_key_problem() {
-                return (Kind::Key, None);
-            }
-            if a.is_damage() {
-                return (Kind::Damaged, None);
-            }
-        }
-    }
-    (Kind::Failure, None)
-}
 
 #[cfg(test)]
 mod tests {

@@ -11,9 +11,11 @@ pub mod compose;
 pub mod db;
 pub mod docker;
 pub mod error;
+pub mod exit;
 pub mod keys;
 pub mod ops;
 pub mod output;
+pub mod pipe;
 pub mod plugin;
 pub mod retention;
 pub mod schedule;
@@ -28,7 +30,8 @@ use clap::{CommandFactory, FromArgMatches};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Cli, Command};
-use crate::error::{classify, Kind};
+use crate::error::Kind;
+use crate::exit::classify;
 use crate::settings::Ctx;
 
 /// Runs the tool with the process's arguments; returns the exit code.
@@ -67,7 +70,10 @@ pub fn main() -> i32 {
         }
     };
     let settings = settings::from_globals(&cli.global);
-    storage::configure(storage::S3Options::from_args(&cli.storage));
+    let s3 = settings::storage::s3_options(&cli.storage);
+    // OpenDAL's HTTP client needs a process-wide TLS crypto provider; another one may already
+    // be installed, which is just as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     output::configure(settings.quiet, settings.debug);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -85,7 +91,11 @@ pub fn main() -> i32 {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
         plugin::watch_cli_socket(cancel.clone());
-        let ctx = Ctx { settings, cancel };
+        let ctx = Ctx {
+            settings,
+            cancel,
+            s3,
+        };
         finish(run(&ctx, cli.command).await)
     });
     // Blocking threads may still wait on a pipe; they hold nothing that needs cleaning.

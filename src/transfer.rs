@@ -10,15 +10,13 @@ use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
-    self, index, ArchiveError, Counters, EncodeOptions, EncryptTo, Keys, ManifestHead,
-    ManifestTrailer, RewriteReport, TarReader,
+    self, index, ArchiveError, Counters, EncodeOptions, EncryptTo, ManifestHead, ManifestTrailer,
+    RewriteReport, TarReader,
 };
-use crate::docker::stream::{self, ChannelReader, ChannelWriter};
+use crate::docker::stream;
 use crate::docker::Helper;
 use crate::error::UserError;
-
-/// Any blocking byte source (a file, stdin, the engine through a channel).
-pub type DynRead = Box<dyn Read + Send>;
+use crate::pipe::{self, ChannelReader, ChannelWriter, DynRead};
 
 /// How `save_volume` writes an archive.
 #[derive(Clone)]
@@ -40,7 +38,7 @@ pub async fn save_volume<W: Write + Send + 'static>(
     counters: Arc<Counters>,
     cancel: &CancellationToken,
 ) -> Result<(W, ManifestTrailer)> {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let writer = tokio::task::spawn_blocking(move || {
         let reader = ChannelReader::new(rx);
         let encrypt = opts.encrypt.as_deref();
@@ -60,42 +58,6 @@ pub async fn save_volume<W: Write + Send + 'static>(
     }
 }
 
-/// What an archive is wrapped in, as found by content.
-#[derive(Debug, Clone, Copy)]
-pub struct ArchiveFormat {
-    pub compression: archive::Compression,
-    pub encryption: Option<archive::Encryption>,
-}
-
-/// Opens an archive for reading (restore, inspect, verify): detects encryption and compression
-/// by content, decrypts with `keys` (a missing or wrong key fails here, before anything else
-/// happens), checks that it holds tar data and reads the manifest head if there is one.
-/// Blocking; run it on a blocking thread (it may ask for a passphrase on the terminal).
-pub fn open_archive(
-    input: DynRead,
-    counters: Arc<Counters>,
-    keys: &Keys,
-) -> Result<TarReader<DynRead>, ArchiveError> {
-    open_archive_with_kind(input, counters, keys).map(|(reader, _)| reader)
-}
-
-/// `open_archive`, also telling which encryption and compression were found.
-pub fn open_archive_with_kind(
-    input: DynRead,
-    counters: Arc<Counters>,
-    keys: &Keys,
-) -> Result<(TarReader<DynRead>, ArchiveFormat), ArchiveError> {
-    let counted = archive::CountingReader::new(input, counters.clone());
-    let decoder = archive::Decoder::with_keys(counted, keys)?;
-    let format = ArchiveFormat {
-        compression: decoder.compression(),
-        encryption: decoder.encryption(),
-    };
-    let mut reader = TarReader::new(Box::new(decoder) as DynRead, counters);
-    reader.peek()?;
-    Ok((reader, format))
-}
-
 /// Streams every entry of `reader` into the volume behind `helper`, renamed under the mount, and
 /// checks the archive against its manifest before the engine sees the stream's end.
 pub async fn restore_into(
@@ -104,7 +66,7 @@ pub async fn restore_into(
     mut reader: TarReader<DynRead>,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let producer = tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter::new(tx);
         let (writer, report) =
@@ -164,7 +126,7 @@ where
     F: FnOnce(TarReader<DynRead>) -> Fut,
     Fut: std::future::Future<Output = Result<T>>,
 {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let source: DynRead = Box::new(ChannelReader::new(rx));
     let (source, indexer) = if index {
         let (tee, indexer) = tee_index(source);
@@ -193,7 +155,7 @@ fn tee_index(
     DynRead,
     tokio::task::JoinHandle<Result<index::Index, ArchiveError>>,
 ) {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let indexer = tokio::task::spawn_blocking(move || {
         let mut reader = TarReader::new(ChannelReader::new(rx), Arc::default());
         let index = index::index_entries(&mut reader);
@@ -242,36 +204,6 @@ impl Read for Tee {
     }
 }
 
-/// Opens an archive for reading: `-` (stdin), a file, or a URL (`s3://bucket/key`, streamed
-/// through a bounded channel). Returns the reader and the size when known.
-pub async fn open_input(path: &str) -> Result<(DynRead, Option<u64>)> {
-    use std::io::IsTerminal;
-    if crate::storage::Location::is_remote(path) {
-        return crate::storage::open_remote(path).await;
-    }
-    if path == "-" {
-        if io::stdin().is_terminal() {
-            return Err(UserError::new(
-                crate::error::Kind::Usage,
-                "refusing to read an archive from a terminal",
-            )
-            .hint("pipe the archive in, e.g. `cat backup.tar.zst | ... restore - VOLUME`")
-            .into());
-        }
-        return Ok((Box::new(io::stdin()), None));
-    }
-    let file = std::fs::File::open(path).map_err(|e| {
-        let kind = if e.kind() == io::ErrorKind::NotFound {
-            crate::error::Kind::NotFound
-        } else {
-            crate::error::Kind::Failure
-        };
-        UserError::new(kind, format!("cannot open {path}: {e}"))
-    })?;
-    let len = file.metadata().ok().map(|m| m.len());
-    Ok((Box::new(file), len))
-}
-
 /// Reads the volume behind `helper` through the engine and describes every entry.
 pub async fn index_volume(docker: &Docker, helper: &Helper) -> Result<index::Index> {
     index_volume_counted(docker, helper, Arc::default()).await
@@ -283,7 +215,7 @@ pub async fn index_volume_counted(
     helper: &Helper,
     counters: Arc<Counters>,
 ) -> Result<index::Index> {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let indexer = tokio::task::spawn_blocking(move || {
         let mut reader = TarReader::new(ChannelReader::new(rx), counters);
         index::index_entries(&mut reader)

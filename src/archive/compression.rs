@@ -347,7 +347,7 @@ mod tests {
             let data = zstd_then_age(&plain, &to, armor);
             assert!(!data.windows(8).any(|w| w == b"tar byte"));
             let err = Decoder::new(&data[..]).err().unwrap();
-            assert!(matches!(err, ArchiveError::NeedKey(_)), "{err}");
+            assert!(matches!(err, ArchiveError::NeedKey { .. }), "{err}");
             let mut keys = Keys::none();
             keys.add_identity_for_tests(Box::new(id.clone()));
             let mut d = Decoder::with_keys(&data[..], &keys).unwrap();

@@ -1,18 +1,19 @@
 //! Encryption with age (<https://age-encryption.org/v1>), through the `age` crate: recipients and
 //! passphrases for writing, identities and passphrases for reading, and detection by content.
+//! Keys arrive as values (parsed text, or a passphrase source given by the caller): reading key
+//! files and asking on the terminal belong to `crate::keys`.
 //!
 //! The age layer wraps the compressed stream (compress, then encrypt), so everything of the
 //! archive, manifest included, is inside it. Secrets (passphrases, identities) never appear in a
 //! message: errors name files and line numbers only.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
-use std::path::Path;
 
 use age::armor::ArmoredReader;
 use age::secrecy::SecretString;
 use serde::Serialize;
 
-use super::ArchiveError;
+use super::{ArchiveError, KeyNeed};
 
 /// The binary age header starts with this (then the version, `v1`).
 const AGE_MAGIC: &[u8] = b"age-encryption.org/";
@@ -20,8 +21,6 @@ const AGE_MAGIC: &[u8] = b"age-encryption.org/";
 const ARMOR_BEGIN: &[u8] = b"-----BEGIN AGE ENCRYPTED FILE-----";
 /// Bytes to read before deciding what a stream is: enough for the armor's first line.
 pub const SNIFF_LEN: usize = 40;
-/// Identity and recipient files are small; refuse to read huge ones.
-const KEY_FILE_LIMIT: u64 = 1 << 20;
 
 /// How an archive is encrypted, as far as its clear-text header tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,26 +97,6 @@ impl RecipientKey {
     }
 }
 
-/// Reads a recipients file as `age -R` does: one recipient a line, `#` comments, blank lines.
-pub fn read_recipients_file(path: &Path) -> Result<Vec<RecipientKey>, String> {
-    let text = read_small_file(path)?;
-    let text = String::from_utf8(text).map_err(|_| format!("{} is not text", path.display()))?;
-    let mut keys = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let key = RecipientKey::parse(line)
-            .map_err(|e| format!("{} line {}: {e}", path.display(), n + 1))?;
-        keys.push(key);
-    }
-    if keys.is_empty() {
-        return Err(format!("{} holds no recipients", path.display()));
-    }
-    Ok(keys)
-}
-
 /// What a new archive is encrypted to.
 pub enum EncryptTo {
     Recipients(Vec<RecipientKey>),
@@ -189,11 +168,12 @@ impl<W: Write> Write for Encrypting<W> {
 // Reading
 // ------------------------------------------------------------------------------------------
 
-/// A passphrase for reading: given (from a file), or to be asked on the terminal if the
-/// archive turns out to need one.
+/// A passphrase for reading: given, or asked for (through the caller's closure, e.g. on the
+/// terminal) only if the archive turns out to need one. The closure's error says why no
+/// passphrase could be had.
 pub enum Passphrase {
     Given(SecretString),
-    Prompt,
+    Ask(Box<dyn Fn() -> Result<SecretString, String> + Send + Sync>),
 }
 
 /// The keys a reader may use. Empty keys read plain archives and refuse encrypted ones.
@@ -223,16 +203,12 @@ impl Keys {
         self
     }
 
-    /// Adds the identities in `path`: an age identity file (`AGE-SECRET-KEY-1...` lines, `#`
-    /// comments), or an ssh private key (ed25519 or RSA; one protected by a passphrase is
-    /// unlocked on the terminal when it is needed).
-    pub fn add_identity_file(&mut self, path: &Path) -> Result<(), String> {
-        let data = read_small_file(path)?;
-        self.add_identities(&data, &path.display().to_string(), TerminalCallbacks)
-    }
-
-    /// `add_identity_file` on the file's content; `callbacks` ask for passphrases.
-    fn add_identities<C: age::Callbacks>(
+    /// Adds the identities in `data`, the content of the identity file called `name` (in
+    /// messages): an age identity file (`AGE-SECRET-KEY-1...` lines, `#` comments), one
+    /// encrypted with a passphrase (`age -p`), or an ssh private key (ed25519 or RSA). The
+    /// passphrase of a protected one is asked for through `callbacks`: at once for an age
+    /// file, when the key is first used for an ssh key.
+    pub fn add_identities<C: age::Callbacks>(
         &mut self,
         data: &[u8],
         name: &str,
@@ -285,75 +261,6 @@ impl Keys {
         self.identities.extend(identities);
         Ok(())
     }
-}
-
-/// Asks on the terminal for what an identity needs (an ssh key's passphrase).
-#[derive(Clone, Copy)]
-struct TerminalCallbacks;
-
-impl age::Callbacks for TerminalCallbacks {
-    fn display_message(&self, message: &str) {
-        crate::output::message(message);
-    }
-    fn confirm(&self, _: &str, _: &str, _: Option<&str>) -> Option<bool> {
-        None
-    }
-    fn request_public_string(&self, _: &str) -> Option<String> {
-        None
-    }
-    fn request_passphrase(&self, description: &str) -> Option<SecretString> {
-        rpassword::prompt_password(format!("{description}: "))
-            .ok()
-            .map(SecretString::from)
-    }
-}
-
-/// Asks for a passphrase on the terminal (not echoed); `confirm` asks twice and compares.
-pub fn prompt_passphrase(confirm: bool) -> Result<SecretString, String> {
-    let no_tty = |e: io::Error| {
-        format!("cannot ask for a passphrase: no terminal ({e}); use --passphrase-file FILE")
-    };
-    let first = rpassword::prompt_password("Passphrase: ").map_err(no_tty)?;
-    if first.is_empty() {
-        return Err("the passphrase is empty".into());
-    }
-    if confirm {
-        let second = rpassword::prompt_password("Passphrase (again): ").map_err(no_tty)?;
-        if second != first {
-            return Err("the passphrases do not match".into());
-        }
-    }
-    Ok(SecretString::from(first))
-}
-
-/// Reads a passphrase file: its content, less one trailing line break.
-pub fn read_passphrase_file(path: &Path) -> Result<SecretString, String> {
-    let data = read_small_file(path)?;
-    let mut text = String::from_utf8(data)
-        .map_err(|_| format!("the passphrase in {} is not UTF-8", path.display()))?;
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    if text.is_empty() {
-        return Err(format!("{} holds an empty passphrase", path.display()));
-    }
-    Ok(SecretString::from(text))
-}
-
-fn read_small_file(path: &Path) -> Result<Vec<u8>, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let mut data = Vec::new();
-    file.take(KEY_FILE_LIMIT + 1)
-        .read_to_end(&mut data)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    if data.len() as u64 > KEY_FILE_LIMIT {
-        return Err(format!("{} is too large for a key file", path.display()));
-    }
-    Ok(data)
 }
 
 /// The plaintext of an age stream.
@@ -413,27 +320,32 @@ pub fn decrypt<R: Read>(input: R, keys: &Keys) -> Result<(AgeReader<R>, Encrypti
         Encryption::Recipients
     };
     if keys.is_empty() {
-        return Err(ArchiveError::NeedKey(format!(
-            "the archive is encrypted ({kind}): give --identity or --passphrase-file"
-        )));
+        return Err(ArchiveError::NeedKey {
+            need: KeyNeed::Any,
+            why: format!("the archive is encrypted ({kind}): a key is needed"),
+        });
     }
     let mut tried: Vec<Box<dyn age::Identity>> = Vec::new();
     if kind == Encryption::Passphrase {
         let passphrase = match &keys.passphrase {
             Some(Passphrase::Given(p)) => p.clone(),
-            Some(Passphrase::Prompt) => prompt_passphrase(false).map_err(ArchiveError::NeedKey)?,
+            Some(Passphrase::Ask(ask)) => ask().map_err(ArchiveError::KeyUnavailable)?,
             None => {
-                return Err(ArchiveError::NeedKey(
-                    "the archive is encrypted with a passphrase: give --passphrase-file or --passphrase"
+                return Err(ArchiveError::NeedKey {
+                    need: KeyNeed::Passphrase,
+                    why: "the archive is encrypted with a passphrase: a passphrase is needed"
                         .into(),
-                ))
+                })
             }
         };
         tried.push(Box::new(age::scrypt::Identity::new(passphrase)));
     } else if keys.identities.is_empty() {
-        return Err(ArchiveError::NeedKey(
-            "the archive is encrypted to recipients, not with a passphrase: give --identity".into(),
-        ));
+        return Err(ArchiveError::NeedKey {
+            need: KeyNeed::Identity,
+            why: "the archive is encrypted to recipients, not with a passphrase: an identity is \
+                  needed"
+                .into(),
+        });
     }
     let identities = keys
         .identities
@@ -524,7 +436,16 @@ mod tests {
         assert_eq!(out, b"hello world");
 
         let err = decrypt(&data[..], &Keys::none()).err().unwrap();
-        assert!(matches!(err, ArchiveError::NeedKey(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                ArchiveError::NeedKey {
+                    need: KeyNeed::Any,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let mut other = Keys::none();
         other
             .identities
@@ -533,7 +454,17 @@ mod tests {
         assert!(matches!(err, ArchiveError::WrongKey(_)), "{err}");
         let pass = Keys::none().with_passphrase(Passphrase::Given("x".to_string().into()));
         let err = decrypt(&data[..], &pass).err().unwrap();
-        assert!(matches!(err, ArchiveError::NeedKey(_)), "{err}");
+        assert!(
+            matches!(
+                err,
+                ArchiveError::NeedKey {
+                    need: KeyNeed::Identity,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("--"), "no flag named: {err}");
     }
 
     #[test]
@@ -554,32 +485,48 @@ mod tests {
     }
 
     #[test]
-    fn recipients_and_passphrase_files() {
-        let dir = tempfile::tempdir().unwrap();
+    fn a_passphrase_is_asked_for_only_when_needed() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let asked = Arc::new(AtomicUsize::new(0));
+        let ask = |answer: Result<&'static str, &'static str>| {
+            let asked = Arc::clone(&asked);
+            Passphrase::Ask(Box::new(move || {
+                asked.fetch_add(1, Ordering::SeqCst);
+                answer.map(|p| p.to_string().into()).map_err(String::from)
+            }))
+        };
+        // An archive to recipients: the passphrase is not asked for.
         let id = age::x25519::Identity::generate();
-        let file = dir.path().join("r.txt");
-        std::fs::write(
-            &file,
-            format!(
-                "# backups\n\n{}\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHsKLqeplhpW+uObz5dvMgjz1OxfM/XXUB+VHtZ6isGN alice@example\n",
-                id.to_public()
+        let to = EncryptTo::Recipients(vec![RecipientKey::X25519(id.to_public())]);
+        let data = encrypt(&to, b"x");
+        let mut keys = Keys::none().with_passphrase(ask(Ok("unused")));
+        keys.identities.push(Box::new(id));
+        assert!(decrypt(&data[..], &keys).is_ok());
+        assert_eq!(asked.load(Ordering::SeqCst), 0);
+        // A passphrase archive: asked once; a failure to ask is the caller's message.
+        let data = encrypt(&EncryptTo::Passphrase("pw".to_string().into()), b"x");
+        let keys = Keys::none().with_passphrase(ask(Err("no terminal here")));
+        let err = decrypt(&data[..], &keys).err().unwrap();
+        assert!(
+            matches!(&err, ArchiveError::KeyUnavailable(m) if m == "no terminal here"),
+            "{err}"
+        );
+        assert_eq!(asked.load(Ordering::SeqCst), 1);
+        let mut keys = Keys::none();
+        keys.identities
+            .push(Box::new(age::x25519::Identity::generate()));
+        let err = decrypt(&data[..], &keys).err().unwrap();
+        assert!(
+            matches!(
+                err,
+                ArchiveError::NeedKey {
+                    need: KeyNeed::Passphrase,
+                    ..
+                }
             ),
-        )
-        .unwrap();
-        assert_eq!(read_recipients_file(&file).unwrap().len(), 2);
-        std::fs::write(&file, "# nothing\n").unwrap();
-        assert!(read_recipients_file(&file).is_err());
-        std::fs::write(&file, "nonsense\n").unwrap();
-        assert!(read_recipients_file(&file)
-            .err()
-            .unwrap()
-            .contains("line 1"));
-
-        let p = dir.path().join("p");
-        std::fs::write(&p, "s3cret\r\n").unwrap();
-        assert_eq!(read_passphrase_file(&p).unwrap().expose_secret(), "s3cret");
-        std::fs::write(&p, "\n").unwrap();
-        assert!(read_passphrase_file(&p).is_err());
+            "{err}"
+        );
     }
 
     #[derive(Clone)]
@@ -618,23 +565,5 @@ mod tests {
             b"x",
         );
         assert!(decrypt(&data[..], &keys).is_ok());
-    }
-
-    #[test]
-    fn identity_file_errors_do_not_echo_content() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("id");
-        std::fs::write(&file, "AGE-SECRET-KEY-1NOTAREALKEYATALL\n").unwrap();
-        let err = Keys::none().add_identity_file(&file).unwrap_err();
-        assert!(!err.contains("NOTAREAL"), "{err}");
-        let id = age::x25519::Identity::generate();
-        std::fs::write(
-            &file,
-            format!("# created: now\n{}\n", id.to_string().expose_secret()),
-        )
-        .unwrap();
-        let mut keys = Keys::none();
-        keys.add_identity_file(&file).unwrap();
-        assert_eq!(keys.identities.len(), 1);
     }
 }

@@ -1,4 +1,5 @@
-//! The archive format: compression, the manifest, and streaming tar in (save) and out (restore).
+//! The archive format: compression, encryption, the manifest, opening an archive for reading,
+//! and streaming tar in (save) and out (restore).
 //! Synchronous code over `Read`/`Write`; progress goes to shared counters that a reporter renders.
 
 pub mod checksum;
@@ -6,6 +7,7 @@ mod compression;
 pub mod encryption;
 pub mod index;
 pub mod manifest;
+mod open;
 mod restore;
 mod save;
 pub mod tar_stream;
@@ -15,8 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
-pub use encryption::{EncryptTo, Encryption, Keys};
+pub use encryption::{EncryptTo, Encryption, Keys, Passphrase, RecipientKey};
 pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
+pub use open::{open_archive, open_archive_with_kind, ArchiveFormat};
 pub use restore::{rewrite_for_upload, RewriteReport};
 pub use save::write_archive;
 pub use tar_stream::{Item, TarReader, Totals, Verdict};
@@ -34,10 +37,14 @@ pub enum ArchiveError {
     Corrupt(String),
     #[error("the archive does not match its manifest: {0}")]
     Mismatch(String),
-    #[error("{0}")]
-    NeedKey(String),
+    /// Encrypted, and no key of the kind needed was given.
+    #[error("{why}")]
+    NeedKey { need: KeyNeed, why: String },
     #[error("cannot decrypt the archive: {0}")]
     WrongKey(String),
+    /// The passphrase was to be asked for and could not be (the caller's message says why).
+    #[error("{0}")]
+    KeyUnavailable(String),
     #[error("reading the archive failed: {0}")]
     Io(#[source] io::Error),
     #[error("writing failed: {0}")]
@@ -61,15 +68,33 @@ impl ArchiveError {
             self,
             ArchiveError::Io(_)
                 | ArchiveError::Output(_)
-                | ArchiveError::NeedKey(_)
+                | ArchiveError::NeedKey { .. }
                 | ArchiveError::WrongKey(_)
+                | ArchiveError::KeyUnavailable(_)
         )
     }
 
     /// Whether the archive is encrypted and the keys given (if any) do not open it.
     pub fn is_key_problem(&self) -> bool {
-        matches!(self, ArchiveError::NeedKey(_) | ArchiveError::WrongKey(_))
+        matches!(
+            self,
+            ArchiveError::NeedKey { .. }
+                | ArchiveError::WrongKey(_)
+                | ArchiveError::KeyUnavailable(_)
+        )
     }
+}
+
+/// The kind of key an encrypted archive needs and was not given: the archive layer says what,
+/// the top level says how (which flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyNeed {
+    /// An identity: the archive is encrypted to recipients.
+    Identity,
+    /// A passphrase: the archive is encrypted with one.
+    Passphrase,
+    /// Any key: none at all was given.
+    Any,
 }
 
 /// Progress counters, updated by the archive code and read by the progress reporter.

@@ -8,8 +8,8 @@ use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 use crate::storage::{catalog, Location, Store};
 
-pub async fn run(_ctx: &Ctx, args: BackupsArgs) -> Result<()> {
-    let store = Store::open(&Location::parse(&args.destination)?, false)?;
+pub async fn run(ctx: &Ctx, args: BackupsArgs) -> Result<()> {
+    let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;
     let mut found = catalog::list(&store).await?;
     if let Some(volume) = &args.volume {
         found.retain(|b| &b.volume == volume);

@@ -20,10 +20,12 @@ use crate::docker::{df, volumes, Engine};
 use crate::error::{Kind, UserError};
 use crate::ops::output_plan::{self, Target};
 use crate::ops::save::{save_one, stream_volume, SaveTo};
-use crate::output::{self, Sink};
+use crate::output;
 use crate::select::{print_summary, Saved};
 use crate::settings::flags;
 use crate::settings::Ctx;
+use crate::storage::upload::Uploads;
+use crate::storage::Sink;
 use crate::transfer::ArchiveOptions;
 
 /// Where the export goes.
@@ -45,7 +47,7 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
         .validate()
         .map_err(|m| UserError::new(Kind::Usage, m))?;
     let out = plan_output(&args, &project.name, &stamp);
-    let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
+    let encrypt = crate::settings::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
     let extension = format!(
         "{}{}",
         compression.extension(),
@@ -326,12 +328,15 @@ async fn export_split(
     force: bool,
 ) -> Result<(Vec<Saved>, Option<u64>)> {
     let mut saved = Vec::new();
+    // Local files only: no upload to wait for.
+    let uploads = Uploads::new();
     for (i, bv) in manifest.volumes.iter().enumerate() {
         ctx.check_cancelled()?;
         let volume = volumes::require(&engine.docker, &bv.volume.name, &engine.describe()).await?;
         let to = SaveTo {
             target: Target::File(dir.join(&bv.file)),
             stores: &[],
+            uploads: &uploads,
             force,
         };
         let label = label(manifest, i, &bv.volume);

@@ -27,8 +27,9 @@ use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
 use crate::output::{self, Measure, Progress};
+use crate::pipe::DynRead;
 use crate::settings::Ctx;
-use crate::transfer::{self, DynRead};
+use crate::storage::{open_input, S3Options};
 
 /// Where the volumes' archives come from.
 enum Source {
@@ -37,8 +38,8 @@ enum Source {
 }
 
 pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
-    let keys = Arc::new(crate::keys::keys(&args.decrypt)?);
-    let (source, manifest) = open(&args.bundle).await?;
+    let keys = Arc::new(crate::settings::keys::keys(&args.decrypt)?);
+    let (source, manifest) = open(&args.bundle, &ctx.s3).await?;
     let project = match &args.project_name {
         Some(p) => checked_name(p, "-p")?,
         None => manifest.project.clone(),
@@ -116,15 +117,17 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&bv.file);
-                transfer::open_input(&path.to_string_lossy()).await?.0
+                open_input(&path.to_string_lossy(), &ctx.s3).await?.0
             }
         };
         let counters: Arc<Counters> = Arc::default();
         let opened = {
             let (counters, keys) = (Arc::clone(&counters), Arc::clone(&keys));
-            tokio::task::spawn_blocking(move || transfer::open_archive(input, counters, &keys))
-                .await
-                .expect("opening the archive panicked")
+            tokio::task::spawn_blocking(move || {
+                crate::archive::open_archive(input, counters, &keys)
+            })
+            .await
+            .expect("opening the archive panicked")
         };
         let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
         let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
@@ -229,7 +232,7 @@ async fn replay_dumps(
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &d.file)),
             Source::Dir(dir) => {
                 let path = dir.join(&d.file);
-                transfer::open_input(&path.to_string_lossy()).await?.0
+                open_input(&path.to_string_lossy(), &ctx.s3).await?.0
             }
         };
         let opened = open_counted(input)
@@ -267,13 +270,13 @@ async fn replay_dumps(
 
 /// Opens the bundle (a file or stdin) and reads its manifest, or reads a `--split` directory's
 /// manifest.
-async fn open(bundle: &str) -> Result<(Source, BundleManifest)> {
+async fn open(bundle: &str, s3: &S3Options) -> Result<(Source, BundleManifest)> {
     let path = Path::new(bundle);
     if bundle != "-" && path.is_dir() {
         let manifest = read_dir_manifest(path)?;
         return Ok((Source::Dir(path.to_path_buf()), manifest));
     }
-    let (input, _) = transfer::open_input(bundle).await?;
+    let (input, _) = open_input(bundle, s3).await?;
     let reader = tokio::task::spawn_blocking(move || {
         let mut reader = BundleReader::new(input);
         let manifest = reader.read_manifest()?;

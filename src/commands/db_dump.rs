@@ -11,8 +11,9 @@ use crate::db::dump::{dump_with_progress, DumpPlan};
 use crate::db::{DumpFormat, Server};
 use crate::error::{Kind, UserError};
 use crate::ops::output_plan::{self, DumpFlags, Target};
-use crate::output::{self, Sink};
+use crate::output;
 use crate::settings::{flags, Ctx};
+use crate::storage::Sink;
 
 pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();

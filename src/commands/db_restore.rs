@@ -10,11 +10,10 @@ use crate::db::restore::{open_counted, restore_with_progress, RestoreRequest};
 use crate::db::Server;
 use crate::output;
 use crate::settings::{flags, Ctx};
-use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
     let given = flags::db_credentials(&args.credentials)?;
-    let (input, len) = transfer::open_input(&args.input).await?;
+    let (input, len) = crate::storage::open_input(&args.input, &ctx.s3).await?;
     // Recognise the dump before touching the engine: a foreign file fails fast.
     let opened = open_counted(input).await?;
     let engine = ctx.engine().await?;

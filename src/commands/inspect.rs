@@ -10,20 +10,19 @@ use crate::archive::{Counters, Item, Keys, ManifestHead, ManifestTrailer, Totals
 use crate::cli::{Format, InspectArgs};
 use crate::output;
 use crate::settings::Ctx;
-use crate::transfer;
 
 struct Summary {
     head: Option<ManifestHead>,
     trailer: Option<ManifestTrailer>,
-    format: transfer::ArchiveFormat,
+    format: crate::archive::ArchiveFormat,
     totals: Totals,
     verified: bool,
     top_level: Vec<String>,
 }
 
-pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
-    let keys = crate::keys::keys(&args.decrypt)?;
-    let (input, len) = transfer::open_input(&args.archive).await?;
+pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<()> {
+    let keys = crate::settings::keys::keys(&args.decrypt)?;
+    let (input, len) = crate::storage::open_input(&args.archive, &ctx.s3).await?;
     let summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
         .await
         .expect("inspect panicked")
@@ -48,9 +47,9 @@ pub async fn run(_ctx: &Ctx, args: InspectArgs) -> Result<()> {
     Ok(())
 }
 
-fn read_summary(input: transfer::DynRead, keys: &Keys) -> Result<Summary> {
+fn read_summary(input: crate::pipe::DynRead, keys: &Keys) -> Result<Summary> {
     let counters: Arc<Counters> = Arc::default();
-    let (mut reader, format) = transfer::open_archive_with_kind(input, counters, keys)?;
+    let (mut reader, format) = crate::archive::open_archive_with_kind(input, counters, keys)?;
     let mut top_level = Vec::new();
     while let Item::Entry(entry) = reader.next_item()? {
         let path = entry.display_path();

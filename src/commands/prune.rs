@@ -9,7 +9,7 @@ use crate::ops::prune;
 use crate::settings::{flags, Ctx};
 use crate::storage::{Location, Store};
 
-pub async fn run(_ctx: &Ctx, args: PruneArgs) -> Result<()> {
+pub async fn run(ctx: &Ctx, args: PruneArgs) -> Result<()> {
     let policy = flags::policy(&args.keep)?;
     if policy.is_empty() {
         return Err(
@@ -18,7 +18,7 @@ pub async fn run(_ctx: &Ctx, args: PruneArgs) -> Result<()> {
                 .into(),
         );
     }
-    let store = Store::open(&Location::parse(&args.destination)?, false)?;
+    let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;
     let volumes = args.volume.map(|v| vec![v]);
     prune::prune(&store, volumes.as_deref(), &policy, args.dry_run).await
 }

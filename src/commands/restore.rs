@@ -12,16 +12,15 @@ use crate::error::{Kind, UserError};
 use crate::ops::restore::{describe, restore_volume, warn_skipped};
 use crate::output::{self, Measure, Progress};
 use crate::settings::Ctx;
-use crate::transfer;
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
-    let keys = crate::keys::keys(&args.decrypt)?;
-    let (input, input_len) = transfer::open_input(&args.archive).await?;
+    let keys = crate::settings::keys::keys(&args.decrypt)?;
+    let (input, input_len) = crate::storage::open_input(&args.archive, &ctx.s3).await?;
     let counters: Arc<Counters> = Arc::default();
     // A missing or wrong key fails here, before any volume is created or touched.
     let opened = {
         let counters = Arc::clone(&counters);
-        tokio::task::spawn_blocking(move || transfer::open_archive(input, counters, &keys))
+        tokio::task::spawn_blocking(move || crate::archive::open_archive(input, counters, &keys))
             .await
             .expect("opening the archive panicked")
     };

@@ -14,6 +14,7 @@ use crate::ops::output_plan::{self, ArchiveFlags};
 use crate::ops::prune;
 use crate::ops::save::{self, SaveTo};
 use crate::settings::{flags, Ctx};
+use crate::storage::upload::Uploads;
 use crate::transfer::ArchiveOptions;
 
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
@@ -43,9 +44,10 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
             "--keep-* prunes the --to destinations: give one".into(),
         ));
     }
-    let stores = crate::storage::open_all(&args.to, true)?;
+    let stores = crate::storage::open_all(&args.to, true, &ctx.s3)?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
-    let encrypt = crate::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
+    let encrypt = crate::settings::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
+    let uploads = Uploads::new();
     let engine = ctx.engine().await?;
     let describe = engine.describe();
     let names = match &selection {
@@ -75,6 +77,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
             let to = SaveTo {
                 target,
                 stores: &stores,
+                uploads: &uploads,
                 force: args.force,
             };
             let label = match count {
@@ -84,7 +87,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
             let one = save::save_one(ctx, &engine, volume, &label, to, options).await;
             if one.is_err() {
                 // Aborted uploads finish aborting before the error is reported.
-                crate::storage::upload::settle().await;
+                uploads.settle().await;
             }
             saved.push(one?);
         }

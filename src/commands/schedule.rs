@@ -45,7 +45,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
     }
     let scheduler = schedule::choose(args.using.map(Into::into))?;
     let mut saved = context_args(ctx)?;
-    saved.extend(s3_args());
+    saved.extend(s3_args(&ctx.s3));
     saved.push("save".into());
     saved.extend(args.volumes.iter().cloned());
     for dest in &destinations {
@@ -136,9 +136,9 @@ fn context_args(ctx: &Ctx) -> Result<Vec<String>> {
 }
 
 /// The S3 settings in force now (flags and the non-secret AWS variables), as flags.
-fn s3_args() -> Vec<String> {
+fn s3_args(given: &S3Options) -> Vec<String> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let mut opts = crate::storage::s3_options();
+    let mut opts = given.clone();
     opts.endpoint = opts
         .endpoint
         .or_else(|| env("AWS_ENDPOINT_URL_S3"))
@@ -148,7 +148,7 @@ fn s3_args() -> Vec<String> {
         .or_else(|| env("AWS_REGION"))
         .or_else(|| env("AWS_DEFAULT_REGION"));
     opts.profile = opts.profile.or_else(|| env("AWS_PROFILE"));
-    S3Options::to_args(&opts)
+    crate::settings::storage::to_args(&opts)
 }
 
 fn scheduler_name(s: Scheduler) -> &'static str {

@@ -40,7 +40,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     };
     let mut newest: BTreeMap<String, Backup> = BTreeMap::new();
     for dest in &destinations {
-        let store = Store::open(&Location::parse(dest)?, false)?;
+        let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
         for b in catalog::list(&store).await? {
             let backup = Backup {
                 path: b.location,

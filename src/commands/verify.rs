@@ -13,8 +13,10 @@ use crate::cli::{Format, VerifyArgs};
 use crate::docker::{volumes, Engine, Helper};
 use crate::error::{Kind, UserError};
 use crate::output;
+use crate::pipe::DynRead;
 use crate::settings::Ctx;
-use crate::transfer::{self, DynRead};
+use crate::storage::{open_input, S3Options};
+use crate::transfer;
 
 /// What reading the archive found.
 struct Read {
@@ -32,8 +34,8 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     }
     let compare = args.against.is_some() || args.restore_test;
     // Shared by the two reads of a test restore (identities cannot be cloned).
-    let keys = Arc::new(crate::keys::keys(&args.decrypt)?);
-    let read = read_archive(&args.archive, compare, Arc::clone(&keys))
+    let keys = Arc::new(crate::settings::keys::keys(&args.decrypt)?);
+    let read = read_archive(&args.archive, compare, Arc::clone(&keys), &ctx.s3)
         .await
         .with_context(|| format!("{} is damaged", args.archive))?;
     let totals = read.verdict.totals();
@@ -110,10 +112,10 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
 }
 
 /// Reads the whole archive; with `index`, describes every entry too.
-async fn read_archive(path: &str, index: bool, keys: Arc<Keys>) -> Result<Read> {
-    let (input, _) = transfer::open_input(path).await?;
+async fn read_archive(path: &str, index: bool, keys: Arc<Keys>, s3: &S3Options) -> Result<Read> {
+    let (input, _) = open_input(path, s3).await?;
     tokio::task::spawn_blocking(move || -> Result<Read> {
-        let mut reader = transfer::open_archive(input, Arc::<Counters>::default(), &keys)?;
+        let mut reader = crate::archive::open_archive(input, Arc::<Counters>::default(), &keys)?;
         let index = if index {
             Some(index::index_entries(&mut reader)?)
         } else {
@@ -162,9 +164,9 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
     let docker = &engine.docker;
     let scratch = volumes::create_scratch(docker, "restore-test", "").await?;
     let result = async {
-        let (input, _) = transfer::open_input(path).await?;
+        let (input, _) = open_input(path, &ctx.s3).await?;
         let reader = tokio::task::spawn_blocking(move || -> Result<_> {
-            Ok(transfer::open_archive(
+            Ok(crate::archive::open_archive(
                 input as DynRead,
                 Arc::default(),
                 &keys,

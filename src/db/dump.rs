@@ -13,9 +13,9 @@ use super::format::DbManifest;
 use super::{mysql, postgres, DumpFormat, Flavor, Scope, Server};
 use crate::archive::{Counters, EncodeOptions, Encoder};
 use crate::docker::exec::{self, Exec};
-use crate::docker::stream::{self, ChannelReader};
 use crate::error::{Kind, UserError};
 use crate::output::{Measure, Progress};
+use crate::pipe::{self, ChannelReader};
 
 /// A dump about to run: what, how, and the manifest it will carry.
 pub struct DumpPlan {
@@ -158,7 +158,7 @@ pub async fn dump_into<W: Write + Send + 'static>(
     counters: Arc<Counters>,
     cancel: &CancellationToken,
 ) -> Result<W> {
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let header = (plan.format == DumpFormat::Plain).then(|| plan.manifest.to_line());
     let writer = tokio::task::spawn_blocking(move || -> io::Result<W> {
         let mut input = ChannelReader::new(rx);

@@ -15,10 +15,9 @@ use super::postgres::ClusterFilter;
 use super::{mysql, postgres, Flavor, Server};
 use crate::archive::{ArchiveError, Counters, Decoder};
 use crate::docker::exec;
-use crate::docker::stream::{self, ChannelWriter};
 use crate::error::{Kind, UserError};
 use crate::output::{Measure, Progress};
-use crate::transfer::DynRead;
+use crate::pipe::{self, ChannelWriter, DynRead};
 
 /// How much of the decompressed dump is read up front to recognise it.
 const HEAD_LEN: usize = 64 * 1024;
@@ -191,7 +190,7 @@ pub async fn restore_into(
     };
 
     let exec = server.exec(cmd);
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     let OpenedDump {
         reader,
         head,
@@ -209,7 +208,7 @@ pub async fn restore_into(
         Ok(bytes)
     });
     // What the clients print on stdout (notices, SET results) is of no interest.
-    let (out_tx, out_rx) = stream::channel();
+    let (out_tx, out_rx) = pipe::channel();
     drop(out_rx);
     let ran = exec::run(
         &server.docker,

@@ -46,6 +46,8 @@ impl Settings {
 pub struct Ctx {
     pub settings: Settings,
     pub cancel: CancellationToken,
+    /// The S3 settings of this run (`--s3-*`).
+    pub s3: crate::storage::S3Options,
 }
 
 impl Ctx {

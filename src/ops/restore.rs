@@ -16,7 +16,8 @@ use crate::docker::Engine;
 use crate::error::{Kind, UserError};
 use crate::ops::Ctx;
 use crate::output;
-use crate::transfer::{self, DynRead};
+use crate::pipe::DynRead;
+use crate::transfer;
 
 /// `54,261 entries, 1.31 GB of data, checksum verified`.
 pub fn describe(report: &RewriteReport) -> String {

@@ -13,15 +13,18 @@ use crate::docker::helper::with_helper;
 use crate::docker::{df, volumes, Engine};
 use crate::ops::output_plan::Target;
 use crate::ops::Ctx;
-use crate::output::{self, Measure, Progress, Sink};
+use crate::output::{self, Measure, Progress};
 use crate::select::Saved;
-use crate::storage::upload::Fanout;
+use crate::storage::upload::{Fanout, Uploads};
+use crate::storage::Sink;
 use crate::transfer;
 
 /// Where `save_one` writes: a file, stdout, or a name in each of `stores` (`--to`).
 pub struct SaveTo<'a> {
     pub target: Target,
     pub stores: &'a [crate::storage::Store],
+    /// The run's uploads, so that aborted ones can be waited for.
+    pub uploads: &'a Uploads,
     /// Overwrite an existing file or object.
     pub force: bool,
 }
@@ -39,15 +42,19 @@ pub async fn save_one(
     let SaveTo {
         target,
         stores,
+        uploads,
         force,
     } = to;
     let sink = match &target {
-        Target::Stdout => Fanout::open(&[], "", Some(("stdout".into(), Sink::stdout()?)), force),
-        Target::File(path) => {
-            let file = Sink::file(path, force)?;
-            Fanout::open(&[], "", Some((path.display().to_string(), file)), force)
+        Target::Stdout => {
+            let stdout = Some(("stdout".into(), Sink::stdout()?));
+            Fanout::open(uploads, &[], "", stdout, force)
         }
-        Target::To(name) => Fanout::open(stores, name, None, force),
+        Target::File(path) => {
+            let file = Some((path.display().to_string(), Sink::file(path, force)?));
+            Fanout::open(uploads, &[], "", file, force)
+        }
+        Target::To(name) => Fanout::open(uploads, stores, name, None, force),
     }
     .await?;
     let started = Instant::now();

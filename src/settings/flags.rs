@@ -92,9 +92,7 @@ pub fn selection(select: &SelectArgs) -> Result<Option<Selection>> {
 /// (never a flag's value).
 pub fn db_credentials(args: &DbCredentialArgs) -> Result<Overrides> {
     let password = match (&args.password_file, &args.password_env) {
-        (Some(path), _) => {
-            Some(crate::archive::encryption::read_passphrase_file(path).map_err(usage)?)
-        }
+        (Some(path), _) => Some(crate::keys::read_passphrase_file(path).map_err(usage)?),
         (None, Some(var)) => {
             let value = std::env::var(var)
                 .map_err(|_| usage(format!("--password-env {var}: the variable is not set")))?;

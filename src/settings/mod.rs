@@ -3,6 +3,8 @@
 //! commands sees a clap type.
 
 pub mod flags;
+pub mod keys;
+pub mod storage;
 
 use crate::cli::GlobalArgs;
 use crate::docker::context::ContextOptions;

@@ -10,9 +10,8 @@ use futures_util::StreamExt;
 use serde::Serialize;
 
 use super::{storage_error, Store};
-use crate::archive::{Compression, Keys};
-use crate::docker::stream::ChannelReader;
-use crate::transfer;
+use crate::archive::{self, Compression, Keys};
+use crate::pipe::ChannelReader;
 
 /// Bytes fetched from each object to read its manifest head: the head is the first tar
 /// header (a few hundred bytes of JSON, compressed), the rest is the first entry's header.
@@ -138,8 +137,7 @@ async fn read_head(store: &Store, name: &str, size: u64) -> Option<crate::archiv
         .ok()?;
     tokio::task::spawn_blocking(move || {
         let reader = ChannelReader::new(rx);
-        let opened =
-            transfer::open_archive(Box::new(reader), Arc::default(), &Keys::none()).ok()?;
+        let opened = archive::open_archive(Box::new(reader), Arc::default(), &Keys::none()).ok()?;
         opened.head().cloned()
     })
     .await

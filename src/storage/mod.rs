@@ -1,23 +1,26 @@
 //! Where archives are kept: local directories and S3-compatible object storage, through Apache
 //! OpenDAL. Parsing destinations, building operators (S3 settings from the standard AWS
-//! environment and files, overridden by flags), reading one archive as a blocking stream, and
-//! listing what a destination holds.
+//! environment and files, overridden by the `S3Options` given), reading one archive as a
+//! blocking stream, and listing what a destination holds.
 
 pub mod catalog;
+mod input;
+mod sink;
 pub mod upload;
+
+pub use input::{open_input, open_remote};
+pub use sink::Sink;
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use anyhow::Result;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use opendal::Operator;
 
-use crate::docker::stream::{self, ChannelReader};
 use crate::error::{Kind, UserError};
-use crate::transfer::DynRead;
+use crate::pipe;
 
 /// Part size of multipart uploads when nothing else is said: S3 allows 10,000 parts, so 16 MiB
 /// parts take archives up to 160 GB, and two in flight keep memory near 32 MiB.
@@ -25,7 +28,7 @@ pub const DEFAULT_PART_SIZE: usize = 16 << 20;
 /// S3 refuses parts below 5 MiB (except the last).
 pub const MIN_PART_SIZE: usize = 5 << 20;
 
-/// S3 settings from the command line (`--s3-*`); the environment fills in the rest.
+/// S3 settings given to this run (from the command line); the environment fills in the rest.
 #[derive(Debug, Clone, Default)]
 pub struct S3Options {
     pub endpoint: Option<String>,
@@ -35,65 +38,6 @@ pub struct S3Options {
     /// custom endpoint (MinIO, moto, Ceph...), virtual-hosted on AWS.
     pub path_style: Option<bool>,
     pub part_size: Option<usize>,
-}
-
-impl S3Options {
-    pub fn from_args(a: &crate::cli::StorageArgs) -> S3Options {
-        S3Options {
-            endpoint: a.s3_endpoint.clone(),
-            region: a.s3_region.clone(),
-            profile: a.s3_profile.clone(),
-            path_style: match (a.s3_path_style, a.s3_virtual_host) {
-                (true, _) => Some(true),
-                (_, true) => Some(false),
-                _ => None,
-            },
-            part_size: a.s3_part_size,
-        }
-    }
-
-    /// The flags that give these options again (for schedules, which run without the
-    /// environment they were made in).
-    pub fn to_args(&self) -> Vec<String> {
-        let mut args = Vec::new();
-        for (flag, v) in [
-            ("--s3-endpoint", &self.endpoint),
-            ("--s3-region", &self.region),
-            ("--s3-profile", &self.profile),
-        ] {
-            if let Some(v) = v {
-                args.extend([flag.to_string(), v.clone()]);
-            }
-        }
-        match self.path_style {
-            Some(true) => args.push("--s3-path-style".into()),
-            Some(false) => args.push("--s3-virtual-host".into()),
-            None => {}
-        }
-        if let Some(size) = self.part_size {
-            args.extend(["--s3-part-size".to_string(), size.to_string()]);
-        }
-        args
-    }
-}
-
-static S3_OPTIONS: OnceLock<S3Options> = OnceLock::new();
-
-/// Records the `--s3-*` flags; called once from `main` before the runtime starts (a profile
-/// name goes into `AWS_PROFILE`, which is where the credential chain looks for it).
-pub fn configure(opts: S3Options) {
-    // OpenDAL's HTTP client needs a process-wide TLS crypto provider; another one may already
-    // be installed, which is just as good.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Some(profile) = &opts.profile {
-        std::env::set_var("AWS_PROFILE", profile);
-    }
-    let _ = S3_OPTIONS.set(opts);
-}
-
-/// The `--s3-*` flags given to this run.
-pub fn s3_options() -> S3Options {
-    S3_OPTIONS.get().cloned().unwrap_or_default()
 }
 
 /// A place that holds archives.
@@ -156,11 +100,14 @@ pub struct Store {
     /// `./backups`, `s3://bucket/prefix`: shown to people, never with a secret.
     pub url: String,
     pub location: Location,
+    /// Part size of multipart uploads.
+    part_size: usize,
 }
 
 impl Store {
-    /// Opens `location`. A local directory must exist unless `create`.
-    pub fn open(location: &Location, create: bool) -> Result<Store> {
+    /// Opens `location` (with `s3`'s settings if it is a bucket). A local directory must exist
+    /// unless `create`.
+    pub fn open(location: &Location, create: bool, s3: &S3Options) -> Result<Store> {
         let (op, url) = match location {
             Location::Local(dir) => {
                 if !create && !dir.is_dir() {
@@ -182,7 +129,7 @@ impl Store {
                 } else {
                     format!("s3://{bucket}/{prefix}")
                 };
-                let op = s3_operator(bucket, prefix).map_err(|e| storage_error(&url, e))?;
+                let op = s3_operator(bucket, prefix, s3).map_err(|e| storage_error(&url, e))?;
                 (op, url)
             }
         };
@@ -190,6 +137,7 @@ impl Store {
             op,
             url,
             location: location.clone(),
+            part_size: s3.part_size.unwrap_or(DEFAULT_PART_SIZE).max(MIN_PART_SIZE),
         })
     }
 
@@ -202,21 +150,18 @@ impl Store {
         matches!(self.location, Location::Local(_))
     }
 
-    /// Part size of multipart uploads (`--s3-part-size`).
+    /// Part size of multipart uploads (`S3Options::part_size`, at least `MIN_PART_SIZE`).
     pub fn part_size(&self) -> usize {
-        s3_options()
-            .part_size
-            .unwrap_or(DEFAULT_PART_SIZE)
-            .max(MIN_PART_SIZE)
+        self.part_size
     }
 }
 
 /// Opens every destination of `--to` (local ones are created when `create`); argument mistakes
 /// fail here, before anything is read.
-pub fn open_all(destinations: &[String], create: bool) -> Result<Vec<Store>> {
+pub fn open_all(destinations: &[String], create: bool, s3: &S3Options) -> Result<Vec<Store>> {
     destinations
         .iter()
-        .map(|d| Store::open(&Location::parse(d)?, create))
+        .map(|d| Store::open(&Location::parse(d)?, create, s3))
         .collect()
 }
 
@@ -225,8 +170,7 @@ fn absolute(dir: &Path) -> Result<String> {
     Ok(abs.to_string_lossy().into_owned())
 }
 
-fn s3_operator(bucket: &str, prefix: &str) -> opendal::Result<Operator> {
-    let opts = s3_options();
+fn s3_operator(bucket: &str, prefix: &str, opts: &S3Options) -> opendal::Result<Operator> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let endpoint = opts
         .endpoint
@@ -238,7 +182,7 @@ fn s3_operator(bucket: &str, prefix: &str) -> opendal::Result<Operator> {
         .clone()
         .or_else(|| env("AWS_REGION"))
         .or_else(|| env("AWS_DEFAULT_REGION"))
-        .or_else(profile_region)
+        .or_else(|| profile_region(opts.profile.as_deref()))
         .unwrap_or_else(|| "us-east-1".into());
     let mut builder = opendal::services::S3::default()
         .bucket(bucket)
@@ -246,6 +190,9 @@ fn s3_operator(bucket: &str, prefix: &str) -> opendal::Result<Operator> {
         .region(&region)
         // Instance metadata is a 1-second network wait on every machine that is not in EC2.
         .disable_ec2_metadata();
+    if let Some(profile) = &opts.profile {
+        builder = builder.credential_provider_chain(credentials_of_profile(profile));
+    }
     let path_style = opts.path_style.unwrap_or(endpoint.is_some());
     if let Some(endpoint) = &endpoint {
         builder = builder.endpoint(endpoint);
@@ -256,14 +203,31 @@ fn s3_operator(bucket: &str, prefix: &str) -> opendal::Result<Operator> {
     Ok(Operator::new(builder)?.finish())
 }
 
-/// The region of the AWS profile in use (`AWS_PROFILE`, else `default`) in `~/.aws/config`
-/// (or `AWS_CONFIG_FILE`), as the AWS CLI reads it.
-fn profile_region() -> Option<String> {
+/// OpenDAL's default credential chain (environment, shared files, SSO, web identity, process,
+/// container; no instance metadata, as `disable_ec2_metadata` says), with `profile` chosen for
+/// every slot that reads a profile: what `AWS_PROFILE=profile` gives, without changing the
+/// process's environment.
+fn credentials_of_profile(
+    profile: &str,
+) -> reqsign_core::ProvideCredentialChain<reqsign_aws_v4::Credential> {
+    let chain = reqsign_aws_v4::DefaultCredentialProvider::builder()
+        .no_imds()
+        .with_profile(profile)
+        .build();
+    reqsign_core::ProvideCredentialChain::new().push(chain)
+}
+
+/// The region of the AWS profile in use (`profile`, else `AWS_PROFILE`, else `default`) in
+/// `~/.aws/config` (or `AWS_CONFIG_FILE`), as the AWS CLI reads it.
+fn profile_region(profile: Option<&str>) -> Option<String> {
     let path = std::env::var_os("AWS_CONFIG_FILE")
         .map(PathBuf::from)
         .or_else(|| dirs::home_dir().map(|h| h.join(".aws/config")))?;
     let text = std::fs::read_to_string(path).ok()?;
-    let profile = std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into());
+    let profile = match profile {
+        Some(p) => p.to_string(),
+        None => std::env::var("AWS_PROFILE").unwrap_or_else(|_| "default".into()),
+    };
     region_in_config(&text, &profile)
 }
 
@@ -352,22 +316,6 @@ fn describe(e: &opendal::Error) -> (Option<String>, String) {
     (None, detail)
 }
 
-/// Opens one archive at a URL for reading as a blocking stream (for the archive code on a
-/// blocking thread): a task on the runtime streams the object in chunks through a bounded
-/// channel, so memory stays constant. Returns the reader and the object's size.
-pub async fn open_remote(url: &str) -> Result<(DynRead, Option<u64>)> {
-    let (location, name) = Location::split_object(url)?;
-    let store = Store::open(&location, false)?;
-    let meta = store
-        .op
-        .stat(&name)
-        .await
-        .map_err(|e| storage_error(&format!("cannot open {url}"), e))?;
-    let len = meta.content_length();
-    let rx = stream_object(&store, &name, 0..len).await?;
-    Ok((Box::new(ChannelReader::new(rx)), Some(len)))
-}
-
 /// Streams `range` of object `name` into a channel; errors arrive in the stream.
 pub async fn stream_object(
     store: &Store,
@@ -385,7 +333,7 @@ pub async fn stream_object(
         .into_bytes_stream(range)
         .await
         .map_err(|e| storage_error(&format!("cannot read {what}"), e))?;
-    let (tx, rx) = stream::channel();
+    let (tx, rx) = pipe::channel();
     tokio::spawn(async move {
         while let Some(item) = body.next().await {
             let failed = item.is_err();

@@ -7,7 +7,7 @@
 //! completed copies are deleted again.
 
 use std::io::{self, Write};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Result;
@@ -17,9 +17,9 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::{storage_error, Store};
+use super::{storage_error, Sink, Store};
 use crate::error::UserError;
-use crate::output::{self, Sink};
+use crate::output;
 
 /// Chunks handed to each upload task at a time.
 const CHUNK: usize = 1 << 20;
@@ -46,20 +46,30 @@ struct Remote {
     error: Arc<Mutex<Option<String>>>,
 }
 
-/// Every upload task, so that an abort still in flight finishes before the process exits.
-static UPLOADS: LazyLock<TaskTracker> = LazyLock::new(TaskTracker::new);
+/// The upload tasks of one run, so that an abort still in flight finishes before the run
+/// reports its error and the process exits. Cheap to clone (the clones share the tasks).
+#[derive(Clone, Default)]
+pub struct Uploads {
+    tracker: TaskTracker,
+}
 
-/// Waits (up to a minute) for upload tasks to finish, aborted ones included: call it before
-/// leaving after a failed save, so that no multipart upload is left open.
-pub async fn settle() {
-    UPLOADS.close();
-    if tokio::time::timeout(Duration::from_secs(60), UPLOADS.wait())
-        .await
-        .is_err()
-    {
-        output::warn("some uploads did not finish aborting within a minute");
+impl Uploads {
+    pub fn new() -> Uploads {
+        Uploads::default()
     }
-    UPLOADS.reopen();
+
+    /// Waits (up to a minute) for upload tasks to finish, aborted ones included: call it before
+    /// leaving after a failed save, so that no multipart upload is left open.
+    pub async fn settle(&self) {
+        self.tracker.close();
+        if tokio::time::timeout(Duration::from_secs(60), self.tracker.wait())
+            .await
+            .is_err()
+        {
+            output::warn("some uploads did not finish aborting within a minute");
+        }
+        self.tracker.reopen();
+    }
 }
 
 /// Where one archive goes: local files and remote uploads, written together.
@@ -78,8 +88,9 @@ pub struct Written {
 impl Fanout {
     /// Prepares `name` in each of `stores` (local ones are opened through `Sink`, refusing an
     /// existing file unless `force`), plus `-o`'s own sink when given. Remote uploads start
-    /// at once (the multipart upload is created with the first part).
+    /// at once (the multipart upload is created with the first part), as tasks of `uploads`.
     pub async fn open(
+        uploads: &Uploads,
         stores: &[Store],
         name: &str,
         extra: Option<(String, Sink)>,
@@ -101,7 +112,7 @@ impl Fanout {
                     if !force {
                         refuse_existing(store, name).await?;
                     }
-                    remotes.push(start_upload(store.clone(), name.to_string()));
+                    remotes.push(start_upload(uploads, store.clone(), name.to_string()));
                 }
             }
         }
@@ -300,12 +311,12 @@ async fn refuse_existing(store: &Store, name: &str) -> Result<()> {
     }
 }
 
-fn start_upload(store: Store, name: String) -> Remote {
+fn start_upload(uploads: &Uploads, store: Store, name: String) -> Remote {
     let (tx, rx) = mpsc::channel(QUEUE);
     let error = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&error);
     let (s, n) = (store.clone(), name.clone());
-    let task = UPLOADS.spawn(async move {
+    let task = uploads.tracker.spawn(async move {
         let result = upload(s, n, rx).await;
         if let Err(e) = &result {
             *slot.lock().expect("not poisoned") = Some(format!("{e:#}"));
