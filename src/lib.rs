@@ -74,7 +74,7 @@ pub fn main() -> i32 {
     // OpenDAL's HTTP client needs a process-wide TLS crypto provider; another one may already
     // be installed, which is just as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    output::configure(settings.quiet, settings.debug);
+    let out = settings::printer(&cli.global);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -95,6 +95,7 @@ pub fn main() -> i32 {
             settings,
             cancel,
             s3,
+            out,
         };
         finish(run(&ctx, cli.command).await)
     });

@@ -10,7 +10,7 @@ use bollard::Docker;
 use crate::docker::quiesce::Downtime;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
-use crate::output::{self, Column, Table};
+use crate::output::{self, Column, Printer, Table};
 
 /// Which volumes `--all`, `--project P` and `--filter` choose: engine filters (none for `--all`).
 #[derive(Debug, Clone, Default)]
@@ -52,8 +52,8 @@ pub struct Saved {
 }
 
 /// The table after a save of several volumes, with how long containers were down.
-pub fn print_summary(saved: &[Saved], downtimes: &[Downtime]) {
-    if output::quiet() {
+pub fn print_summary(saved: &[Saved], downtimes: &[Downtime], out: Printer) {
+    if out.quiet() {
         return;
     }
     output::message(&summary_table(saved));

@@ -7,7 +7,6 @@ use crate::cli::CloneArgs;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::copy::{check_target, copy_volume_between};
-use crate::output;
 use crate::settings::Ctx;
 
 pub async fn run(ctx: &Ctx, args: CloneArgs) -> Result<()> {
@@ -30,7 +29,7 @@ pub async fn run(ctx: &Ctx, args: CloneArgs) -> Result<()> {
     } else {
         format!("filled the empty volume {}", copied.target)
     };
-    output::info(&format!(
+    ctx.out.info(&format!(
         "{}; {done} from {} ({})",
         copied.verified(),
         args.volume,

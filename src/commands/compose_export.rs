@@ -191,23 +191,23 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
             (Output::Bundle(_), None) => unreachable!("a bundle has a sink"),
         }
     };
-    let ((saved, size), downtimes) = quiesce.run(docker, &ctx.cancel, work).await?;
-    print_summary(&saved, &downtimes);
+    let ((saved, size), downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
+    print_summary(&saved, &downtimes, ctx.out);
     let seconds = started.elapsed().as_secs_f64();
     match (&out, size) {
-        (Output::Bundle(Target::File(path)), Some(size)) => output::info(&format!(
+        (Output::Bundle(Target::File(path)), Some(size)) => ctx.out.info(&format!(
             "saved {} ({}, {} volumes, {seconds:.1} s)",
             path.display(),
             output::bytes(size),
             saved.len()
         )),
-        (Output::Split(dir), _) => output::info(&format!(
+        (Output::Split(dir), _) => ctx.out.info(&format!(
             "saved {} volumes and {} into {} ({seconds:.1} s)",
             saved.len(),
             bundle::split_manifest_name(&project.name),
             dir.display()
         )),
-        _ => output::info(&format!(
+        _ => ctx.out.info(&format!(
             "saved project {} to stdout ({} volumes, {seconds:.1} s)",
             project.name,
             saved.len()
@@ -226,10 +226,16 @@ fn plan_output(args: &ComposeExportArgs, project: &str, stamp: &str) -> Output {
 
 /// `project shop: 3 volumes (db-data 2.1 GB, uploads 340 MB, cache 12 MB)`.
 async fn announce(engine: &Engine, project: &Project, found: &[ProjectVolume]) {
-    if output::quiet() {
+    if engine.out.quiet() {
         return;
     }
-    let sizes = df::volume_sizes(&engine.docker, &engine.endpoint, Duration::from_secs(5)).await;
+    let sizes = df::volume_sizes(
+        &engine.docker,
+        &engine.endpoint,
+        engine.out,
+        Duration::from_secs(5),
+    )
+    .await;
     let list: Vec<String> = found
         .iter()
         .map(|v| match sizes.get(&v.name) {
@@ -237,7 +243,7 @@ async fn announce(engine: &Engine, project: &Project, found: &[ProjectVolume]) {
             None => v.key.clone(),
         })
         .collect();
-    output::info(&format!(
+    engine.out.info(&format!(
         "project {}: {} volume{} ({})",
         project.name,
         found.len(),
@@ -266,8 +272,8 @@ async fn take_dump<W: std::io::Write + Send + 'static>(
     encode: EncodeOptions,
 ) -> Result<W> {
     let started = Instant::now();
-    let (out, dumped) = dump_with_progress(plan, out, encode, &ctx.cancel).await?;
-    output::info(&format!(
+    let (out, dumped) = dump_with_progress(plan, out, encode, &ctx.cancel, ctx.out).await?;
+    ctx.out.info(&format!(
         "dumped {} ({}, {} of dump, {:.1} s)",
         plan.server.name,
         plan.describe(),
@@ -329,7 +335,7 @@ async fn export_split(
 ) -> Result<(Vec<Saved>, Option<u64>)> {
     let mut saved = Vec::new();
     // Local files only: no upload to wait for.
-    let uploads = Uploads::new();
+    let uploads = Uploads::new(ctx.out);
     for (i, bv) in manifest.volumes.iter().enumerate() {
         ctx.check_cancelled()?;
         let volume = volumes::require(&engine.docker, &bv.volume.name, &engine.describe()).await?;

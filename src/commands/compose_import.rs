@@ -26,7 +26,7 @@ use crate::db::{Overrides, Server};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
-use crate::output::{self, Measure, Progress};
+use crate::output::{self, Measure};
 use crate::pipe::DynRead;
 use crate::settings::Ctx;
 use crate::storage::{open_input, S3Options};
@@ -101,7 +101,7 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
     } else {
         format!(" as project {project}")
     };
-    output::info(&format!(
+    ctx.out.info(&format!(
         "importing project {}{renamed} from {} on {}:\n{}",
         manifest.project,
         args.bundle,
@@ -131,7 +131,9 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
         };
         let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
         let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
-        let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::TarBytes);
+        let progress = ctx
+            .out
+            .progress(&label, Arc::clone(&counters), None, Measure::TarBytes);
         let volume_started = Instant::now();
         let result = restore_volume(
             ctx,
@@ -149,7 +151,7 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
         if let Source::Stream(shared) = &source {
             skip_parts(shared, &bv.file).await?;
         }
-        output::info(&format!(
+        ctx.out.info(&format!(
             "restored volume {} ({}, {:.1} s)",
             info.name,
             describe(&report),
@@ -168,14 +170,14 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             ));
         }
     }
-    output::info(&format!(
+    ctx.out.info(&format!(
         "imported project {project}: {count} volumes ({:.1} s); `docker compose -p {project} up` \
          adopts them",
         started.elapsed().as_secs_f64()
     ));
     if !manifest.dumps.is_empty() {
         let services: Vec<&str> = manifest.dumps.iter().map(|d| d.service.as_str()).collect();
-        output::info(&format!(
+        ctx.out.info(&format!(
             "the bundle also holds database dumps of {}; to replay them (replacing the \
              databases the volumes brought): `docker compose -p {project} up -d`, then \
              `docker volume-backup compose-import {} -p {project} --replay-dumps --force`",
@@ -240,20 +242,21 @@ async fn replay_dumps(
             .with_context(|| format!("reading the dump of service `{}`", d.service))?;
         let label = format!("{} <- {}", server.name, d.file);
         let started = Instant::now();
-        let restored = restore_with_progress(server, opened, &label, None, &req, &ctx.cancel)
-            .await
-            .with_context(|| {
-                let force = if args.force {
-                    ""
-                } else {
-                    " (databases that exist are replaced only with --force)"
-                };
-                format!("replaying the dump of service `{}`{force}", d.service)
-            })?;
+        let restored =
+            restore_with_progress(server, opened, &label, None, &req, &ctx.cancel, ctx.out)
+                .await
+                .with_context(|| {
+                    let force = if args.force {
+                        ""
+                    } else {
+                        " (databases that exist are replaced only with --force)"
+                    };
+                    format!("replaying the dump of service `{}`{force}", d.service)
+                })?;
         if let Source::Stream(shared) = source {
             skip_parts(shared, &d.file).await?;
         }
-        output::info(&format!(
+        ctx.out.info(&format!(
             "replayed the dump of service {} into {} ({} of dump, {:.1} s)",
             d.service,
             server.name,
@@ -261,7 +264,7 @@ async fn replay_dumps(
             started.elapsed().as_secs_f64()
         ));
     }
-    output::info(&format!(
+    ctx.out.info(&format!(
         "replayed {} dump(s) into project {project}",
         manifest.dumps.len()
     ));

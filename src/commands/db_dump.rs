@@ -38,7 +38,7 @@ pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
         Target::To(_) => unreachable!("db-dump has no --to"),
     };
     let started = Instant::now();
-    let (sink, dumped) = dump_with_progress(&plan, sink, encode, &ctx.cancel).await?;
+    let (sink, dumped) = dump_with_progress(&plan, sink, encode, &ctx.cancel, ctx.out).await?;
     let size = tokio::task::spawn_blocking(move || sink.commit())
         .await
         .expect("commit panicked")?;
@@ -49,12 +49,12 @@ pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
         output::bytes(dumped)
     );
     match (target, size) {
-        (Target::File(path), Some(size)) => output::info(&format!(
+        (Target::File(path), Some(size)) => ctx.out.info(&format!(
             "saved {} ({}; {summary})",
             path.display(),
             output::bytes(size)
         )),
-        _ => output::info(&format!(
+        _ => ctx.out.info(&format!(
             "dumped {} to stdout ({summary})",
             plan.server.name
         )),

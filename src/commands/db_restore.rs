@@ -25,7 +25,8 @@ pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
     };
     let label = format!("{} <- {}", server.name, args.input);
     let started = Instant::now();
-    let restored = restore_with_progress(&server, opened, &label, len, &req, &ctx.cancel).await?;
+    let restored =
+        restore_with_progress(&server, opened, &label, len, &req, &ctx.cancel, ctx.out).await?;
     let into = match &restored.database {
         Some(db) => format!("database {db} of {}", server.name),
         None => format!("{} (all databases)", server.name),
@@ -44,7 +45,7 @@ pub async fn run(ctx: &Ctx, args: DbRestoreArgs) -> Result<()> {
             )
         })
         .unwrap_or_default();
-    output::info(&format!(
+    ctx.out.info(&format!(
         "restored {} into {into} ({origin}{} of dump, {:.1} s)",
         args.input,
         output::bytes(restored.bytes),

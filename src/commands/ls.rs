@@ -36,7 +36,7 @@ pub async fn run(ctx: &Ctx, args: LsArgs) -> Result<()> {
     let docker = &engine.docker;
     let volumes = volumes::list(docker, Default::default()).await?;
     let containers = containers::list(docker).await?;
-    let sizes = df::volume_sizes(docker, &engine.endpoint, Duration::from_secs(20)).await;
+    let sizes = df::volume_sizes(docker, &engine.endpoint, ctx.out, Duration::from_secs(20)).await;
     let mut users: BTreeMap<String, Vec<ContainerRef>> = BTreeMap::new();
     for c in &containers {
         for v in &c.volumes {

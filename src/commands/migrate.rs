@@ -19,7 +19,6 @@ use crate::docker::quiesce::Quiesce;
 use crate::docker::{volumes, Engine};
 use crate::error::{Kind, UserError};
 use crate::ops::copy::{check_target, copy_volume_between, describe_short, is_same_volume};
-use crate::output;
 use crate::settings::{flags, Ctx};
 
 pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
@@ -35,11 +34,11 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
         None => ctx.settings.endpoint()?,
     };
     let dest_endpoint = ctx.settings.endpoint_of(&args.to)?;
-    output::debug(&format!(
+    ctx.out.debug(&format!(
         "migrating from {source_endpoint} to {dest_endpoint}"
     ));
-    let source = Engine::connect(source_endpoint).await?;
-    let dest = Engine::connect(dest_endpoint).await?;
+    let source = Engine::connect(source_endpoint, ctx.out).await?;
+    let dest = Engine::connect(dest_endpoint, ctx.out).await?;
     // `--project P` (and `--all`, `--filter`): the volumes as `save` selects them, labels and
     // all, so compose on the destination adopts them under the same project.
     let names = match flags::selection(&args.select)? {
@@ -109,7 +108,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
                     copied.target, dest.endpoint.context
                 )
             };
-            output::info(&format!(
+            ctx.out.info(&format!(
                 "{}; {done} ({})",
                 copied.verified(),
                 copied.rate()
@@ -117,6 +116,6 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
         }
         Ok(())
     };
-    quiesce.run(&source.docker, &ctx.cancel, work).await?;
+    quiesce.run(&source, &ctx.cancel, work).await?;
     Ok(())
 }

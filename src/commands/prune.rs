@@ -20,5 +20,5 @@ pub async fn run(ctx: &Ctx, args: PruneArgs) -> Result<()> {
     }
     let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;
     let volumes = args.volume.map(|v| vec![v]);
-    prune::prune(&store, volumes.as_deref(), &policy, args.dry_run).await
+    prune::prune(&store, volumes.as_deref(), &policy, args.dry_run, ctx.out).await
 }

@@ -10,7 +10,7 @@ use crate::archive::Counters;
 use crate::cli::RestoreArgs;
 use crate::error::{Kind, UserError};
 use crate::ops::restore::{describe, restore_volume, warn_skipped};
-use crate::output::{self, Measure, Progress};
+use crate::output::Measure;
 use crate::settings::Ctx;
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
@@ -44,7 +44,9 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         Some(_) => Measure::InputBytes,
         None => Measure::TarBytes,
     };
-    let progress = Progress::start(&target, Arc::clone(&counters), input_len, measure);
+    let progress = ctx
+        .out
+        .progress(&target, Arc::clone(&counters), input_len, measure);
     let result = restore_volume(
         ctx, &engine, &target, recorded, reader, args.force, counters,
     )
@@ -53,7 +55,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
     warn_skipped(&report);
-    output::info(&format!(
+    ctx.out.info(&format!(
         "restored {} into volume {target} ({}, {:.1} s)",
         args.archive,
         describe(&report),

@@ -47,7 +47,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     let stores = crate::storage::open_all(&args.to, true, &ctx.s3)?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
     let encrypt = crate::settings::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
-    let uploads = Uploads::new();
+    let uploads = Uploads::new(ctx.out);
     let engine = ctx.engine().await?;
     let describe = engine.describe();
     let names = match &selection {
@@ -93,13 +93,13 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
         }
         Ok(saved)
     };
-    let (saved, downtimes) = quiesce.run(&engine.docker, &ctx.cancel, work).await?;
+    let (saved, downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
     if count > 1 {
-        crate::select::print_summary(&saved, &downtimes);
+        crate::select::print_summary(&saved, &downtimes, ctx.out);
     }
     // Pruning only after every volume reached every destination: a failed save deletes nothing.
     if !policy.is_empty() {
-        prune::after_save(&stores, &names, &policy).await?;
+        prune::after_save(&stores, &names, &policy, ctx.out).await?;
     }
     Ok(())
 }

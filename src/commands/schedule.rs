@@ -19,7 +19,7 @@ pub async fn run(ctx: &Ctx, command: ScheduleCommand) -> Result<()> {
     match command {
         ScheduleCommand::Add(args) => add(ctx, args),
         ScheduleCommand::Ls(args) => ls(args.format),
-        ScheduleCommand::Rm(args) => rm(&args.id),
+        ScheduleCommand::Rm(args) => rm(ctx, &args.id),
     }
 }
 
@@ -84,7 +84,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         );
     }
     output::data_line(&job.id)?;
-    output::info(&format!(
+    ctx.out.info(&format!(
         "scheduled {} ({}, {}) via {}; log: {}",
         job.volumes.join(", "),
         job.when,
@@ -262,12 +262,12 @@ fn table(rows: &[Row]) -> String {
     table.render()
 }
 
-fn rm(id: &str) -> Result<()> {
+fn rm(ctx: &Ctx, id: &str) -> Result<()> {
     let dirs = Dirs::of_user()?;
     let job = dirs.load(id)?;
     schedule::uninstall(&job)?;
     dirs.remove(id);
-    output::info(&format!(
+    ctx.out.info(&format!(
         "removed schedule {id} (its log stays: {})",
         dirs.log_file(id).display()
     ));
@@ -279,13 +279,13 @@ pub async fn run_schedule(ctx: &Ctx, args: RunScheduleArgs) -> Result<()> {
     match args.id {
         Some(id) => {
             let job = dirs.load(&id)?;
-            run_job(job, &dirs).await
+            run_job(ctx, job, &dirs).await
         }
         None => foreground(ctx, &dirs).await,
     }
 }
 
-async fn run_job(job: Job, dirs: &Dirs) -> Result<()> {
+async fn run_job(ctx: &Ctx, job: Job, dirs: &Dirs) -> Result<()> {
     let log = dirs.log_file(&job.id);
     let state = Dirs {
         config: dirs.config.clone(),
@@ -296,7 +296,8 @@ async fn run_job(job: Job, dirs: &Dirs) -> Result<()> {
         .await
         .expect("the scheduled run panicked")?;
     if code == 0 {
-        output::info(&format!("schedule {id}: ok (log: {})", log.display()));
+        ctx.out
+            .info(&format!("schedule {id}: ok (log: {})", log.display()));
         return Ok(());
     }
     Err(UserError::new(
@@ -310,7 +311,7 @@ async fn run_job(job: Job, dirs: &Dirs) -> Result<()> {
 /// Runs every schedule when its minute comes, until interrupted. A failed run is reported and
 /// recorded; the loop goes on.
 async fn foreground(ctx: &Ctx, dirs: &Dirs) -> Result<()> {
-    output::info(&format!(
+    ctx.out.info(&format!(
         "running schedules from {} (Ctrl-C to stop)",
         dirs.config.display()
     ));
@@ -320,7 +321,7 @@ async fn foreground(ctx: &Ctx, dirs: &Dirs) -> Result<()> {
         for job in dirs.all()? {
             let due = Cron::parse(&job.cron).is_ok_and(|c| c.matches(&now));
             if due {
-                if let Err(e) = run_job(job, dirs).await {
+                if let Err(e) = run_job(ctx, job, dirs).await {
                     output::warn(&format!("{e:#}"));
                 }
             }

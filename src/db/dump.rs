@@ -14,7 +14,7 @@ use super::{mysql, postgres, DumpFormat, Flavor, Scope, Server};
 use crate::archive::{Counters, EncodeOptions, Encoder};
 use crate::docker::exec::{self, Exec};
 use crate::error::{Kind, UserError};
-use crate::output::{Measure, Progress};
+use crate::output::{Measure, Printer};
 use crate::pipe::{self, ChannelReader};
 
 /// A dump about to run: what, how, and the manifest it will carry.
@@ -202,15 +202,16 @@ pub async fn dump_with_progress<W: Write + Send + 'static>(
     out: W,
     encode: EncodeOptions,
     cancel: &CancellationToken,
+    printer: Printer,
 ) -> Result<(W, u64)> {
-    crate::output::debug(&format!(
+    printer.debug(&format!(
         "running `{}` in {}",
         plan.exec.display(),
         plan.server.name
     ));
     let label = format!("{}: {}", plan.server.name, plan.describe());
     let counters: Arc<Counters> = Arc::default();
-    let progress = Progress::start(&label, Arc::clone(&counters), None, Measure::DumpBytes);
+    let progress = printer.progress(&label, Arc::clone(&counters), None, Measure::DumpBytes);
     let result = dump_into(plan, out, encode, Arc::clone(&counters), cancel).await;
     progress.finish();
     let out = result.map_err(|e| e.context(format!("dumping `{}`", plan.server.name)))?;

@@ -16,7 +16,7 @@ use super::{mysql, postgres, Flavor, Server};
 use crate::archive::{ArchiveError, Counters, Decoder};
 use crate::docker::exec;
 use crate::error::{Kind, UserError};
-use crate::output::{Measure, Progress};
+use crate::output::{Measure, Printer};
 use crate::pipe::{self, ChannelWriter, DynRead};
 
 /// How much of the decompressed dump is read up front to recognise it.
@@ -92,8 +92,9 @@ pub async fn restore_with_progress(
     len: Option<u64>,
     req: &RestoreRequest,
     cancel: &CancellationToken,
+    printer: Printer,
 ) -> Result<Restored> {
-    let progress = Progress::start(label, Arc::clone(&counters), len, Measure::InputBytes);
+    let progress = printer.progress(label, Arc::clone(&counters), len, Measure::InputBytes);
     let result = restore_into(server, dump, req, counters, cancel).await;
     progress.finish();
     result.map_err(|e| e.context(format!("restoring into `{}`", server.name)))

@@ -12,6 +12,7 @@ use bollard::{Docker, API_DEFAULT_VERSION};
 
 use super::context::{Endpoint, Host, Tls};
 use super::ssh::{FailureLog, SshError, SshTarget};
+use crate::output::Printer;
 
 /// Bollard's per-request timeout. It covers the wait for response headers, and the daemon answers
 /// an archive upload or an image import only after it has read the whole body, so multi-GB
@@ -179,22 +180,23 @@ fn missing_list(missing: &[&str]) -> String {
 ///
 /// The daemon cannot be reached or does not answer in time, something other than a Docker daemon
 /// answers, or the endpoint needs a transport this version lacks; see [`ConnectError`].
-pub async fn connect(ep: &Endpoint) -> Result<(Docker, FailureLog), ConnectError> {
+pub async fn connect(ep: &Endpoint, out: Printer) -> Result<(Docker, FailureLog), ConnectError> {
     let handshake = match ep.host {
         // ssh gives up by itself after its ConnectTimeout (30 s, as the docker CLI sets it) and
         // then says why; the remote docker CLI's start adds a little.
         Host::Ssh { .. } => SSH_HANDSHAKE_TIMEOUT,
         _ => HANDSHAKE_TIMEOUT,
     };
-    connect_within(ep, handshake).await
+    connect_within(ep, handshake, out).await
 }
 
 async fn connect_within(
     ep: &Endpoint,
     handshake: Duration,
+    out: Printer,
 ) -> Result<(Docker, FailureLog), ConnectError> {
     let failures = FailureLog::default();
-    let docker = client(ep, &failures)?;
+    let docker = client(ep, &failures, out)?;
     match tokio::time::timeout(handshake, docker.negotiate_version()).await {
         Ok(Ok(docker)) => Ok((docker, failures)),
         Ok(Err(err)) => Err(failure(ep, &err)),
@@ -207,7 +209,7 @@ async fn connect_within(
 }
 
 /// Builds the client for the endpoint's transport; nothing is sent yet.
-fn client(ep: &Endpoint, failures: &FailureLog) -> Result<Docker, ConnectError> {
+fn client(ep: &Endpoint, failures: &FailureLog, out: Printer) -> Result<Docker, ConnectError> {
     let timeout = CLIENT_TIMEOUT.as_secs();
     let built = match (&ep.host, &ep.tls) {
         (Host::Unix(path), _) => {
@@ -243,7 +245,7 @@ fn client(ep: &Endpoint, failures: &FailureLog) -> Result<Docker, ConnectError> 
         }
         (Host::Ssh { .. }, _) => {
             let target = SshTarget::of(&ep.host).expect("an ssh host");
-            super::ssh::client(&target, timeout, failures)
+            super::ssh::client(&target, timeout, failures, out)
         }
     };
     built.map_err(|err| failure(ep, &err))
@@ -407,7 +409,9 @@ mod tests {
     #[tokio::test]
     async fn local_engine_answers_and_lists_volumes() {
         let ep = endpoint(Host::Unix(PathBuf::from("/var/run/docker.sock")), None);
-        let (docker, _) = connect(&ep).await.expect("the local engine should answer");
+        let (docker, _) = connect(&ep, Printer::default())
+            .await
+            .expect("the local engine should answer");
         let server = docker.version().await.unwrap();
         // Negotiation settles on the engine's version when it is older than bollard's default
         // (API 1.41 for the Docker 20.10 engine these tests run against).
@@ -433,7 +437,7 @@ mod tests {
     async fn missing_socket_fails_fast_naming_context_and_endpoint() {
         let ep = endpoint(Host::Unix(PathBuf::from("/nonexistent/docker.sock")), None);
         let started = Instant::now();
-        let err = connect(&ep).await.unwrap_err();
+        let err = connect(&ep, Printer::default()).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
         assert_eq!(
             err.to_string(),
@@ -454,7 +458,7 @@ mod tests {
             ..endpoint(tcp(1), None)
         };
         let started = Instant::now();
-        let err = connect(&ep).await.unwrap_err();
+        let err = connect(&ep, Printer::default()).await.unwrap_err();
         assert!(started.elapsed() < Duration::from_secs(2));
         assert!(matches!(
             err,
@@ -482,7 +486,7 @@ mod tests {
             }
         });
         let ep = endpoint(tcp(port), None);
-        let err = connect_within(&ep, Duration::from_millis(300))
+        let err = connect_within(&ep, Duration::from_millis(300), Printer::default())
             .await
             .unwrap_err();
         held.abort();
@@ -512,7 +516,9 @@ mod tests {
             );
             socket.write_all(response.as_bytes()).await.unwrap();
         });
-        let err = connect(&endpoint(tcp(port), None)).await.unwrap_err();
+        let err = connect(&endpoint(tcp(port), None), Printer::default())
+            .await
+            .unwrap_err();
         server.await.unwrap();
         assert!(matches!(err, ConnectError::NotDocker { .. }), "{err:?}");
         assert!(err.to_string().contains("404"), "{err}");
@@ -533,7 +539,7 @@ mod tests {
             context: "prod".into(),
             ..endpoint(tcp(2376), Some(tls))
         };
-        let err = connect(&ep).await.unwrap_err();
+        let err = connect(&ep, Printer::default()).await.unwrap_err();
         assert_eq!(
             err.to_string(),
             "cannot connect to context `prod` at tcp://127.0.0.1:2376: TLS needs a CA \
@@ -552,7 +558,9 @@ mod tests {
             key: Some(dir.path().join("key.pem")),
             verify: true,
         };
-        let err = connect(&endpoint(tcp(2376), Some(tls))).await.unwrap_err();
+        let err = connect(&endpoint(tcp(2376), Some(tls)), Printer::default())
+            .await
+            .unwrap_err();
         assert!(matches!(err, ConnectError::Client { .. }), "{err:?}");
         assert!(err.to_string().contains("ca.pem"), "{err}");
     }
@@ -580,7 +588,9 @@ mod tests {
             key: file("key.pem"),
             verify: true,
         };
-        let err = connect(&endpoint(tcp(port), Some(tls))).await.unwrap_err();
+        let err = connect(&endpoint(tcp(port), Some(tls)), Printer::default())
+            .await
+            .unwrap_err();
         server.await.unwrap();
         assert!(
             matches!(

@@ -14,22 +14,24 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use super::context::{Endpoint, Host};
+use crate::output::Printer;
 
 /// Volume name to size in bytes, for the volumes the engine has measured. Empty when the engine
 /// does not say within `limit` (measuring walks every volume) or cannot be asked.
 pub async fn volume_sizes(
     docker: &Docker,
     endpoint: &Endpoint,
+    out: Printer,
     limit: Duration,
 ) -> HashMap<String, u64> {
-    tokio::time::timeout(limit, ask(docker, endpoint))
+    tokio::time::timeout(limit, ask(docker, endpoint, out))
         .await
         .ok()
         .flatten()
         .unwrap_or_default()
 }
 
-async fn ask(docker: &Docker, endpoint: &Endpoint) -> Option<HashMap<String, u64>> {
+async fn ask(docker: &Docker, endpoint: &Endpoint, out: Printer) -> Option<HashMap<String, u64>> {
     let options = DataUsageOptions {
         _type: Some(vec!["volume".into()]),
         ..Default::default()
@@ -66,7 +68,7 @@ async fn ask(docker: &Docker, endpoint: &Endpoint) -> Option<HashMap<String, u64
             let uri: hyper::Uri = format!("http://docker.example.com{path}").parse().ok()?;
             // Sizes are a nicety: why this connection failed is of no interest later.
             let failures = super::ssh::FailureLog::default();
-            fetch(super::ssh::http_client(&target, &failures), uri).await?
+            fetch(super::ssh::http_client(&target, &failures, out), uri).await?
         }
         _ => return None,
     };

@@ -271,7 +271,7 @@ pub fn kill<'a>(
     Box::pin(async move {
         let exec = Exec::new(&["sh", "-c", &format!("kill -TERM {pid}")]);
         if let Err(e) = output(docker, container, &exec).await {
-            crate::output::debug(&format!("could not stop process {pid} in {container}: {e}"));
+            crate::output::warn(&format!("could not stop process {pid} in {container}: {e}"));
         }
     })
 }

@@ -18,6 +18,8 @@ pub mod volumes;
 use anyhow::Result;
 use bollard::Docker;
 
+use crate::output::Printer;
+
 pub use context::Endpoint;
 pub use helper::Helper;
 
@@ -28,12 +30,14 @@ pub struct Engine {
     pub server_version: String,
     /// Why the ssh processes of this connection ended badly (never written for other transports).
     ssh_failures: ssh::FailureLog,
+    /// How chatty stderr is, for what the edge reports (ssh's words with `-D`).
+    pub out: Printer,
 }
 
 impl Engine {
     /// Connects to the endpoint of the resolved context and asks the engine for its version.
-    pub async fn connect(endpoint: Endpoint) -> Result<Engine> {
-        let (docker, ssh_failures) = connect::connect(&endpoint).await?;
+    pub async fn connect(endpoint: Endpoint, out: Printer) -> Result<Engine> {
+        let (docker, ssh_failures) = connect::connect(&endpoint, out).await?;
         let server_version = docker
             .version()
             .await
@@ -45,6 +49,7 @@ impl Engine {
             endpoint,
             server_version,
             ssh_failures,
+            out,
         })
     }
 

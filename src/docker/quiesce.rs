@@ -139,13 +139,14 @@ impl Quiesce {
     /// `cancel` and returns), or a failure while stopping. Restoring ignores `cancel`.
     pub async fn run<T, F>(
         self,
-        docker: &Docker,
+        engine: &super::Engine,
         cancel: &CancellationToken,
         work: F,
     ) -> Result<(T, Vec<Downtime>)>
     where
         F: Future<Output = Result<T>>,
     {
+        let (docker, out) = (&engine.docker, engine.out);
         if self.targets.is_empty() {
             return Ok((work.await?, Vec::new()));
         }
@@ -153,7 +154,7 @@ impl Quiesce {
             Mode::Stop => "stopping",
             Mode::Pause => "pausing",
         };
-        output::info(&format!("{verb} {}", labels(&self.targets)));
+        out.info(&format!("{verb} {}", labels(&self.targets)));
         let mut held: Vec<(Target, Instant)> = Vec::new();
         let mut failed = None;
         for target in &self.targets {
@@ -193,7 +194,7 @@ impl Quiesce {
                 Mode::Stop => "restarted",
                 Mode::Pause => "unpaused",
             };
-            output::info(&format!("{verb} {}", describe_downtimes(&downtimes)));
+            out.info(&format!("{verb} {}", describe_downtimes(&downtimes)));
         }
         let value = result?;
         if !not_restored.is_empty() {

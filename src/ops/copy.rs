@@ -153,7 +153,7 @@ pub async fn copy_volume_between(
     };
     let totals = report.verdict.totals();
     let read_back: Arc<Counters> = Arc::default();
-    let verifying = Progress::start(
+    let verifying = ctx.out.progress(
         &format!("{label}: verifying"),
         Arc::clone(&read_back),
         Some(totals.tar_bytes),

@@ -10,8 +10,6 @@ use crate::docker::Engine;
 /// Settings shared by every command.
 pub struct Settings {
     pub context: ContextOptions,
-    pub quiet: bool,
-    pub debug: bool,
 }
 
 impl Settings {
@@ -48,14 +46,16 @@ pub struct Ctx {
     pub cancel: CancellationToken,
     /// The S3 settings of this run (`--s3-*`).
     pub s3: crate::storage::S3Options,
+    /// How chatty stderr is (`-q`, `-D`).
+    pub out: crate::output::Printer,
 }
 
 impl Ctx {
     /// Connects to the engine of the user's context.
     pub async fn engine(&self) -> Result<Engine> {
         let endpoint = self.settings.endpoint()?;
-        crate::output::debug(&format!("connecting to {endpoint}"));
-        Engine::connect(endpoint).await
+        self.out.debug(&format!("connecting to {endpoint}"));
+        Engine::connect(endpoint, self.out).await
     }
 
     /// Fails with "interrupted" if the user cancelled.

@@ -8,16 +8,21 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use chrono::Local;
 
-use crate::output;
+use crate::output::{self, Printer};
 use crate::retention::{self, Policy};
 use crate::storage::{catalog, storage_error, Store};
 
 /// After a successful save: the same rules on each destination written to, for the volumes
 /// saved. Every destination is tried; the first failure is returned.
-pub async fn after_save(stores: &[Store], volumes: &[String], policy: &Policy) -> Result<()> {
+pub async fn after_save(
+    stores: &[Store],
+    volumes: &[String],
+    policy: &Policy,
+    out: Printer,
+) -> Result<()> {
     let mut first_error = None;
     for store in stores {
-        if let Err(e) = prune(store, Some(volumes), policy, false).await {
+        if let Err(e) = prune(store, Some(volumes), policy, false, out).await {
             output::warn(&format!("{e:#}"));
             first_error.get_or_insert(e);
         }
@@ -34,6 +39,7 @@ pub async fn prune(
     volumes: Option<&[String]>,
     policy: &Policy,
     dry_run: bool,
+    out: Printer,
 ) -> Result<()> {
     let found = catalog::list(store).await?;
     let mut by_volume: BTreeMap<String, Vec<catalog::Backup>> = BTreeMap::new();
@@ -44,7 +50,7 @@ pub async fn prune(
         }
         if !b.ours {
             foreign += 1;
-            output::debug(&format!(
+            out.debug(&format!(
                 "{}: not written by this tool, left alone",
                 b.location
             ));
@@ -56,7 +62,7 @@ pub async fn prune(
     for (volume, backups) in &by_volume {
         let times: Vec<_> = backups.iter().map(|b| b.created).collect();
         let decisions = retention::apply(&times, policy);
-        if !output::quiet() || dry_run {
+        if !out.quiet() || dry_run {
             output::message(&format!("{} in {}:", volume, store.url));
         }
         for (b, d) in backups.iter().zip(&decisions) {
@@ -71,7 +77,7 @@ pub async fn prune(
             if dry_run {
                 output::message(&line);
             } else {
-                output::info(&line);
+                out.info(&line);
             }
             if !d.keep {
                 doomed.push(b.clone());
@@ -79,13 +85,13 @@ pub async fn prune(
         }
     }
     if foreign > 0 {
-        output::info(&format!(
+        out.info(&format!(
             "{foreign} archive(s) in {} not written by this tool (no manifest): left alone",
             store.url
         ));
     }
     if dry_run {
-        output::info(&format!(
+        out.info(&format!(
             "dry run: {} would be removed from {}",
             doomed.len(),
             store.url
@@ -106,6 +112,6 @@ pub async fn prune(
             store.url
         )));
     }
-    output::info(&format!("pruned {}: {} removed", store.url, doomed.len()));
+    out.info(&format!("pruned {}: {} removed", store.url, doomed.len()));
     Ok(())
 }

@@ -71,11 +71,11 @@ pub async fn save_one(
     );
     for w in &written {
         match (&target, w.size) {
-            (Target::Stdout, _) | (_, None) => output::info(&format!(
+            (Target::Stdout, _) | (_, None) => ctx.out.info(&format!(
                 "saved {} to stdout ({summary}, {seconds:.1} s)",
                 volume.name
             )),
-            (_, Some(size)) => output::info(&format!(
+            (_, Some(size)) => ctx.out.info(&format!(
                 "saved {} ({}, {summary}, {seconds:.1} s)",
                 w.location,
                 output::bytes(size)
@@ -117,7 +117,7 @@ pub async fn stream_volume<W: std::io::Write + Send + 'static>(
     );
     let docker = &engine.docker;
     let result = with_helper(docker, &volume.name, true, async |helper| {
-        output::debug(&format!(
+        ctx.out.debug(&format!(
             "helper container {} for {}",
             helper.name, volume.name
         ));
@@ -141,12 +141,16 @@ pub struct VolumeProgress {
 
 impl VolumeProgress {
     pub fn start(engine: &Engine, volume: &str, label: &str, counters: Arc<Counters>) -> Self {
-        let bar = Progress::start(label, counters, None, Measure::TarBytes);
+        let bar = engine
+            .out
+            .progress(label, counters, None, Measure::TarBytes);
         let measure = bar.visible().then(|| {
-            let (docker, endpoint) = (engine.docker.clone(), engine.endpoint.clone());
+            let (docker, endpoint, out) =
+                (engine.docker.clone(), engine.endpoint.clone(), engine.out);
             let (name, set_total) = (volume.to_string(), bar.total_setter());
             tokio::spawn(async move {
-                let sizes = df::volume_sizes(&docker, &endpoint, Duration::from_secs(30)).await;
+                let sizes =
+                    df::volume_sizes(&docker, &endpoint, out, Duration::from_secs(30)).await;
                 if let Some(&size) = sizes.get(&name) {
                     set_total(size);
                 }

@@ -13,21 +13,50 @@ pub use table::{Column, Table};
 
 use std::io::{self, Write};
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use indicatif::DecimalBytes;
 
-static QUIET: AtomicBool = AtomicBool::new(false);
-static DEBUG: AtomicBool = AtomicBool::new(false);
-
-/// Sets how chatty stderr is; called once from the settings.
-pub fn configure(quiet: bool, debug: bool) {
-    QUIET.store(quiet, Ordering::Relaxed);
-    DEBUG.store(debug, Ordering::Relaxed);
+/// How chatty stderr is in this run (`-q`, `-D`): a value handed to whatever reports, not a
+/// process-wide setting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Printer {
+    quiet: bool,
+    debug: bool,
 }
 
-pub fn quiet() -> bool {
-    QUIET.load(Ordering::Relaxed)
+impl Printer {
+    pub fn new(quiet: bool, debug: bool) -> Printer {
+        Printer { quiet, debug }
+    }
+
+    /// `-q`: no summaries, no progress bars.
+    pub fn quiet(&self) -> bool {
+        self.quiet
+    }
+
+    /// A summary line (silenced by `-q`).
+    pub fn info(&self, msg: &str) {
+        if !self.quiet {
+            message(msg);
+        }
+    }
+
+    /// A debug line (shown with `-D` or `--log-level debug`).
+    pub fn debug(&self, msg: &str) {
+        if self.debug {
+            message(&format!("debug: {msg}"));
+        }
+    }
+
+    /// A progress bar over `counters`, drawn only on a terminal and without `-q`.
+    pub fn progress(
+        &self,
+        label: &str,
+        counters: std::sync::Arc<crate::archive::Counters>,
+        total: Option<u64>,
+        measure: Measure,
+    ) -> Progress {
+        Progress::start(!self.quiet, label, counters, total, measure)
+    }
 }
 
 /// A line on stderr, always shown: errors, the interruption notice, what `--dry-run` shows.
@@ -37,23 +66,9 @@ pub fn message(msg: &str) {
     let _ = io::stderr().lock().write_all(format!("{msg}\n").as_bytes());
 }
 
-/// A summary line (silenced by `-q`).
-pub fn info(msg: &str) {
-    if !quiet() {
-        message(msg);
-    }
-}
-
 /// A warning (always shown).
 pub fn warn(msg: &str) {
     message(&format!("warning: {msg}"));
-}
-
-/// A debug line (shown with `-D` or `--log-level debug`).
-pub fn debug(msg: &str) {
-    if DEBUG.load(Ordering::Relaxed) {
-        message(&format!("debug: {msg}"));
-    }
 }
 
 /// `54261` as `54,261`.

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use super::{quiet, thousands};
+use super::thousands;
 use crate::archive::Counters;
 
 /// What a progress bar counts.
@@ -28,7 +28,9 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn start(
+    /// A bar drawn when `shown` (no `-q`) and stderr is a terminal; see `Printer::progress`.
+    pub(super) fn start(
+        shown: bool,
         label: &str,
         counters: Arc<Counters>,
         total: Option<u64>,
@@ -38,7 +40,7 @@ impl Progress {
             Some(t) => ProgressBar::new(t),
             None => ProgressBar::no_length(),
         };
-        let visible = !quiet() && io::stderr().is_terminal();
+        let visible = shown && io::stderr().is_terminal();
         bar.set_draw_target(if visible {
             ProgressDrawTarget::stderr_with_hz(8)
         } else {

@@ -9,13 +9,10 @@ pub mod storage;
 use crate::cli::GlobalArgs;
 use crate::docker::context::ContextOptions;
 pub use crate::ops::ctx::{Ctx, Settings};
+use crate::output::Printer;
 
 /// Docker's global flags (and `-q`) as the settings every command shares.
 pub fn from_globals(g: &GlobalArgs) -> Settings {
-    let debug = g.debug
-        || g.log_level
-            .as_deref()
-            .is_some_and(|l| l.eq_ignore_ascii_case("debug"));
     Settings {
         context: ContextOptions {
             config_dir: g.config.clone(),
@@ -27,7 +24,14 @@ pub fn from_globals(g: &GlobalArgs) -> Settings {
             tlscert: g.tlscert.clone(),
             tlskey: g.tlskey.clone(),
         },
-        quiet: g.quiet,
-        debug,
     }
+}
+
+/// `-q`, `-D` and `--log-level debug`: how chatty stderr is.
+pub fn printer(g: &GlobalArgs) -> Printer {
+    let debug = g.debug
+        || g.log_level
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case("debug"));
+    Printer::new(g.quiet, debug)
 }

@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 
 use super::{storage_error, Sink, Store};
 use crate::error::UserError;
-use crate::output;
+use crate::output::{self, Printer};
 
 /// Chunks handed to each upload task at a time.
 const CHUNK: usize = 1 << 20;
@@ -48,14 +48,18 @@ struct Remote {
 
 /// The upload tasks of one run, so that an abort still in flight finishes before the run
 /// reports its error and the process exits. Cheap to clone (the clones share the tasks).
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Uploads {
     tracker: TaskTracker,
+    out: Printer,
 }
 
 impl Uploads {
-    pub fn new() -> Uploads {
-        Uploads::default()
+    pub fn new(out: Printer) -> Uploads {
+        Uploads {
+            tracker: TaskTracker::new(),
+            out,
+        }
     }
 
     /// Waits (up to a minute) for upload tasks to finish, aborted ones included: call it before
@@ -77,6 +81,7 @@ pub struct Fanout {
     locals: Vec<(String, Sink)>,
     remotes: Vec<Remote>,
     buf: BytesMut,
+    out: Printer,
 }
 
 /// Where one destination's copy ended up.
@@ -120,6 +125,7 @@ impl Fanout {
             locals,
             remotes,
             buf: BytesMut::with_capacity(CHUNK),
+            out: uploads.out,
         })
     }
 
@@ -215,7 +221,7 @@ impl Fanout {
             failure = Some(UserError::interrupted().into());
         }
         if let Some(e) = failure {
-            remove_completed(&completed).await;
+            remove_completed(&completed, this.out).await;
             return Err(e);
         }
         let locals = std::mem::take(&mut this.locals);
@@ -237,7 +243,7 @@ impl Fanout {
                 Ok(written)
             }
             Err((e, done)) => {
-                remove_completed(&completed).await;
+                remove_completed(&completed, this.out).await;
                 for w in done {
                     let _ = std::fs::remove_file(&w.location);
                 }
@@ -315,9 +321,9 @@ fn start_upload(uploads: &Uploads, store: Store, name: String) -> Remote {
     let (tx, rx) = mpsc::channel(QUEUE);
     let error = Arc::new(Mutex::new(None));
     let slot = Arc::clone(&error);
-    let (s, n) = (store.clone(), name.clone());
+    let (s, n, out) = (store.clone(), name.clone(), uploads.out);
     let task = uploads.tracker.spawn(async move {
-        let result = upload(s, n, rx).await;
+        let result = upload(s, n, rx, out).await;
         if let Err(e) = &result {
             *slot.lock().expect("not poisoned") = Some(format!("{e:#}"));
         }
@@ -335,7 +341,12 @@ fn start_upload(uploads: &Uploads, store: Store, name: String) -> Remote {
 /// Receives the archive's chunks and uploads them; completes the upload only on `Commit`. If
 /// the channel closes without one (an error elsewhere, Ctrl-C), or a write fails, the
 /// multipart upload is aborted, so the object never appears.
-async fn upload(store: Store, name: String, mut rx: mpsc::Receiver<Message>) -> Result<()> {
+async fn upload(
+    store: Store,
+    name: String,
+    mut rx: mpsc::Receiver<Message>,
+    out: Printer,
+) -> Result<()> {
     let what = store.show(&name);
     let mut writer = store
         .op
@@ -375,14 +386,14 @@ async fn upload(store: Store, name: String, mut rx: mpsc::Receiver<Message>) -> 
             }
         }
     }
-    output::debug(&format!("aborting the upload to {what}"));
+    out.debug(&format!("aborting the upload to {what}"));
     if let Err(e) = writer.abort().await {
         output::warn(&format!("could not abort the upload to {what}: {e}"));
     }
     Err(anyhow::anyhow!("the upload to {what} was abandoned"))
 }
 
-async fn remove_completed(completed: &[(Store, String)]) {
+async fn remove_completed(completed: &[(Store, String)], out: Printer) {
     for (store, name) in completed {
         if let Err(e) = store.op.delete(name).await {
             output::warn(&format!(
@@ -390,7 +401,7 @@ async fn remove_completed(completed: &[(Store, String)]) {
                 store.show(name)
             ));
         } else {
-            output::debug(&format!(
+            out.debug(&format!(
                 "removed {} (another destination failed)",
                 store.show(name)
             ));

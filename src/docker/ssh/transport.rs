@@ -19,6 +19,7 @@ use tokio::process::{ChildStdin, ChildStdout, Command};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 use super::{SshError, SshFailure, SshTarget};
+use crate::output::Printer;
 
 /// How much of ssh's stderr is kept to explain a failure.
 const STDERR_KEEP: usize = 4096;
@@ -51,7 +52,7 @@ impl FailureLog {
 
 /// A plain HTTP client over `ssh ... docker system dial-stdio` (for the few requests bollard
 /// cannot make, such as `/system/df` in an older engine's shape).
-pub fn http_client<B>(target: &SshTarget, failures: &FailureLog) -> Client<Dialer, B>
+pub fn http_client<B>(target: &SshTarget, failures: &FailureLog, out: Printer) -> Client<Dialer, B>
 where
     B: hyper::body::Body + Send + 'static + Unpin,
     B::Data: Send,
@@ -59,7 +60,7 @@ where
 {
     Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
-        .build(Dialer::new(target, failures))
+        .build(Dialer::new(target, failures, out))
 }
 
 /// A bollard client whose every connection is `ssh ... docker system dial-stdio`; its ssh
@@ -68,8 +69,9 @@ pub fn client(
     target: &SshTarget,
     timeout_secs: u64,
     failures: &FailureLog,
+    out: Printer,
 ) -> Result<Docker, bollard::errors::Error> {
-    let dialer = Dialer::new(target, failures);
+    let dialer = Dialer::new(target, failures, out);
     let http = Client::builder(TokioExecutor::new())
         .pool_idle_timeout(Duration::from_secs(60))
         .build(dialer.clone());
@@ -122,6 +124,7 @@ pub struct Dialer {
     target: Arc<String>,
     login: Arc<String>,
     failures: FailureLog,
+    out: Printer,
 }
 
 impl tower_service::Service<Uri> for Dialer {
@@ -140,13 +143,14 @@ impl tower_service::Service<Uri> for Dialer {
 }
 
 impl Dialer {
-    fn new(target: &SshTarget, failures: &FailureLog) -> Dialer {
+    fn new(target: &SshTarget, failures: &FailureLog, out: Printer) -> Dialer {
         Dialer {
             program: "ssh".into(),
             args: Arc::new(target.args(&[])),
             target: Arc::new(target.display()),
             login: Arc::new(target.login()),
             failures: failures.clone(),
+            out,
         }
     }
 
@@ -167,7 +171,7 @@ impl Dialer {
                 Ok(())
             });
         }
-        crate::output::debug(&format!(
+        self.out.debug(&format!(
             "starting {} {}",
             self.program.to_string_lossy(),
             self.args.join(" ")
@@ -189,6 +193,7 @@ impl Dialer {
         let target = Arc::clone(&self.target);
         let login = Arc::clone(&self.login);
         let failures = self.failures.clone();
+        let out = self.out;
         // Collects stderr and the exit status; kills ssh once the connection is dropped.
         tokio::spawn(async move {
             let read_all = async move {
@@ -222,7 +227,7 @@ impl Dialer {
             };
             let text = String::from_utf8_lossy(&kept).into_owned();
             if !text.trim().is_empty() {
-                crate::output::debug(&format!("ssh {target}: {}", text.trim()));
+                out.debug(&format!("ssh {target}: {}", text.trim()));
             }
             let Ok(status) = status else { return };
             if status.success() {
