@@ -19,10 +19,8 @@ pub mod pipe;
 pub mod plugin;
 pub mod retention;
 pub mod schedule;
-pub mod select;
 pub mod settings;
 pub mod storage;
-pub mod transfer;
 
 use std::ffi::OsString;
 

@@ -20,13 +20,13 @@ use crate::docker::{df, volumes, Engine};
 use crate::error::{Kind, UserError};
 use crate::ops::output_plan::{self, Target};
 use crate::ops::save::{save_one, stream_volume, SaveTo};
+use crate::ops::select::{print_summary, Saved};
+use crate::ops::transfer::ArchiveOptions;
 use crate::output;
-use crate::select::{print_summary, Saved};
 use crate::settings::flags;
 use crate::settings::Ctx;
 use crate::storage::upload::Uploads;
 use crate::storage::Sink;
-use crate::transfer::ArchiveOptions;
 
 /// Where the export goes.
 #[derive(Debug, Clone, PartialEq)]

@@ -42,7 +42,7 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
     // `--project P` (and `--all`, `--filter`): the volumes as `save` selects them, labels and
     // all, so compose on the destination adopts them under the same project.
     let names = match flags::selection(&args.select)? {
-        Some(selection) => crate::select::volume_names(&source.docker, &selection).await?,
+        Some(selection) => crate::ops::select::volume_names(&source.docker, &selection).await?,
         None => args.volumes.clone(),
     };
     let mut plans = Vec::new();

@@ -13,9 +13,9 @@ use crate::error::{Kind, UserError};
 use crate::ops::output_plan::{self, ArchiveFlags};
 use crate::ops::prune;
 use crate::ops::save::{self, SaveTo};
+use crate::ops::transfer::ArchiveOptions;
 use crate::settings::{flags, Ctx};
 use crate::storage::upload::Uploads;
-use crate::transfer::ArchiveOptions;
 
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
@@ -51,7 +51,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     let engine = ctx.engine().await?;
     let describe = engine.describe();
     let names = match &selection {
-        Some(selection) => crate::select::volume_names(&engine.docker, selection).await?,
+        Some(selection) => crate::ops::select::volume_names(&engine.docker, selection).await?,
         None => args.volumes.clone(),
     };
     if selection.is_some() {
@@ -95,7 +95,7 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     };
     let (saved, downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
     if count > 1 {
-        crate::select::print_summary(&saved, &downtimes, ctx.out);
+        crate::ops::select::print_summary(&saved, &downtimes, ctx.out);
     }
     // Pruning only after every volume reached every destination: a failed save deletes nothing.
     if !policy.is_empty() {

@@ -10,13 +10,14 @@ use serde_json::json;
 use crate::archive::index::{self, Diff, Index};
 use crate::archive::{Counters, Keys, Verdict};
 use crate::cli::{Format, VerifyArgs};
-use crate::docker::{volumes, Engine, Helper};
+use crate::docker::helper::with_helper;
+use crate::docker::{volumes, Engine};
 use crate::error::{Kind, UserError};
+use crate::ops::transfer;
 use crate::output;
 use crate::pipe::DynRead;
 use crate::settings::Ctx;
 use crate::storage::{open_input, S3Options};
-use crate::transfer;
 
 /// What reading the archive found.
 struct Read {
@@ -153,10 +154,10 @@ fn compare_with_root_rule(archive: &Index, volume: &Index) -> Diff {
 async fn index_existing(engine: &Engine, volume: &str) -> Result<Index> {
     let docker = &engine.docker;
     volumes::require(docker, volume, &engine.describe()).await?;
-    let helper = Helper::create(docker, volume, true).await?;
-    let indexed = transfer::index_volume(docker, &helper).await;
-    helper.remove(docker).await;
-    indexed
+    with_helper(docker, volume, true, async |helper| {
+        transfer::index_volume(docker, helper).await
+    })
+    .await
 }
 
 /// Restores into a scratch volume, describes it, and removes it whatever happens.
@@ -174,10 +175,11 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
         })
         .await
         .expect("opening the archive panicked")?;
-        let helper = Helper::create(docker, &scratch, false).await?;
-        let restored = transfer::restore_into(docker, &helper, reader, &ctx.cancel).await;
-        helper.remove(docker).await;
-        restored.context("the test restore failed")?;
+        with_helper(docker, &scratch, false, async |helper| {
+            transfer::restore_into(docker, helper, reader, &ctx.cancel).await
+        })
+        .await
+        .context("the test restore failed")?;
         index_existing(engine, &scratch).await
     }
     .await;

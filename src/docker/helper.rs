@@ -51,8 +51,8 @@ pub async fn ensure_image(docker: &Docker) -> Result<()> {
     Ok(())
 }
 
-/// A created (never started) container with one volume mounted at `/volume`. Call `remove` on
-/// every path, errors and Ctrl-C included, or let [`with_helper`] do it.
+/// A created (never started) container with one volume mounted at `/volume`. Only
+/// [`with_helper`] makes one, and it removes it on every path.
 #[derive(Debug)]
 pub struct Helper {
     pub id: String,
@@ -62,7 +62,7 @@ pub struct Helper {
 impl Helper {
     /// Creates a helper for `volume`. The volume must exist: creating a container silently
     /// creates a missing named volume.
-    pub async fn create(docker: &Docker, volume: &str, read_only: bool) -> Result<Helper> {
+    async fn create(docker: &Docker, volume: &str, read_only: bool) -> Result<Helper> {
         ensure_image(docker).await?;
         let name = helper_name(volume);
         let body = ContainerCreateBody {
@@ -85,7 +85,7 @@ impl Helper {
     }
 
     /// Removes the helper; failures are reported, not fatal (the work is already done or lost).
-    pub async fn remove(self, docker: &Docker) {
+    async fn remove(self, docker: &Docker) {
         let options = RemoveContainerOptions {
             force: true,
             ..Default::default()

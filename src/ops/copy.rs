@@ -19,9 +19,9 @@ use crate::docker::{volumes, Engine};
 use crate::error::{Kind, UserError};
 use crate::ops::restore;
 use crate::ops::save::VolumeProgress;
+use crate::ops::transfer;
 use crate::ops::Ctx;
 use crate::output::{self, Measure, Progress};
-use crate::transfer;
 
 /// Whether `target` on `dest` is `volume` itself (two contexts reaching one engine): the same
 /// name, creation time and mount point. Engine IDs cannot tell, as engines started from one

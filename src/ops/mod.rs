@@ -8,5 +8,7 @@ pub mod output_plan;
 pub mod prune;
 pub mod restore;
 pub mod save;
+pub mod select;
+pub mod transfer;
 
 pub use ctx::Ctx;

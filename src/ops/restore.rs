@@ -14,10 +14,10 @@ use crate::docker::helper::with_helper;
 use crate::docker::volumes::{self, User};
 use crate::docker::Engine;
 use crate::error::{Kind, UserError};
+use crate::ops::transfer;
 use crate::ops::Ctx;
 use crate::output;
 use crate::pipe::DynRead;
-use crate::transfer;
 
 /// `54,261 entries, 1.31 GB of data, checksum verified`.
 pub fn describe(report: &RewriteReport) -> String {

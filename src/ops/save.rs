@@ -12,12 +12,12 @@ use crate::archive::{Counters, ManifestHead, SourceInfo};
 use crate::docker::helper::with_helper;
 use crate::docker::{df, volumes, Engine};
 use crate::ops::output_plan::Target;
+use crate::ops::select::Saved;
+use crate::ops::transfer;
 use crate::ops::Ctx;
 use crate::output::{self, Measure, Progress};
-use crate::select::Saved;
 use crate::storage::upload::{Fanout, Uploads};
 use crate::storage::Sink;
-use crate::transfer;
 
 /// Where `save_one` writes: a file, stdout, or a name in each of `stores` (`--to`).
 pub struct SaveTo<'a> {

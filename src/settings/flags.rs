@@ -12,8 +12,8 @@ use crate::compose::project::ProjectSpec;
 use crate::db::Overrides;
 use crate::docker::quiesce::Mode;
 use crate::error::{Kind, UserError};
+use crate::ops::select::Selection;
 use crate::retention::Policy;
-use crate::select::Selection;
 
 fn usage(msg: impl Into<String>) -> anyhow::Error {
     UserError::new(Kind::Usage, msg).into()

@@ -1,6 +1,6 @@
-//! Moving tar streams between the engine and archives: the async side (engine endpoints) and the
-//! blocking side (compression, tar walking) joined by bounded channels. Commands build on these;
-//! later ones (compose, migrate) reuse them.
+//! Moving tar streams between the engine and archives, the plumbing of the operations: the async
+//! side (the engine's archive endpoints) and the blocking side (compression, tar walking) joined by
+//! bounded pipes, so memory stays constant whatever the volume's size.
 
 use std::io::{self, Read, Write};
 use std::sync::Arc;
