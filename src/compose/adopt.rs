@@ -3,7 +3,8 @@
 
 use std::collections::HashMap;
 
-use super::project::{ProjectVolume, LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_VOLUME};
+use super::project::{LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_VOLUME};
+use super::volumes::ProjectVolume;
 use crate::archive::VolumeInfo;
 
 /// The volume to create for `v` (exported from project `old`) when importing into project

@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::project::ProjectVolume;
+use super::volumes::ProjectVolume;
 use crate::archive::{ArchiveError, SourceInfo};
 
 /// The bundle manifest's entry name (always first).

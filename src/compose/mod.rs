@@ -1,9 +1,13 @@
-//! Compose projects: which project and volumes are meant, the bundle format that carries a whole
-//! project, and the naming and labels that let compose adopt imported volumes.
+//! Compose projects: which project and volumes are meant, the compose file's model, the bundle
+//! format that carries a whole project, and the naming and labels that let compose adopt
+//! imported volumes.
 
-pub mod project;
-
-pub use project::{project_volumes, resolve_project, Project, ProjectVolume};
 pub mod adopt;
 pub mod bundle;
 pub mod dumps;
+pub mod model;
+pub mod project;
+pub mod volumes;
+
+pub use project::{resolve_project, Project};
+pub use volumes::{project_volumes, ProjectVolume};
