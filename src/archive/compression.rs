@@ -106,7 +106,9 @@ impl EncodeOptions {
             (Compression::Gzip, Some(l)) if !(1..=9).contains(&l) => {
                 Err(format!("gzip level must be between 1 and 9, not {l}"))
             }
-            (Compression::None, Some(_)) => Err("--level needs a compression".into()),
+            (Compression::None, Some(_)) => {
+                Err("a compression level needs a compression (zstd or gzip)".into())
+            }
             _ => Ok(()),
         }
     }

@@ -82,9 +82,16 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             }
         })
         .collect();
-    match args.format {
-        Format::Json => output::data_json(&rows)?,
-        Format::Table => output::data(&table(&rows, args.rpo))?,
+    let printed = match args.format {
+        Format::Json => output::data_json(&rows),
+        Format::Table => output::data(&table(&rows, args.rpo)),
+    };
+    // A reader that left early (`status | head -1`) does not hide a missed RPO: the exit code
+    // is what monitoring reads.
+    if let Err(e) = printed {
+        if !output::is_stdout_closed(&e) {
+            return Err(e);
+        }
     }
     let missed: Vec<&str> = rows
         .iter()

@@ -39,3 +39,15 @@ fn a_closed_stdout_ends_the_command_quietly() {
         );
     }
 }
+
+/// A reader that leaves early does not hide a missed RPO: `status` still exits 8.
+#[test]
+fn a_closed_stdout_keeps_the_status_verdict() {
+    let volume = Volume::new("closed-stdout-rpo");
+    let dest = tempfile::tempdir().unwrap();
+    let dest = dest.path().to_str().unwrap();
+    let run = with_stdout_closed(&["status", dest, "--rpo", "1h", "--volume", &volume.name]);
+    assert_eq!(run.code, 8, "{run}");
+    assert!(run.stderr.contains("miss the RPO"), "{run}");
+    assert!(!run.stderr.contains("panicked"), "{run}");
+}
