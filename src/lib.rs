@@ -13,6 +13,8 @@ pub mod docker;
 pub mod error;
 pub mod exit;
 pub mod keys;
+#[cfg(test)]
+mod layers;
 pub mod ops;
 pub mod output;
 pub mod pipe;
