@@ -19,6 +19,8 @@
 #   BENCH_SCALE      data set size factor (default 1: ~1 GiB, ~55k entries; 0.1 for a quick try)
 #   BENCH_RUNS       runs per measurement; the best (lowest) time is reported (default 1)
 #   BENCH_SKIP_TOOL  1 = measure only (a) and (b), without building the tool (default 0)
+#   BENCH_TOOL       measure this binary instead of building target/release (e.g. to compare two
+#                    builds: BENCH_TOOL=/tmp/before make bench-quick, then BENCH_TOOL=/tmp/after)
 #   BENCH_VERIFY     1 = check once that every restored volume equals the source (default 1)
 #   BENCH_MIGRATE    1 = also measure (d) (default: 1 when /usr/sbin/sshd is installed)
 #   BENCH_MIGRATE_ONLY 1 = measure only (d) (`make bench-migrate`, with BENCH_SCALE=0.1)
@@ -45,7 +47,7 @@ if [ -x /usr/sbin/sshd ]; then BENCH_MIGRATE="${BENCH_MIGRATE:-1}"; else BENCH_M
 [ "$BENCH_MIGRATE_ONLY" != 1 ] || BENCH_MIGRATE=1
 SEED=20240601
 
-TOOL="$REPO/target/release/docker-volume-backup"
+TOOL="${BENCH_TOOL:-$REPO/target/release/docker-volume-backup}"
 BB_IMAGE="dvb-bench-busybox:latest"
 EMPTY_IMAGE="dvb-bench-empty:latest"
 LABEL="dvb-bench=1"
@@ -164,11 +166,11 @@ done
 
 # ---------------------------------------------------------------- build, images, source volume
 [ "$BENCH_MIGRATE" != 1 ] || [ "$BENCH_SKIP_TOOL" != 1 ] || die "BENCH_MIGRATE needs the tool (BENCH_SKIP_TOOL=1 given)"
-if [ "$BENCH_SKIP_TOOL" != 1 ]; then
+if [ "$BENCH_SKIP_TOOL" != 1 ] && [ -z "${BENCH_TOOL:-}" ]; then
     log "building the release binary"
     cargo build --release --quiet
-    [ -x "$TOOL" ] || die "$TOOL missing after the build"
 fi
+[ "$BENCH_SKIP_TOOL" = 1 ] || [ -x "$TOOL" ] || die "$TOOL missing"
 
 QUIET=1 "$REPO/scripts/busybox-image.sh" "$BB_IMAGE" >/dev/null
 tar -cf "$SCRATCH/empty.tar" -T /dev/null
