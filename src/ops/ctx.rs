@@ -40,7 +40,8 @@ impl Settings {
     }
 }
 
-/// What every command gets: the settings and the cancellation token (Ctrl-C, the CLI's socket).
+/// What every command and operation gets from the run: the settings, the cancellation token
+/// (Ctrl-C, SIGTERM, the CLI's socket), the S3 options and the printer.
 pub struct Ctx {
     pub settings: Settings,
     pub cancel: CancellationToken,
