@@ -100,16 +100,9 @@ pub fn archive(
                     None => &lower,
                 };
                 let by_name = Compression::from_file_name(plain_name);
-                let compression = match (flags.compression, by_name) {
-                    (Some(flag), Some(ext)) if flag != ext => {
-                        return Err(format!(
-                            "{file} looks like a {ext} archive but --compression {flag} was given"
-                        ))
-                    }
-                    (Some(flag), _) => flag,
-                    (None, Some(ext)) => ext,
-                    (None, None) => Compression::Zstd,
-                };
+                let compression = agreed(flags.compression, by_name, |ext| {
+                    format!("{file} looks like a {ext} archive")
+                })?;
                 (Target::File(path), compression)
             }
         }
@@ -185,21 +178,31 @@ pub fn dump(
         Placement::Named(path) if custom => (Target::File(path), Compression::None),
         Placement::Named(path) => {
             let file = path.display().to_string();
-            let compression = match (flags.compression, by_name(&file)) {
-                (Some(flag), Some(ext)) if flag != ext => {
-                    return Err(format!(
-                        "{file} looks like {ext} but --compression {flag} was given"
-                    ))
-                }
-                (Some(flag), _) => flag,
-                (None, Some(ext)) => ext,
-                (None, None) => Compression::Zstd,
-            };
+            let compression = agreed(flags.compression, by_name(&file), |ext| {
+                format!("{file} looks like {ext}")
+            })?;
             (Target::File(path), compression)
         }
     };
     check_level(compression, flags.level)?;
     Ok((target, compression))
+}
+
+/// `--compression` if given, else what the file's name asks for, else zstd; a flag and a name
+/// that disagree are refused (`looks` says what the name looks like).
+fn agreed(
+    flag: Option<Compression>,
+    by_name: Option<Compression>,
+    looks: impl Fn(Compression) -> String,
+) -> Result<Compression, String> {
+    match (flag, by_name) {
+        (Some(flag), Some(ext)) if flag != ext => {
+            Err(format!("{} but --compression {flag} was given", looks(ext)))
+        }
+        (Some(flag), _) => Ok(flag),
+        (None, Some(ext)) => Ok(ext),
+        (None, None) => Ok(Compression::Zstd),
+    }
 }
 
 fn check_level(compression: Compression, level: Option<i32>) -> Result<(), String> {

@@ -443,20 +443,11 @@ pub fn run_once(job: &Job, dirs: &Dirs) -> Result<i32> {
 
 /// The error kind for a run's exit code, so that `run-schedule` exits as the backup did.
 pub fn kind_of_exit(code: i32) -> Kind {
-    [
-        Kind::Usage,
-        Kind::Daemon,
-        Kind::NotFound,
-        Kind::Refused,
-        Kind::Damaged,
-        Kind::Differs,
-        Kind::Stale,
-        Kind::Key,
-        Kind::Interrupted,
-    ]
-    .into_iter()
-    .find(|k| k.exit_code() == code)
-    .unwrap_or(Kind::Failure)
+    crate::error::EXIT_CODES
+        .iter()
+        .find(|e| e.code == code)
+        .and_then(|e| e.kind)
+        .unwrap_or(Kind::Failure)
 }
 
 #[cfg(test)]
