@@ -11,7 +11,7 @@ use crate::docker::context::ContextOptions;
 pub use crate::ops::ctx::{Ctx, Settings};
 use crate::output::Printer;
 
-/// Docker's global flags (and `-q`) as the settings every command shares.
+/// Docker's global flags as the context options every command resolves its engine from.
 pub fn from_globals(g: &GlobalArgs) -> Settings {
     Settings {
         context: ContextOptions {
