@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::project::{LABEL_CONFIG_HASH, LABEL_PROJECT, LABEL_VOLUME};
 use super::volumes::ProjectVolume;
 use crate::archive::VolumeInfo;
+use crate::docker::labels::{COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_VOLUME};
 
 /// The volume to create for `v` (exported from project `old`) when importing into project
 /// `new`. Project-owned volumes named `<old>_<key>` become `<new>_<key>` with the project and
@@ -14,12 +14,12 @@ use crate::archive::VolumeInfo;
 /// empty) a volume whose configuration changed since.
 pub fn import_target(v: &ProjectVolume, old: &str, new: &str) -> VolumeInfo {
     let mut labels: HashMap<String, String> = v.labels.clone();
-    labels.remove(LABEL_CONFIG_HASH);
+    labels.remove(COMPOSE_CONFIG_HASH);
     let name = if v.external {
         v.name.clone()
     } else {
-        labels.insert(LABEL_PROJECT.into(), new.into());
-        labels.insert(LABEL_VOLUME.into(), v.key.clone());
+        labels.insert(COMPOSE_PROJECT.into(), new.into());
+        labels.insert(COMPOSE_VOLUME.into(), v.key.clone());
         match v.name.strip_prefix(&format!("{old}_")) {
             Some(rest) if rest == v.key => format!("{new}_{}", v.key),
             _ => v.name.clone(),
@@ -45,10 +45,10 @@ mod tests {
             driver: "local".into(),
             options: HashMap::new(),
             labels: HashMap::from([
-                (LABEL_PROJECT.into(), "shop".into()),
-                (LABEL_VOLUME.into(), key.into()),
+                (COMPOSE_PROJECT.into(), "shop".into()),
+                (COMPOSE_VOLUME.into(), key.into()),
                 ("com.docker.compose.version".into(), "1.29.2".into()),
-                (LABEL_CONFIG_HASH.into(), "abc".into()),
+                (COMPOSE_CONFIG_HASH.into(), "abc".into()),
                 ("mine".into(), "kept".into()),
             ]),
             services: vec!["db".into()],
@@ -59,11 +59,11 @@ mod tests {
     fn project_volumes_are_renamed_and_relabelled() {
         let t = import_target(&volume("db-data", "shop_db-data", false), "shop", "shop2");
         assert_eq!(t.name, "shop2_db-data");
-        assert_eq!(t.labels[LABEL_PROJECT], "shop2");
-        assert_eq!(t.labels[LABEL_VOLUME], "db-data");
+        assert_eq!(t.labels[COMPOSE_PROJECT], "shop2");
+        assert_eq!(t.labels[COMPOSE_VOLUME], "db-data");
         assert_eq!(t.labels["com.docker.compose.version"], "1.29.2");
         assert_eq!(t.labels["mine"], "kept");
-        assert!(!t.labels.contains_key(LABEL_CONFIG_HASH));
+        assert!(!t.labels.contains_key(COMPOSE_CONFIG_HASH));
         // Same project: same name.
         let t = import_target(&volume("db-data", "shop_db-data", false), "shop", "shop");
         assert_eq!(t.name, "shop_db-data");
@@ -73,12 +73,12 @@ mod tests {
     fn custom_names_and_external_volumes_keep_their_names() {
         let t = import_target(&volume("data", "team-data", false), "shop", "other");
         assert_eq!(t.name, "team-data");
-        assert_eq!(t.labels[LABEL_PROJECT], "other");
+        assert_eq!(t.labels[COMPOSE_PROJECT], "other");
         let mut ext = volume("shared", "shared_store", true);
-        ext.labels.remove(LABEL_PROJECT);
+        ext.labels.remove(COMPOSE_PROJECT);
         let t = import_target(&ext, "shop", "other");
         assert_eq!(t.name, "shared_store");
-        assert!(!t.labels.contains_key(LABEL_PROJECT));
-        assert!(!t.labels.contains_key(LABEL_CONFIG_HASH));
+        assert!(!t.labels.contains_key(COMPOSE_PROJECT));
+        assert!(!t.labels.contains_key(COMPOSE_CONFIG_HASH));
     }
 }

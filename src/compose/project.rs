@@ -8,13 +8,6 @@ use anyhow::{Context as _, Result};
 use super::model::{parse_model, Model};
 use crate::error::{Kind, UserError};
 
-/// Labels compose puts on what it creates (defined with the engine's other labels).
-pub use crate::docker::labels::{
-    COMPOSE_CONFIG_HASH as LABEL_CONFIG_HASH, COMPOSE_DEPENDS_ON as LABEL_DEPENDS_ON,
-    COMPOSE_PROJECT as LABEL_PROJECT, COMPOSE_SERVICE as LABEL_SERVICE,
-    COMPOSE_VERSION as LABEL_VERSION, COMPOSE_VOLUME as LABEL_VOLUME,
-};
-
 /// Which project the user named: `-p` and `-f`, as compose takes them.
 #[derive(Debug, Clone, Default)]
 pub struct ProjectSpec {

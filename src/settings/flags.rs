@@ -69,7 +69,7 @@ pub fn selection(select: &SelectArgs) -> Result<Option<Selection>> {
         filters
             .entry("label".into())
             .or_default()
-            .push(format!("{}={p}", crate::compose::project::LABEL_PROJECT));
+            .push(format!("{}={p}", crate::docker::labels::COMPOSE_PROJECT));
     }
     for f in &select.filter {
         let (key, value) = f.split_once('=').ok_or_else(|| {
