@@ -19,7 +19,7 @@ uninstall: ## remove the installed binary and the plugin link
 	./install.sh --uninstall
 
 test: test-deps fmt-check clippy ## everything CI runs: deps, format check, clippy, all tests
-	$(CARGO) test --all-targets
+	$(CARGO) test --all-targets --features failpoints
 
 test-deps: ## install what the tests need (busybox-static, zstd, time, curl, ...); idempotent
 	scripts/test-deps.sh
@@ -31,7 +31,7 @@ fmt-check: ## check formatting
 	$(CARGO) fmt --all -- --check
 
 clippy: ## clippy, warnings are errors
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features failpoints -- -D warnings
 
 lint: fmt-check clippy ## fmt-check + clippy, plus shellcheck on the scripts when installed
 	@if command -v shellcheck >/dev/null 2>&1; then \

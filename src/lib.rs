@@ -87,6 +87,10 @@ pub fn main() -> i32 {
             return 1;
         }
     };
+    // With the `failpoints` feature (tests only), FAILPOINTS=name=action stops the run at a
+    // named step; without it this is nothing.
+    #[cfg(feature = "failpoints")]
+    let _failpoints = fail::FailScenario::setup();
     let code = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone());
