@@ -159,6 +159,9 @@ pub struct SaveArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Encrypting a new archive with age (all of the archive, manifest included).
@@ -227,6 +230,9 @@ pub struct RestoreArgs {
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -270,6 +276,9 @@ pub struct VerifyArgs {
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -319,6 +328,9 @@ pub struct MigrateArgs {
 
     #[command(flatten)]
     pub quiesce: QuiesceArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -330,6 +342,9 @@ pub struct CloneArgs {
     /// The new volume (created with the driver, options and labels of VOLUME)
     #[arg(value_name = "NEW")]
     pub new: String,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
@@ -569,6 +584,21 @@ impl SelectArgs {
     }
 }
 
+/// What to do when another run holds a volume (every command that reads or writes volumes
+/// locks them on their engine, for as long as it works on them).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Locks")]
+pub struct LockArgs {
+    /// When another run holds a volume, wait at most DURATION for it (e.g. 30s, 10m, 2h), then
+    /// fail [default: wait until it ends]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, conflicts_with = "no_wait")]
+    pub wait: Option<std::time::Duration>,
+
+    /// When another run holds a volume, fail at once instead of waiting
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
 /// Keeping volumes still while they are read (opt-in for `save`).
 #[derive(Debug, Args, Default, Clone)]
 #[command(next_help_heading = "Consistency")]
@@ -626,6 +656,9 @@ pub struct ComposeExportArgs {
 
     #[command(flatten)]
     pub encrypt: EncryptArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 #[derive(Debug, Args)]
@@ -651,6 +684,9 @@ pub struct ComposeImportArgs {
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 /// Credentials for a database container, instead of those in its environment. The password is

@@ -17,6 +17,8 @@ pub enum Kind {
     Stale,
     /// An encrypted archive without a key, or with keys that do not open it.
     Key,
+    /// Another run holds the lock of a volume (`--no-wait`, or `--wait` ran out).
+    Locked,
     Interrupted,
 }
 
@@ -103,6 +105,12 @@ pub const EXIT_CODES: &[ExitCode] = &[
         "the archive is encrypted and no key was given, or none of the keys given opens it",
     ),
     code(
+        Some(Kind::Locked),
+        10,
+        "volume locked by another run",
+        "another run holds the lock of a volume (`--no-wait`, or the `--wait` time ran out)",
+    ),
+    code(
         Some(Kind::Interrupted),
         130,
         "interrupted",
@@ -171,6 +179,7 @@ mod tests {
             Kind::Differs,
             Kind::Stale,
             Kind::Key,
+            Kind::Locked,
             Kind::Interrupted,
         ];
         for kind in kinds {
@@ -191,7 +200,8 @@ mod tests {
             "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, 4 not found, \
              5 refused (would overwrite or lose data), 6 damaged archive, 7 archive differs \
              from the volume (verify), 8 backup older than the RPO (status), 9 encrypted \
-             archive without a key or with a wrong key, 130 interrupted."
+             archive without a key or with a wrong key, 10 volume locked by another run, 130 \
+             interrupted."
         );
     }
 

@@ -4,10 +4,11 @@
 use anyhow::{Context as _, Result};
 
 use crate::cli::CloneArgs;
+use crate::docker::lock::Held;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::copy::{check_target, copy_volume_between};
-use crate::settings::Ctx;
+use crate::settings::{flags, Ctx};
 
 pub async fn run(ctx: &Ctx, args: CloneArgs) -> Result<()> {
     if args.volume == args.new {
@@ -18,12 +19,25 @@ pub async fn run(ctx: &Ctx, args: CloneArgs) -> Result<()> {
         );
     }
     let engine = ctx.engine().await?;
-    let volume = volumes::require(&engine.docker, &args.volume, &engine.describe()).await?;
-    let target = check_target(&engine, &args.new, false).await?;
-    let label = format!("{} -> {}", args.volume, args.new);
-    let copied = copy_volume_between(ctx, &engine, &engine, &volume, target, false, &label)
-        .await
-        .with_context(|| format!("cloning volume `{}` into `{}`", args.volume, args.new))?;
+    let names = [args.volume.clone(), args.new.clone()];
+    let held = Held::acquire(
+        &engine,
+        &names,
+        "clone",
+        flags::wait(&args.lock),
+        &ctx.cancel,
+    )
+    .await?;
+    let copied = held
+        .around(async {
+            let volume = volumes::require(&engine.docker, &args.volume, &engine.describe()).await?;
+            let target = check_target(&engine, &args.new, false).await?;
+            let label = format!("{} -> {}", args.volume, args.new);
+            copy_volume_between(ctx, &engine, &engine, &volume, target, false, &label)
+                .await
+                .with_context(|| format!("cloning volume `{}` into `{}`", args.volume, args.new))
+        })
+        .await?;
     let done = if copied.created {
         format!("created volume {}", copied.target)
     } else {

@@ -23,12 +23,13 @@ use crate::compose::dumps;
 use crate::compose::project::checked_name;
 use crate::db::restore::{open_counted, restore_with_progress, RestoreRequest};
 use crate::db::{Overrides, Server};
+use crate::docker::lock::Held;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
 use crate::output::{self, Measure};
 use crate::pipe::DynRead;
-use crate::settings::Ctx;
+use crate::settings::{flags, Ctx};
 use crate::storage::{open_input, S3Options};
 
 /// Where the volumes' archives come from.
@@ -61,120 +62,127 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
 
     let engine = ctx.engine().await?;
     let docker = &engine.docker;
-    // Check every target before touching the first.
-    let mut not_empty = Vec::new();
-    let mut plan = Vec::new();
-    for (bv, info) in &targets {
-        let action = match volumes::inspect(docker, &info.name).await? {
-            None => "create",
-            Some(_) => {
-                refuse_running(&info.name, &volumes::users(docker, &info.name).await?)?;
-                if volumes::is_empty(docker, &info.name).await? {
-                    "fill empty existing"
-                } else {
-                    not_empty.push(info.name.clone());
-                    "replace the content of"
+    let names: Vec<String> = targets.iter().map(|(_, info)| info.name.clone()).collect();
+    let wait = flags::wait(&args.lock);
+    let held = Held::acquire(&engine, &names, "compose-import", wait, &ctx.cancel).await?;
+    held.around(async {
+        // Check every target before touching the first.
+        let mut not_empty = Vec::new();
+        let mut plan = Vec::new();
+        for (bv, info) in &targets {
+            let action = match volumes::inspect(docker, &info.name).await? {
+                None => "create",
+                Some(_) => {
+                    refuse_running(&info.name, &volumes::users(docker, &info.name).await?)?;
+                    if volumes::is_empty(docker, &info.name).await? {
+                        "fill empty existing"
+                    } else {
+                        not_empty.push(info.name.clone());
+                        "replace the content of"
+                    }
                 }
-            }
-        };
-        let services = match bv.volume.services.as_slice() {
-            [] => String::new(),
-            s => format!(", services {}", s.join(", ")),
-        };
-        plan.push(format!(
-            "  {action} volume {} (key {}{}{services})",
-            info.name,
-            bv.volume.key,
-            if bv.volume.external { ", external" } else { "" }
-        ));
-    }
-    if !not_empty.is_empty() && !args.force {
-        return Err(UserError::new(
-            Kind::Refused,
-            format!("volume(s) {} exist and are not empty", not_empty.join(", ")),
-        )
-        .hint("use --force to replace their content, or import under another project (-p NEW)")
-        .into());
-    }
-    let renamed = if project == manifest.project {
-        String::new()
-    } else {
-        format!(" as project {project}")
-    };
-    ctx.out.info(&format!(
-        "importing project {}{renamed} from {} on {}:\n{}",
-        manifest.project,
-        args.bundle,
-        engine.describe(),
-        plan.join("\n")
-    ));
-
-    let started = Instant::now();
-    let count = targets.len();
-    for (i, (bv, info)) in targets.iter().enumerate() {
-        ctx.check_cancelled()?;
-        let input: DynRead = match &source {
-            Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
-            Source::Dir(dir) => {
-                let path = dir.join(&bv.file);
-                open_input(&path.to_string_lossy(), &ctx.s3).await?.0
-            }
-        };
-        let counters: Arc<Counters> = Arc::default();
-        let opened = {
-            let (counters, keys) = (Arc::clone(&counters), Arc::clone(&keys));
-            tokio::task::spawn_blocking(move || {
-                crate::archive::open_archive(input, counters, &keys)
-            })
-            .await
-            .expect("opening the archive panicked")
-        };
-        let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
-        let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
-        let progress = ctx
-            .out
-            .progress(&label, Arc::clone(&counters), None, Measure::TarBytes);
-        let volume_started = Instant::now();
-        let result = restore_volume(
-            ctx,
-            &engine,
-            &info.name,
-            Some(info.clone()),
-            reader,
-            args.force,
-            counters,
-        )
-        .await;
-        progress.finish();
-        let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
-        warn_skipped(&report);
-        if let Source::Stream(shared) = &source {
-            skip_parts(shared, &bv.file).await?;
-        }
-        ctx.out.info(&format!(
-            "restored volume {} ({}, {:.1} s)",
-            info.name,
-            describe(&report),
-            volume_started.elapsed().as_secs_f64()
-        ));
-    }
-    if let Source::Stream(shared) = &source {
-        let shared = Arc::clone(shared);
-        let rest = tokio::task::spawn_blocking(move || shared.lock().expect("bundle").peek())
-            .await
-            .expect("reading the bundle panicked")
-            .map_err(ArchiveError::from_io)?;
-        if let Some((name, _)) = rest {
-            output::warn(&format!(
-                "ignored `{name}` after the last volume of the bundle"
+            };
+            let services = match bv.volume.services.as_slice() {
+                [] => String::new(),
+                s => format!(", services {}", s.join(", ")),
+            };
+            plan.push(format!(
+                "  {action} volume {} (key {}{}{services})",
+                info.name,
+                bv.volume.key,
+                if bv.volume.external { ", external" } else { "" }
             ));
         }
-    }
-    ctx.out.info(&format!(
-        "imported project {project}: {count} volumes ({:.1} s); `docker compose -p {project} up` \
-         adopts them",
-        started.elapsed().as_secs_f64()
-    ));
+        if !not_empty.is_empty() && !args.force {
+            return Err(UserError::new(
+                Kind::Refused,
+                format!("volume(s) {} exist and are not empty", not_empty.join(", ")),
+            )
+            .hint("use --force to replace their content, or import under another project (-p NEW)")
+            .into());
+        }
+        let renamed = if project == manifest.project {
+            String::new()
+        } else {
+            format!(" as project {project}")
+        };
+        ctx.out.info(&format!(
+            "importing project {}{renamed} from {} on {}:\n{}",
+            manifest.project,
+            args.bundle,
+            engine.describe(),
+            plan.join("\n")
+        ));
+
+        let started = Instant::now();
+        let count = targets.len();
+        for (i, (bv, info)) in targets.iter().enumerate() {
+            ctx.check_cancelled()?;
+            let input: DynRead = match &source {
+                Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
+                Source::Dir(dir) => {
+                    let path = dir.join(&bv.file);
+                    open_input(&path.to_string_lossy(), &ctx.s3).await?.0
+                }
+            };
+            let counters: Arc<Counters> = Arc::default();
+            let opened = {
+                let (counters, keys) = (Arc::clone(&counters), Arc::clone(&keys));
+                tokio::task::spawn_blocking(move || {
+                    crate::archive::open_archive(input, counters, &keys)
+                })
+                .await
+                .expect("opening the archive panicked")
+            };
+            let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
+            let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
+            let progress = ctx
+                .out
+                .progress(&label, Arc::clone(&counters), None, Measure::TarBytes);
+            let volume_started = Instant::now();
+            let result = restore_volume(
+                ctx,
+                &engine,
+                &info.name,
+                Some(info.clone()),
+                reader,
+                args.force,
+                counters,
+            )
+            .await;
+            progress.finish();
+            let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
+            warn_skipped(&report);
+            if let Source::Stream(shared) = &source {
+                skip_parts(shared, &bv.file).await?;
+            }
+            ctx.out.info(&format!(
+                "restored volume {} ({}, {:.1} s)",
+                info.name,
+                describe(&report),
+                volume_started.elapsed().as_secs_f64()
+            ));
+        }
+        if let Source::Stream(shared) = &source {
+            let shared = Arc::clone(shared);
+            let rest = tokio::task::spawn_blocking(move || shared.lock().expect("bundle").peek())
+                .await
+                .expect("reading the bundle panicked")
+                .map_err(ArchiveError::from_io)?;
+            if let Some((name, _)) = rest {
+                output::warn(&format!(
+                    "ignored `{name}` after the last volume of the bundle"
+                ));
+            }
+        }
+        ctx.out.info(&format!(
+            "imported project {project}: {count} volumes ({:.1} s); `docker compose -p {project} up` \
+             adopts them",
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(())
+    })
+    .await?;
     if !manifest.dumps.is_empty() {
         let services: Vec<&str> = manifest.dumps.iter().map(|d| d.service.as_str()).collect();
         ctx.out.info(&format!(

@@ -15,6 +15,7 @@
 use anyhow::{Context as _, Result};
 
 use crate::cli::MigrateArgs;
+use crate::docker::lock::Held;
 use crate::docker::quiesce::Quiesce;
 use crate::docker::{volumes, Engine};
 use crate::error::{Kind, UserError};
@@ -45,77 +46,94 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
         Some(selection) => crate::ops::select::volume_names(&source.docker, &selection).await?,
         None => args.volumes.clone(),
     };
-    let mut plans = Vec::new();
-    for name in &names {
-        let volume = volumes::require(&source.docker, name, &source.describe()).await?;
-        let target = args.as_name.clone().unwrap_or_else(|| name.clone());
-        if is_same_volume(&volume, &dest, &target).await? {
-            return Err(UserError::new(
-                Kind::Refused,
-                format!(
-                    "volume `{name}`: {} and {} reach the same engine, so the source and the \
-                     destination would be the same volume",
-                    source.describe(),
-                    dest.describe()
-                ),
-            )
-            .hint("give the copy another name with --as NEW, or use `clone VOLUME NEW`")
-            .into());
-        }
-        plans.push((volume, target));
-    }
-    // Every destination is checked before the first byte moves: a refusal costs nothing.
-    let mut targets = Vec::new();
-    for (_, target) in &plans {
-        targets.push(check_target(&dest, target, args.force).await?);
-    }
-    // `--stop`/`--pause` (or the stop-during-backup label) keep the source volumes still while
-    // they are read, as `save` does; the containers start again on every path.
-    let quiesce = Quiesce::plan(
-        &source.docker,
-        &names,
-        flags::quiesce_mode(&args.quiesce),
-        None,
-    )
-    .await?;
-    let count = plans.len();
-    let work = async {
-        for (i, ((volume, _), target)) in plans.iter().zip(targets).enumerate() {
-            ctx.check_cancelled()?;
-            let mut label = format!("{} -> {}", volume.name, describe_short(&dest));
-            if count > 1 {
-                label = format!("[{}/{count}] {label}", i + 1);
-            }
-            let copied =
-                copy_volume_between(ctx, &source, &dest, volume, target, args.force, &label)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "migrating volume `{}` from {} to {}",
-                            volume.name,
-                            source.describe(),
-                            dest.describe()
-                        )
-                    })?;
-            let done = if copied.created {
-                format!(
-                    "created volume {} on {}",
-                    copied.target, dest.endpoint.context
-                )
-            } else {
-                format!(
-                    "replaced the content of volume {} on {}",
-                    copied.target, dest.endpoint.context
-                )
-            };
-            ctx.out.info(&format!(
-                "{}; {done} ({})",
-                copied.verified(),
-                copied.rate()
-            ));
-        }
-        Ok(())
+    // The source volumes and their destinations are locked, each on its engine, for the run.
+    let wait = flags::wait(&args.lock);
+    let destinations: Vec<String> = match &args.as_name {
+        Some(name) => vec![name.clone()],
+        None => names.clone(),
     };
-    quiesce.run(&source, &ctx.cancel, work).await?;
-    Ok(())
+    let mut held = Held::acquire(&source, &names, "migrate", wait, &ctx.cancel).await?;
+    if let Err(e) = held
+        .add(&dest, &destinations, "migrate", wait, &ctx.cancel)
+        .await
+    {
+        held.release().await;
+        return Err(e);
+    }
+    held.around(async {
+        let mut plans = Vec::new();
+        for name in &names {
+            let volume = volumes::require(&source.docker, name, &source.describe()).await?;
+            let target = args.as_name.clone().unwrap_or_else(|| name.clone());
+            if is_same_volume(&volume, &dest, &target).await? {
+                return Err(UserError::new(
+                    Kind::Refused,
+                    format!(
+                        "volume `{name}`: {} and {} reach the same engine, so the source and the \
+                         destination would be the same volume",
+                        source.describe(),
+                        dest.describe()
+                    ),
+                )
+                .hint("give the copy another name with --as NEW, or use `clone VOLUME NEW`")
+                .into());
+            }
+            plans.push((volume, target));
+        }
+        // Every destination is checked before the first byte moves: a refusal costs nothing.
+        let mut targets = Vec::new();
+        for (_, target) in &plans {
+            targets.push(check_target(&dest, target, args.force).await?);
+        }
+        // `--stop`/`--pause` (or the stop-during-backup label) keep the source volumes still while
+        // they are read, as `save` does; the containers start again on every path.
+        let quiesce = Quiesce::plan(
+            &source.docker,
+            &names,
+            flags::quiesce_mode(&args.quiesce),
+            None,
+        )
+        .await?;
+        let count = plans.len();
+        let work = async {
+            for (i, ((volume, _), target)) in plans.iter().zip(targets).enumerate() {
+                ctx.check_cancelled()?;
+                let mut label = format!("{} -> {}", volume.name, describe_short(&dest));
+                if count > 1 {
+                    label = format!("[{}/{count}] {label}", i + 1);
+                }
+                let copied =
+                    copy_volume_between(ctx, &source, &dest, volume, target, args.force, &label)
+                        .await
+                        .with_context(|| {
+                            format!(
+                                "migrating volume `{}` from {} to {}",
+                                volume.name,
+                                source.describe(),
+                                dest.describe()
+                            )
+                        })?;
+                let done = if copied.created {
+                    format!(
+                        "created volume {} on {}",
+                        copied.target, dest.endpoint.context
+                    )
+                } else {
+                    format!(
+                        "replaced the content of volume {} on {}",
+                        copied.target, dest.endpoint.context
+                    )
+                };
+                ctx.out.info(&format!(
+                    "{}; {done} ({})",
+                    copied.verified(),
+                    copied.rate()
+                ));
+            }
+            Ok(())
+        };
+        quiesce.run(&source, &ctx.cancel, work).await?;
+        Ok(())
+    })
+    .await
 }

@@ -8,10 +8,11 @@ use anyhow::{Context as _, Result};
 
 use crate::archive::Counters;
 use crate::cli::RestoreArgs;
+use crate::docker::lock::Held;
 use crate::error::{Kind, UserError};
 use crate::ops::restore::{describe, restore_volume, warn_skipped};
 use crate::output::Measure;
-use crate::settings::Ctx;
+use crate::settings::{flags, Ctx};
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let keys = crate::settings::keys::keys(&args.decrypt)?;
@@ -39,6 +40,8 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         }
     };
     let engine = ctx.engine().await?;
+    let wait = flags::wait(&args.lock);
+    let held = Held::acquire(&engine, &[target.clone()], "restore", wait, &ctx.cancel).await?;
     let started = Instant::now();
     let measure = match input_len {
         Some(_) => Measure::InputBytes,
@@ -47,10 +50,11 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let progress = ctx
         .out
         .progress(&target, Arc::clone(&counters), input_len, measure);
-    let result = restore_volume(
-        ctx, &engine, &target, recorded, reader, args.force, counters,
-    )
-    .await;
+    let result = held
+        .around(restore_volume(
+            ctx, &engine, &target, recorded, reader, args.force, counters,
+        ))
+        .await;
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;

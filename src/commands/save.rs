@@ -7,6 +7,7 @@ use anyhow::Result;
 use chrono::Local;
 
 use crate::cli::SaveArgs;
+use crate::docker::lock::Held;
 use crate::docker::quiesce::Quiesce;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
@@ -59,47 +60,54 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
             plans.push(output_plan::archive(volume, &output, &stamp).map_err(usage)?);
         }
     }
-    let mut found = Vec::new();
-    for volume in &names {
-        found.push(volumes::require(&engine.docker, volume, &describe).await?);
-    }
-    let mode = flags::quiesce_mode(&args.quiesce);
-    let quiesce = Quiesce::plan(&engine.docker, &names, mode, None).await?;
-    let count = found.len();
-    let work = async {
-        let mut saved = Vec::new();
-        for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
-            ctx.check_cancelled()?;
-            let options = ArchiveOptions {
-                encode: flags::encode(&args.tuning, compression),
-                encrypt: encrypt.clone(),
-            };
-            let to = SaveTo {
-                target,
-                stores: &stores,
-                uploads: &uploads,
-                force: args.force,
-            };
-            let label = match count {
-                1 => volume.name.clone(),
-                n => format!("[{}/{n}] {}", i + 1, volume.name),
-            };
-            let one = save::save_one(ctx, &engine, volume, &label, to, options).await;
-            if one.is_err() {
-                // Aborted uploads finish aborting before the error is reported.
-                uploads.settle().await;
-            }
-            saved.push(one?);
+    // One run at a time per volume: taken before the containers are looked at, so that two
+    // `--stop` runs never restart the application under each other's reads.
+    let wait = flags::wait(&args.lock);
+    let held = Held::acquire(&engine, &names, "save", wait, &ctx.cancel).await?;
+    held.around(async {
+        let mut found = Vec::new();
+        for volume in &names {
+            found.push(volumes::require(&engine.docker, volume, &describe).await?);
         }
-        Ok(saved)
-    };
-    let (saved, downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
-    if count > 1 {
-        crate::ops::select::print_summary(&saved, &downtimes, ctx.out);
-    }
-    // Pruning only after every volume reached every destination: a failed save deletes nothing.
-    if !policy.is_empty() {
-        prune::after_save(&stores, &names, &policy, ctx.out).await?;
-    }
-    Ok(())
+        let mode = flags::quiesce_mode(&args.quiesce);
+        let quiesce = Quiesce::plan(&engine.docker, &names, mode, None).await?;
+        let count = found.len();
+        let work = async {
+            let mut saved = Vec::new();
+            for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
+                ctx.check_cancelled()?;
+                let options = ArchiveOptions {
+                    encode: flags::encode(&args.tuning, compression),
+                    encrypt: encrypt.clone(),
+                };
+                let to = SaveTo {
+                    target,
+                    stores: &stores,
+                    uploads: &uploads,
+                    force: args.force,
+                };
+                let label = match count {
+                    1 => volume.name.clone(),
+                    n => format!("[{}/{n}] {}", i + 1, volume.name),
+                };
+                let one = save::save_one(ctx, &engine, volume, &label, to, options).await;
+                if one.is_err() {
+                    // Aborted uploads finish aborting before the error is reported.
+                    uploads.settle().await;
+                }
+                saved.push(one?);
+            }
+            Ok(saved)
+        };
+        let (saved, downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
+        if count > 1 {
+            crate::ops::select::print_summary(&saved, &downtimes, ctx.out);
+        }
+        // Pruning only after every volume reached every destination: a failed save deletes nothing.
+        if !policy.is_empty() {
+            prune::after_save(&stores, &names, &policy, ctx.out).await?;
+        }
+        Ok(())
+    })
+    .await
 }

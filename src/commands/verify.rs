@@ -11,12 +11,13 @@ use crate::archive::index::{self, Diff, Index};
 use crate::archive::{Counters, Keys, Verdict};
 use crate::cli::{Format, VerifyArgs};
 use crate::docker::helper::with_helper;
+use crate::docker::lock::Held;
 use crate::docker::{volumes, Engine};
 use crate::error::{Kind, UserError};
 use crate::ops::transfer;
 use crate::output;
 use crate::pipe::DynRead;
-use crate::settings::Ctx;
+use crate::settings::{flags, Ctx};
 use crate::storage::{open_input, S3Options};
 
 /// What reading the archive found.
@@ -52,7 +53,10 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let diff = match (&args.against, read.index) {
         (Some(volume), Some(archive)) => {
             let engine = ctx.engine().await?;
-            let live = index_existing(&engine, volume).await?;
+            let wait = flags::wait(&args.lock);
+            let held =
+                Held::acquire(&engine, &[volume.clone()], "verify", wait, &ctx.cancel).await?;
+            let live = held.around(index_existing(&engine, volume)).await?;
             Some((volume.clone(), compare_with_root_rule(&archive, &live)))
         }
         (None, Some(archive)) => {

@@ -4,7 +4,6 @@
 //! ARCHITECTURE.md, engine facts). [`with_helper`] scopes one: created, used, removed on every
 //! path.
 
-use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context as _, Result};
@@ -16,6 +15,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::labels;
+use super::owner::Owner;
 
 /// Where helper containers mount the volume, relative to `/`. The archive code is handed it to
 /// rename entries under it for an upload at `/`.
@@ -25,7 +25,8 @@ pub const MOUNT_DIR: &str = "volume";
 pub const HELPER_REPO: &str = "docker-volume-backup-helper";
 pub const HELPER_TAG: &str = "empty-1";
 
-fn helper_image() -> String {
+/// `repo:tag` of the helper image.
+pub fn helper_image() -> String {
     format!("{HELPER_REPO}:{HELPER_TAG}")
 }
 
@@ -114,14 +115,16 @@ pub async fn with_helper<T>(
     result
 }
 
-/// A labelled, network-less, log-less container with `volume` mounted at `/volume`; callers set
-/// the image and command.
+/// A labelled (the tool's, this run's), network-less, log-less container with `volume` mounted at
+/// `/volume`; callers set the image and command.
 pub(crate) fn container_body(volume: &str, read_only: bool) -> ContainerCreateBody {
+    let mut labels = Owner::this_run().labels();
+    labels.extend([
+        (labels::HELPER.to_string(), "true".to_string()),
+        (labels::HELPER_VOLUME.to_string(), volume.to_string()),
+    ]);
     ContainerCreateBody {
-        labels: Some(HashMap::from([
-            (labels::HELPER.to_string(), "true".to_string()),
-            (labels::HELPER_VOLUME.to_string(), volume.to_string()),
-        ])),
+        labels: Some(labels),
         network_disabled: Some(true),
         host_config: Some(HostConfig {
             mounts: Some(vec![Mount {

@@ -21,6 +21,21 @@ pub const COMPOSE_CONTAINER_NUMBER: &str = "com.docker.compose.container-number"
 pub const HELPER: &str = "org.docker-volume-backup.helper";
 /// On a helper container: the volume it mounts (`HELPER` + `.volume`).
 pub const HELPER_VOLUME: &str = "org.docker-volume-backup.helper.volume";
+/// The run that created the object (helpers, scratch volumes, volumes, locks): unique to one
+/// process (`docker::owner`). Nothing is removed unless it carries the current run's.
+pub const RUN: &str = "org.docker-volume-backup.run";
+/// The host name of the run that created the object.
+pub const RUN_HOST: &str = "org.docker-volume-backup.run.host";
+/// The boot id and pid namespace of that run: runs with the same one see each other's pids.
+pub const RUN_MACHINE: &str = "org.docker-volume-backup.run.machine";
+/// `PID/START`: the run's pid and its start time in clock ticks since boot.
+pub const RUN_PID: &str = "org.docker-volume-backup.run.pid";
+/// When the run started (RFC 3339).
+pub const RUN_STARTED: &str = "org.docker-volume-backup.run.started";
+/// On a lock (a never-started container named `dvb-lock-...`, `HELPER=lock`): the volume it locks.
+pub const LOCK_VOLUME: &str = "org.docker-volume-backup.lock.volume";
+/// On a lock: the command that holds it (`save`, `restore`...).
+pub const LOCK_COMMAND: &str = "org.docker-volume-backup.lock.command";
 /// Containers with this label set to `true` are stopped for any save of their volumes.
 pub const STOP_DURING_BACKUP: &str = "docker-volume-backup.stop-during-backup";
 

@@ -10,6 +10,8 @@ pub mod exec;
 pub mod helper;
 pub mod insecure_tls;
 pub mod labels;
+pub mod lock;
+pub mod owner;
 pub mod quiesce;
 pub mod ssh;
 pub mod stream;

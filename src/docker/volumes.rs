@@ -1,5 +1,8 @@
 //! Volumes: listing and looking them up, who uses them, whether they are empty, creating and
-//! emptying them. Every listing leaves the tool's own scratch volumes out.
+//! emptying them. Every listing leaves the tool's own scratch volumes out. Every volume the tool
+//! creates carries the run's label (`docker::owner`), and nothing is removed unless it does: the
+//! engine's create answers "created" for a volume that already exists, so a name alone does not
+//! say whose a volume is.
 
 use std::collections::HashMap;
 
@@ -14,6 +17,7 @@ use bollard::Docker;
 use futures_util::StreamExt;
 
 use super::helper::{container_body, with_helper, Helper, MOUNT_DIR};
+use super::owner::{Liveness, Owner};
 use super::{containers, is_not_found, labels};
 use crate::archive::VolumeInfo;
 use crate::error::{Kind, UserError};
@@ -60,8 +64,19 @@ pub fn info(v: &Volume) -> VolumeInfo {
         name: v.name.clone(),
         driver: v.driver.clone(),
         options: v.options.clone(),
-        labels: v.labels.clone(),
+        // Which run created it is not the volume's to carry along.
+        labels: v
+            .labels
+            .iter()
+            .filter(|(k, _)| !k.starts_with(labels::RUN))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     }
+}
+
+/// Whether the current run created the volume (it carries this run's label).
+pub fn is_ours(v: &Volume) -> bool {
+    v.labels.get(labels::RUN) == Some(&Owner::this_run().run)
 }
 
 /// A container (not one of ours) that mounts a volume.
@@ -114,8 +129,21 @@ async fn first_entries_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
     Ok(head.len() < 1024 || head[512..1024].iter().all(|&b| b == 0))
 }
 
-/// Creates a volume with the given driver, options and labels.
+/// Creates a volume with the given driver, options and labels, and this run's label. The engine
+/// answers a create of an existing volume with that volume: one without this run's label was
+/// made by someone else in the meantime, and is refused (and left alone).
 pub async fn create(docker: &Docker, name: &str, like: &VolumeInfo) -> Result<()> {
+    let mut labels = like.labels.clone();
+    labels.insert(labels::RUN.to_string(), Owner::this_run().run.clone());
+    create_labelled(docker, name, like, labels).await
+}
+
+async fn create_labelled(
+    docker: &Docker,
+    name: &str,
+    like: &VolumeInfo,
+    labels: HashMap<String, String>,
+) -> Result<()> {
     let request = VolumeCreateRequest {
         name: Some(name.to_string()),
         driver: Some(if like.driver.is_empty() {
@@ -124,49 +152,93 @@ pub async fn create(docker: &Docker, name: &str, like: &VolumeInfo) -> Result<()
             like.driver.clone()
         }),
         driver_opts: Some(like.options.clone()),
-        labels: Some(like.labels.clone()),
+        labels: Some(labels),
         ..Default::default()
     };
-    docker
+    let created = docker
         .create_volume(request)
         .await
         .with_context(|| format!("creating volume `{name}` (driver {})", like.driver))?;
+    if !is_ours(&created) {
+        return Err(not_ours(
+            name,
+            "was created by someone else at the same moment",
+        ));
+    }
     Ok(())
 }
 
+/// The error for a volume this run wanted to own and does not.
+fn not_ours(name: &str, what: &str) -> anyhow::Error {
+    UserError::new(
+        Kind::Refused,
+        format!("volume `{name}` {what}; this run leaves it alone"),
+    )
+    .hint("another program or person works with that name: check it, then try again")
+    .into()
+}
+
+/// Fails unless the volume exists and this run created it: checked before writing into a
+/// volume the run made, in case it was replaced meanwhile.
+pub async fn check_ours(docker: &Docker, name: &str) -> Result<()> {
+    match inspect(docker, name).await? {
+        Some(v) if is_ours(&v) => Ok(()),
+        Some(_) => Err(not_ours(name, "was replaced by someone else")),
+        None => Err(not_ours(name, "was removed by someone else")),
+    }
+}
+
 /// Creates a scratch volume for `purpose` (labelled like the helpers, so `ls` and `status` skip
-/// it) and returns its name: `dvb-<purpose>-<about>-<pid>`.
+/// it, and with this run as its owner) and returns its name: `dvb-<purpose>-<about>-<run>`.
 pub async fn create_scratch(docker: &Docker, purpose: &str, about: &str) -> Result<String> {
     let short: String = about.chars().take(40).collect();
-    let pid = std::process::id();
+    let owner = Owner::this_run();
+    let run = &owner.run[..8];
     let name = if short.is_empty() {
-        format!("dvb-{purpose}-{pid}")
+        format!("dvb-{purpose}-{run}")
     } else {
-        format!("dvb-{purpose}-{short}-{pid}")
+        format!("dvb-{purpose}-{short}-{run}")
     };
     let like = VolumeInfo {
         driver: "local".into(),
-        labels: [(labels::HELPER.to_string(), "scratch".to_string())].into(),
         ..Default::default()
     };
-    create(docker, &name, &like).await?;
+    let mut labels = owner.labels();
+    labels.insert(labels::HELPER.to_string(), "scratch".to_string());
+    create_labelled(docker, &name, &like, labels).await?;
     Ok(name)
 }
 
-/// Removes a scratch volume; a failure is reported, not fatal (the work is done or lost).
+/// Removes a scratch volume of this run; a failure is reported, not fatal (the work is done or
+/// lost).
 pub async fn remove_scratch(docker: &Docker, name: &str) {
-    if let Err(e) = remove(docker, name).await {
+    if let Err(e) = remove_ours(docker, name).await {
         crate::output::warn(&format!(
             "could not remove scratch volume `{name}`: {e:#}; remove it with `docker volume rm {name}`"
         ));
     }
 }
 
-/// Removes a volume (ours to remove: a scratch volume, or one this run created).
+/// Removes a volume this run created; a volume that is gone is fine, and one without this run's
+/// label (someone replaced it) is left alone with an error.
+pub async fn remove_ours(docker: &Docker, name: &str) -> Result<()> {
+    match inspect(docker, name).await? {
+        None => Ok(()),
+        Some(v) if is_ours(&v) => remove(docker, name).await,
+        Some(_) => Err(not_ours(
+            name,
+            "is not the one this run created (someone replaced it)",
+        )),
+    }
+}
+
+/// Removes a volume (ours to remove: a scratch volume, one this run created, or the target of
+/// `restore --force` being emptied).
 ///
 /// A helper whose creation reached the engine but whose answer was lost (a connection cut
 /// mid-request) still holds the volume, unknown to the caller: when the engine says the volume is
-/// in use, our helpers for it are removed and the removal is tried once more.
+/// in use, the helpers for it of this run and of runs that are gone are removed and the removal
+/// is tried once more.
 pub async fn remove(docker: &Docker, name: &str) -> Result<()> {
     let options = || Some(RemoveVolumeOptions { force: false });
     match docker.remove_volume(name, options()).await {
@@ -180,8 +252,9 @@ pub async fn remove(docker: &Docker, name: &str) -> Result<()> {
     .with_context(|| format!("removing volume `{name}`"))
 }
 
-/// Removes the helper containers (ours, by label) that mount `volume`; returns how many.
-async fn remove_stray_helpers(docker: &Docker, volume: &str) -> usize {
+/// Removes the helper containers that mount `volume` and belong to this run or to a run that is
+/// gone; returns how many. Helpers of other runs at work (here or on other hosts) stay.
+pub async fn remove_stray_helpers(docker: &Docker, volume: &str) -> usize {
     let options = ListContainersOptions {
         all: true,
         filters: Some(HashMap::from([(
@@ -194,7 +267,12 @@ async fn remove_stray_helpers(docker: &Docker, volume: &str) -> usize {
         return 0;
     };
     let mut removed = 0;
-    for id in list.into_iter().filter_map(|c| c.id) {
+    for c in list {
+        let owner = c.labels.as_ref().and_then(Owner::from_labels);
+        let stray = owner.is_some_and(|o| o.is_this_run() || o.liveness() == Liveness::Gone);
+        let Some(id) = c.id.filter(|_| stray) else {
+            continue;
+        };
         let options = RemoveContainerOptions {
             force: true,
             ..Default::default()

@@ -164,7 +164,7 @@ pub async fn copy_volume_between(
         .map_err(|e| with_ssh_cause(e, source, dest, started));
     if let Err(e) = checked {
         if created {
-            if let Err(removal) = volumes::remove(&dest.docker, &name).await {
+            if let Err(removal) = volumes::remove_ours(&dest.docker, &name).await {
                 output::warn(&format!(
                     "volume `{name}` on {} holds an INCOMPLETE copy and could not be removed: \
                      {removal:#}; remove it with `docker --context {} volume rm {name}`",

@@ -111,8 +111,14 @@ async fn into_new(
     reader: TarReader<DynRead>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
+    // The window between finding the name free and creating it (someone else may create it).
+    fail::fail_point!("restore-before-create");
+    // Refused (and left alone) when someone else created it first.
     volumes::create(docker, target, like).await?;
+    fail::fail_point!("restore-after-create");
     let result = async {
+        // Someone may have removed it and made their own since: never write into theirs.
+        volumes::check_ours(docker, target).await?;
         // A driver or options (a bind to a host directory, a network share) can give a new
         // volume old content: never overwrite that without --force.
         let may_hold_data = like.driver != "local" || !like.options.is_empty();
@@ -131,12 +137,19 @@ async fn into_new(
         restore_with_helper(ctx, engine, target, reader).await
     }
     .await;
-    if result.is_err() {
-        if let Err(e) = volumes::remove(docker, target).await {
-            output::warn(&format!(
+    if let Err(failed) = &result {
+        // Only the volume this run created: one that someone put in its place stays.
+        match volumes::remove_ours(docker, target).await {
+            Ok(()) => {}
+            Err(e) if crate::exit::classify(&e).0 == Kind::Refused => {
+                if !format!("{failed:#}").contains(&e.to_string()) {
+                    output::warn(&format!("{e:#}"));
+                }
+            }
+            Err(e) => output::warn(&format!(
                 "the restore failed and volume `{target}` it created, which holds an INCOMPLETE \
                  copy, could not be removed: {e:#}; remove it with `docker volume rm {target}`"
-            ));
+            )),
         }
     }
     result

@@ -1,4 +1,4 @@
-//! Flag groups into domain values: compression tuning, keeping containers still, retention,
+//! Flag groups into domain values: compression tuning, keeping containers still, locks, retention,
 //! volume selection, database credentials and the compose project. Each group is turned into
 //! its value here and nowhere else.
 
@@ -7,9 +7,12 @@ use std::collections::HashMap;
 use anyhow::Result;
 
 use crate::archive::{Compression, EncodeOptions};
-use crate::cli::{ComposeArgs, DbCredentialArgs, KeepArgs, QuiesceArgs, SelectArgs, TuningArgs};
+use crate::cli::{
+    ComposeArgs, DbCredentialArgs, KeepArgs, LockArgs, QuiesceArgs, SelectArgs, TuningArgs,
+};
 use crate::compose::project::ProjectSpec;
 use crate::db::Overrides;
+use crate::docker::lock::Wait;
 use crate::docker::quiesce::Mode;
 use crate::error::{Kind, UserError};
 use crate::ops::select::Selection;
@@ -39,6 +42,15 @@ pub fn quiesce_mode(q: &QuiesceArgs) -> Option<Mode> {
         (_, true) => Some(Mode::Pause),
         (true, false) => Some(Mode::Stop),
         (false, false) => None,
+    }
+}
+
+/// `--wait DURATION` / `--no-wait`: how long to wait for another run's lock.
+pub fn wait(l: &LockArgs) -> Wait {
+    match (l.no_wait, l.wait) {
+        (true, _) => Wait::No,
+        (false, Some(limit)) => Wait::AtMost(limit),
+        (false, None) => Wait::Forever,
     }
 }
 
