@@ -96,6 +96,8 @@ impl Held {
             held.release().await;
             return Err(e);
         }
+        // Where the fault tests hold a lock with a live (or killed) run.
+        fail::fail_point!("locked");
         Ok(held)
     }
 

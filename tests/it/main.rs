@@ -11,6 +11,7 @@ mod context;
 mod db;
 mod encrypt;
 mod interop;
+mod locks;
 mod messages;
 mod migrate;
 mod output;

@@ -73,6 +73,8 @@ impl Drop for Volume {
             let _ = docker_run(&["rm", "-f", id]);
         }
         let _ = docker_run(&["volume", "rm", "-f", &self.name]);
+        // A lock a killed run left.
+        let _ = docker_run(&["rm", "-f", &format!("dvb-lock-{}", self.name)]);
     }
 }
 
