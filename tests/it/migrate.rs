@@ -163,14 +163,19 @@ fn labelled_volume(tag: &str, script: &str) -> Volume {
     v
 }
 
+/// The driver and labels, without the label that says which run created the volume.
 fn labels_and_driver(v: &Volume) -> String {
-    docker(&[
+    let text = docker(&[
         "volume",
         "inspect",
         "--format",
         "{{.Driver}} {{range $k, $v := .Labels}}{{$k}}={{$v}} {{end}}",
         &v.name,
-    ])
+    ]);
+    text.split(' ')
+        .filter(|w| !w.starts_with("org.docker-volume-backup.run="))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A TLS context (client certificates, verified) through the TLS terminator in front of the
