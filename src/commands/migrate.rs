@@ -52,9 +52,16 @@ pub async fn run(ctx: &Ctx, args: MigrateArgs) -> Result<()> {
         Some(name) => vec![name.clone()],
         None => names.clone(),
     };
-    let mut held = Held::acquire(&source, &names, "migrate", wait, &ctx.cancel).await?;
+    // Engines in a fixed order too, so that two migrations in opposite directions never hold
+    // one lock each and wait for the other's.
+    let mut order = [(&source, &names), (&dest, &destinations)];
+    if dest.endpoint.host.to_string() < source.endpoint.host.to_string() {
+        order.reverse();
+    }
+    let [(first, first_names), (second, second_names)] = order;
+    let mut held = Held::acquire(first, first_names, "migrate", wait, &ctx.cancel).await?;
     if let Err(e) = held
-        .add(&dest, &destinations, "migrate", wait, &ctx.cancel)
+        .add(second, second_names, "migrate", wait, &ctx.cancel)
         .await
     {
         held.release().await;

@@ -41,7 +41,14 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     };
     let engine = ctx.engine().await?;
     let wait = flags::wait(&args.lock);
-    let held = Held::acquire(&engine, &[target.clone()], "restore", wait, &ctx.cancel).await?;
+    let held = Held::acquire(
+        &engine,
+        std::slice::from_ref(&target),
+        "restore",
+        wait,
+        &ctx.cancel,
+    )
+    .await?;
     let started = Instant::now();
     let measure = match input_len {
         Some(_) => Measure::InputBytes,

@@ -54,8 +54,14 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         (Some(volume), Some(archive)) => {
             let engine = ctx.engine().await?;
             let wait = flags::wait(&args.lock);
-            let held =
-                Held::acquire(&engine, &[volume.clone()], "verify", wait, &ctx.cancel).await?;
+            let held = Held::acquire(
+                &engine,
+                std::slice::from_ref(volume),
+                "verify",
+                wait,
+                &ctx.cancel,
+            )
+            .await?;
             let live = held.around(index_existing(&engine, volume)).await?;
             Some((volume.clone(), compare_with_root_rule(&archive, &live)))
         }

@@ -29,6 +29,8 @@ fn ctrl_c_during_save_and_restore_cleans_up() {
     let r = interrupt_after(child, || !helpers_of(&name).is_empty());
     r.fails_with(130, "interrupted");
     assert_eq!(src.helpers_left(), "", "helper removed");
+    let lock = format!("dvb-lock-{}", src.name);
+    assert_ne!(docker_run(&["inspect", &lock]).code, 0, "lock released");
     assert!(
         files_in(dir.path()).is_empty(),
         "no archive left: {:?}",
