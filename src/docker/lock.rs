@@ -354,7 +354,7 @@ async fn heartbeat_stopped(docker: &Docker, id: &str, watch: &mut Option<Watch>)
     match watch {
         Some(w) if w.id == id && w.beat == beat => {
             let still = now.duration_since(w.since);
-            (still >= STALE_AFTER)
+            (still >= stale_after())
                 .then(|| format!("its heartbeat has not changed for {} s", still.as_secs()))
         }
         _ => {
@@ -366,6 +366,14 @@ async fn heartbeat_stopped(docker: &Docker, id: &str, watch: &mut Option<Watch>)
             None
         }
     }
+}
+
+/// [`STALE_AFTER`]; the fault tests shorten it (`lock-stale-after=return(MILLISECONDS)`).
+fn stale_after() -> Duration {
+    fail::fail_point!("lock-stale-after", |ms: Option<String>| {
+        Duration::from_millis(ms.and_then(|m| m.parse().ok()).unwrap_or(1000))
+    });
+    STALE_AFTER
 }
 
 /// The holder's heartbeat (a counter and its clock), if it wrote one.

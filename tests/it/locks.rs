@@ -291,3 +291,72 @@ fn a_failed_restore_removes_only_what_its_run_made() {
     assert!(!exists(&dead.name), "a gone run's helper is removed\n{r}");
     assert!(r.stderr.contains("could not be removed"), "{r}");
 }
+
+/// A lock as a run on another machine would leave it: its process cannot be looked at from here.
+fn foreign_lock(volume: &Volume) -> Container {
+    let name = lock_of(volume);
+    let labels = [
+        "org.docker-volume-backup.helper=lock".to_string(),
+        format!("org.docker-volume-backup.lock.volume={}", volume.name),
+        "org.docker-volume-backup.lock.command=save".to_string(),
+        "org.docker-volume-backup.run=33333333cccccccc".to_string(),
+        "org.docker-volume-backup.run.host=elsewhere".to_string(),
+        "org.docker-volume-backup.run.machine=another-boot/pid:[1]".to_string(),
+        "org.docker-volume-backup.run.pid=1/1".to_string(),
+    ];
+    let mut args = vec!["create", "--name", &name, "--network", "none"];
+    for l in &labels {
+        args.extend(["--label", l.as_str()]);
+    }
+    args.extend([busybox(), "true"]);
+    docker(&args);
+    Container { name }
+}
+
+#[test]
+fn another_machines_lock_is_taken_over_only_when_its_heartbeat_stops() {
+    let vol = Volume::new("lock-foreign");
+    vol.sh("echo data > /data/f");
+    let dir = tempdir();
+    let out = dir.path().to_str().unwrap().to_string() + "/";
+    let lock = foreign_lock(&vol);
+    // Its holder beats: the lock is not taken over, however long the wait.
+    let beating = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let beater = {
+        let (beating, name) = (beating.clone(), lock.name.clone());
+        std::thread::spawn(move || {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            let mut n = 0;
+            while beating.load(std::sync::atomic::Ordering::Relaxed) {
+                n += 1;
+                std::fs::write(file.path(), format!("{n}\n")).unwrap();
+                let to = format!("{name}:/heartbeat");
+                docker(&["cp", file.path().to_str().unwrap(), &to]);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        })
+    };
+    let r = tool()
+        .args(["save", &vol.name, "-o", &out, "--wait", "4s"])
+        .env("FAILPOINTS", "lock-stale-after=return(2000)")
+        .run();
+    beating.store(false, std::sync::atomic::Ordering::Relaxed);
+    beater.join().unwrap();
+    r.fails_with(LOCKED, "pid 1 on host elsewhere");
+    assert!(exists(&lock.name), "a beating lock stays");
+    // Its heartbeat stands still: taken over once it has not changed for the stale time.
+    let started = Instant::now();
+    let r = tool()
+        .args(["save", &vol.name, "-o", &out, "--wait", "30s"])
+        .env("FAILPOINTS", "lock-stale-after=return(2000)")
+        .run()
+        .ok();
+    assert!(
+        r.stderr.contains("taking over the lock")
+            && r.stderr.contains("its heartbeat has not changed"),
+        "{r}"
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(files_in(dir.path()).len(), 1, "saved");
+    assert!(!exists(&lock.name), "taken over, then released");
+}
