@@ -37,6 +37,15 @@ enum Output {
 }
 
 pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
+    // The volumes' locks, taken on the way and released on every path.
+    let mut held = Held::none();
+    let result = export(ctx, args, &mut held).await;
+    held.release().await;
+    result
+}
+
+/// `compose-export`, with the locks of the project's volumes taken into `held`.
+async fn export(ctx: &Ctx, args: ComposeExportArgs, held: &mut Held) -> Result<()> {
     let project = resolve_project(&flags::project_spec(&args.compose))?;
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
     let compression = args
@@ -73,156 +82,151 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
     }
     let names: Vec<String> = found.iter().map(|v| v.name.clone()).collect();
     let wait = flags::wait(&args.lock);
-    let held = Held::acquire(&engine, &names, "compose-export", wait, &ctx.cancel).await?;
-    held.around(async {
-        announce(&engine, &project, &found).await;
-        if args.with_dumps && encrypt.is_some() {
-            return Err(UserError::new(
-                Kind::Usage,
-                "--with-dumps does not encrypt the dumps: it does not go with --encrypt-to, \
-                 --encrypt-to-file or --passphrase-file",
-            )
-            .hint("export with --with-dumps -o -, piped through `age`, to encrypt the whole bundle")
-            .into());
-        }
-        // The dumps are planned (and their credentials checked) before any output exists.
-        let dump_plans = if args.with_dumps {
-            dumps::plan(docker, &project.name).await?
-        } else {
-            Vec::new()
-        };
-        if args.with_dumps && dump_plans.is_empty() {
-            output::warn(&format!(
-                "--with-dumps: no running service of project {} is a database",
-                project.name
-            ));
-        }
-        let manifest = BundleManifest {
-            kind: bundle::KIND.into(),
-            format: 1,
-            tool_version: env!("CARGO_PKG_VERSION").into(),
-            created: chrono::Utc::now().to_rfc3339(),
-            project: project.name.clone(),
-            source: SourceInfo {
-                context: engine.endpoint.context.clone(),
-                endpoint: engine.endpoint.host.to_string(),
-                engine_version: engine.server_version.clone(),
-            },
-            volumes: found
-                .iter()
-                .map(|v| BundleVolume {
-                    file: match &out {
-                        Output::Bundle(_) => bundle::parts_name(&v.key, &extension),
-                        Output::Split(_) => format!("{}.{extension}", v.name),
-                    },
-                    volume: v.clone(),
-                })
-                .collect(),
-            dumps: dump_plans
-                .iter()
-                .map(|(service, plan)| {
-                    dumps::record(service, plan, matches!(out, Output::Split(_)))
-                })
-                .collect(),
-        };
-        let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
-        // The output is opened before anything is stopped: a bad path costs no downtime.
-        let sink = match &out {
-            Output::Bundle(Target::File(path)) => Some(Sink::file(path, args.force)?),
-            Output::Bundle(Target::Stdout) => Some(Sink::stdout()?),
-            Output::Bundle(Target::To(_)) => unreachable!("compose-export has no --to"),
-            Output::Split(dir) => {
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating directory {}", dir.display()))?;
-                None
-            }
-        };
-        // The dumps are taken while the databases run, before anything is stopped; a failed dump
-        // drops the bundle's sink (its temporary file goes) and nothing was stopped yet.
-        let dump_encode = EncodeOptions {
-            compression: Compression::Zstd,
-            level: None,
-            threads: encode.threads,
-        };
-        let writer = match sink {
-            Some(sink) => {
-                let mut writer = BundleWriter::new(sink);
-                writer
-                    .add_file(bundle::MANIFEST_NAME, &json)
-                    .context("writing the bundle")?;
-                for ((_, plan), record) in dump_plans.iter().zip(&manifest.dumps) {
-                    let parts =
-                        take_dump(ctx, plan, writer.parts(&record.file), dump_encode).await?;
-                    writer = tokio::task::spawn_blocking(move || parts.finish())
-                        .await
-                        .expect("writing the bundle panicked")
-                        .context("writing the bundle")?;
-                }
-                Some(writer)
-            }
-            None => {
-                let dir = match &out {
-                    Output::Split(dir) => dir,
-                    Output::Bundle(_) => unreachable!("a bundle has a sink"),
-                };
-                for ((_, plan), record) in dump_plans.iter().zip(&manifest.dumps) {
-                    let sink = Sink::file(&dir.join(&record.file), args.force)?;
-                    let sink = take_dump(ctx, plan, sink, dump_encode).await?;
-                    tokio::task::spawn_blocking(move || sink.commit())
-                        .await
-                        .expect("commit panicked")?;
-                }
-                None
-            }
-        };
-        let mode = match (args.no_stop, args.pause) {
-            (_, true) => Some(Mode::Pause),
-            (true, false) => None,
-            (false, false) => Some(Mode::Stop),
-        };
-        let quiesce = Quiesce::plan(
-            docker,
-            &names,
-            mode,
-            Some(&project.model.service_deps(&project.name)),
-        )
+    held.add(&engine, &names, "compose-export", wait, &ctx.cancel)
         .await?;
-        let options = ArchiveOptions { encode, encrypt };
-        let started = Instant::now();
-        let work = async {
-            match (&out, writer) {
-                (Output::Split(dir), _) => {
-                    export_split(ctx, &engine, &manifest, &json, dir, options, args.force).await
-                }
-                (_, Some(writer)) => export_bundle(ctx, &engine, &manifest, writer, options).await,
-                (Output::Bundle(_), None) => unreachable!("a bundle has a sink"),
-            }
-        };
-        let ((saved, size), downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
-        print_summary(&saved, &downtimes, ctx.out);
-        let seconds = started.elapsed().as_secs_f64();
-        match (&out, size) {
-            (Output::Bundle(Target::File(path)), Some(size)) => ctx.out.info(&format!(
-                "saved {} ({}, {} volumes, {seconds:.1} s)",
-                path.display(),
-                output::bytes(size),
-                saved.len()
-            )),
-            (Output::Split(dir), _) => ctx.out.info(&format!(
-                "saved {} volumes and {} into {} ({seconds:.1} s)",
-                saved.len(),
-                bundle::split_manifest_name(&project.name),
-                dir.display()
-            )),
-            _ => ctx.out.info(&format!(
-                "saved project {} to stdout ({} volumes, {seconds:.1} s)",
-                project.name,
-                saved.len()
-            )),
+    announce(&engine, &project, &found).await;
+    if args.with_dumps && encrypt.is_some() {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--with-dumps does not encrypt the dumps: it does not go with --encrypt-to, \
+             --encrypt-to-file or --passphrase-file",
+        )
+        .hint("export with --with-dumps -o -, piped through `age`, to encrypt the whole bundle")
+        .into());
+    }
+    // The dumps are planned (and their credentials checked) before any output exists.
+    let dump_plans = if args.with_dumps {
+        dumps::plan(docker, &project.name).await?
+    } else {
+        Vec::new()
+    };
+    if args.with_dumps && dump_plans.is_empty() {
+        output::warn(&format!(
+            "--with-dumps: no running service of project {} is a database",
+            project.name
+        ));
+    }
+    let manifest = BundleManifest {
+        kind: bundle::KIND.into(),
+        format: 1,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        created: chrono::Utc::now().to_rfc3339(),
+        project: project.name.clone(),
+        source: SourceInfo {
+            context: engine.endpoint.context.clone(),
+            endpoint: engine.endpoint.host.to_string(),
+            engine_version: engine.server_version.clone(),
+        },
+        volumes: found
+            .iter()
+            .map(|v| BundleVolume {
+                file: match &out {
+                    Output::Bundle(_) => bundle::parts_name(&v.key, &extension),
+                    Output::Split(_) => format!("{}.{extension}", v.name),
+                },
+                volume: v.clone(),
+            })
+            .collect(),
+        dumps: dump_plans
+            .iter()
+            .map(|(service, plan)| dumps::record(service, plan, matches!(out, Output::Split(_))))
+            .collect(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).expect("a manifest serialises");
+    // The output is opened before anything is stopped: a bad path costs no downtime.
+    let sink = match &out {
+        Output::Bundle(Target::File(path)) => Some(Sink::file(path, args.force)?),
+        Output::Bundle(Target::Stdout) => Some(Sink::stdout()?),
+        Output::Bundle(Target::To(_)) => unreachable!("compose-export has no --to"),
+        Output::Split(dir) => {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
+            None
         }
-        Ok(())
-    })
-    .await
+    };
+    // The dumps are taken while the databases run, before anything is stopped; a failed dump
+    // drops the bundle's sink (its temporary file goes) and nothing was stopped yet.
+    let dump_encode = EncodeOptions {
+        compression: Compression::Zstd,
+        level: None,
+        threads: encode.threads,
+    };
+    let writer = match sink {
+        Some(sink) => {
+            let mut writer = BundleWriter::new(sink);
+            writer
+                .add_file(bundle::MANIFEST_NAME, &json)
+                .context("writing the bundle")?;
+            for ((_, plan), record) in dump_plans.iter().zip(&manifest.dumps) {
+                let parts = take_dump(ctx, plan, writer.parts(&record.file), dump_encode).await?;
+                writer = tokio::task::spawn_blocking(move || parts.finish())
+                    .await
+                    .expect("writing the bundle panicked")
+                    .context("writing the bundle")?;
+            }
+            Some(writer)
+        }
+        None => {
+            let dir = match &out {
+                Output::Split(dir) => dir,
+                Output::Bundle(_) => unreachable!("a bundle has a sink"),
+            };
+            for ((_, plan), record) in dump_plans.iter().zip(&manifest.dumps) {
+                let sink = Sink::file(&dir.join(&record.file), args.force)?;
+                let sink = take_dump(ctx, plan, sink, dump_encode).await?;
+                tokio::task::spawn_blocking(move || sink.commit())
+                    .await
+                    .expect("commit panicked")?;
+            }
+            None
+        }
+    };
+    let mode = match (args.no_stop, args.pause) {
+        (_, true) => Some(Mode::Pause),
+        (true, false) => None,
+        (false, false) => Some(Mode::Stop),
+    };
+    let quiesce = Quiesce::plan(
+        docker,
+        &names,
+        mode,
+        Some(&project.model.service_deps(&project.name)),
+    )
+    .await?;
+    let options = ArchiveOptions { encode, encrypt };
+    let started = Instant::now();
+    let work = async {
+        match (&out, writer) {
+            (Output::Split(dir), _) => {
+                export_split(ctx, &engine, &manifest, &json, dir, options, args.force).await
+            }
+            (_, Some(writer)) => export_bundle(ctx, &engine, &manifest, writer, options).await,
+            (Output::Bundle(_), None) => unreachable!("a bundle has a sink"),
+        }
+    };
+    let ((saved, size), downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
+    print_summary(&saved, &downtimes, ctx.out);
+    let seconds = started.elapsed().as_secs_f64();
+    match (&out, size) {
+        (Output::Bundle(Target::File(path)), Some(size)) => ctx.out.info(&format!(
+            "saved {} ({}, {} volumes, {seconds:.1} s)",
+            path.display(),
+            output::bytes(size),
+            saved.len()
+        )),
+        (Output::Split(dir), _) => ctx.out.info(&format!(
+            "saved {} volumes and {} into {} ({seconds:.1} s)",
+            saved.len(),
+            bundle::split_manifest_name(&project.name),
+            dir.display()
+        )),
+        _ => ctx.out.info(&format!(
+            "saved project {} to stdout ({} volumes, {seconds:.1} s)",
+            project.name,
+            saved.len()
+        )),
+    }
+    Ok(())
 }
 
 /// `--split DIR`, else the `-o` rule for a bundle.

@@ -39,6 +39,15 @@ enum Source {
 }
 
 pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
+    // The volumes' locks, taken on the way and released on every path.
+    let mut held = Held::none();
+    let result = import(ctx, args, &mut held).await;
+    held.release().await;
+    result
+}
+
+/// `compose-import`, with the locks of the target volumes taken into `held`.
+async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<()> {
     let keys = Arc::new(crate::settings::keys::keys(&args.decrypt)?);
     let (source, manifest) = open(&args.bundle, &ctx.s3).await?;
     let project = match &args.project_name {
@@ -64,125 +73,122 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
     let docker = &engine.docker;
     let names: Vec<String> = targets.iter().map(|(_, info)| info.name.clone()).collect();
     let wait = flags::wait(&args.lock);
-    let held = Held::acquire(&engine, &names, "compose-import", wait, &ctx.cancel).await?;
-    held.around(async {
-        // Check every target before touching the first.
-        let mut not_empty = Vec::new();
-        let mut plan = Vec::new();
-        for (bv, info) in &targets {
-            let action = match volumes::inspect(docker, &info.name).await? {
-                None => "create",
-                Some(_) => {
-                    refuse_running(&info.name, &volumes::users(docker, &info.name).await?)?;
-                    if volumes::is_empty(docker, &info.name).await? {
-                        "fill empty existing"
-                    } else {
-                        not_empty.push(info.name.clone());
-                        "replace the content of"
-                    }
+    held.add(&engine, &names, "compose-import", wait, &ctx.cancel)
+        .await?;
+    // Check every target before touching the first.
+    let mut not_empty = Vec::new();
+    let mut plan = Vec::new();
+    for (bv, info) in &targets {
+        let action = match volumes::inspect(docker, &info.name).await? {
+            None => "create",
+            Some(_) => {
+                refuse_running(&info.name, &volumes::users(docker, &info.name).await?)?;
+                if volumes::is_empty(docker, &info.name).await? {
+                    "fill empty existing"
+                } else {
+                    not_empty.push(info.name.clone());
+                    "replace the content of"
                 }
-            };
-            let services = match bv.volume.services.as_slice() {
-                [] => String::new(),
-                s => format!(", services {}", s.join(", ")),
-            };
-            plan.push(format!(
-                "  {action} volume {} (key {}{}{services})",
-                info.name,
-                bv.volume.key,
-                if bv.volume.external { ", external" } else { "" }
-            ));
-        }
-        if !not_empty.is_empty() && !args.force {
-            return Err(UserError::new(
-                Kind::Refused,
-                format!("volume(s) {} exist and are not empty", not_empty.join(", ")),
-            )
-            .hint("use --force to replace their content, or import under another project (-p NEW)")
-            .into());
-        }
-        let renamed = if project == manifest.project {
-            String::new()
-        } else {
-            format!(" as project {project}")
+            }
         };
-        ctx.out.info(&format!(
-            "importing project {}{renamed} from {} on {}:\n{}",
-            manifest.project,
-            args.bundle,
-            engine.describe(),
-            plan.join("\n")
+        let services = match bv.volume.services.as_slice() {
+            [] => String::new(),
+            s => format!(", services {}", s.join(", ")),
+        };
+        plan.push(format!(
+            "  {action} volume {} (key {}{}{services})",
+            info.name,
+            bv.volume.key,
+            if bv.volume.external { ", external" } else { "" }
         ));
+    }
+    if !not_empty.is_empty() && !args.force {
+        return Err(UserError::new(
+            Kind::Refused,
+            format!("volume(s) {} exist and are not empty", not_empty.join(", ")),
+        )
+        .hint("use --force to replace their content, or import under another project (-p NEW)")
+        .into());
+    }
+    let renamed = if project == manifest.project {
+        String::new()
+    } else {
+        format!(" as project {project}")
+    };
+    ctx.out.info(&format!(
+        "importing project {}{renamed} from {} on {}:\n{}",
+        manifest.project,
+        args.bundle,
+        engine.describe(),
+        plan.join("\n")
+    ));
 
-        let started = Instant::now();
-        let count = targets.len();
-        for (i, (bv, info)) in targets.iter().enumerate() {
-            ctx.check_cancelled()?;
-            let input: DynRead = match &source {
-                Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
-                Source::Dir(dir) => {
-                    let path = dir.join(&bv.file);
-                    open_input(&path.to_string_lossy(), &ctx.s3).await?.0
-                }
-            };
-            let counters: Arc<Counters> = Arc::default();
-            let opened = {
-                let (counters, keys) = (Arc::clone(&counters), Arc::clone(&keys));
-                tokio::task::spawn_blocking(move || {
-                    crate::archive::open_archive(input, counters, &keys)
-                })
-                .await
-                .expect("opening the archive panicked")
-            };
-            let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
-            let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
-            let progress = ctx
-                .out
-                .progress(&label, Arc::clone(&counters), None, Measure::TarBytes);
-            let volume_started = Instant::now();
-            let result = restore_volume(
-                ctx,
-                &engine,
-                &info.name,
-                Some(info.clone()),
-                reader,
-                args.force,
-                counters,
-            )
-            .await;
-            progress.finish();
-            let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
-            warn_skipped(&report);
-            if let Source::Stream(shared) = &source {
-                skip_parts(shared, &bv.file).await?;
+    let started = Instant::now();
+    let count = targets.len();
+    for (i, (bv, info)) in targets.iter().enumerate() {
+        ctx.check_cancelled()?;
+        let input: DynRead = match &source {
+            Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
+            Source::Dir(dir) => {
+                let path = dir.join(&bv.file);
+                open_input(&path.to_string_lossy(), &ctx.s3).await?.0
             }
-            ctx.out.info(&format!(
-                "restored volume {} ({}, {:.1} s)",
-                info.name,
-                describe(&report),
-                volume_started.elapsed().as_secs_f64()
+        };
+        let counters: Arc<Counters> = Arc::default();
+        let opened = {
+            let (counters, keys) = (Arc::clone(&counters), Arc::clone(&keys));
+            tokio::task::spawn_blocking(move || {
+                crate::archive::open_archive(input, counters, &keys)
+            })
+            .await
+            .expect("opening the archive panicked")
+        };
+        let reader = opened.with_context(|| format!("reading volume `{}`", bv.volume.key))?;
+        let label = format!("{project} [{}/{count}] {}", i + 1, bv.volume.key);
+        let progress = ctx
+            .out
+            .progress(&label, Arc::clone(&counters), None, Measure::TarBytes);
+        let volume_started = Instant::now();
+        let result = restore_volume(
+            ctx,
+            &engine,
+            &info.name,
+            Some(info.clone()),
+            reader,
+            args.force,
+            counters,
+        )
+        .await;
+        progress.finish();
+        let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
+        warn_skipped(&report);
+        if let Source::Stream(shared) = &source {
+            skip_parts(shared, &bv.file).await?;
+        }
+        ctx.out.info(&format!(
+            "restored volume {} ({}, {:.1} s)",
+            info.name,
+            describe(&report),
+            volume_started.elapsed().as_secs_f64()
+        ));
+    }
+    if let Source::Stream(shared) = &source {
+        let shared = Arc::clone(shared);
+        let rest = tokio::task::spawn_blocking(move || shared.lock().expect("bundle").peek())
+            .await
+            .expect("reading the bundle panicked")
+            .map_err(ArchiveError::from_io)?;
+        if let Some((name, _)) = rest {
+            output::warn(&format!(
+                "ignored `{name}` after the last volume of the bundle"
             ));
         }
-        if let Source::Stream(shared) = &source {
-            let shared = Arc::clone(shared);
-            let rest = tokio::task::spawn_blocking(move || shared.lock().expect("bundle").peek())
-                .await
-                .expect("reading the bundle panicked")
-                .map_err(ArchiveError::from_io)?;
-            if let Some((name, _)) = rest {
-                output::warn(&format!(
-                    "ignored `{name}` after the last volume of the bundle"
-                ));
-            }
-        }
-        ctx.out.info(&format!(
-            "imported project {project}: {count} volumes ({:.1} s); `docker compose -p {project} up` \
-             adopts them",
-            started.elapsed().as_secs_f64()
-        ));
-        Ok(())
-    })
-    .await?;
+    }
+    ctx.out.info(&format!(
+        "imported project {project}: {count} volumes ({:.1} s); `docker compose -p {project} up` \
+         adopts them",
+        started.elapsed().as_secs_f64()
+    ));
     if !manifest.dumps.is_empty() {
         let services: Vec<&str> = manifest.dumps.iter().map(|d| d.service.as_str()).collect();
         ctx.out.info(&format!(

@@ -19,6 +19,15 @@ use crate::settings::{flags, Ctx};
 use crate::storage::upload::Uploads;
 
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
+    // The volumes' locks, taken on the way and released on every path.
+    let mut held = Held::none();
+    let result = save_volumes(ctx, args, &mut held).await;
+    held.release().await;
+    result
+}
+
+/// `save`, with the locks of its volumes taken into `held`.
+async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> {
     let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
     let usage = |m: String| -> anyhow::Error { UserError::new(Kind::Usage, m).into() };
     let selection = flags::selection(&args.select)?;
@@ -63,51 +72,48 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
     // One run at a time per volume: taken before the containers are looked at, so that two
     // `--stop` runs never restart the application under each other's reads.
     let wait = flags::wait(&args.lock);
-    let held = Held::acquire(&engine, &names, "save", wait, &ctx.cancel).await?;
-    held.around(async {
-        let mut found = Vec::new();
-        for volume in &names {
-            found.push(volumes::require(&engine.docker, volume, &describe).await?);
-        }
-        let mode = flags::quiesce_mode(&args.quiesce);
-        let quiesce = Quiesce::plan(&engine.docker, &names, mode, None).await?;
-        let count = found.len();
-        let work = async {
-            let mut saved = Vec::new();
-            for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
-                ctx.check_cancelled()?;
-                let options = ArchiveOptions {
-                    encode: flags::encode(&args.tuning, compression),
-                    encrypt: encrypt.clone(),
-                };
-                let to = SaveTo {
-                    target,
-                    stores: &stores,
-                    uploads: &uploads,
-                    force: args.force,
-                };
-                let label = match count {
-                    1 => volume.name.clone(),
-                    n => format!("[{}/{n}] {}", i + 1, volume.name),
-                };
-                let one = save::save_one(ctx, &engine, volume, &label, to, options).await;
-                if one.is_err() {
-                    // Aborted uploads finish aborting before the error is reported.
-                    uploads.settle().await;
-                }
-                saved.push(one?);
+    held.add(&engine, &names, "save", wait, &ctx.cancel).await?;
+    let mut found = Vec::new();
+    for volume in &names {
+        found.push(volumes::require(&engine.docker, volume, &describe).await?);
+    }
+    let mode = flags::quiesce_mode(&args.quiesce);
+    let quiesce = Quiesce::plan(&engine.docker, &names, mode, None).await?;
+    let count = found.len();
+    let work = async {
+        let mut saved = Vec::new();
+        for (i, (volume, (target, compression))) in found.iter().zip(plans).enumerate() {
+            ctx.check_cancelled()?;
+            let options = ArchiveOptions {
+                encode: flags::encode(&args.tuning, compression),
+                encrypt: encrypt.clone(),
+            };
+            let to = SaveTo {
+                target,
+                stores: &stores,
+                uploads: &uploads,
+                force: args.force,
+            };
+            let label = match count {
+                1 => volume.name.clone(),
+                n => format!("[{}/{n}] {}", i + 1, volume.name),
+            };
+            let one = save::save_one(ctx, &engine, volume, &label, to, options).await;
+            if one.is_err() {
+                // Aborted uploads finish aborting before the error is reported.
+                uploads.settle().await;
             }
-            Ok(saved)
-        };
-        let (saved, downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
-        if count > 1 {
-            crate::ops::select::print_summary(&saved, &downtimes, ctx.out);
+            saved.push(one?);
         }
-        // Pruning only after every volume reached every destination: a failed save deletes nothing.
-        if !policy.is_empty() {
-            prune::after_save(&stores, &names, &policy, ctx.out).await?;
-        }
-        Ok(())
-    })
-    .await
+        Ok(saved)
+    };
+    let (saved, downtimes) = quiesce.run(&engine, &ctx.cancel, work).await?;
+    if count > 1 {
+        crate::ops::select::print_summary(&saved, &downtimes, ctx.out);
+    }
+    // Pruning only after every volume reached every destination: a failed save deletes nothing.
+    if !policy.is_empty() {
+        prune::after_save(&stores, &names, &policy, ctx.out).await?;
+    }
+    Ok(())
 }

@@ -51,7 +51,8 @@ pub enum Wait {
     No,
 }
 
-/// The locks a run holds; [`Held::around`] releases them when the work ends, on every path.
+/// The locks a run holds; [`Held::around`] (or the caller, with [`Held::release`]) releases them
+/// when the work ends, on every path.
 #[must_use = "locks are released by Held::around or Held::release"]
 pub struct Held {
     locks: Vec<Lock>,
@@ -96,12 +97,11 @@ impl Held {
             held.release().await;
             return Err(e);
         }
-        // Where the fault tests hold a lock with a live (or killed) run.
-        fail::fail_point!("locked");
         Ok(held)
     }
 
-    /// Takes more locks (another engine's, for `migrate`); on failure the caller releases.
+    /// Takes the locks of `volumes` on `engine` too (in order of name); on failure the caller
+    /// releases what is held.
     pub async fn add(
         &mut self,
         engine: &Engine,
@@ -120,6 +120,8 @@ impl Held {
                 self.locks.push(lock);
             }
         }
+        // Where the fault tests hold a lock with a live (or killed) run.
+        fail::fail_point!("locked");
         Ok(())
     }
 

@@ -157,6 +157,16 @@ fn no_wait_refuses_wait_gives_up_and_a_killed_runs_lock_is_taken_over() {
         "nothing saved by the refused runs"
     );
 
+    // Ctrl-C while waiting: interrupted, and the holder's lock is not touched.
+    let waiter = tool()
+        .args(["save", &vol.name, "-o", &out])
+        .stderr(Stdio::piped())
+        .start();
+    std::thread::sleep(Duration::from_millis(1500));
+    let r = interrupt_after(waiter, || true).fails_with(130, "interrupted");
+    assert!(r.stderr.contains("waiting until it ends"), "{r}");
+    assert!(exists(&lock_of(&vol)), "the holder's lock stays");
+
     // kill -9: the lock stays, and the next run takes it over.
     let pid = holder.id().to_string();
     assert!(Command::new("kill")
