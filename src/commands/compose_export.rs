@@ -110,7 +110,11 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
                     Output::Bundle(_) => bundle::parts_name(&v.key, &extension),
                     Output::Split(_) => format!("{}.{extension}", v.name),
                 },
-                volume: v.clone(),
+                // Secret-looking option values stay out of the bundle, encrypted or not.
+                volume: ProjectVolume {
+                    options: crate::redact::options(&v.options),
+                    ..v.clone()
+                },
             })
             .collect(),
         dumps: dump_plans
