@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result};
 use crate::archive::Counters;
 use crate::cli::RestoreArgs;
 use crate::error::{Kind, UserError};
+use crate::ops::new_volume::NewVolume;
 use crate::ops::restore::{describe, restore_volume, warn_skipped};
 use crate::output::Measure;
 use crate::settings::Ctx;
@@ -38,6 +39,12 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
             .into())
         }
     };
+    // What a missing target is created like, decided (and a flag that cannot work refused)
+    // before the engine is touched.
+    let new = match &recorded {
+        Some(info) => NewVolume::from_record(info, args.apply_volume_options)?,
+        None => NewVolume::plain(),
+    };
     let engine = ctx.engine().await?;
     let started = Instant::now();
     let measure = match input_len {
@@ -47,10 +54,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let progress = ctx
         .out
         .progress(&target, Arc::clone(&counters), input_len, measure);
-    let result = restore_volume(
-        ctx, &engine, &target, recorded, reader, args.force, counters,
-    )
-    .await;
+    let result = restore_volume(ctx, &engine, &target, &new, reader, args.force, counters).await;
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;

@@ -21,6 +21,15 @@ pub const COMPOSE_CONTAINER_NUMBER: &str = "com.docker.compose.container-number"
 pub const HELPER: &str = "org.docker-volume-backup.helper";
 /// On a helper container: the volume it mounts (`HELPER` + `.volume`).
 pub const HELPER_VOLUME: &str = "org.docker-volume-backup.helper.volume";
+/// Where the names of the tool's own labels start: no label under it is ever taken from an
+/// archive, a bundle or another volume onto a volume the tool creates.
+pub const INTERNAL_PREFIX: &str = "org.docker-volume-backup.";
+
+/// Whether `key` is one of the tool's own labels (under [`INTERNAL_PREFIX`]).
+pub fn is_internal(key: &str) -> bool {
+    key.starts_with(INTERNAL_PREFIX)
+}
+
 /// Containers with this label set to `true` are stopped for any save of their volumes.
 pub const STOP_DURING_BACKUP: &str = "docker-volume-backup.stop-during-backup";
 
@@ -31,5 +40,14 @@ mod tests {
     #[test]
     fn the_helper_volume_label_extends_the_helper_label() {
         assert_eq!(HELPER_VOLUME, format!("{HELPER}.volume"));
+    }
+
+    #[test]
+    fn the_tool_s_own_labels_are_internal() {
+        assert!(is_internal(HELPER));
+        assert!(is_internal(HELPER_VOLUME));
+        assert!(!is_internal(STOP_DURING_BACKUP));
+        assert!(!is_internal(COMPOSE_PROJECT));
+        assert!(!is_internal("org.docker-volume-backupx"));
     }
 }
