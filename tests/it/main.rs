@@ -21,3 +21,4 @@ mod s3;
 mod schedule;
 mod tls;
 mod verify;
+mod volume_options;
