@@ -1,9 +1,10 @@
 //! Restoring one volume as a transaction: exactly the archive's content, or not at all.
 //!
 //! Into a missing volume: create it as `ops::new_volume` says (from an archive: a plain local
-//! volume with the recorded labels), restore, and remove it again if anything fails. Into an existing empty volume: restore, and empty it again on
-//! failure. Over a non-empty volume (`force`): restore into a scratch volume first, so a damaged
-//! archive leaves the target as it was, then empty the target and copy the result in.
+//! volume with the recorded labels), restore, and remove it again if anything fails. Into an
+//! existing empty volume: restore, and empty it again on failure. Over a non-empty volume
+//! (`force`): restore into a scratch volume first, so a damaged archive leaves the target as it
+//! was, then empty the target and copy the result in.
 
 use std::sync::Arc;
 
