@@ -228,6 +228,11 @@ pub struct RestoreArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
+    /// Create a missing volume with the driver and options the archive records (a bind mount,
+    /// a network share), after showing them [default: a plain local volume, labels only]
+    #[arg(long)]
+    pub apply_volume_options: bool,
+
     #[command(flatten)]
     pub decrypt: DecryptArgs,
 
@@ -681,6 +686,11 @@ pub struct ComposeImportArgs {
     /// up first)
     #[arg(long)]
     pub replay_dumps: bool,
+
+    /// Create missing volumes with the drivers and options the bundle records (bind mounts,
+    /// network shares), after showing them [default: plain local volumes, labels only]
+    #[arg(long, conflicts_with = "replay_dumps")]
+    pub apply_volume_options: bool,
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,

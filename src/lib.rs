@@ -19,6 +19,7 @@ pub mod ops;
 pub mod output;
 pub mod pipe;
 pub mod plugin;
+pub mod redact;
 pub mod retention;
 pub mod schedule;
 pub mod settings;

@@ -124,7 +124,11 @@ async fn export(ctx: &Ctx, args: ComposeExportArgs, held: &mut Held) -> Result<(
                     Output::Bundle(_) => bundle::parts_name(&v.key, &extension),
                     Output::Split(_) => format!("{}.{extension}", v.name),
                 },
-                volume: v.clone(),
+                // Secret-looking option values stay out of the bundle, encrypted or not.
+                volume: ProjectVolume {
+                    options: crate::redact::options(&v.options),
+                    ..v.clone()
+                },
             })
             .collect(),
         dumps: dump_plans

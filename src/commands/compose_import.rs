@@ -17,7 +17,7 @@ use crate::archive::{ArchiveError, Counters, VolumeInfo};
 use crate::cli::ComposeImportArgs;
 use crate::compose::adopt::import_target;
 use crate::compose::bundle::{
-    split_manifest_name, BundleManifest, BundleReader, BundleVolume, PartReader,
+    split_file_name, split_manifest_name, BundleManifest, BundleReader, BundleVolume, PartReader,
 };
 use crate::compose::dumps;
 use crate::compose::project::checked_name;
@@ -26,6 +26,7 @@ use crate::db::{Overrides, Server};
 use crate::docker::lock::Held;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
+use crate::ops::new_volume::NewVolume;
 use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
 use crate::output::{self, Measure};
 use crate::pipe::DynRead;
@@ -63,24 +64,38 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
             skip_parts(shared, &d.file).await?;
         }
     }
-    let targets: Vec<(&BundleVolume, VolumeInfo)> = manifest
+    // What each missing volume is created like: from the bundle's record, labels only unless
+    // --apply-volume-options (refused here, before the engine is touched, if it cannot work).
+    let targets: Vec<(&BundleVolume, VolumeInfo, NewVolume)> = manifest
         .volumes
         .iter()
-        .map(|bv| (bv, import_target(&bv.volume, &manifest.project, &project)))
-        .collect();
+        .map(|bv| {
+            let info = import_target(&bv.volume, &manifest.project, &project);
+            let new = NewVolume::from_record(&info, args.apply_volume_options)
+                .with_context(|| format!("volume `{}` of the bundle", bv.volume.key))?;
+            Ok((bv, info, new))
+        })
+        .collect::<Result<_>>()?;
 
     let engine = ctx.engine().await?;
     let docker = &engine.docker;
-    let names: Vec<String> = targets.iter().map(|(_, info)| info.name.clone()).collect();
+    let names: Vec<String> = targets
+        .iter()
+        .map(|(_, info, _)| info.name.clone())
+        .collect();
     let wait = flags::wait(&args.lock);
     held.add(&engine, &names, "compose-import", wait, &ctx.cancel)
         .await?;
     // Check every target before touching the first.
     let mut not_empty = Vec::new();
     let mut plan = Vec::new();
-    for (bv, info) in &targets {
+    for (bv, info, new) in &targets {
+        let mut note = String::new();
         let action = match volumes::inspect(docker, &info.name).await? {
-            None => "create",
+            None => {
+                note = new.plan_note();
+                "create"
+            }
             Some(_) => {
                 refuse_running(&info.name, &volumes::users(docker, &info.name).await?)?;
                 if volumes::is_empty(docker, &info.name).await? {
@@ -96,7 +111,7 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
             s => format!(", services {}", s.join(", ")),
         };
         plan.push(format!(
-            "  {action} volume {} (key {}{}{services})",
+            "  {action} volume {} (key {}{}{services}{note})",
             info.name,
             bv.volume.key,
             if bv.volume.external { ", external" } else { "" }
@@ -125,7 +140,7 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
 
     let started = Instant::now();
     let count = targets.len();
-    for (i, (bv, info)) in targets.iter().enumerate() {
+    for (i, (bv, info, new)) in targets.iter().enumerate() {
         ctx.check_cancelled()?;
         let input: DynRead = match &source {
             Source::Stream(shared) => Box::new(PartReader::new(shared.clone(), &bv.file)),
@@ -149,16 +164,8 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
             .out
             .progress(&label, Arc::clone(&counters), None, Measure::TarBytes);
         let volume_started = Instant::now();
-        let result = restore_volume(
-            ctx,
-            &engine,
-            &info.name,
-            Some(info.clone()),
-            reader,
-            args.force,
-            counters,
-        )
-        .await;
+        let result =
+            restore_volume(ctx, &engine, &info.name, new, reader, args.force, counters).await;
         progress.finish();
         let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
         warn_skipped(&report);
@@ -351,5 +358,20 @@ fn read_dir_manifest(dir: &Path) -> Result<BundleManifest> {
     let manifest: BundleManifest = serde_json::from_slice(&text).map_err(|e| {
         ArchiveError::Foreign(format!("{} is not a bundle manifest: {e}", path.display()))
     })?;
+    // Every file it names is read from this directory, and only from it.
+    let files = manifest.volumes.iter().map(|v| (&v.volume.key, &v.file));
+    let dump_files = manifest.dumps.iter().map(|d| (&d.service, &d.file));
+    for (of, file) in files.chain(dump_files) {
+        split_file_name(file).map_err(|why| {
+            UserError::new(
+                Kind::Damaged,
+                format!("{}: the file of `{of}` is `{file}`, {why}", path.display()),
+            )
+            .hint(format!(
+                "a bundle manifest names files of its own directory ({}) by their plain names",
+                dir.display()
+            ))
+        })?;
+    }
     Ok(manifest)
 }

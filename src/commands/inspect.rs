@@ -23,10 +23,15 @@ struct Summary {
 pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<()> {
     let keys = crate::settings::keys::keys(&args.decrypt)?;
     let (input, len) = crate::storage::open_input(&args.archive, &ctx.s3).await?;
-    let summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
+    let mut summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
         .await
         .expect("inspect panicked")
         .with_context(|| format!("cannot inspect {}", args.archive))?;
+    // An archive from anywhere (or from an older version) may still carry secrets in its volume
+    // options: they are never shown.
+    if let Some(head) = &mut summary.head {
+        head.volume.options = crate::redact::options(&head.volume.options);
+    }
     match args.format {
         Format::Json => {
             let value = json!({

@@ -10,6 +10,7 @@ use crate::archive::Counters;
 use crate::cli::RestoreArgs;
 use crate::docker::lock::Held;
 use crate::error::{Kind, UserError};
+use crate::ops::new_volume::NewVolume;
 use crate::ops::restore::{describe, restore_volume, warn_skipped};
 use crate::output::Measure;
 use crate::settings::{flags, Ctx};
@@ -39,6 +40,12 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
             .into())
         }
     };
+    // What a missing target is created like, decided (and a flag that cannot work refused)
+    // before the engine is touched.
+    let new = match &recorded {
+        Some(info) => NewVolume::from_record(info, args.apply_volume_options)?,
+        None => NewVolume::plain(),
+    };
     let engine = ctx.engine().await?;
     let wait = flags::wait(&args.lock);
     let held = Held::acquire(
@@ -59,7 +66,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         .progress(&target, Arc::clone(&counters), input_len, measure);
     let result = held
         .around(restore_volume(
-            ctx, &engine, &target, recorded, reader, args.force, counters,
+            ctx, &engine, &target, &new, reader, args.force, counters,
         ))
         .await;
     progress.finish();

@@ -162,6 +162,24 @@ pub fn split_manifest_name(project: &str) -> String {
     format!("{project}.compose.json")
 }
 
+/// Checks a file name that a split directory's bundle manifest gives: a plain name of a file in
+/// that directory, never a path (no `/`, no `..`, not absolute). Says why not.
+pub fn split_file_name(file: &str) -> Result<&str, &'static str> {
+    if file.is_empty() {
+        Err("an empty name")
+    } else if file.starts_with('/') {
+        Err("an absolute path, not a plain file name of the directory")
+    } else if file.contains('/') || file.contains('\\') {
+        Err("a path, not a plain file name of the directory")
+    } else if file == "." || file == ".." {
+        Err("not a file name")
+    } else if file.contains('\0') {
+        Err("a name with a NUL byte")
+    } else {
+        Ok(file)
+    }
+}
+
 /// The name of a volume's parts inside a bundle: `volumes/<key>.<extension>`.
 pub fn parts_name(key: &str, extension: &str) -> String {
     format!("volumes/{key}.{extension}")
@@ -412,6 +430,24 @@ impl<R: Read> Read for PartReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn split_directories_name_plain_files_only() {
+        assert_eq!(split_file_name("shop_db.tar.zst"), Ok("shop_db.tar.zst"));
+        assert_eq!(split_file_name("..x.tar.zst"), Ok("..x.tar.zst"));
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../elsewhere/x.tar.zst",
+            "/etc/x.tar.zst",
+            "sub/x.tar.zst",
+            "..\\x.tar.zst",
+            "x\0y",
+        ] {
+            assert!(split_file_name(bad).is_err(), "{bad:?}");
+        }
+    }
 
     fn manifest() -> BundleManifest {
         BundleManifest {

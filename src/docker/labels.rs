@@ -36,6 +36,15 @@ pub const RUN_STARTED: &str = "org.docker-volume-backup.run.started";
 pub const LOCK_VOLUME: &str = "org.docker-volume-backup.lock.volume";
 /// On a lock: the command that holds it (`save`, `restore`...).
 pub const LOCK_COMMAND: &str = "org.docker-volume-backup.lock.command";
+/// Where the names of the tool's own labels start: no label under it is ever taken from an
+/// archive, a bundle or another volume onto a volume the tool creates.
+pub const INTERNAL_PREFIX: &str = "org.docker-volume-backup.";
+
+/// Whether `key` is one of the tool's own labels (under [`INTERNAL_PREFIX`]).
+pub fn is_internal(key: &str) -> bool {
+    key.starts_with(INTERNAL_PREFIX)
+}
+
 /// Containers with this label set to `true` are stopped for any save of their volumes.
 pub const STOP_DURING_BACKUP: &str = "docker-volume-backup.stop-during-backup";
 
@@ -46,5 +55,14 @@ mod tests {
     #[test]
     fn the_helper_volume_label_extends_the_helper_label() {
         assert_eq!(HELPER_VOLUME, format!("{HELPER}.volume"));
+    }
+
+    #[test]
+    fn the_tool_s_own_labels_are_internal() {
+        assert!(is_internal(HELPER));
+        assert!(is_internal(HELPER_VOLUME));
+        assert!(!is_internal(STOP_DURING_BACKUP));
+        assert!(!is_internal(COMPOSE_PROJECT));
+        assert!(!is_internal("org.docker-volume-backupx"));
     }
 }

@@ -1,8 +1,9 @@
 //! Copying a volume between engines (or inside one), verified: a read-only helper on the source
 //! streams the volume's tar; the entries are renamed for upload as a restore renames them and go
 //! straight into the destination through `ops::restore::restore_volume` (so a new volume gets
-//! the source's driver, options and labels and is removed again on failure, and `force` replaces
-//! a non-empty one exactly as `restore --force` does). The same bytes feed an indexer that
+//! the source's driver, options and labels, the tool's own labels left out, and is removed
+//! again on failure, and `force` replaces a non-empty one exactly as `restore --force` does).
+//! The same bytes feed an indexer that
 //! describes every entry sent (content hashed); once the engine has taken the upload, the
 //! destination is read back and indexed, and the two must match entry for entry. Memory stays
 //! constant: bounded channels between the two engines.
@@ -17,6 +18,7 @@ use crate::archive::{index, Counters, VolumeInfo};
 use crate::docker::helper::with_helper;
 use crate::docker::{volumes, Engine};
 use crate::error::{Kind, UserError};
+use crate::ops::new_volume::NewVolume;
 use crate::ops::restore;
 use crate::ops::save::VolumeProgress;
 use crate::ops::transfer;
@@ -116,10 +118,12 @@ pub async fn copy_volume_between(
     let started = Instant::now();
     let name = target.name.clone();
     let created = target.missing;
-    let like = VolumeInfo {
+    // The source is a live volume on an engine the user names, not data from elsewhere: its
+    // driver and options are the user's own configuration and are applied as they are.
+    let new = NewVolume::like_live(VolumeInfo {
         name: name.clone(),
         ..volumes::info(volume)
-    };
+    });
     let counters: Arc<Counters> = Arc::default();
     let streamed = with_helper(&source.docker, &volume.name, true, async |helper| {
         let progress = VolumeProgress::start(source, &volume.name, label, Arc::clone(&counters));
@@ -130,15 +134,7 @@ pub async fn copy_volume_between(
             true,
             |reader| {
                 let counters = Arc::clone(&counters);
-                restore::restore_volume(
-                    ctx,
-                    dest,
-                    &target.name,
-                    Some(like),
-                    reader,
-                    force,
-                    counters,
-                )
+                restore::restore_volume(ctx, dest, &target.name, &new, reader, force, counters)
             },
         )
         .await;

@@ -4,6 +4,7 @@
 
 pub mod copy;
 pub mod ctx;
+pub mod new_volume;
 pub mod output_plan;
 pub mod prune;
 pub mod restore;

@@ -1,19 +1,21 @@
 //! Restoring one volume as a transaction: exactly the archive's content, or not at all.
 //!
-//! Into a missing volume: create it (driver, options, labels as given), restore, and remove it
-//! again if anything fails. Into an existing empty volume: restore, and empty it again on
-//! failure. Over a non-empty volume (`force`): restore into a scratch volume first, so a damaged
-//! archive leaves the target as it was, then empty the target and copy the result in.
+//! Into a missing volume: create it as `ops::new_volume` says (from an archive: a plain local
+//! volume with the recorded labels), restore, and remove it again if anything fails. Into an
+//! existing empty volume: restore, and empty it again on failure. Over a non-empty volume
+//! (`force`): restore into a scratch volume first, so a damaged archive leaves the target as it
+//! was, then empty the target and copy the result in.
 
 use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::archive::{Counters, RewriteReport, TarReader, Verdict, VolumeInfo};
+use crate::archive::{Counters, RewriteReport, TarReader, Verdict};
 use crate::docker::helper::with_helper;
 use crate::docker::volumes::{self, User};
 use crate::docker::Engine;
 use crate::error::{Kind, UserError};
+use crate::ops::new_volume::{self, NewVolume};
 use crate::ops::transfer;
 use crate::ops::Ctx;
 use crate::output;
@@ -33,7 +35,7 @@ pub fn describe(report: &RewriteReport) -> String {
 }
 
 /// Restores an opened archive into volume `target`, exactly or not at all: a missing volume is
-/// created like `like` (driver, options, labels; default: local) and removed again on failure;
+/// created as `new` says (see `ops::new_volume`) and removed again on failure;
 /// an empty one is emptied again on failure; a non-empty one is replaced only with `force`,
 /// through a scratch volume. Volumes in use by running containers are refused. Shared by
 /// `restore`, `compose-import` and `migrate`.
@@ -41,7 +43,7 @@ pub async fn restore_volume(
     ctx: &Ctx,
     engine: &Engine,
     target: &str,
-    like: Option<VolumeInfo>,
+    new: &NewVolume,
     reader: TarReader<DynRead>,
     force: bool,
     counters: Arc<Counters>,
@@ -54,13 +56,7 @@ pub async fn restore_volume(
     };
     refuse_running(target, &users)?;
     match existing {
-        None => {
-            let like = like.unwrap_or_else(|| VolumeInfo {
-                driver: "local".into(),
-                ..Default::default()
-            });
-            into_new(ctx, engine, target, &like, reader).await
-        }
+        None => into_new(ctx, engine, target, new, reader).await,
         Some(volume) => into_existing(ctx, engine, &volume, &users, reader, force, counters).await,
     }
 }
@@ -107,10 +103,12 @@ async fn into_new(
     ctx: &Ctx,
     engine: &Engine,
     target: &str,
-    like: &VolumeInfo,
+    new: &NewVolume,
     reader: TarReader<DynRead>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
+    new.announce(ctx.out, target);
+    let like = &new.spec;
     // The window between finding the name free and creating it (someone else may create it).
     fail::fail_point!("restore-before-create");
     // Refused (and left alone) when someone else created it first.
@@ -126,9 +124,8 @@ async fn into_new(
             return Err(UserError::new(
                 Kind::Refused,
                 format!(
-                    "volume `{target}` is not empty right after its creation (driver {}, \
-                     options {:?})",
-                    like.driver, like.options
+                    "volume `{target}` is not empty right after its creation ({})",
+                    new_volume::describe(&like.driver, &like.options)
                 ),
             )
             .hint("restore into a volume of another name, or create it and use --force")

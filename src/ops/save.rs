@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::archive::{Counters, ManifestHead, SourceInfo};
+use crate::archive::{Counters, ManifestHead, SourceInfo, VolumeInfo};
 use crate::docker::helper::with_helper;
 use crate::docker::{df, volumes, Engine};
 use crate::ops::output_plan::Target;
@@ -106,8 +106,13 @@ pub async fn stream_volume<W: std::io::Write + Send + 'static>(
     sink: W,
     options: transfer::ArchiveOptions,
 ) -> Result<(W, crate::archive::ManifestTrailer)> {
+    // Secret-looking option values (a share's password) never go into an archive.
+    let recorded = volumes::info(volume);
     let head = ManifestHead::new(
-        volumes::info(volume),
+        VolumeInfo {
+            options: crate::redact::options(&recorded.options),
+            ..recorded
+        },
         SourceInfo {
             context: engine.endpoint.context.clone(),
             endpoint: engine.endpoint.host.to_string(),

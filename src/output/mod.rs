@@ -60,7 +60,10 @@ impl Printer {
 }
 
 /// A line on stderr, always shown: errors, the interruption notice, what `--dry-run` shows.
+/// Secret-looking values are hidden first (`password=<redacted>`), whoever wrote the text: the
+/// engine's error messages echo a share's mount options.
 pub fn message(msg: &str) {
+    let msg = crate::redact::text(msg);
     // One write per line, so lines from several threads never mix. A stderr nobody reads any
     // more has no one left to tell: the error is dropped rather than panicking.
     let _ = io::stderr().lock().write_all(format!("{msg}\n").as_bytes());

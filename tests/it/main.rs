@@ -22,3 +22,4 @@ mod s3;
 mod schedule;
 mod tls;
 mod verify;
+mod volume_options;

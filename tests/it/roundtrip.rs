@@ -113,7 +113,8 @@ fn labels_driver_options_travel_with_the_archive() {
     assert!(labels.contains("\"com.example.team\":\"data\""), "{labels}");
     assert_eq!(dst.sh("cat /data/f"), "labelled\n");
 
-    // Driver options too (a tmpfs volume keeps no data between containers; its options matter).
+    // Driver options too, on request (a tmpfs volume keeps no data between containers; its
+    // options matter).
     let tmpfs = unique("rt-tmpfs");
     docker(&[
         "volume",
@@ -130,7 +131,14 @@ fn labels_driver_options_travel_with_the_archive() {
     let file = dir.path().join("t.tar.zst");
     run(&["save", &tmpfs.name, "-o", file.to_str().unwrap(), "-q"]).ok();
     let dst = Volume::named("rt-tmpfs-dst");
-    run(&["restore", file.to_str().unwrap(), &dst.name, "-q"]).ok();
+    run(&[
+        "restore",
+        "--apply-volume-options",
+        file.to_str().unwrap(),
+        &dst.name,
+        "-q",
+    ])
+    .ok();
     let opts = docker(&["volume", "inspect", "-f", "{{json .Options}}", &dst.name]);
     assert!(
         opts.contains("\"type\":\"tmpfs\"") && opts.contains("size=10m"),
@@ -140,8 +148,8 @@ fn labels_driver_options_travel_with_the_archive() {
 
 #[test]
 fn a_new_volume_whose_options_bring_data_is_not_overwritten() {
-    // A bind-style local volume: restoring creates a volume over the same host directory, which
-    // is not empty, so the restore must refuse and leave the data alone.
+    // A bind-style local volume: restoring with its options creates a volume over the same host
+    // directory, which is not empty, so the restore must refuse and leave the data alone.
     let host = tempdir();
     std::fs::write(host.path().join("precious"), "keep").unwrap();
     let name = unique("rt-bind");
@@ -163,7 +171,13 @@ fn a_new_volume_whose_options_bring_data_is_not_overwritten() {
     run(&["save", &src.name, "-o", file.to_str().unwrap(), "-q"]).ok();
     std::fs::write(host.path().join("precious"), "changed since").unwrap();
     let dst = Volume::named("rt-bind-dst");
-    run(&["restore", file.to_str().unwrap(), &dst.name]).fails_with(5, "not empty");
+    run(&[
+        "restore",
+        "--apply-volume-options",
+        file.to_str().unwrap(),
+        &dst.name,
+    ])
+    .fails_with(5, "not empty");
     assert!(
         !dst.exists(),
         "the volume the failed restore created is removed"
