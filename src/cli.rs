@@ -225,6 +225,12 @@ pub struct RestoreArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
+    /// Read the volume back and compare every entry with the archive, content and mtimes
+    /// included (without it, counts, the root, the first and last entries and every entry's
+    /// name, type, owner and mode are checked)
+    #[arg(long)]
+    pub verify: bool,
+
     #[command(flatten)]
     pub decrypt: DecryptArgs,
 }

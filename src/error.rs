@@ -17,6 +17,8 @@ pub enum Kind {
     Stale,
     /// An encrypted archive without a key, or with keys that do not open it.
     Key,
+    /// The engine took a restore, and the volume read back does not hold it.
+    Unconfirmed,
     Interrupted,
 }
 
@@ -103,6 +105,13 @@ pub const EXIT_CODES: &[ExitCode] = &[
         "the archive is encrypted and no key was given, or none of the keys given opens it",
     ),
     code(
+        Some(Kind::Unconfirmed),
+        10,
+        "restore not found in the volume",
+        "the engine accepted a restore, but the volume read back does not hold it (or differs \
+         from the archive, with `restore --verify`); the target is left as it was where possible",
+    ),
+    code(
         Some(Kind::Interrupted),
         130,
         "interrupted",
@@ -171,6 +180,7 @@ mod tests {
             Kind::Differs,
             Kind::Stale,
             Kind::Key,
+            Kind::Unconfirmed,
             Kind::Interrupted,
         ];
         for kind in kinds {
@@ -191,7 +201,8 @@ mod tests {
             "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, 4 not found, \
              5 refused (would overwrite or lose data), 6 damaged archive, 7 archive differs \
              from the volume (verify), 8 backup older than the RPO (status), 9 encrypted \
-             archive without a key or with a wrong key, 130 interrupted."
+             archive without a key or with a wrong key, 10 restore not found in the volume, \
+             130 interrupted."
         );
     }
 

@@ -26,6 +26,7 @@ use crate::db::{Overrides, Server};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
+use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
 use crate::pipe::DynRead;
 use crate::settings::Ctx;
@@ -142,6 +143,7 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             Some(info.clone()),
             reader,
             args.force,
+            Check::Quick,
             counters,
         )
         .await;

@@ -137,6 +137,8 @@ pub async fn copy_volume_between(
                     Some(like),
                     reader,
                     force,
+                    // Read back in full below, against what the source sent.
+                    transfer::Check::Quick,
                     counters,
                 )
             },
