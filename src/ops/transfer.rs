@@ -185,9 +185,14 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
     };
     Err(UserError::new(
         Kind::Unconfirmed,
-        format!("the engine accepted the data, but the volume read back does not hold it: {problem}"),
+        format!(
+            "the engine accepted the data, but the volume read back does not hold it: {problem}"
+        ),
     )
-    .hint("the engine did not store the upload; a Podman engine, a proxy or a full disk can cause this")
+    .hint(
+        "the engine, or something between it and this tool, answered success without storing \
+         the data (Podman's Docker-compatible API does so for uploads at `/`)",
+    )
     .into())
 }
 

@@ -18,6 +18,8 @@ fn saved(tag: &str) -> (Volume, tempfile::TempDir, String) {
     (src, dir, file.to_str().unwrap().to_owned())
 }
 
+const SOCKET: &str = "/var/run/docker.sock";
+
 fn scratch_volumes_of(target: &str) -> String {
     docker(&[
         "volume",
@@ -31,7 +33,7 @@ fn scratch_volumes_of(target: &str) -> String {
 #[test]
 fn an_engine_that_drops_uploads_fails_the_restore_and_leaves_the_target() {
     let (_src, _dir, file) = saved("rc-drop-src");
-    let proxy = DroppingProxy::start(Path::new("/var/run/docker.sock"));
+    let proxy = DroppingProxy::start(Path::new(SOCKET), 0);
     let host = proxy.host();
     let message = "the volume read back does not hold it";
 
@@ -41,7 +43,7 @@ fn an_engine_that_drops_uploads_fails_the_restore_and_leaves_the_target() {
     assert!(r.stderr.contains("the volume is empty"), "{r}");
     assert!(!r.stderr.contains("restored "), "no success line\n{r}");
     assert!(
-        proxy.dropped.load(Ordering::SeqCst) >= 1,
+        proxy.uploads.load(Ordering::SeqCst) >= 1,
         "the upload went through the proxy"
     );
     assert!(
@@ -78,6 +80,42 @@ fn an_engine_that_drops_uploads_fails_the_restore_and_leaves_the_target() {
     // The same restores straight to the engine succeed.
     run(&["restore", &file, &fresh.name, "-q"]).ok();
     assert_eq!(fresh.sh("cat /data/d/one"), "one\n");
+}
+
+/// The scratch volume takes the archive, and the engine drops the copy into the emptied target:
+/// the restore fails and says where the data is, which is still there.
+#[test]
+fn a_dropped_copy_into_the_target_keeps_the_scratch_volume_and_says_so() {
+    let (src, _dir, file) = saved("rc-copy-src");
+    let target = Volume::new("rc-copy");
+    target.sh("echo mine > /data/mine");
+    let proxy = DroppingProxy::start(Path::new(SOCKET), 1);
+    let r = run(&[
+        "-H",
+        &proxy.host(),
+        "restore",
+        "--force",
+        &file,
+        &target.name,
+    ])
+    .fails_with(10, "the volume read back does not hold it");
+    assert_eq!(proxy.uploads.load(Ordering::SeqCst), 2);
+    let scratch = scratch_volumes_of(&target.name).trim().to_owned();
+    let scratch = Volume { name: scratch };
+    assert!(!scratch.name.is_empty(), "the scratch volume is kept\n{r}");
+    assert!(
+        r.stderr.contains(&format!(
+            "the restored data is kept in volume `{}`",
+            scratch.name
+        )),
+        "{r}"
+    );
+    assert_eq!(
+        scratch.snapshot(),
+        src.snapshot(),
+        "the scratch volume holds the archive"
+    );
+    assert_eq!(target.helpers_left(), "");
 }
 
 #[test]

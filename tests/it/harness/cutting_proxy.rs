@@ -88,23 +88,24 @@ fn pump(
     let _ = to.shutdown(Shutdown::Both);
 }
 
-/// A loopback HTTP proxy in front of an engine's unix socket that answers every
-/// `PUT .../archive` with `200 OK` itself and drops the body: an engine that accepts an upload
-/// and stores nothing (Podman's API does this for uploads at `/`). Everything else passes.
+/// A loopback HTTP proxy in front of an engine's unix socket that answers `PUT .../archive`
+/// with `200 OK` itself and drops the body: an engine that accepts an upload and stores nothing
+/// (Podman's API does this for uploads at `/`). The first `pass` uploads and everything else
+/// go through.
 pub struct DroppingProxy {
     pub port: u16,
-    /// Uploads answered and dropped so far.
-    pub dropped: Arc<AtomicU64>,
+    /// Uploads seen so far (passed or dropped).
+    pub uploads: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
 }
 
 impl DroppingProxy {
-    pub fn start(socket: &Path) -> DroppingProxy {
+    pub fn start(socket: &Path, pass: u64) -> DroppingProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let stop = Arc::new(AtomicBool::new(false));
-        let dropped = Arc::new(AtomicU64::new(0));
-        let (flag, count, socket) = (Arc::clone(&stop), Arc::clone(&dropped), socket.to_owned());
+        let uploads = Arc::new(AtomicU64::new(0));
+        let (flag, count, socket) = (Arc::clone(&stop), Arc::clone(&uploads), socket.to_owned());
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 if flag.load(Ordering::SeqCst) {
@@ -118,14 +119,14 @@ impl DroppingProxy {
                 let to_client = Arc::new(Mutex::new(client.try_clone().unwrap()));
                 let (u_read, back) = (upstream.try_clone().unwrap(), Arc::clone(&to_client));
                 std::thread::spawn(move || {
-                    let _ = requests(client, upstream, to_client, &count);
+                    let _ = requests(client, upstream, to_client, &count, pass);
                 });
                 std::thread::spawn(move || responses(u_read, back));
             }
         });
         DroppingProxy {
             port,
-            dropped,
+            uploads,
             stop,
         }
     }
@@ -149,7 +150,8 @@ fn requests(
     client: TcpStream,
     mut upstream: UnixStream,
     to_client: Arc<Mutex<TcpStream>>,
-    dropped: &AtomicU64,
+    uploads: &AtomicU64,
+    pass: u64,
 ) -> std::io::Result<()> {
     let mut from = BufReader::new(client);
     loop {
@@ -165,7 +167,9 @@ fn requests(
         }
         let text = String::from_utf8_lossy(&head).into_owned();
         let line = text.lines().next().unwrap_or_default();
-        let drop_it = line.starts_with("PUT ") && line.contains("/archive");
+        let drop_it = line.starts_with("PUT ")
+            && line.contains("/archive")
+            && uploads.fetch_add(1, Ordering::SeqCst) >= pass;
         let header = |name: &str| {
             text.lines()
                 .filter_map(|l| l.split_once(':'))
@@ -205,7 +209,6 @@ fn requests(
             std::io::copy(&mut (&mut from).take(length), out)?;
         }
         if drop_it {
-            dropped.fetch_add(1, Ordering::SeqCst);
             to_client
                 .lock()
                 .unwrap()
