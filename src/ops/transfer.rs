@@ -130,7 +130,7 @@ fn describe_sent(
     rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
     check: Check,
 ) -> Result<Sent, ArchiveError> {
-    let mut reader = TarReader::new(ChannelReader::new(rx), Arc::default());
+    let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
     let sent = match check {
         Check::Quick => Sent::Summary(Box::new(landed::summarize(
             &mut reader,
@@ -151,7 +151,7 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
             let (tx, rx) = pipe::channel();
             let watch = sent.samples();
             let reading = tokio::task::spawn_blocking(move || {
-                let mut reader = TarReader::new(ChannelReader::new(rx), Arc::default());
+                let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
                 landed::summarize(&mut reader, None, landed::Summary::watching(watch))
             });
             let downloaded = stream::download(docker, &helper.id, tx).await;
