@@ -138,7 +138,7 @@ pub async fn copy_volume_between(
                     reader,
                     force,
                     // Read back in full below, against what the source sent.
-                    transfer::Check::Quick,
+                    transfer::Check::ByCaller,
                     counters,
                 )
             },

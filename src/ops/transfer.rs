@@ -67,6 +67,9 @@ pub enum Check {
     Quick,
     /// Every entry described and compared, content and mtimes included, as `migrate` does.
     Full,
+    /// Not here: the caller reads the result back and compares every entry itself (`migrate`
+    /// and `clone`, against what the source sent).
+    ByCaller,
 }
 
 /// Streams every entry of `reader` into the volume behind `helper`, renamed under the mount, and
@@ -82,11 +85,13 @@ pub async fn restore_into(
 ) -> Result<RewriteReport> {
     let (tx, rx) = pipe::channel();
     let (seen_tx, seen_rx) = pipe::channel();
-    let observer = tokio::task::spawn_blocking(move || describe_sent(seen_rx, check));
+    let observer = (check != Check::ByCaller)
+        .then(|| tokio::task::spawn_blocking(move || describe_sent(seen_rx, check)));
+    let copy = observer.is_some().then(|| ChannelWriter::new(seen_tx));
     let producer = tokio::task::spawn_blocking(move || {
         let writer = TeeWriter {
             upload: ChannelWriter::new(tx),
-            copy: Some(ChannelWriter::new(seen_tx)),
+            copy,
         };
         let (writer, report) = archive::rewrite_for_upload(&mut reader, writer, MOUNT_DIR)?;
         writer.finish().map_err(ArchiveError::Output)?;
@@ -98,7 +103,10 @@ pub async fn restore_into(
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
     };
     let produced = producer.await.expect("the archive reader panicked");
-    let sent = observer.await.expect("the upload observer panicked");
+    let sent = match observer {
+        Some(task) => Some(task.await.expect("the upload observer panicked")),
+        None => None,
+    };
     let interrupted = uploaded
         .as_ref()
         .err()
@@ -112,7 +120,12 @@ pub async fn restore_into(
         (Err(e), Ok(())) => return Err(e.into()),
         (Ok(report), Ok(())) => report,
     };
-    let sent = sent.context("describing the data sent to the engine")?;
+    let Some(sent) = sent
+        .transpose()
+        .context("describing the data sent to the engine")?
+    else {
+        return Ok(report);
+    };
     tokio::select! {
         r = confirm(docker, helper, sent) => r?,
         _ = cancel.cancelled() => return Err(UserError::interrupted().into()),
@@ -137,7 +150,9 @@ fn describe_sent(
             Some(MOUNT_DIR),
             landed::Summary::watching(Vec::new()),
         )?)),
-        Check::Full => Sent::Index(index::rebase(index::index_entries(&mut reader)?, MOUNT_DIR)),
+        Check::Full | Check::ByCaller => {
+            Sent::Index(index::rebase(index::index_entries(&mut reader)?, MOUNT_DIR))
+        }
     };
     // Whatever follows the end-of-archive marker: read it so the upload never waits.
     let _ = io::copy(&mut reader.into_inner(), &mut io::sink());
