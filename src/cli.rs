@@ -232,6 +232,11 @@ pub struct RestoreArgs {
     /// a network share), after showing them [default: a plain local volume, labels only]
     #[arg(long)]
     pub apply_volume_options: bool,
+    /// Read the volume back and compare every entry with the archive, content and mtimes
+    /// included (without it, counts, the root, the first and last entries and every entry's
+    /// name, type, owner and mode are checked)
+    #[arg(long)]
+    pub verify: bool,
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,

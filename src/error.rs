@@ -19,6 +19,8 @@ pub enum Kind {
     Key,
     /// Another run holds the lock of a volume (`--no-wait`, or `--wait` ran out).
     Locked,
+    /// The engine took a restore, and the volume read back does not hold it.
+    Unconfirmed,
     Interrupted,
 }
 
@@ -111,6 +113,13 @@ pub const EXIT_CODES: &[ExitCode] = &[
         "another run holds the lock of a volume (`--no-wait`, or the `--wait` time ran out)",
     ),
     code(
+        Some(Kind::Unconfirmed),
+        11,
+        "restore not found in the volume",
+        "the engine accepted a restore, but the volume read back does not hold it (or differs \
+         from the archive, with `restore --verify`); the target is left as it was where possible",
+    ),
+    code(
         Some(Kind::Interrupted),
         130,
         "interrupted",
@@ -180,6 +189,7 @@ mod tests {
             Kind::Stale,
             Kind::Key,
             Kind::Locked,
+            Kind::Unconfirmed,
             Kind::Interrupted,
         ];
         for kind in kinds {
@@ -200,8 +210,8 @@ mod tests {
             "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, 4 not found, \
              5 refused (would overwrite or lose data), 6 damaged archive, 7 archive differs \
              from the volume (verify), 8 backup older than the RPO (status), 9 encrypted \
-             archive without a key or with a wrong key, 10 volume locked by another run, 130 \
-             interrupted."
+             archive without a key or with a wrong key, 10 volume locked by another run, 11 restore \
+             not found in the volume, 130 interrupted."
         );
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{self, Read};
 
-use super::tar_stream::{Item, TarReader};
+use super::tar_stream::{Entry, Item, TarReader};
 use super::ArchiveError;
 
 /// What is compared of one entry.
@@ -29,8 +29,7 @@ pub type Index = BTreeMap<Vec<u8>, EntryInfo>;
 pub fn index_entries<R: Read>(reader: &mut TarReader<R>) -> Result<Index, ArchiveError> {
     let mut index = Index::new();
     while let Item::Entry(entry) = reader.next_item()? {
-        let header = &entry.header;
-        let kind = header.entry_type();
+        let kind = entry.header.entry_type();
         let content = if kind.is_file() || kind == tar::EntryType::Continuous {
             let mut hasher = blake3::Hasher::new();
             io::copy(&mut reader.data(), &mut hasher).map_err(ArchiveError::from_io)?;
@@ -38,47 +37,99 @@ pub fn index_entries<R: Read>(reader: &mut TarReader<R>) -> Result<Index, Archiv
         } else {
             None
         };
-        let old = header.as_old();
-        // An empty numeric field reads as 0, as the engine's own tar reader (Go) takes it.
-        let field = |r: io::Result<u64>, what: &str| {
-            let raw: &[u8] = match what {
-                "mode" => &old.mode,
-                "uid" => &old.uid,
-                "gid" => &old.gid,
-                _ => &old.mtime,
-            };
-            if r.is_err() && raw.iter().all(|&b| b == 0 || b == b' ') {
-                return Ok(0);
-            }
-            r.map_err(|e| {
-                ArchiveError::Corrupt(format!("bad {what} in `{}`: {e}", entry.display_path()))
-            })
-        };
-        let link = entry
-            .link
-            .clone()
-            .filter(|_| kind.is_symlink() || kind.is_hard_link())
-            .map(|l| {
-                if kind.is_hard_link() {
-                    normalize(&l)
-                } else {
-                    l
-                }
-            });
-        let info = EntryInfo {
-            kind: char::from(kind.as_byte()),
-            mode: field(header.mode().map(u64::from), "mode")? as u32 & 0o7777,
-            uid: pax_number(&entry.pax, "uid").map_or_else(|| field(header.uid(), "uid"), Ok)?,
-            gid: pax_number(&entry.pax, "gid").map_or_else(|| field(header.gid(), "gid"), Ok)?,
-            mtime: pax_number(&entry.pax, "mtime")
-                .map_or_else(|| field(header.mtime(), "mtime"), Ok)?,
-            size: if content.is_some() { entry.size } else { 0 },
-            link,
-            content,
-        };
-        index.insert(normalize(&entry.path), info);
+        index.insert(normalize(&entry.path), describe(&entry, content)?);
     }
     Ok(index)
+}
+
+/// What is compared of one entry, from its headers; `content` is the hash of its data when the
+/// caller read it (regular files only), and the size counts only then.
+pub fn describe(entry: &Entry, content: Option<[u8; 32]>) -> Result<EntryInfo, ArchiveError> {
+    let header = &entry.header;
+    let kind = header.entry_type();
+    let old = header.as_old();
+    // An empty numeric field reads as 0, as the engine's own tar reader (Go) takes it.
+    let field = |r: io::Result<u64>, what: &str| {
+        let raw: &[u8] = match what {
+            "mode" => &old.mode,
+            "uid" => &old.uid,
+            "gid" => &old.gid,
+            _ => &old.mtime,
+        };
+        if r.is_err() && raw.iter().all(|&b| b == 0 || b == b' ') {
+            return Ok(0);
+        }
+        r.map_err(|e| {
+            ArchiveError::Corrupt(format!("bad {what} in `{}`: {e}", entry.display_path()))
+        })
+    };
+    let link = entry
+        .link
+        .clone()
+        .filter(|_| kind.is_symlink() || kind.is_hard_link())
+        .map(|l| {
+            if kind.is_hard_link() {
+                normalize(&l)
+            } else {
+                l
+            }
+        });
+    Ok(EntryInfo {
+        kind: char::from(kind.as_byte()),
+        mode: field(header.mode().map(u64::from), "mode")? as u32 & 0o7777,
+        uid: pax_number(&entry.pax, "uid").map_or_else(|| field(header.uid(), "uid"), Ok)?,
+        gid: pax_number(&entry.pax, "gid").map_or_else(|| field(header.gid(), "gid"), Ok)?,
+        mtime: pax_number(&entry.pax, "mtime")
+            .map_or_else(|| field(header.mtime(), "mtime"), Ok)?,
+        size: if content.is_some() { entry.size } else { 0 },
+        link,
+        content,
+    })
+}
+
+/// An index of a stream whose paths (and hard-link targets) sit under `mount` (`volume/a`), as
+/// the volume holds them (`a`).
+pub fn rebase(index: Index, mount: &str) -> Index {
+    index
+        .into_iter()
+        .map(|(path, mut info)| {
+            if info.kind == '1' {
+                info.link = info.link.map(|l| under(&l, mount));
+            }
+            (under(&path, mount), info)
+        })
+        .collect()
+}
+
+/// `volume/a` -> `a`, `volume` -> the root; other paths as they are.
+pub(crate) fn under(path: &[u8], mount: &str) -> Vec<u8> {
+    let mount = mount.as_bytes();
+    match path.strip_prefix(mount) {
+        Some([]) => Vec::new(),
+        Some([b'/', rest @ ..]) => rest.to_vec(),
+        _ => path.to_vec(),
+    }
+}
+
+/// Compares an archive with the volume it was restored into. Archives made from bare names
+/// (`tar cf x.tar dir/sub`) lack entries for the volume root and for parent directories;
+/// restoring creates them. Those are not differences.
+pub fn compare_restored(archive: &Index, volume: &Index) -> Diff {
+    let mut implicit = std::collections::HashSet::new();
+    for path in archive.keys() {
+        implicit.insert(Vec::new());
+        for (i, _) in path.iter().enumerate().filter(|&(_, &b)| b == b'/') {
+            implicit.insert(path[..i].to_vec());
+        }
+    }
+    let volume: Index = volume
+        .iter()
+        .filter(|(path, info)| {
+            archive.contains_key(*path) || !(info.kind == '5' && implicit.contains(*path))
+        })
+        .map(|(p, i)| (p.clone(), i.clone()))
+        .collect();
+    compare(archive, &volume)
 }
 
 /// A PAX record's integer value (`mtime` may carry a fraction: whole seconds are compared).

@@ -6,6 +6,7 @@ pub mod checksum;
 mod compression;
 pub mod encryption;
 pub mod index;
+pub mod landed;
 pub mod manifest;
 mod open;
 mod restore;

@@ -73,6 +73,8 @@ pub struct TarReader<R: Read> {
     peeked: Option<Item>,
     offset: u64,
     hasher: StreamHasher,
+    /// Off for streams only walked for their headers (a volume read back): no checksum.
+    checksummed: bool,
     hashed: u64,
     entries: u64,
     content_bytes: u64,
@@ -96,6 +98,7 @@ impl<R: Read> TarReader<R> {
             peeked: None,
             offset: 0,
             hasher: StreamHasher::default(),
+            checksummed: true,
             hashed: 0,
             entries: 0,
             content_bytes: 0,
@@ -106,6 +109,15 @@ impl<R: Read> TarReader<R> {
             trailer: None,
             seen_at_trailer: None,
             buf: Vec::new(),
+        }
+    }
+
+    /// A reader that skips the checksum of the stream (its `totals` carry no hash), for streams
+    /// only walked for their headers.
+    pub fn unchecksummed(inner: R, counters: Arc<Counters>) -> Self {
+        TarReader {
+            checksummed: false,
+            ..TarReader::new(inner, counters)
         }
     }
 
@@ -287,7 +299,9 @@ impl<R: Read> TarReader<R> {
             self.seen_at_trailer = None;
             self.trailer = None;
         }
-        self.hasher.entry(&String::from_utf8_lossy(&path));
+        if self.checksummed {
+            self.hasher.entry(&String::from_utf8_lossy(&path));
+        }
         self.hash(&raw);
         self.entries += 1;
         self.counters.add_entry();
@@ -404,7 +418,9 @@ impl<R: Read> TarReader<R> {
     }
 
     fn hash(&mut self, bytes: &[u8]) {
-        self.hasher.update(bytes);
+        if self.checksummed {
+            self.hasher.update(bytes);
+        }
         self.hashed += bytes.len() as u64;
         self.counters.add_tar_bytes(bytes.len() as u64);
     }

@@ -28,6 +28,7 @@ use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
 use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
+use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
 use crate::pipe::DynRead;
 use crate::settings::{flags, Ctx};
@@ -164,8 +165,17 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
             .out
             .progress(&label, Arc::clone(&counters), None, Measure::TarBytes);
         let volume_started = Instant::now();
-        let result =
-            restore_volume(ctx, &engine, &info.name, new, reader, args.force, counters).await;
+        let result = restore_volume(
+            ctx,
+            &engine,
+            &info.name,
+            new,
+            reader,
+            args.force,
+            Check::Quick,
+            counters,
+        )
+        .await;
         progress.finish();
         let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
         warn_skipped(&report);

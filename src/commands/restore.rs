@@ -12,6 +12,7 @@ use crate::docker::lock::Held;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
 use crate::ops::restore::{describe, restore_volume, warn_skipped};
+use crate::ops::transfer::Check;
 use crate::output::Measure;
 use crate::settings::{flags, Ctx};
 
@@ -64,17 +65,27 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let progress = ctx
         .out
         .progress(&target, Arc::clone(&counters), input_len, measure);
+    let check = if args.verify {
+        Check::Full
+    } else {
+        Check::Quick
+    };
     let result = held
         .around(restore_volume(
-            ctx, &engine, &target, &new, reader, args.force, counters,
+            ctx, &engine, &target, &new, reader, args.force, check, counters,
         ))
         .await;
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
     warn_skipped(&report);
+    let compared = if args.verify {
+        ", every entry read back and compared"
+    } else {
+        ""
+    };
     ctx.out.info(&format!(
-        "restored {} into volume {target} ({}, {:.1} s)",
+        "restored {} into volume {target} ({}{compared}, {:.1} s)",
         args.archive,
         describe(&report),
         started.elapsed().as_secs_f64()

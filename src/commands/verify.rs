@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::archive::index::{self, Diff, Index};
+use crate::archive::index::{self, Index};
 use crate::archive::{Counters, Keys, Verdict};
 use crate::cli::{Format, VerifyArgs};
 use crate::docker::helper::with_helper;
@@ -63,14 +63,14 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             )
             .await?;
             let live = held.around(index_existing(&engine, volume)).await?;
-            Some((volume.clone(), compare_with_root_rule(&archive, &live)))
+            Some((volume.clone(), index::compare_restored(&archive, &live)))
         }
         (None, Some(archive)) => {
             let engine = ctx.engine().await?;
             let restored = restore_test(ctx, &engine, &args.archive, keys).await?;
             Some((
                 "a test restore".to_string(),
-                compare_with_root_rule(&archive, &restored),
+                index::compare_restored(&archive, &restored),
             ))
         }
         _ => None,
@@ -141,26 +141,6 @@ async fn read_archive(path: &str, index: bool, keys: Arc<Keys>, s3: &S3Options) 
     .expect("verify panicked")
 }
 
-/// Archives made from bare names (`tar cf x.tar dir/sub`) lack entries for the volume root and
-/// for parent directories; restoring creates them. Those are not differences.
-fn compare_with_root_rule(archive: &Index, volume: &Index) -> Diff {
-    let mut implicit = std::collections::HashSet::new();
-    for path in archive.keys() {
-        implicit.insert(Vec::new());
-        for (i, _) in path.iter().enumerate().filter(|&(_, &b)| b == b'/') {
-            implicit.insert(path[..i].to_vec());
-        }
-    }
-    let volume: Index = volume
-        .iter()
-        .filter(|(path, info)| {
-            archive.contains_key(*path) || !(info.kind == '5' && implicit.contains(*path))
-        })
-        .map(|(p, i)| (p.clone(), i.clone()))
-        .collect();
-    index::compare(archive, &volume)
-}
-
 async fn index_existing(engine: &Engine, volume: &str) -> Result<Index> {
     let docker = &engine.docker;
     volumes::require(docker, volume, &engine.describe()).await?;
@@ -186,7 +166,8 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
         .await
         .expect("opening the archive panicked")?;
         with_helper(docker, &scratch, false, async |helper| {
-            transfer::restore_into(docker, helper, reader, &ctx.cancel).await
+            transfer::restore_into(docker, helper, reader, transfer::Check::Quick, &ctx.cancel)
+                .await
         })
         .await
         .context("the test restore failed")?;

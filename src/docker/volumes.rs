@@ -287,8 +287,67 @@ pub async fn remove_stray_helpers(docker: &Docker, volume: &str) -> usize {
 /// Empties a volume. Unused volumes are removed and created again with the same driver, options
 /// and labels. A volume that containers still reference cannot be removed, and the archive
 /// endpoints cannot delete files, so then the image of one of those containers runs
-/// `rm -rf` on it (nothing is pulled; the image is already there).
+/// `rm -rf` on it (nothing is pulled; the image is already there). Whatever the driver, the
+/// volume is read again afterwards: one that still holds data is an error, never a success.
 pub async fn wipe(docker: &Docker, volume: &Volume, users: &[User]) -> Result<()> {
+    can_wipe(volume, users)?;
+    empty(docker, volume, users).await?;
+    if !is_empty(docker, &volume.name).await? {
+        return Err(UserError::new(
+            Kind::Refused,
+            format!(
+                "volume `{}` (driver {}) still holds data after being emptied",
+                volume.name, volume.driver
+            ),
+        )
+        .hint("its driver keeps the data of removed volumes: restore into a new volume")
+        .into());
+    }
+    Ok(())
+}
+
+/// Where a volume's data lives outside the engine, so that removing the volume keeps it: the
+/// local driver mounting a `device` (a bind to a host directory, NFS, CIFS, a disk). tmpfs is the
+/// exception: unmounting it drops its content.
+pub fn kept_on_removal(volume: &Volume) -> Option<&str> {
+    if volume.driver != "local" {
+        return None;
+    }
+    let device = volume.options.get("device").filter(|d| !d.is_empty())?;
+    if volume.options.get("type").is_some_and(|t| t == "tmpfs") {
+        return None;
+    }
+    Some(device)
+}
+
+/// Refuses, before any work is done, a volume that [`wipe`] could not empty: its data lives
+/// outside the engine and no container can run `rm` on it.
+pub fn can_wipe(volume: &Volume, users: &[User]) -> Result<()> {
+    let Some(device) = kept_on_removal(volume).filter(|_| users.is_empty()) else {
+        return Ok(());
+    };
+    let mut options: Vec<_> = volume
+        .options
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    options.sort();
+    Err(UserError::new(
+        Kind::Refused,
+        format!(
+            "volume `{}` keeps its data in {device} ({}): removing and creating it again deletes \
+             nothing, so its old files would stay among the restored ones",
+            volume.name,
+            options.join(", ")
+        ),
+    )
+    .hint(format!(
+        "empty {device} yourself and restore without --force, or restore into a new volume"
+    ))
+    .into())
+}
+
+async fn empty(docker: &Docker, volume: &Volume, users: &[User]) -> Result<()> {
     if users.is_empty() {
         remove(docker, &volume.name).await?;
         return create(docker, &volume.name, &info(volume)).await;

@@ -134,7 +134,17 @@ pub async fn copy_volume_between(
             true,
             |reader| {
                 let counters = Arc::clone(&counters);
-                restore::restore_volume(ctx, dest, &target.name, &new, reader, force, counters)
+                restore::restore_volume(
+                    ctx,
+                    dest,
+                    &target.name,
+                    &new,
+                    reader,
+                    force,
+                    // Read back in full below, against what the source sent.
+                    transfer::Check::ByCaller,
+                    counters,
+                )
             },
         )
         .await;

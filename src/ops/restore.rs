@@ -16,7 +16,7 @@ use crate::docker::volumes::{self, User};
 use crate::docker::Engine;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::{self, NewVolume};
-use crate::ops::transfer;
+use crate::ops::transfer::{self, Check};
 use crate::ops::Ctx;
 use crate::output;
 use crate::pipe::DynRead;
@@ -37,8 +37,10 @@ pub fn describe(report: &RewriteReport) -> String {
 /// Restores an opened archive into volume `target`, exactly or not at all: a missing volume is
 /// created as `new` says (see `ops::new_volume`) and removed again on failure;
 /// an empty one is emptied again on failure; a non-empty one is replaced only with `force`,
-/// through a scratch volume. Volumes in use by running containers are refused. Shared by
+/// through a scratch volume. Volumes in use by running containers are refused. Every upload is
+/// read back and checked as `check` says; a failed check is a failed restore. Shared by
 /// `restore`, `compose-import` and `migrate`.
+#[allow(clippy::too_many_arguments)]
 pub async fn restore_volume(
     ctx: &Ctx,
     engine: &Engine,
@@ -46,6 +48,7 @@ pub async fn restore_volume(
     new: &NewVolume,
     reader: TarReader<DynRead>,
     force: bool,
+    check: Check,
     counters: Arc<Counters>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
@@ -56,8 +59,10 @@ pub async fn restore_volume(
     };
     refuse_running(target, &users)?;
     match existing {
-        None => into_new(ctx, engine, target, new, reader).await,
-        Some(volume) => into_existing(ctx, engine, &volume, &users, reader, force, counters).await,
+        None => into_new(ctx, engine, target, new, reader, check).await,
+        Some(volume) => {
+            into_existing(ctx, engine, &volume, &users, reader, force, check, counters).await
+        }
     }
 }
 
@@ -105,6 +110,7 @@ async fn into_new(
     target: &str,
     new: &NewVolume,
     reader: TarReader<DynRead>,
+    check: Check,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     new.announce(ctx.out, target);
@@ -131,7 +137,7 @@ async fn into_new(
             .hint("restore into a volume of another name, or create it and use --force")
             .into());
         }
-        restore_with_helper(ctx, engine, target, reader).await
+        restore_with_helper(ctx, engine, target, reader, check).await
     }
     .await;
     if let Err(failed) = &result {
@@ -152,6 +158,7 @@ async fn into_new(
     result
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn into_existing(
     ctx: &Ctx,
     engine: &Engine,
@@ -159,12 +166,13 @@ async fn into_existing(
     users: &[User],
     reader: TarReader<DynRead>,
     force: bool,
+    check: Check,
     counters: Arc<Counters>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
     if volumes::is_empty(docker, target).await? {
-        let result = restore_with_helper(ctx, engine, target, reader).await;
+        let result = restore_with_helper(ctx, engine, target, reader, check).await;
         if result.is_err() {
             // Leave it as it was: empty.
             if let Err(e) = volumes::wipe(docker, volume, users).await {
@@ -180,9 +188,11 @@ async fn into_existing(
                 .into(),
         );
     }
+    // Before any work: a volume that removing cannot empty, and that no container can empty.
+    volumes::can_wipe(volume, users)?;
     // Restore into a scratch volume first: the archive is verified before the target changes.
     let scratch = volumes::create_scratch(docker, "scratch", target).await?;
-    let report = match restore_with_helper(ctx, engine, &scratch, reader).await {
+    let report = match restore_with_helper(ctx, engine, &scratch, reader, check).await {
         Ok(report) => report,
         Err(e) => {
             volumes::remove_scratch(docker, &scratch).await;
@@ -212,7 +222,7 @@ async fn into_existing(
     }
     let copied = with_helper(docker, &scratch, true, async |from| {
         with_helper(docker, target, false, async |to| {
-            transfer::copy_volume(docker, from, to, counters, &ctx.cancel).await
+            transfer::copy_volume(docker, from, to, counters, check, &ctx.cancel).await
         })
         .await
         .map(|_| ())
@@ -235,10 +245,11 @@ async fn restore_with_helper(
     engine: &Engine,
     volume: &str,
     reader: TarReader<DynRead>,
+    check: Check,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     with_helper(docker, volume, false, async |helper| {
-        transfer::restore_into(docker, helper, reader, &ctx.cancel).await
+        transfer::restore_into(docker, helper, reader, check, &ctx.cancel).await
     })
     .await
 }

@@ -5,17 +5,18 @@
 use std::io::{self, Read, Write};
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use bollard::Docker;
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
-    self, index, ArchiveError, Counters, EncodeOptions, EncryptTo, ManifestHead, ManifestTrailer,
-    RewriteReport, TarReader,
+    self, index, landed, ArchiveError, Counters, EncodeOptions, EncryptTo, ManifestHead,
+    ManifestTrailer, RewriteReport, TarReader,
 };
+use crate::docker::helper::MOUNT_DIR;
 use crate::docker::stream;
 use crate::docker::Helper;
-use crate::error::UserError;
+use crate::error::{Kind, UserError};
 use crate::pipe::{self, ChannelReader, ChannelWriter, DynRead};
 
 /// How `save_volume` writes an archive.
@@ -58,19 +59,41 @@ pub async fn save_volume<W: Write + Send + 'static>(
     }
 }
 
+/// How a restore confirms, once the engine has taken the upload, that the volume holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// From the headers read back: counts, the root, the first and last entries and a
+    /// fingerprint of every entry (`archive::landed`); constant memory.
+    Quick,
+    /// Every entry described and compared, content and mtimes included, as `migrate` does.
+    Full,
+    /// Not here: the caller reads the result back and compares every entry itself (`migrate`
+    /// and `clone`, against what the source sent).
+    ByCaller,
+}
+
 /// Streams every entry of `reader` into the volume behind `helper`, renamed under the mount, and
-/// checks the archive against its manifest before the engine sees the stream's end.
+/// checks the archive against its manifest before the engine sees the stream's end. Then reads
+/// the volume back and checks (as `check` says) that it holds what was sent: an engine may answer
+/// an upload it did not store. The volume must have been empty.
 pub async fn restore_into(
     docker: &Docker,
     helper: &Helper,
     mut reader: TarReader<DynRead>,
+    check: Check,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
     let (tx, rx) = pipe::channel();
+    let (seen_tx, seen_rx) = pipe::channel();
+    let observer = (check != Check::ByCaller)
+        .then(|| tokio::task::spawn_blocking(move || describe_sent(seen_rx, check)));
+    let copy = observer.is_some().then(|| ChannelWriter::new(seen_tx));
     let producer = tokio::task::spawn_blocking(move || {
-        let writer = ChannelWriter::new(tx);
-        let (writer, report) =
-            archive::rewrite_for_upload(&mut reader, writer, crate::docker::helper::MOUNT_DIR)?;
+        let writer = TeeWriter {
+            upload: ChannelWriter::new(tx),
+            copy,
+        };
+        let (writer, report) = archive::rewrite_for_upload(&mut reader, writer, MOUNT_DIR)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
@@ -80,32 +103,159 @@ pub async fn restore_into(
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
     };
     let produced = producer.await.expect("the archive reader panicked");
+    let sent = match observer {
+        Some(task) => Some(task.await.expect("the upload observer panicked")),
+        None => None,
+    };
     let interrupted = uploaded
         .as_ref()
         .err()
         .and_then(|e| e.downcast_ref::<UserError>())
         .is_some();
-    match (produced, uploaded) {
-        (_, Err(e)) if interrupted => Err(e),
+    let report = match (produced, uploaded) {
+        (_, Err(e)) if interrupted => return Err(e),
         // A damaged archive explains a failed upload, not the other way round.
-        (Err(e), _) if e.is_damage() => Err(e.into()),
-        (_, Err(e)) => Err(e),
-        (Err(e), Ok(())) => Err(e.into()),
-        (Ok(report), Ok(())) => Ok(report),
+        (Err(e), _) if e.is_damage() => return Err(e.into()),
+        (_, Err(e)) => return Err(e),
+        (Err(e), Ok(())) => return Err(e.into()),
+        (Ok(report), Ok(())) => report,
+    };
+    let Some(sent) = sent
+        .transpose()
+        .context("describing the data sent to the engine")?
+    else {
+        return Ok(report);
+    };
+    tokio::select! {
+        r = confirm(docker, helper, sent) => r?,
+        _ = cancel.cancelled() => return Err(UserError::interrupted().into()),
+    }
+    Ok(report)
+}
+
+/// What was sent, described from a copy of the upload's bytes.
+enum Sent {
+    Summary(Box<landed::Summary>),
+    Index(index::Index),
+}
+
+fn describe_sent(
+    rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
+    check: Check,
+) -> Result<Sent, ArchiveError> {
+    let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
+    let sent = match check {
+        Check::Quick => Sent::Summary(Box::new(landed::summarize(
+            &mut reader,
+            Some(MOUNT_DIR),
+            landed::Summary::watching(Vec::new()),
+        )?)),
+        Check::Full | Check::ByCaller => {
+            Sent::Index(index::rebase(index::index_entries(&mut reader)?, MOUNT_DIR))
+        }
+    };
+    // Whatever follows the end-of-archive marker: read it so the upload never waits.
+    let _ = io::copy(&mut reader.into_inner(), &mut io::sink());
+    Ok(sent)
+}
+
+/// Reads the volume behind `helper` back and compares it with what was sent.
+async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
+    let problem = match sent {
+        Sent::Summary(sent) => {
+            let (tx, rx) = pipe::channel();
+            let watch = sent.samples();
+            let reading = tokio::task::spawn_blocking(move || {
+                let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
+                landed::summarize(&mut reader, None, landed::Summary::watching(watch))
+            });
+            let downloaded = stream::download(docker, &helper.id, tx).await;
+            let landed = reading.await.expect("the volume reader panicked");
+            downloaded.context("reading the volume back")?;
+            let landed = landed.context("reading the volume back")?;
+            match landed::check(&sent, &landed) {
+                Ok(()) => return Ok(()),
+                Err(problem) => problem,
+            }
+        }
+        Sent::Index(sent) => {
+            let landed = index_volume(docker, helper)
+                .await
+                .context("reading the volume back")?;
+            let diff = index::compare_restored(&sent, &landed);
+            if diff.is_empty() {
+                return Ok(());
+            }
+            let listed: String = diff
+                .to_string()
+                .lines()
+                .take(20)
+                .collect::<Vec<_>>()
+                .join("\n  ");
+            format!(
+                "{} entries differ from the archive:\n  {listed}",
+                diff.len()
+            )
+        }
+    };
+    Err(UserError::new(
+        Kind::Unconfirmed,
+        format!(
+            "the engine accepted the data, but the volume read back does not hold it: {problem}"
+        ),
+    )
+    .hint(
+        "the engine, or something between it and this tool, answered success without storing \
+         the data (Podman's Docker-compatible API does so for uploads at `/`)",
+    )
+    .into())
+}
+
+/// The upload's writer, handing a copy of every byte to an observer thread (bounded channel).
+/// An observer that gave up is dropped; the upload goes on.
+struct TeeWriter {
+    upload: ChannelWriter,
+    copy: Option<ChannelWriter>,
+}
+
+impl TeeWriter {
+    fn finish(self) -> io::Result<()> {
+        self.upload.finish()?;
+        if let Some(copy) = self.copy {
+            let _ = copy.finish();
+        }
+        Ok(())
+    }
+}
+
+impl Write for TeeWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.upload.write(data)?;
+        if let Some(copy) = &mut self.copy {
+            if copy.write_all(&data[..n]).is_err() {
+                self.copy = None;
+            }
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
 /// Copies the content of one volume into another inside the engine (used to move a verified
-/// restore from a scratch volume into its target).
+/// restore from a scratch volume into its target), checked as `restore_into` checks.
 pub async fn copy_volume(
     docker: &Docker,
     from: &Helper,
     to: &Helper,
     counters: Arc<Counters>,
+    check: Check,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
     let (report, _) = stream_volume(docker, from, counters, false, |reader| {
-        restore_into(docker, to, reader, cancel)
+        restore_into(docker, to, reader, check, cancel)
     })
     .await?;
     Ok(report)

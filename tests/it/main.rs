@@ -17,6 +17,7 @@ mod migrate;
 mod output;
 mod plugin;
 mod prune;
+mod restore_check;
 mod roundtrip;
 mod s3;
 mod schedule;

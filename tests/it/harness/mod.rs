@@ -15,7 +15,7 @@ mod volume;
 
 pub use compose::{compose_volume, Project};
 pub use contexts::Contexts;
-pub use cutting_proxy::CuttingProxy;
+pub use cutting_proxy::{CuttingProxy, DroppingProxy};
 pub use db::{db_image, sql_in, DbServer};
 pub use engine::SecondEngine;
 pub use run::*;
