@@ -137,20 +137,30 @@ pub async fn create(docker: &Docker, name: &str, like: &VolumeInfo) -> Result<()
 /// Creates a scratch volume for `purpose` (labelled like the helpers, so `ls` and `status` skip
 /// it) and returns its name: `dvb-<purpose>-<about>-<pid>`.
 pub async fn create_scratch(docker: &Docker, purpose: &str, about: &str) -> Result<String> {
+    let name = scratch_name(purpose, about);
+    create_scratch_named(docker, &name).await?;
+    Ok(name)
+}
+
+/// The name [`create_scratch`] gives, known before the volume exists (to write it down first).
+pub fn scratch_name(purpose: &str, about: &str) -> String {
     let short: String = about.chars().take(40).collect();
     let pid = std::process::id();
-    let name = if short.is_empty() {
+    if short.is_empty() {
         format!("dvb-{purpose}-{pid}")
     } else {
         format!("dvb-{purpose}-{short}-{pid}")
-    };
+    }
+}
+
+/// Creates the scratch volume `name`, labelled like the helpers.
+pub async fn create_scratch_named(docker: &Docker, name: &str) -> Result<()> {
     let like = VolumeInfo {
         driver: "local".into(),
         labels: [(labels::HELPER.to_string(), "scratch".to_string())].into(),
         ..Default::default()
     };
-    create(docker, &name, &like).await?;
-    Ok(name)
+    create(docker, name, &like).await
 }
 
 /// Removes a scratch volume; a failure is reported, not fatal (the work is done or lost).
@@ -246,8 +256,15 @@ async fn wipe_with_image(docker: &Docker, volume: &str, image: &str) -> Result<(
         user: Some("0:0".into()),
         ..container_body(volume, false)
     };
+    // Named like a helper and written down before it exists, so a killed run's cleaner is found.
+    let name = super::helper::helper_name(volume);
+    let _mark = crate::journal::record(crate::journal::Step::Helper { name: name.clone() });
+    let options = CreateContainerOptions {
+        name: Some(name),
+        ..Default::default()
+    };
     let created = docker
-        .create_container(None::<CreateContainerOptions>, body)
+        .create_container(Some(options), body)
         .await
         .with_context(|| format!("creating a cleaner from image {image}"))?;
     let result = async {

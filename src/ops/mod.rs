@@ -6,6 +6,7 @@ pub mod copy;
 pub mod ctx;
 pub mod output_plan;
 pub mod prune;
+pub mod recover;
 pub mod restore;
 pub mod save;
 pub mod select;

@@ -8,12 +8,14 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use tokio_util::sync::CancellationToken;
 
 use crate::archive::{Counters, RewriteReport, TarReader, Verdict, VolumeInfo};
 use crate::docker::helper::with_helper;
 use crate::docker::volumes::{self, User};
 use crate::docker::Engine;
 use crate::error::{Kind, UserError};
+use crate::journal;
 use crate::ops::transfer;
 use crate::ops::Ctx;
 use crate::output;
@@ -111,6 +113,14 @@ async fn into_new(
     reader: TarReader<DynRead>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
+    // Written down first: a run killed from here on leaves a volume that holds an incomplete copy.
+    let mark = journal::record(journal::Step::Restore {
+        engine: journal::EngineRef::of(&engine.endpoint),
+        target: target.to_string(),
+        like: like.clone(),
+        scratch: None,
+        phase: journal::Phase::Created,
+    });
     volumes::create(docker, target, like).await?;
     let result = async {
         // A driver or options (a bind to a host directory, a network share) can give a new
@@ -137,6 +147,7 @@ async fn into_new(
                 "the restore failed and volume `{target}` it created, which holds an INCOMPLETE \
                  copy, could not be removed: {e:#}; remove it with `docker volume rm {target}`"
             ));
+            mark.keep();
         }
     }
     result
@@ -153,12 +164,22 @@ async fn into_existing(
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
+    let engine_ref = journal::EngineRef::of(&engine.endpoint);
+    let step = |scratch: Option<&str>, phase| journal::Step::Restore {
+        engine: engine_ref.clone(),
+        target: target.to_string(),
+        like: volumes::info(volume),
+        scratch: scratch.map(String::from),
+        phase,
+    };
     if volumes::is_empty(docker, target).await? {
+        let mark = journal::record(step(None, journal::Phase::Filling));
         let result = restore_with_helper(ctx, engine, target, reader).await;
         if result.is_err() {
             // Leave it as it was: empty.
             if let Err(e) = volumes::wipe(docker, volume, users).await {
                 output::warn(&format!("could not empty volume `{target}` again: {e:#}"));
+                mark.keep();
             }
         }
         return result;
@@ -171,7 +192,9 @@ async fn into_existing(
         );
     }
     // Restore into a scratch volume first: the archive is verified before the target changes.
-    let scratch = volumes::create_scratch(docker, "scratch", target).await?;
+    let scratch = volumes::scratch_name("scratch", target);
+    let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch));
+    volumes::create_scratch_named(docker, &scratch).await?;
     let report = match restore_with_helper(ctx, engine, &scratch, reader).await {
         Ok(report) => report,
         Err(e) => {
@@ -183,8 +206,39 @@ async fn into_existing(
         volumes::remove_scratch(docker, &scratch).await;
         return Err(e);
     }
-    // From here the target changes. The verified data stays in the scratch volume until it has
-    // been copied, and is kept there if the copy fails.
+    // From here the target changes and the verified data may exist only in the scratch volume:
+    // the swap is finished even after Ctrl-C (a run killed here is finished by `recover`).
+    mark.update(step(Some(&scratch), journal::Phase::Swap));
+    let _window = journal::only_copy(format!("volume `{scratch}` (to be copied into `{target}`)"));
+    let finished = swap(engine, volume, users, &scratch, counters).await;
+    match finished {
+        Ok(()) => Ok(report),
+        Err(e) => {
+            if volumes::inspect(docker, &scratch)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                mark.keep();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Empties `volume` and copies the verified data of `scratch` into it, then removes `scratch`.
+/// Not cancellable: the scratch volume may hold the only copy. Shared with `recover`.
+pub async fn swap(
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    users: &[User],
+    scratch: &str,
+    counters: Arc<Counters>,
+) -> Result<()> {
+    let docker = &engine.docker;
+    let target = volume.name.as_str();
+    fail::fail_point!("restore-swap");
     if let Err(e) = volumes::wipe(docker, volume, users).await {
         if volumes::inspect(docker, target)
             .await
@@ -197,12 +251,13 @@ async fn into_existing(
                 "volume `{target}` is gone; the restored data is kept in volume `{scratch}`"
             )));
         }
-        volumes::remove_scratch(docker, &scratch).await;
+        volumes::remove_scratch(docker, scratch).await;
         return Err(e);
     }
-    let copied = with_helper(docker, &scratch, true, async |from| {
+    let never = CancellationToken::new();
+    let copied = with_helper(docker, scratch, true, async |from| {
         with_helper(docker, target, false, async |to| {
-            transfer::copy_volume(docker, from, to, counters, &ctx.cancel).await
+            transfer::copy_volume(docker, from, to, counters, &never).await
         })
         .await
         .map(|_| ())
@@ -210,8 +265,8 @@ async fn into_existing(
     .await;
     match copied {
         Ok(()) => {
-            volumes::remove_scratch(docker, &scratch).await;
-            Ok(report)
+            volumes::remove_scratch(docker, scratch).await;
+            Ok(())
         }
         Err(e) => Err(e.context(format!(
             "volume `{target}` was emptied but the copy failed; the restored data is kept in \
