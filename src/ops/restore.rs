@@ -238,7 +238,6 @@ pub async fn swap(
 ) -> Result<()> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
-    fail::fail_point!("restore-swap");
     if let Err(e) = volumes::wipe(docker, volume, users).await {
         if volumes::inspect(docker, target)
             .await
@@ -254,6 +253,8 @@ pub async fn swap(
         volumes::remove_scratch(docker, scratch).await;
         return Err(e);
     }
+    // The fault tests kill the run here: the target emptied, the data only in the scratch volume.
+    fail::fail_point!("restore-swap-emptied");
     let never = CancellationToken::new();
     let copied = with_helper(docker, scratch, true, async |from| {
         with_helper(docker, target, false, async |to| {

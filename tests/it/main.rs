@@ -16,6 +16,7 @@ mod migrate;
 mod output;
 mod plugin;
 mod prune;
+mod recover;
 mod roundtrip;
 mod s3;
 mod schedule;

@@ -1,0 +1,234 @@
+//! Signals and killed runs: SIGHUP cleans up like Ctrl-C; after a `kill -9` at a named step (a
+//! failpoint), the next run says what was left and `recover` restarts, removes or finishes it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::*;
+
+/// The tool with its own state directory (the journals live there), so that a run killed by
+/// this test is seen by this test only.
+fn tool_in(state: &Path) -> Command {
+    let mut c = tool();
+    c.env("XDG_STATE_HOME", state);
+    c
+}
+
+fn journal_dir(state: &Path) -> PathBuf {
+    state.join("docker-volume-backup/runs")
+}
+
+/// The text of the journals in the state directory.
+fn journals(state: &Path) -> String {
+    let dir = journal_dir(state);
+    files_in(&dir)
+        .iter()
+        .filter(|f| f.ends_with(".json"))
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
+        .collect()
+}
+
+/// Waits (up to a minute) until `ready` holds while `child` runs.
+fn wait_until(child: &mut Running, what: &str, ready: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(60), "never {what}");
+        if let Ok(Some(_)) = child.try_wait() {
+            panic!("finished before {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn signal(child: &Running, name: &str) {
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args([&format!("-{name}"), &pid])
+        .status()
+        .unwrap()
+        .success());
+}
+
+fn status_of(c: &Container) -> String {
+    container_field(&c.name, "{{.State.Status}}")
+}
+
+#[test]
+fn sighup_during_save_stop_restarts_the_app_and_cleans_up() {
+    let state = tempdir();
+    let vol = Volume::new("hup");
+    vol.sh("head -c 120000000 /dev/urandom > /data/big");
+    let app = writer("hup-app", &vol, &[]);
+    let dir = tempdir();
+    let out = dir.path().join("a.tar.zst");
+    let mut child = tool_in(state.path())
+        .args(["save", &vol.name, "--stop", "-o", out.to_str().unwrap()])
+        .args(["--level", "19"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .start();
+    wait_until(&mut child, "saving with the app stopped", || {
+        !vol.helpers_left().is_empty() && status_of(&app) == "exited"
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    signal(&child, "HUP");
+    child.finish().fails_with(130, "interrupted");
+    assert_running(&app);
+    assert_eq!(vol.helpers_left(), "", "helper removed");
+    assert!(files_in(dir.path()).is_empty(), "no partial file left");
+    assert_eq!(journals(state.path()), "", "nothing left to recover");
+}
+
+#[test]
+fn kill_during_save_stop_is_reported_and_recovered() {
+    let state = tempdir();
+    let vol = Volume::new("kill-save");
+    vol.sh("echo hello > /data/x");
+    let app = writer("kill-app", &vol, &[]);
+    let dir = tempdir();
+    let out = dir.path().join("a.tar.zst");
+    let mut child = tool_in(state.path())
+        .env("FAILPOINTS", "save-streaming=sleep(60000)")
+        .args(["save", &vol.name, "--stop", "-o", out.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .start();
+    wait_until(&mut child, "at the failpoint", || {
+        let j = journals(state.path());
+        j.contains("\"helper\"") && j.contains("\"partial\"") && !vol.helpers_left().is_empty()
+    });
+    child.kill().unwrap();
+    child.finish();
+    assert_eq!(status_of(&app), "exited", "the killed run left the app stopped");
+    assert_ne!(vol.helpers_left(), "", "and its helper");
+    assert_eq!(files_in(dir.path()).len(), 1, "and a partial file");
+    assert!(files_in(dir.path())[0].ends_with(".partial"));
+
+    // The journal is the user's alone.
+    let jdir = journal_dir(state.path());
+    for f in files_in(&jdir) {
+        let mode = std::fs::metadata(jdir.join(&f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    let mode = std::fs::metadata(&jdir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700);
+
+    // The next run of any command says what was left, and how to finish it.
+    let ls = tool_in(state.path()).arg("ls").run().ok();
+    for needle in [
+        "ended without cleaning up",
+        &format!("container `{}` was stopped", app.name),
+        "helper container",
+        ".partial",
+        "`docker-volume-backup recover`",
+    ] {
+        assert!(ls.stderr.contains(needle), "ls warns: {needle}\n{ls}");
+    }
+    let status = tool_in(state.path())
+        .args(["status", dir.path().to_str().unwrap(), "--rpo", "1d"])
+        .run();
+    assert!(
+        status.stderr.contains("ended without cleaning up"),
+        "{status}"
+    );
+
+    let dry = tool_in(state.path())
+        .args(["recover", "--dry-run"])
+        .run()
+        .ok();
+    assert!(dry.stderr.contains("would start container"), "{dry}");
+    assert_eq!(status_of(&app), "exited", "--dry-run changes nothing");
+
+    let r = tool_in(state.path()).arg("recover").run().ok();
+    assert!(r.stderr.contains(&format!("started container `{}`", app.name)), "{r}");
+    assert_running(&app);
+    assert_eq!(vol.helpers_left(), "", "helper removed");
+    assert!(files_in(dir.path()).is_empty(), "partial file removed");
+    assert!(files_in(&jdir).is_empty(), "journal removed: {:?}", files_in(&jdir));
+    let ls = tool_in(state.path()).arg("ls").run().ok();
+    assert!(!ls.stderr.contains("without cleaning up"), "{ls}");
+    tool_in(state.path())
+        .arg("recover")
+        .run()
+        .ok()
+        .stderr
+        .contains("nothing to recover");
+}
+
+#[test]
+fn kill_in_the_swap_of_restore_force_is_finished_by_recover() {
+    let state = tempdir();
+    let src = awkward_volume("kill-src");
+    let dir = tempdir();
+    let archive = dir.path().join("a.tar.zst");
+    run(&["save", &src.name, "-o", archive.to_str().unwrap(), "-q"]).ok();
+    let dst = Volume::new("kill-dst");
+    dst.sh("echo old > /data/old");
+    let mut child = tool_in(state.path())
+        .env("FAILPOINTS", "restore-swap-emptied=sleep(60000)")
+        .args(["restore", archive.to_str().unwrap(), &dst.name, "--force"])
+        .stderr(Stdio::piped())
+        .start();
+    wait_until(&mut child, "in the swap", || {
+        journals(state.path()).contains("\"swap\"")
+    });
+    // At the failpoint the target has been emptied: the scratch volume is the only copy.
+    let start = Instant::now();
+    while dst.sh("ls -A /data") != "" {
+        assert!(start.elapsed() < Duration::from_secs(30), "never emptied");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.finish();
+    let scratch: Vec<String> = docker(&["volume", "ls", "-q"])
+        .lines()
+        .filter(|v| v.starts_with("dvb-scratch-") && v.contains(&dst.name))
+        .map(String::from)
+        .collect();
+    assert_eq!(scratch.len(), 1, "the data is in the scratch volume");
+
+    let ls = tool_in(state.path()).arg("ls").run().ok();
+    assert!(
+        ls.stderr
+            .contains(&format!("the restored, verified data is in volume `{}`", scratch[0])),
+        "{ls}"
+    );
+    tool_in(state.path()).arg("recover").run().ok();
+    assert_eq!(dst.snapshot(), src.snapshot(), "the restore was finished");
+    assert_eq!(
+        docker_run(&["volume", "inspect", &scratch[0]]).code,
+        1,
+        "scratch volume removed"
+    );
+    assert_eq!(dst.helpers_left(), "");
+    assert!(files_in(&journal_dir(state.path())).is_empty());
+}
+
+#[test]
+fn a_second_ctrl_c_in_the_swap_of_restore_force_does_not_abandon_the_data() {
+    let state = tempdir();
+    let src = Volume::new("twice-src");
+    src.sh("head -c 200000000 /dev/urandom > /data/big; echo small > /data/small");
+    let dir = tempdir();
+    let archive = dir.path().join("a.tar");
+    run(&["save", &src.name, "-o", archive.to_str().unwrap(), "-q"]).ok();
+    let dst = Volume::new("twice-dst");
+    dst.sh("echo old > /data/old");
+    let mut child = tool_in(state.path())
+        .args(["restore", archive.to_str().unwrap(), &dst.name, "--force"])
+        .stderr(Stdio::piped())
+        .start();
+    wait_until(&mut child, "in the swap", || {
+        journals(state.path()).contains("\"swap\"")
+    });
+    signal(&child, "INT");
+    std::thread::sleep(Duration::from_millis(200));
+    signal(&child, "INT");
+    let r = child.finish();
+    assert!(r.stderr.contains("the restored data is only in volume"), "{r}");
+    assert_eq!(r.code, 0, "the swap was finished\n{r}");
+    assert_eq!(dst.snapshot(), src.snapshot());
+    assert!(files_in(&journal_dir(state.path())).is_empty());
+}
