@@ -88,6 +88,8 @@ pub enum Step {
     Helper { name: String },
     /// A file being written under a temporary name.
     Partial { path: PathBuf },
+    /// A scratch volume of the run's own (a test restore): nothing but a leftover.
+    Scratch { engine: EngineRef, volume: String },
     /// A restore into `target` (through `scratch` with `--force`).
     Restore {
         engine: EngineRef,
@@ -112,6 +114,9 @@ impl Step {
             }
             Step::Helper { name } => format!("helper container `{name}` may be left"),
             Step::Partial { path } => format!("partial file {} may be left", path.display()),
+            Step::Scratch { engine, volume } => {
+                format!("scratch volume `{volume}` may be left (on {engine})")
+            }
             Step::Restore {
                 engine,
                 target,

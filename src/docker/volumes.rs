@@ -164,12 +164,15 @@ pub async fn create_scratch_named(docker: &Docker, name: &str) -> Result<()> {
 }
 
 /// Removes a scratch volume; a failure is reported, not fatal (the work is done or lost).
-pub async fn remove_scratch(docker: &Docker, name: &str) {
+/// Whether it was removed.
+pub async fn remove_scratch(docker: &Docker, name: &str) -> bool {
     if let Err(e) = remove(docker, name).await {
         crate::output::warn(&format!(
             "could not remove scratch volume `{name}`: {e:#}; remove it with `docker volume rm {name}`"
         ));
+        return false;
     }
+    true
 }
 
 /// Removes a volume (ours to remove: a scratch volume, or one this run created).

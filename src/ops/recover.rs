@@ -77,7 +77,7 @@ pub async fn recover(ctx: &Ctx, left: &mut Leftover, dry_run: bool) -> Outcome {
         let rank = match step {
             Step::Helper { .. } => 0,
             Step::Partial { .. } => 1,
-            Step::Restore { .. } => 2,
+            Step::Scratch { .. } | Step::Restore { .. } => 2,
             Step::Stopped { .. } | Step::Paused { .. } => 3,
         };
         (rank, std::cmp::Reverse(*id))
@@ -112,6 +112,7 @@ fn plan(step: &Step) -> String {
         Step::Paused { name, .. } => format!("would unpause container `{name}`"),
         Step::Helper { name } => format!("would remove helper container `{name}`"),
         Step::Partial { path } => format!("would remove {}", path.display()),
+        Step::Scratch { volume, .. } => format!("would remove scratch volume `{volume}`"),
         Step::Restore {
             target,
             scratch,
@@ -167,6 +168,14 @@ async fn undo(engines: &mut Engines<'_>, all: &[EngineRef], step: &Step) -> Resu
             }
             Err(e) => Err(e).with_context(|| format!("removing {}", path.display())),
         },
+        Step::Scratch { engine, volume } => {
+            let docker = &engines.get(engine).await?.docker;
+            if volumes::inspect(docker, volume).await?.is_none() {
+                return Ok(format!("scratch volume `{volume}` is already gone"));
+            }
+            volumes::remove(docker, volume).await?;
+            Ok(format!("removed scratch volume `{volume}`"))
+        }
         Step::Restore {
             engine,
             target,

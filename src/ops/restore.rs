@@ -195,17 +195,19 @@ async fn into_existing(
     let scratch = volumes::scratch_name("scratch", target);
     let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch));
     volumes::create_scratch_named(docker, &scratch).await?;
-    let report = match restore_with_helper(ctx, engine, &scratch, reader).await {
+    let filled = match restore_with_helper(ctx, engine, &scratch, reader).await {
+        Ok(report) => ctx.check_cancelled().map(|()| report),
+        Err(e) => Err(e),
+    };
+    let report = match filled {
         Ok(report) => report,
         Err(e) => {
-            volumes::remove_scratch(docker, &scratch).await;
+            if !volumes::remove_scratch(docker, &scratch).await {
+                mark.keep();
+            }
             return Err(e);
         }
     };
-    if let Err(e) = ctx.check_cancelled() {
-        volumes::remove_scratch(docker, &scratch).await;
-        return Err(e);
-    }
     // From here the target changes and the verified data may exist only in the scratch volume:
     // the swap is finished even after Ctrl-C (a run killed here is finished by `recover`).
     mark.update(step(Some(&scratch), journal::Phase::Swap));

@@ -182,4 +182,3 @@ pub fn assert_running(c: &Container) {
         c.name
     );
 }
-
