@@ -286,6 +286,8 @@ async fn restore_with_helper(
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     with_helper(docker, volume, false, async |helper| {
+        // The fault tests kill the run here: a volume being filled, a helper.
+        fail::fail_point!("restore-filling");
         transfer::restore_into(docker, helper, reader, &ctx.cancel).await
     })
     .await

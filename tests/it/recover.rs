@@ -248,3 +248,92 @@ fn a_second_ctrl_c_in_the_swap_of_restore_force_does_not_abandon_the_data() {
     assert_eq!(dst.snapshot(), src.snapshot());
     assert!(files_in(&journal_dir(state.path())).is_empty());
 }
+
+/// Kills a restore at the failpoint `restore-filling` once the journal shows `phase`.
+fn kill_while_filling(state: &Path, archive: &Path, target: &str, force: bool, phase: &str) {
+    let mut c = tool_in(state);
+    c.env("FAILPOINTS", "restore-filling=sleep(60000)").args([
+        "restore",
+        archive.to_str().unwrap(),
+        target,
+    ]);
+    if force {
+        c.arg("--force");
+    }
+    let mut child = c.stderr(Stdio::piped()).start();
+    let needle = format!("\"phase\": \"{phase}\"");
+    // A helper on the target, or on the scratch volume named after it.
+    let helper_on_it = || {
+        docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={HELPER_LABEL}"),
+            "--format",
+            &format!("{{{{.Label \"{HELPER_LABEL}.volume\"}}}}"),
+        ])
+        .lines()
+        .any(|v| v.contains(target))
+    };
+    wait_until(&mut child, "filling", || {
+        journals(state).contains(&needle) && helper_on_it()
+    });
+    child.kill().unwrap();
+    child.finish();
+}
+
+#[test]
+fn kill_while_restoring_into_a_new_volume_is_undone_by_recover() {
+    let state = tempdir();
+    let src = Volume::new("new-src");
+    src.sh("echo data > /data/x");
+    let dir = tempdir();
+    let archive = dir.path().join("a.tar.zst");
+    run(&["save", &src.name, "-o", archive.to_str().unwrap(), "-q"]).ok();
+    let dst = Volume::named("new-dst");
+    kill_while_filling(state.path(), &archive, &dst.name, false, "created");
+    assert!(dst.exists(), "the killed run left the volume it created");
+
+    let ls = tool_in(state.path()).arg("ls").run().ok();
+    assert!(
+        ls.stderr
+            .contains(&format!("volume `{}` was created by the restore", dst.name)),
+        "{ls}"
+    );
+    let r = tool_in(state.path()).arg("recover").run().ok();
+    assert!(!dst.exists(), "the incomplete volume is removed\n{r}");
+    assert_eq!(dst.helpers_left(), "");
+    assert!(files_in(&journal_dir(state.path())).is_empty());
+}
+
+#[test]
+fn kill_while_filling_the_scratch_volume_is_rolled_back_by_recover() {
+    let state = tempdir();
+    let src = Volume::new("roll-src");
+    src.sh("echo new > /data/x");
+    let dir = tempdir();
+    let archive = dir.path().join("a.tar.zst");
+    run(&["save", &src.name, "-o", archive.to_str().unwrap(), "-q"]).ok();
+    let dst = Volume::new("roll-dst");
+    dst.sh("echo old > /data/old");
+    let before = dst.snapshot();
+    kill_while_filling(state.path(), &archive, &dst.name, true, "scratch");
+    let scratch = format!("dvb-scratch-{}", dst.name);
+    let scratch: Vec<String> = docker(&["volume", "ls", "-q"])
+        .lines()
+        .filter(|v| v.starts_with(&scratch))
+        .map(String::from)
+        .collect();
+    assert_eq!(scratch.len(), 1, "the killed run left its scratch volume");
+    assert_ne!(helpers_of(&scratch[0]), "", "and a helper on it");
+
+    tool_in(state.path()).arg("recover").run().ok();
+    assert_eq!(dst.snapshot(), before, "the target is untouched");
+    assert_eq!(
+        docker_run(&["volume", "inspect", &scratch[0]]).code,
+        1,
+        "scratch volume removed"
+    );
+    assert_eq!(helpers_of(&scratch[0]), "");
+    assert!(files_in(&journal_dir(state.path())).is_empty());
+}
