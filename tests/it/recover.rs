@@ -51,6 +51,24 @@ fn signal(child: &Running, name: &str) {
         .success());
 }
 
+/// Removes, when dropped, the scratch volumes of restores into `target` and their helpers: a
+/// failing test must not leave them for the next.
+struct ScratchOf(String);
+
+impl Drop for ScratchOf {
+    fn drop(&mut self) {
+        let prefix = format!("dvb-scratch-{}", self.0);
+        for v in docker_run(&["volume", "ls", "-q"]).stdout_str().lines() {
+            if v.starts_with(&prefix) {
+                for id in helpers_of(v).split_whitespace() {
+                    let _ = docker_run(&["rm", "-f", id]);
+                }
+                let _ = docker_run(&["volume", "rm", "-f", v]);
+            }
+        }
+    }
+}
+
 fn status_of(c: &Container) -> String {
     container_field(&c.name, "{{.State.Status}}")
 }
@@ -176,6 +194,7 @@ fn kill_in_the_swap_of_restore_force_is_finished_by_recover() {
     let archive = dir.path().join("a.tar.zst");
     run(&["save", &src.name, "-o", archive.to_str().unwrap(), "-q"]).ok();
     let dst = Volume::new("kill-dst");
+    let _scratch = ScratchOf(dst.name.clone());
     dst.sh("echo old > /data/old");
     let mut child = tool_in(state.path())
         .env("FAILPOINTS", "restore-swap-emptied=sleep(60000)")
@@ -228,6 +247,7 @@ fn a_second_ctrl_c_in_the_swap_of_restore_force_does_not_abandon_the_data() {
     let archive = dir.path().join("a.tar");
     run(&["save", &src.name, "-o", archive.to_str().unwrap(), "-q"]).ok();
     let dst = Volume::new("twice-dst");
+    let _scratch = ScratchOf(dst.name.clone());
     dst.sh("echo old > /data/old");
     let mut child = tool_in(state.path())
         .args(["restore", archive.to_str().unwrap(), &dst.name, "--force"])
@@ -315,6 +335,7 @@ fn kill_while_filling_the_scratch_volume_is_rolled_back_by_recover() {
     let archive = dir.path().join("a.tar.zst");
     run(&["save", &src.name, "-o", archive.to_str().unwrap(), "-q"]).ok();
     let dst = Volume::new("roll-dst");
+    let _scratch = ScratchOf(dst.name.clone());
     dst.sh("echo old > /data/old");
     let before = dst.snapshot();
     kill_while_filling(state.path(), &archive, &dst.name, true, "scratch");
