@@ -196,10 +196,17 @@ fn watch_signals(cancel: CancellationToken, recover: String) {
             presses += 1;
             let only_copy = journal::only_copy_now();
             match (presses, only_copy) {
-                (1, _) => {
+                (1, None) => {
                     output::message(
                         "\ninterrupted: cleaning up (press Ctrl-C again to quit at once)",
                     );
+                    cancel.cancel();
+                }
+                (1, Some(data)) => {
+                    output::message(&format!(
+                        "\ninterrupted: the restored data is only in {data}; finishing the copy \
+                         first"
+                    ));
                     cancel.cancel();
                 }
                 (2, Some(data)) => output::message(&format!(
