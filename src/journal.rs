@@ -436,8 +436,27 @@ pub fn leftovers_in(dir: &Path) -> Vec<Leftover> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
-    let mut names: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
+    let paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    // A run killed with nothing to undo leaves only its lock file: removed once no one holds it
+    // (and not in the moment between a new run creating it and locking it).
+    let old = |p: &Path| {
+        std::fs::metadata(p)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() >= 60))
+    };
+    for lock_path in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "lock"))
+    {
+        if !lock_path.with_extension("json").exists()
+            && old(lock_path)
+            && File::open(lock_path).is_ok_and(|f| try_lock(&f))
+        {
+            let _ = std::fs::remove_file(lock_path);
+        }
+    }
+    let mut names: Vec<PathBuf> = paths
+        .into_iter()
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
         .collect();
     names.sort();
@@ -565,6 +584,25 @@ mod tests {
         left[0].doc.steps.clear();
         left[0].save().unwrap();
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none());
+        // A lone lock file: removed unless held.
+        let lone = dir.path().join("s.lock");
+        let held = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&lone)
+            .unwrap();
+        assert!(try_lock(&held));
+        leftovers_in(dir.path());
+        assert!(lone.exists(), "a live run's lock stays");
+        drop(held);
+        leftovers_in(dir.path());
+        assert!(lone.exists(), "a lock just made is left to its run");
+        let f = File::options().write(true).open(&lone).unwrap();
+        f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+            .unwrap();
+        drop(f);
+        leftovers_in(dir.path());
+        assert!(!lone.exists(), "a dead run's lone lock is removed");
     }
 
     #[test]
