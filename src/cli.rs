@@ -119,6 +119,9 @@ pub enum Command {
     DbDump(DbDumpArgs),
     /// Restore a database dump (file or `-` for stdin) into a database container
     DbRestore(DbRestoreArgs),
+    /// Finish or undo what killed runs left: restart the containers they stopped, finish or roll
+    /// back an interrupted restore, remove their helpers and partial files
+    Recover(RecoverArgs),
 }
 
 #[derive(Debug, Args)]
@@ -243,6 +246,13 @@ pub struct RestoreArgs {
 
     #[command(flatten)]
     pub lock: LockArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RecoverArgs {
+    /// Show what was left and what would be done, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]

@@ -123,7 +123,7 @@ pub const EXIT_CODES: &[ExitCode] = &[
         Some(Kind::Interrupted),
         130,
         "interrupted",
-        "interrupted (Ctrl-C, or the docker CLI cancelled the plugin)",
+        "interrupted (Ctrl-C, SIGTERM, SIGHUP, or the docker CLI cancelled the plugin)",
     ),
 ];
 

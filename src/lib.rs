@@ -12,6 +12,7 @@ pub mod db;
 pub mod docker;
 pub mod error;
 pub mod exit;
+pub mod journal;
 pub mod keys;
 #[cfg(test)]
 mod layers;
@@ -55,6 +56,17 @@ pub fn main() -> i32 {
     } else {
         args
     };
+    let recover = if as_plugin {
+        format!("docker {} recover", plugin::PLUGIN_NAME)
+    } else {
+        "docker-volume-backup recover".to_string()
+    };
+    let command_line = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ");
     let parsed = command
         .try_get_matches_from(args)
         .and_then(|m| Cli::from_arg_matches(&m));
@@ -92,9 +104,16 @@ pub fn main() -> i32 {
     // named step; without it this is nothing.
     #[cfg(feature = "failpoints")]
     let _failpoints = fail::FailScenario::setup();
+    // What a killed run left is said before anything else happens; `recover` shows it itself.
+    if !matches!(cli.command, Command::Recover(_)) {
+        if let Some(text) = journal::warning(&journal::leftovers(), &recover) {
+            output::warn(&text);
+        }
+    }
+    journal::begin(&command_line);
     let code = runtime.block_on(async {
         let cancel = CancellationToken::new();
-        watch_signals(cancel.clone());
+        watch_signals(cancel.clone(), recover.clone());
         plugin::watch_cli_socket(cancel.clone());
         let ctx = Ctx {
             settings,
@@ -104,6 +123,7 @@ pub fn main() -> i32 {
         };
         finish(run(&ctx, cli.command).await)
     });
+    journal::end();
     // Blocking threads may still wait on a pipe; they hold nothing that needs cleaning.
     runtime.shutdown_background();
     code
@@ -127,6 +147,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::DbRestore(args) => commands::db_restore::run(ctx, args).await,
         Command::ComposeExport(args) => commands::compose_export::run(ctx, args).await,
         Command::ComposeImport(args) => commands::compose_import::run(ctx, args).await,
+        Command::Recover(args) => commands::recover::run(ctx, args).await,
     }
 }
 
@@ -157,24 +178,60 @@ fn report(err: &anyhow::Error) -> i32 {
     kind.exit_code()
 }
 
-/// First Ctrl-C (or SIGTERM): cancel and clean up. Second: leave at once.
-fn watch_signals(cancel: CancellationToken) {
+/// First Ctrl-C, SIGTERM or SIGHUP (a closed terminal, a dropped ssh session): cancel, and let
+/// the run clean up (restart what it stopped, remove its helpers and partial files). A second
+/// one leaves at once, except while the only copy of restored data is a scratch volume: then
+/// the run finishes the swap, and only a third leaves, saying where the data is.
+fn watch_signals(cancel: CancellationToken, recover: String) {
+    use tokio::signal::unix::{signal, SignalKind};
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = signal(SignalKind::terminate()).ok();
+        let mut hup = signal(SignalKind::hangup()).ok();
         let mut presses = 0;
         loop {
             tokio::select! {
                 r = tokio::signal::ctrl_c() => { if r.is_err() { return; } }
-                _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+                _ = next(&mut term) => {}
+                _ = next(&mut hup) => {}
             }
             presses += 1;
-            if presses == 1 {
-                output::message("\ninterrupted: cleaning up (press Ctrl-C again to quit at once)");
-                cancel.cancel();
-            } else {
-                std::process::exit(Kind::Interrupted.exit_code());
+            let only_copy = journal::only_copy_now();
+            match (presses, only_copy) {
+                (1, None) => {
+                    output::message(
+                        "\ninterrupted: cleaning up (press Ctrl-C again to quit at once)",
+                    );
+                    cancel.cancel();
+                }
+                (1, Some(data)) => {
+                    output::message(&format!(
+                        "\ninterrupted: the restored data is only in {data}; finishing the copy \
+                         first"
+                    ));
+                    cancel.cancel();
+                }
+                (2, Some(data)) => output::message(&format!(
+                    "interrupted again: the restored data is only in {data}; finishing the \
+                     copy (press Ctrl-C once more to leave it there)"
+                )),
+                (_, Some(data)) => {
+                    output::message(&format!(
+                        "leaving: the restored data is in {data}; `{recover}` finishes the restore"
+                    ));
+                    std::process::exit(Kind::Interrupted.exit_code());
+                }
+                (_, None) => std::process::exit(Kind::Interrupted.exit_code()),
             }
         }
     });
+}
+
+/// The next delivery of a signal, or never when it could not be watched.
+async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+    match signal.as_mut() {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }

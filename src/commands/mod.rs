@@ -10,6 +10,7 @@ pub mod inspect;
 pub mod ls;
 pub mod migrate;
 pub mod prune;
+pub mod recover;
 pub mod restore;
 pub mod save;
 pub mod schedule;

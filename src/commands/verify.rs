@@ -153,7 +153,12 @@ async fn index_existing(engine: &Engine, volume: &str) -> Result<Index> {
 /// Restores into a scratch volume, describes it, and removes it whatever happens.
 async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -> Result<Index> {
     let docker = &engine.docker;
-    let scratch = volumes::create_scratch(docker, "restore-test", "").await?;
+    let scratch = volumes::scratch_name("restore-test", "");
+    let mark = crate::journal::record(crate::journal::Step::Scratch {
+        engine: crate::journal::EngineRef::of(&engine.endpoint),
+        volume: scratch.clone(),
+    });
+    volumes::create_scratch_named(docker, &scratch).await?;
     let result = async {
         let (input, _) = open_input(path, &ctx.s3).await?;
         let reader = tokio::task::spawn_blocking(move || -> Result<_> {
@@ -174,6 +179,8 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
         index_existing(engine, &scratch).await
     }
     .await;
-    volumes::remove_scratch(docker, &scratch).await;
+    if !volumes::remove_scratch(docker, &scratch).await {
+        mark.keep();
+    }
     result
 }

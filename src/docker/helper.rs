@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 
 use super::labels;
 use super::owner::Owner;
+use crate::journal;
 
 /// Where helper containers mount the volume, relative to `/`. The archive code is handed it to
 /// rename entries under it for an upload at `/`.
@@ -58,6 +59,8 @@ pub async fn ensure_image(docker: &Docker) -> Result<()> {
 pub struct Helper {
     pub id: String,
     pub name: String,
+    /// Its line in the run's journal, cleared once it is removed.
+    mark: journal::Mark,
 }
 
 impl Helper {
@@ -66,6 +69,8 @@ impl Helper {
     async fn create(docker: &Docker, volume: &str, read_only: bool) -> Result<Helper> {
         ensure_image(docker).await?;
         let name = helper_name(volume);
+        // Written down before it exists: a run killed at any point leaves nothing unrecorded.
+        let mark = journal::record(journal::Step::Helper { name: name.clone() });
         let body = ContainerCreateBody {
             image: Some(helper_image()),
             cmd: Some(vec!["/never-started".into()]),
@@ -82,6 +87,7 @@ impl Helper {
         Ok(Helper {
             id: created.id,
             name,
+            mark,
         })
     }
 
@@ -96,6 +102,7 @@ impl Helper {
                 "could not remove helper container {}: {e}; remove it with `docker rm -f {}`",
                 self.name, self.name
             ));
+            self.mark.keep();
         }
     }
 }
@@ -146,7 +153,7 @@ pub(crate) fn container_body(volume: &str, read_only: bool) -> ContainerCreateBo
 }
 
 /// `dvb-<volume>-<unique>`, trimmed to keep container names readable.
-fn helper_name(volume: &str) -> String {
+pub(crate) fn helper_name(volume: &str) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use super::containers::{self, State};
 use super::labels;
 use crate::error::UserError;
+use crate::journal;
 use crate::output;
 
 /// The service dependencies of one compose project as its files declare them (`depends_on`,
@@ -155,16 +156,25 @@ impl Quiesce {
             Mode::Pause => "pausing",
         };
         out.info(&format!("{verb} {}", labels(&self.targets)));
-        let mut held: Vec<(Target, Instant)> = Vec::new();
+        let mut held: Vec<(Target, Instant, journal::Mark)> = Vec::new();
         let mut failed = None;
+        let engine_ref = journal::EngineRef::of(&engine.endpoint);
         for target in &self.targets {
             if cancel.is_cancelled() {
                 failed = Some(UserError::interrupted().into());
                 break;
             }
+            // Written down first: a run killed from here on leaves it stopped.
+            let (id, name) = (target.id.clone(), target.name.clone());
+            let engine = engine_ref.clone();
+            let mark = journal::record(match self.mode {
+                Mode::Stop => journal::Step::Stopped { engine, id, name },
+                Mode::Pause => journal::Step::Paused { engine, id, name },
+            });
             match hold(docker, self.mode, target).await {
-                Ok(()) => held.push((target.clone(), Instant::now())),
+                Ok(()) => held.push((target.clone(), Instant::now(), mark)),
                 Err(e) => {
+                    drop(mark);
                     failed = Some(e);
                     break;
                 }
@@ -177,7 +187,7 @@ impl Quiesce {
         // Dependencies first: the reverse of the stop order.
         let mut downtimes = Vec::new();
         let mut not_restored = Vec::new();
-        for (target, since) in held.into_iter().rev() {
+        for (target, since, mark) in held.into_iter().rev() {
             match release(docker, self.mode, &target).await {
                 Ok(()) => downtimes.push(Downtime {
                     down: since.elapsed(),
@@ -185,6 +195,7 @@ impl Quiesce {
                 }),
                 Err(e) => {
                     output::warn(&format!("could not restart {}: {e:#}", target.name));
+                    mark.keep();
                     not_restored.push(target.name);
                 }
             }

@@ -76,7 +76,12 @@ pub fn info(v: &Volume) -> VolumeInfo {
 
 /// Whether the current run created the volume (it carries this run's label).
 pub fn is_ours(v: &Volume) -> bool {
-    v.labels.get(labels::RUN) == Some(&Owner::this_run().run)
+    made_by(v, &Owner::this_run().run)
+}
+
+/// Whether run `run` created the volume (its run label; `recover` asks this about a killed run).
+pub fn made_by(v: &Volume, run: &str) -> bool {
+    v.labels.get(labels::RUN).is_some_and(|r| r == run)
 }
 
 /// A container (not one of ours) that mounts a volume.
@@ -191,40 +196,64 @@ pub async fn check_ours(docker: &Docker, name: &str) -> Result<()> {
 /// Creates a scratch volume for `purpose` (labelled like the helpers, so `ls` and `status` skip
 /// it, and with this run as its owner) and returns its name: `dvb-<purpose>-<about>-<run>`.
 pub async fn create_scratch(docker: &Docker, purpose: &str, about: &str) -> Result<String> {
+    let name = scratch_name(purpose, about);
+    create_scratch_named(docker, &name).await?;
+    Ok(name)
+}
+
+/// The name [`create_scratch`] gives, known before the volume exists (to write it down first).
+pub fn scratch_name(purpose: &str, about: &str) -> String {
     let short: String = about.chars().take(40).collect();
     let owner = Owner::this_run();
     let run = &owner.run[..8];
-    let name = if short.is_empty() {
+    if short.is_empty() {
         format!("dvb-{purpose}-{run}")
     } else {
         format!("dvb-{purpose}-{short}-{run}")
-    };
+    }
+}
+
+/// Creates the scratch volume `name`, labelled like the helpers and with this run as its owner.
+pub async fn create_scratch_named(docker: &Docker, name: &str) -> Result<()> {
     let like = VolumeInfo {
         driver: "local".into(),
         ..Default::default()
     };
-    let mut labels = owner.labels();
+    let mut labels = Owner::this_run().labels();
     labels.insert(labels::HELPER.to_string(), "scratch".to_string());
-    create_labelled(docker, &name, &like, labels).await?;
-    Ok(name)
+    create_labelled(docker, name, &like, labels).await
 }
 
 /// Removes a scratch volume of this run; a failure is reported, not fatal (the work is done or
-/// lost).
-pub async fn remove_scratch(docker: &Docker, name: &str) {
-    if let Err(e) = remove_ours(docker, name).await {
+/// lost). Whether it was removed.
+pub async fn remove_scratch(docker: &Docker, name: &str) -> bool {
+    remove_scratch_made_by(docker, name, &Owner::this_run().run).await
+}
+
+/// [`remove_scratch`] for a scratch volume that run `run` made (`recover` finishing a killed run's
+/// restore).
+pub async fn remove_scratch_made_by(docker: &Docker, name: &str, run: &str) -> bool {
+    if let Err(e) = remove_made_by(docker, name, run).await {
         crate::output::warn(&format!(
             "could not remove scratch volume `{name}`: {e:#}; remove it with `docker volume rm {name}`"
         ));
+        return false;
     }
+    true
 }
 
 /// Removes a volume this run created; a volume that is gone is fine, and one without this run's
 /// label (someone replaced it) is left alone with an error.
 pub async fn remove_ours(docker: &Docker, name: &str) -> Result<()> {
+    remove_made_by(docker, name, &Owner::this_run().run).await
+}
+
+/// Removes a volume that run `run` created, like [`remove_ours`]: one that is gone is fine, one
+/// without that run's label is left alone with an error.
+pub async fn remove_made_by(docker: &Docker, name: &str, run: &str) -> Result<()> {
     match inspect(docker, name).await? {
         None => Ok(()),
-        Some(v) if is_ours(&v) => remove(docker, name).await,
+        Some(v) if made_by(&v, run) => remove(docker, name).await,
         Some(_) => Err(not_ours(
             name,
             "is not the one this run created (someone replaced it)",
@@ -383,8 +412,15 @@ async fn wipe_with_image(docker: &Docker, volume: &str, image: &str) -> Result<(
         user: Some("0:0".into()),
         ..container_body(volume, false)
     };
+    // Named like a helper and written down before it exists, so a killed run's cleaner is found.
+    let name = super::helper::helper_name(volume);
+    let _mark = crate::journal::record(crate::journal::Step::Helper { name: name.clone() });
+    let options = CreateContainerOptions {
+        name: Some(name),
+        ..Default::default()
+    };
     let created = docker
-        .create_container(None::<CreateContainerOptions>, body)
+        .create_container(Some(options), body)
         .await
         .with_context(|| format!("creating a cleaner from image {image}"))?;
     let result = async {

@@ -40,6 +40,27 @@ impl Settings {
     }
 }
 
+impl Settings {
+    /// The endpoint a journal recorded: the named context, or (for the default context) the
+    /// recorded host with this run's other connection flags (TLS).
+    pub fn endpoint_of_record(&self, context: &str, host: &str) -> Result<Endpoint> {
+        if context != context::DEFAULT_CONTEXT {
+            return self.endpoint_of(context);
+        }
+        let options = ContextOptions {
+            context: None,
+            hosts: vec![host.to_owned()],
+            ..self.context.clone()
+        };
+        let home = dirs::home_dir();
+        Ok(context::resolve(
+            &options,
+            &|key| std::env::var(key).ok(),
+            home.as_deref(),
+        )?)
+    }
+}
+
 /// What every command and operation gets from the run: the settings, the cancellation token
 /// (Ctrl-C, SIGTERM, the CLI's socket), the S3 options and the printer.
 pub struct Ctx {

@@ -7,6 +7,7 @@ pub mod ctx;
 pub mod new_volume;
 pub mod output_plan;
 pub mod prune;
+pub mod recover;
 pub mod restore;
 pub mod save;
 pub mod select;

@@ -9,12 +9,15 @@
 use std::sync::Arc;
 
 use anyhow::Result;
+use tokio_util::sync::CancellationToken;
 
 use crate::archive::{Counters, RewriteReport, TarReader, Verdict};
 use crate::docker::helper::with_helper;
+use crate::docker::owner::Owner;
 use crate::docker::volumes::{self, User};
 use crate::docker::Engine;
 use crate::error::{Kind, UserError};
+use crate::journal;
 use crate::ops::new_volume::{self, NewVolume};
 use crate::ops::transfer::{self, Check};
 use crate::ops::Ctx;
@@ -115,6 +118,14 @@ async fn into_new(
     let docker = &engine.docker;
     new.announce(ctx.out, target);
     let like = &new.spec;
+    // Written down first: a run killed from here on leaves a volume that holds an incomplete copy.
+    let mark = journal::record(journal::Step::Restore {
+        engine: journal::EngineRef::of(&engine.endpoint),
+        target: target.to_string(),
+        like: like.clone(),
+        scratch: None,
+        phase: journal::Phase::Created,
+    });
     // The window between finding the name free and creating it (someone else may create it).
     fail::fail_point!("restore-before-create");
     // Refused (and left alone) when someone else created it first.
@@ -149,10 +160,14 @@ async fn into_new(
                     output::warn(&format!("{e:#}"));
                 }
             }
-            Err(e) => output::warn(&format!(
-                "the restore failed and volume `{target}` it created, which holds an INCOMPLETE \
-                 copy, could not be removed: {e:#}; remove it with `docker volume rm {target}`"
-            )),
+            Err(e) => {
+                output::warn(&format!(
+                    "the restore failed and volume `{target}` it created, which holds an \
+                     INCOMPLETE copy, could not be removed: {e:#}; remove it with `docker volume \
+                     rm {target}`"
+                ));
+                mark.keep();
+            }
         }
     }
     result
@@ -171,12 +186,22 @@ async fn into_existing(
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
+    let engine_ref = journal::EngineRef::of(&engine.endpoint);
+    let step = |scratch: Option<&str>, phase| journal::Step::Restore {
+        engine: engine_ref.clone(),
+        target: target.to_string(),
+        like: volumes::info(volume),
+        scratch: scratch.map(String::from),
+        phase,
+    };
     if volumes::is_empty(docker, target).await? {
+        let mark = journal::record(step(None, journal::Phase::Filling));
         let result = restore_with_helper(ctx, engine, target, reader, check).await;
         if result.is_err() {
             // Leave it as it was: empty.
             if let Err(e) = volumes::wipe(docker, volume, users).await {
                 output::warn(&format!("could not empty volume `{target}` again: {e:#}"));
+                mark.keep();
             }
         }
         return result;
@@ -191,20 +216,65 @@ async fn into_existing(
     // Before any work: a volume that removing cannot empty, and that no container can empty.
     volumes::can_wipe(volume, users)?;
     // Restore into a scratch volume first: the archive is verified before the target changes.
-    let scratch = volumes::create_scratch(docker, "scratch", target).await?;
-    let report = match restore_with_helper(ctx, engine, &scratch, reader, check).await {
+    let scratch = volumes::scratch_name("scratch", target);
+    let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch));
+    volumes::create_scratch_named(docker, &scratch).await?;
+    let filled = match restore_with_helper(ctx, engine, &scratch, reader, check).await {
+        Ok(report) => ctx.check_cancelled().map(|()| report),
+        Err(e) => Err(e),
+    };
+    let report = match filled {
         Ok(report) => report,
         Err(e) => {
-            volumes::remove_scratch(docker, &scratch).await;
+            if !volumes::remove_scratch(docker, &scratch).await {
+                mark.keep();
+            }
             return Err(e);
         }
     };
-    if let Err(e) = ctx.check_cancelled() {
-        volumes::remove_scratch(docker, &scratch).await;
-        return Err(e);
+    // From here the target changes and the verified data may exist only in the scratch volume:
+    // the swap is finished even after Ctrl-C (a run killed here is finished by `recover`).
+    mark.update(step(Some(&scratch), journal::Phase::Swap));
+    let _window = journal::only_copy(format!("volume `{scratch}` (to be copied into `{target}`)"));
+    let finished = swap(
+        engine,
+        volume,
+        users,
+        &scratch,
+        counters,
+        check,
+        &Owner::this_run().run,
+    )
+    .await;
+    match finished {
+        Ok(()) => Ok(report),
+        Err(e) => {
+            if volumes::inspect(docker, &scratch)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                mark.keep();
+            }
+            Err(e)
+        }
     }
-    // From here the target changes. The verified data stays in the scratch volume until it has
-    // been copied, and is kept there if the copy fails.
+}
+
+/// Empties `volume` and copies the verified data of `scratch` into it, then removes `scratch`
+/// (which run `made_by` created). Not cancellable: the scratch volume may hold the only copy. Shared with `recover`.
+pub async fn swap(
+    engine: &Engine,
+    volume: &bollard::models::Volume,
+    users: &[User],
+    scratch: &str,
+    counters: Arc<Counters>,
+    check: Check,
+    made_by: &str,
+) -> Result<()> {
+    let docker = &engine.docker;
+    let target = volume.name.as_str();
     if let Err(e) = volumes::wipe(docker, volume, users).await {
         if volumes::inspect(docker, target)
             .await
@@ -217,12 +287,15 @@ async fn into_existing(
                 "volume `{target}` is gone; the restored data is kept in volume `{scratch}`"
             )));
         }
-        volumes::remove_scratch(docker, &scratch).await;
+        volumes::remove_scratch_made_by(docker, scratch, made_by).await;
         return Err(e);
     }
-    let copied = with_helper(docker, &scratch, true, async |from| {
+    // The fault tests kill the run here: the target emptied, the data only in the scratch volume.
+    fail::fail_point!("restore-swap-emptied");
+    let never = CancellationToken::new();
+    let copied = with_helper(docker, scratch, true, async |from| {
         with_helper(docker, target, false, async |to| {
-            transfer::copy_volume(docker, from, to, counters, check, &ctx.cancel).await
+            transfer::copy_volume(docker, from, to, counters, check, &never).await
         })
         .await
         .map(|_| ())
@@ -230,8 +303,8 @@ async fn into_existing(
     .await;
     match copied {
         Ok(()) => {
-            volumes::remove_scratch(docker, &scratch).await;
-            Ok(report)
+            volumes::remove_scratch_made_by(docker, scratch, made_by).await;
+            Ok(())
         }
         Err(e) => Err(e.context(format!(
             "volume `{target}` was emptied but the copy failed; the restored data is kept in \
@@ -249,6 +322,8 @@ async fn restore_with_helper(
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     with_helper(docker, volume, false, async |helper| {
+        // The fault tests kill the run here: a volume being filled, a helper.
+        fail::fail_point!("restore-filling");
         transfer::restore_into(docker, helper, reader, check, &ctx.cancel).await
     })
     .await

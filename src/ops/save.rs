@@ -126,6 +126,8 @@ pub async fn stream_volume<W: std::io::Write + Send + 'static>(
             "helper container {} for {}",
             helper.name, volume.name
         ));
+        // The fault tests kill the run here: containers stopped, a helper and a partial file.
+        fail::fail_point!("save-streaming");
         let counters = Arc::default();
         let progress = VolumeProgress::start(engine, &volume.name, label, Arc::clone(&counters));
         let result =

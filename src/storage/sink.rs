@@ -16,6 +16,9 @@ pub enum Sink {
         tmp: BufWriter<tempfile::NamedTempFile>,
         path: PathBuf,
         force: bool,
+        /// The partial file's line in the run's journal, cleared when it is moved into place or
+        /// removed.
+        mark: crate::journal::Mark,
     },
     Stdout(BufWriter<io::Stdout>),
 }
@@ -47,10 +50,14 @@ impl Sink {
             .suffix(".partial")
             .tempfile_in(&dir)
             .with_context(|| format!("creating a file in {}", dir.display()))?;
+        let mark = crate::journal::record(crate::journal::Step::Partial {
+            path: std::path::absolute(tmp.path()).unwrap_or_else(|_| tmp.path().to_path_buf()),
+        });
         Ok(Sink::File {
             tmp: BufWriter::with_capacity(1 << 20, tmp),
             path: path.to_path_buf(),
             force,
+            mark,
         })
     }
 
@@ -76,7 +83,12 @@ impl Sink {
                 w.flush().context("writing to stdout")?;
                 Ok(None)
             }
-            Sink::File { tmp, path, force } => {
+            Sink::File {
+                tmp,
+                path,
+                force,
+                mark: _mark,
+            } => {
                 let tmp = tmp.into_inner().map_err(|e| e.into_error())?;
                 tmp.as_file().sync_all().context("syncing the archive")?;
                 let size = tmp.as_file().metadata()?.len();

@@ -7,45 +7,8 @@ use std::process::Stdio;
 
 use crate::harness::*;
 
-/// A busybox loop that appends a counter to /data/log every 0.1 s and exits on SIGTERM (a shell
-/// as PID 1 would otherwise be killed only after the stop timeout).
-const WRITER: &str = "trap 'exit 0' TERM; i=$(wc -l < /data/log 2>/dev/null || echo 0); \
-                      while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done";
-
-/// A running busybox writer on `volume`, removed on drop.
-fn writer(tag: &str, volume: &Volume, labels: &[&str]) -> Container {
-    let name = unique(tag);
-    let mount = format!("{}:/data", volume.name);
-    let mut args = vec![
-        "run",
-        "-d",
-        "--name",
-        &name,
-        "--network",
-        "none",
-        "-v",
-        &mount,
-    ];
-    for l in labels {
-        args.extend(["--label", l]);
-    }
-    args.extend([busybox(), "sh", "-c", WRITER]);
-    docker(&args);
-    Container { name }
-}
-
 fn started_at(c: &Container) -> String {
     container_field(&c.name, "{{.State.StartedAt}}")
-}
-
-#[track_caller]
-fn assert_running(c: &Container) {
-    assert_eq!(
-        container_field(&c.name, "{{.State.Status}}"),
-        "running",
-        "{} runs",
-        c.name
-    );
 }
 
 #[test]

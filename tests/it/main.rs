@@ -17,6 +17,7 @@ mod migrate;
 mod output;
 mod plugin;
 mod prune;
+mod recover;
 mod restore_check;
 mod roundtrip;
 mod s3;

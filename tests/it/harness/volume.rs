@@ -1,7 +1,7 @@
 //! Volumes and containers a test makes, removed when their guards drop; the awkward volume the
 //! README promises to keep; the tool's helper containers still around.
 
-use super::{busybox, docker, docker_run, unique};
+use super::{busybox, container_field, docker, docker_run, unique};
 
 pub const HELPER_LABEL: &str = "org.docker-volume-backup.helper";
 
@@ -146,4 +146,41 @@ pub fn helpers_of(volume: &str) -> String {
         "--filter",
         &format!("label={HELPER_LABEL}.volume={volume}"),
     ])
+}
+
+/// A busybox loop that appends a counter to /data/log every 0.1 s and exits on SIGTERM (a shell
+/// as PID 1 would otherwise be killed only after the stop timeout).
+pub const WRITER: &str = "trap 'exit 0' TERM; i=$(wc -l < /data/log 2>/dev/null || echo 0); \
+                      while true; do i=$((i+1)); echo $i >> /data/log; sleep 0.1; done";
+
+/// A running busybox writer on `volume`, removed on drop.
+pub fn writer(tag: &str, volume: &Volume, labels: &[&str]) -> Container {
+    let name = unique(tag);
+    let mount = format!("{}:/data", volume.name);
+    let mut args = vec![
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--network",
+        "none",
+        "-v",
+        &mount,
+    ];
+    for l in labels {
+        args.extend(["--label", l]);
+    }
+    args.extend([busybox(), "sh", "-c", WRITER]);
+    docker(&args);
+    Container { name }
+}
+
+#[track_caller]
+pub fn assert_running(c: &Container) {
+    assert_eq!(
+        container_field(&c.name, "{{.State.Status}}"),
+        "running",
+        "{} runs",
+        c.name
+    );
 }
