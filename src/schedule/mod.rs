@@ -2,10 +2,17 @@
 //! context and S3 settings they were made under) plus an entry that runs `run-schedule ID`: a
 //! line in the user's crontab, marked with the ID, or a systemd user timer. Each run appends to
 //! a log the user can find and records its result, which `schedule ls` shows.
+//!
+//! Every file here is the user's alone (mode 0600, in 0700 directories): a schedule holds the
+//! endpoints and destinations it runs against, a log what its runs printed. URLs lose their
+//! credentials (`strip_url_credentials`) before they are saved or logged.
 
 pub mod cron;
 
+use std::borrow::Cow;
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -91,11 +98,9 @@ impl Dirs {
     }
 
     pub fn save(&self, job: &Job) -> Result<()> {
-        std::fs::create_dir_all(&self.config)
-            .with_context(|| format!("creating {}", self.config.display()))?;
+        private_dir(&self.config)?;
         let path = self.job_file(&job.id);
-        std::fs::write(&path, serde_json::to_vec_pretty(job)?)
-            .with_context(|| format!("writing {}", path.display()))
+        write_private(&path, &serde_json::to_vec_pretty(job)?)
     }
 
     pub fn load(&self, id: &str) -> Result<Job> {
@@ -144,12 +149,118 @@ impl Dirs {
     }
 
     fn record(&self, id: &str, run: &LastRun) -> Result<()> {
-        std::fs::create_dir_all(&self.state)?;
-        let path = self.last_run_file(id);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(run)?)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(())
+        private_dir(&self.state)?;
+        write_private(&self.last_run_file(id), &serde_json::to_vec_pretty(run)?)
+    }
+
+    /// Opens the log of schedule `id` for appending, created 0600; a log left by an older
+    /// version with a wider mode is narrowed on the open file.
+    pub fn open_log(&self, id: &str) -> Result<File> {
+        private_dir(&self.state)?;
+        let path = self.log_file(id);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(PRIVATE_FILE)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        narrow(&log, &path)?;
+        Ok(log)
+    }
+}
+
+/// Mode of every file the schedules write.
+const PRIVATE_FILE: u32 = 0o600;
+
+/// Creates `dir` (and its missing parents) 0700 if it is not there.
+fn private_dir(dir: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Sets an open file's mode to 0600 if it is wider.
+fn narrow(file: &File, path: &Path) -> Result<()> {
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode != PRIVATE_FILE {
+        file.set_permissions(std::fs::Permissions::from_mode(PRIVATE_FILE))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `path` atomically with mode 0600: a temporary file beside it, created 0600 (never
+/// readable by others, not even for a moment), synced and renamed over the old file, which
+/// takes an older, wider file's mode away with it.
+fn write_private(path: &Path, content: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(PRIVATE_FILE))
+        .tempfile_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.write_all(content)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// `url` without the credentials of its `user:password@` part, and whether there were any.
+/// Everything else is kept as typed. An `ssh://` URL keeps its user name (it says whom to log
+/// in as; ssh never takes a password from a URL) and loses the password; any other URL loses
+/// the whole user part, since a bare user there is often a token. Text that is no URL comes
+/// back unchanged.
+pub fn strip_url_credentials(url: &str) -> (Cow<'_, str>, bool) {
+    let Some(scheme_end) = url.find("://") else {
+        return (Cow::Borrowed(url), false);
+    };
+    let scheme = &url[..scheme_end];
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return (Cow::Borrowed(url), false);
+    }
+    let start = scheme_end + 3;
+    let authority_len = url[start..]
+        .find(['/', '?', '#'])
+        .unwrap_or(url.len() - start);
+    let authority = &url[start..start + authority_len];
+    let Some(at) = authority.rfind('@') else {
+        return (Cow::Borrowed(url), false);
+    };
+    let userinfo = &authority[..at];
+    let kept = match userinfo.split_once(':') {
+        Some((user, _)) if scheme.eq_ignore_ascii_case("ssh") && !user.is_empty() => {
+            format!("{user}@")
+        }
+        None if scheme.eq_ignore_ascii_case("ssh") => return (Cow::Borrowed(url), false),
+        _ => String::new(),
+    };
+    let stripped = format!("{}{kept}{}", &url[..start], &url[start + at + 1..]);
+    (Cow::Owned(stripped), true)
+}
+
+impl Job {
+    /// The schedule with every URL in its arguments and destinations stripped of credentials
+    /// (for logs and listings of schedules saved before they were stripped on saving).
+    pub fn redacted(&self) -> Job {
+        let strip = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|a| strip_url_credentials(a).0.into_owned())
+                .collect()
+        };
+        Job {
+            args: strip(&self.args),
+            destinations: strip(&self.destinations),
+            ..self.clone()
+        }
     }
 }
 
@@ -374,8 +485,8 @@ fn install_systemd(job: &Job, exe: &Path, dirs: &Dirs) -> Result<()> {
         when = job.when,
         log = dirs.log_file(&job.id).display(),
     );
-    std::fs::write(dir.join(format!("{unit}.service")), service)?;
-    std::fs::write(dir.join(format!("{unit}.timer")), timer)?;
+    write_private(&dir.join(format!("{unit}.service")), service.as_bytes())?;
+    write_private(&dir.join(format!("{unit}.timer")), timer.as_bytes())?;
     systemctl(&["daemon-reload"])?;
     systemctl(&["enable", "--now", &format!("{unit}.timer")])
 }
@@ -394,21 +505,14 @@ fn uninstall_systemd(id: &str) -> Result<()> {
 /// Runs `job` once: the tool itself with the saved arguments, its output appended to the log,
 /// the result recorded. Returns the exit code.
 pub fn run_once(job: &Job, dirs: &Dirs) -> Result<i32> {
-    std::fs::create_dir_all(&dirs.state)
-        .with_context(|| format!("creating {}", dirs.state.display()))?;
-    let log_path = dirs.log_file(&job.id);
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut log = dirs.open_log(&job.id)?;
     let started = Utc::now();
     writeln!(
         log,
         "=== {} schedule {}: docker-volume-backup {}",
         started.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %z"),
         job.id,
-        job.args.join(" ")
+        job.redacted().args.join(" ")
     )?;
     let exe = std::env::current_exe().context("finding the tool's own path")?;
     let status = Command::new(exe)
@@ -472,6 +576,99 @@ mod tests {
         assert!(is_entry_of(&line, "a-1"));
         assert!(!is_entry_of(&line, "a"));
         assert!(!is_entry_of("0 3 * * * other", "a-1"));
+    }
+
+    #[test]
+    fn credentials_leave_urls() {
+        let strip = |u| {
+            let (s, changed) = strip_url_credentials(u);
+            (s.into_owned(), changed)
+        };
+        assert_eq!(
+            strip("https://AKIA:s3cr3t@minio.example:9000/x?y=1"),
+            ("https://minio.example:9000/x?y=1".into(), true)
+        );
+        assert_eq!(
+            strip("tcp://user:pa:ss@docker.example:2376"),
+            ("tcp://docker.example:2376".into(), true)
+        );
+        // A password may hold an `@`: the host starts after the last one.
+        assert_eq!(
+            strip("http://u:p@ss@h/p@th"),
+            ("http://h/p@th".into(), true)
+        );
+        // A bare user of a URL other than ssh may be a token.
+        assert_eq!(strip("https://ghp_token@h/"), ("https://h/".into(), true));
+        // ssh keeps whom to log in as.
+        assert_eq!(
+            strip("ssh://deploy:pw@box:2222"),
+            ("ssh://deploy@box:2222".into(), true)
+        );
+        assert_eq!(strip("ssh://:pw@box"), ("ssh://box".into(), true));
+        for kept in [
+            "ssh://deploy@box",
+            "s3://bucket/prefix",
+            "unix:///var/run/docker.sock",
+            "/srv/backups/a@b",
+            "--keep-last",
+            "user@host:/path",
+            "weird scheme://u:p@h",
+        ] {
+            assert_eq!(strip(kept), (kept.to_string(), false), "{kept}");
+        }
+    }
+
+    #[test]
+    fn private_files_are_0600_and_fix_older_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = Dirs {
+            config: dir.path().join("config/schedules"),
+            state: dir.path().join("state"),
+        };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let job = Job {
+            id: "j-1".into(),
+            volumes: vec!["v".into()],
+            destinations: vec!["/b".into()],
+            cron: "0 3 * * *".into(),
+            when: "daily at 03:00".into(),
+            scheduler: Scheduler::Cron,
+            args: vec!["-H".into(), "tcp://u:pw@h:2375".into()],
+            created: Utc::now(),
+        };
+        dirs.save(&job).unwrap();
+        assert_eq!(mode(&dirs.job_file("j-1")), 0o600);
+        assert_eq!(mode(&dirs.config), 0o700);
+        // A file left 0644 by an older version is 0600 after it is written again.
+        std::fs::set_permissions(dirs.job_file("j-1"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        dirs.save(&job).unwrap();
+        assert_eq!(mode(&dirs.job_file("j-1")), 0o600);
+        private_dir(&dirs.state).unwrap();
+        std::fs::write(dirs.log_file("j-1"), "old\n").unwrap();
+        std::fs::set_permissions(dirs.log_file("j-1"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let mut log = dirs.open_log("j-1").unwrap();
+        writeln!(log, "new").unwrap();
+        assert_eq!(mode(&dirs.log_file("j-1")), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(dirs.log_file("j-1")).unwrap(),
+            "old\nnew\n"
+        );
+        dirs.record(
+            "j-1",
+            &LastRun {
+                started: Utc::now(),
+                finished: Utc::now(),
+                exit_code: 0,
+            },
+        )
+        .unwrap();
+        assert_eq!(mode(&dirs.last_run_file("j-1")), 0o600);
+        assert_eq!(job.redacted().args[1], "tcp://h:2375");
+        // No temporary file stays behind.
+        let names: Vec<_> = std::fs::read_dir(&dirs.config).unwrap().collect();
+        assert_eq!(names.len(), 1);
     }
 
     #[test]
