@@ -24,7 +24,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use tokio_util::sync::CancellationToken;
 
-use super::format::{sniff, DbManifest, DumpKind};
+use super::format::{sniff, DbManifest, DbTrailer, DumpKind};
 use super::postgres::ClusterFilter;
 use super::{mysql, postgres, Flavor, Server};
 use crate::archive::{ArchiveError, Counters, Decoder};
@@ -158,16 +158,20 @@ fn ends_with_marker(tail: &[u8], marker: &str) -> bool {
     false
 }
 
-/// How much of a dump's end is kept to look for its end marker.
+/// How much of a dump's end is kept to look for its end marker and trailer.
 const TAIL_LEN: usize = 4096;
 
 /// A `Read` that fails at the end of its input unless the input ended with the dump tool's end
-/// marker: a cut dump is an error before the client sees the end of its input.
+/// marker, and, when `db-dump`'s trailer follows it, matches the trailer's length and checksum:
+/// a cut or damaged dump is an error before the client sees the end of its input.
 struct EndCheck<R> {
     inner: R,
     tool: &'static str,
     marker: &'static str,
+    /// The last bytes read, not yet hashed (the trailer is not part of what it covers).
     tail: Vec<u8>,
+    hasher: blake3::Hasher,
+    hashed: u64,
 }
 
 impl<R: Read> EndCheck<R> {
@@ -177,7 +181,34 @@ impl<R: Read> EndCheck<R> {
             tool,
             marker,
             tail: Vec::with_capacity(2 * TAIL_LEN),
+            hasher: blake3::Hasher::new(),
+            hashed: 0,
         }
+    }
+
+    fn check_end(&mut self) -> Result<(), ArchiveError> {
+        let mut body = &self.tail[..];
+        if let Some((trailer, start)) = DbTrailer::find(&self.tail) {
+            self.hasher.update(&self.tail[..start]);
+            let bytes = self.hashed + start as u64;
+            let sum = self.hasher.finalize().to_hex();
+            if trailer.bytes != bytes || trailer.blake3 != sum.as_str() {
+                return Err(ArchiveError::Corrupt(format!(
+                    "the dump does not match the checksum db-dump wrote at its end ({} bytes \
+                     read, {} recorded)",
+                    bytes, trailer.bytes
+                )));
+            }
+            body = &self.tail[..start];
+        }
+        if ends_with_marker(body, self.marker) {
+            return Ok(());
+        }
+        Err(ArchiveError::Truncated(format!(
+            "the dump does not end with the line `{}` that {} writes last: it was cut short or \
+             damaged",
+            self.marker, self.tool
+        )))
     }
 }
 
@@ -185,18 +216,15 @@ impl<R: Read> Read for EndCheck<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() {
-            if ends_with_marker(&self.tail, self.marker) {
-                return Ok(0);
-            }
-            return Err(io::Error::other(ArchiveError::Truncated(format!(
-                "the dump does not end with the line `{}` that {} writes last: it was cut \
-                 short or damaged",
-                self.marker, self.tool
-            ))));
+            self.check_end().map_err(io::Error::other)?;
+            return Ok(0);
         }
         self.tail.extend_from_slice(&buf[..n]);
         if self.tail.len() > 2 * TAIL_LEN {
-            self.tail.drain(..self.tail.len() - TAIL_LEN);
+            let done = self.tail.len() - TAIL_LEN;
+            self.hasher.update(&self.tail[..done]);
+            self.hashed += done as u64;
+            self.tail.drain(..done);
         }
         Ok(n)
     }
@@ -709,6 +737,33 @@ mod tests {
         assert!(err.to_string().contains("pg_dump writes last"), "{err}");
         assert!(err.is_damage());
         assert_eq!(end_marker(DumpKind::PgCustom), None);
+    }
+
+    #[test]
+    fn the_trailer_of_db_dump_is_checked() {
+        let mut dump = b"-- docker-volume-backup db-dump {}\n".to_vec();
+        dump.extend(b"INSERT INTO t VALUES (1);\n".repeat(1000));
+        dump.extend_from_slice(b"--\n-- PostgreSQL database cluster dump complete\n--\n\n");
+        let trailer = DbTrailer {
+            bytes: dump.len() as u64,
+            blake3: blake3::hash(&dump).to_hex().to_string(),
+        };
+        dump.extend_from_slice(trailer.to_line().as_bytes());
+        let marker = end_marker(DumpKind::PgCluster).unwrap();
+        assert_eq!(
+            read_all(&mut EndCheck::new(&dump[..], marker)).unwrap(),
+            dump
+        );
+        // A changed byte with the marker and trailer intact.
+        let mut damaged = dump.clone();
+        damaged[2000] = b'X';
+        let err = read_all(&mut EndCheck::new(&damaged[..], marker)).unwrap_err();
+        assert!(matches!(err, ArchiveError::Corrupt(_)), "{err}");
+        // Text after the trailer hides it, and the marker is no longer last.
+        let mut more = dump.clone();
+        more.extend_from_slice(b"DROP DATABASE app;\n");
+        let err = read_all(&mut EndCheck::new(&more[..], marker)).unwrap_err();
+        assert!(matches!(err, ArchiveError::Truncated(_)), "{err}");
     }
 
     #[test]
