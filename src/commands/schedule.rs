@@ -61,7 +61,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
     // Credentials in a URL would sit in the schedule's file and every log line of its runs.
     let mut stripped = Vec::new();
     for arg in saved.iter_mut().chain(destinations.iter_mut()) {
-        if let (clean, true) = schedule::strip_url_credentials(arg) {
+        if let (clean, true) = crate::url::strip_credentials(arg) {
             let clean = clean.into_owned();
             if !stripped.contains(&clean) {
                 stripped.push(clean.clone());
