@@ -340,7 +340,10 @@ fn schedule_files_are_private_and_hold_no_credentials() {
     let run = tool_at(h, &["run-schedule", &id]);
     assert!(!run.stderr.contains(secret), "{}", run.stderr);
     let logged = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(logged.matches("--s3-endpoint https://127.0.0.1:9").count(), 2);
+    assert_eq!(
+        logged.matches("--s3-endpoint https://127.0.0.1:9").count(),
+        2
+    );
     assert!(!logged.contains(secret), "{logged}");
     tool_at(h, &["schedule", "rm", &id]).ok();
 }
