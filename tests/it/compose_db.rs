@@ -216,7 +216,11 @@ fn export_with_dumps_and_replay_under_another_project() {
     let kept = rows(&new);
     let whole = std::fs::read(&file).unwrap();
     let sql_text = zstd::decode_all(&whole[..]).unwrap();
-    for cut in [&whole[..whole.len() / 2], &sql_text[..sql_text.len() / 2]] {
+    // (A small dump is read whole when it is opened: its cut zstd stream fails there.)
+    for (cut, says) in [
+        (&whole[..whole.len() / 2], "truncated"),
+        (&sql_text[..sql_text.len() / 2], "nothing was changed"),
+    ] {
         std::fs::write(&file, cut).unwrap();
         let run = run_in(
             &p.path(),
@@ -230,7 +234,7 @@ fn export_with_dumps_and_replay_under_another_project() {
             ],
         );
         assert_eq!(run.code, 6, "{}", run.stderr);
-        assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+        assert!(run.stderr.contains(says), "{}", run.stderr);
         assert_eq!(rows(&new), kept);
     }
     std::fs::write(&file, &whole).unwrap();
