@@ -25,6 +25,7 @@ pub mod retention;
 pub mod schedule;
 pub mod settings;
 pub mod storage;
+pub mod url;
 
 use std::ffi::OsString;
 

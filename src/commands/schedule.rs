@@ -58,6 +58,22 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         ]);
     }
     saved.extend(policy.to_args());
+    // Credentials in a URL would sit in the schedule's file and every log line of its runs.
+    let mut stripped = Vec::new();
+    for arg in saved.iter_mut().chain(destinations.iter_mut()) {
+        if let (clean, true) = crate::url::strip_credentials(arg) {
+            let clean = clean.into_owned();
+            if !stripped.contains(&clean) {
+                stripped.push(clean.clone());
+            }
+            *arg = clean;
+        }
+    }
+    for url in &stripped {
+        output::warn(&format!(
+            "the credentials in {url} are not saved with the schedule: its runs connect without them"
+        ));
+    }
     let job = Job {
         id: schedule::new_id(&args.volumes),
         volumes: args.volumes.clone(),
@@ -172,6 +188,7 @@ fn ls(format: Format) -> Result<()> {
     let rows: Vec<Row> = dirs
         .all()?
         .into_iter()
+        .map(|job| job.redacted())
         .map(|job| Row {
             log: dirs.log_file(&job.id).display().to_string(),
             installed: match job.scheduler {

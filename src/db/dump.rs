@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use super::format::DbManifest;
+use super::format::{DbManifest, DbTrailer};
 use super::{mysql, postgres, DumpFormat, Flavor, Scope, Server};
 use crate::archive::{Counters, EncodeOptions, Encoder};
 use crate::docker::exec::{self, Exec};
@@ -149,7 +149,7 @@ impl DumpPlan {
 }
 
 /// Streams the dump into `out`, compressed with `encode` (plain SQL starts with the manifest
-/// line). Returns `out` only if the dump tool succeeded; on failure or cancellation `out` is
+/// line and ends with the trailer line). Returns `out` only if the dump tool succeeded; on failure or cancellation `out` is
 /// dropped (a `Sink` then removes its temporary file) and the error carries the tool's message.
 pub async fn dump_into<W: Write + Send + 'static>(
     plan: &DumpPlan,
@@ -163,8 +163,13 @@ pub async fn dump_into<W: Write + Send + 'static>(
     let writer = tokio::task::spawn_blocking(move || -> io::Result<W> {
         let mut input = ChannelReader::new(rx);
         let mut enc = Encoder::new(out, encode)?;
-        if let Some(line) = header {
+        // The trailer's checksum covers every byte before it, the manifest line included.
+        let mut hasher = blake3::Hasher::new();
+        let mut written = 0u64;
+        if let Some(line) = &header {
             enc.write_all(line.as_bytes())?;
+            hasher.update(line.as_bytes());
+            written += line.len() as u64;
         }
         let mut buf = vec![0u8; 256 * 1024];
         loop {
@@ -173,7 +178,16 @@ pub async fn dump_into<W: Write + Send + 'static>(
                 break;
             }
             enc.write_all(&buf[..n])?;
+            hasher.update(&buf[..n]);
+            written += n as u64;
             counters.add_tar_bytes(n as u64);
+        }
+        if header.is_some() {
+            let trailer = DbTrailer {
+                bytes: written,
+                blake3: hasher.finalize().to_hex().to_string(),
+            };
+            enc.write_all(trailer.to_line().as_bytes())?;
         }
         enc.finish()
     });

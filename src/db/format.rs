@@ -1,9 +1,11 @@
-//! What a dump file is: its manifest (a first SQL comment line written by `db-dump`), and, for
-//! files without one, the format recognised from the first bytes (PostgreSQL custom format,
-//! pg_dump / pg_dumpall SQL, mysqldump / mariadb-dump SQL).
+//! What a dump file is: its manifest (a first SQL comment line written by `db-dump`) and its
+//! trailer (a last comment line with the length and blake3 checksum of everything before it),
+//! and, for files without a manifest, the format recognised from the first bytes (PostgreSQL
+//! custom format, pg_dump / pg_dumpall SQL, mysqldump / mariadb-dump SQL).
 //!
-//! The manifest is an SQL comment so that the file stays exactly what the dump tool wrote plus
-//! one line every client skips: `zstd -dc x.sql.zst | psql` and `| mysql` work by hand.
+//! Both are SQL comments so that the file stays exactly what the dump tool wrote plus two lines
+//! every client skips: `zstd -dc x.sql.zst | psql` and `| mysql` work by hand. The custom
+//! format has neither: its file is pg_dump's, byte for byte.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +47,39 @@ impl DbManifest {
             .ok()?
             .strip_prefix(MANIFEST_PREFIX)?;
         serde_json::from_str(json).ok()
+    }
+}
+
+/// The start of the trailer line.
+pub const TRAILER_PREFIX: &str = "-- docker-volume-backup db-dump end ";
+
+/// What `db-dump` writes after a SQL dump: the length and blake3 checksum of every byte before
+/// the trailer line (the manifest line included), so that a restore can tell a damaged dump
+/// from a whole one before anything is replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbTrailer {
+    pub bytes: u64,
+    pub blake3: String,
+}
+
+impl DbTrailer {
+    /// The trailer as one comment line, ending in a line break.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{TRAILER_PREFIX}{}\n",
+            serde_json::to_string(self).expect("serialisable")
+        )
+    }
+
+    /// Finds a trailer as the last line of `tail` (the end of a dump): the trailer and where its
+    /// line starts in `tail`.
+    pub fn find(tail: &[u8]) -> Option<(DbTrailer, usize)> {
+        let body = tail.strip_suffix(b"\n")?;
+        let start = body.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let json = std::str::from_utf8(&body[start..])
+            .ok()?
+            .strip_prefix(TRAILER_PREFIX)?;
+        Some((serde_json::from_str(json).ok()?, start))
     }
 }
 
@@ -140,6 +175,23 @@ mod tests {
         );
         let all = manifest(Flavor::MariaDb, DumpFormat::Plain, None);
         assert_eq!(sniff(b"", Some(&all)), Some(DumpKind::MySql { all: true }));
+    }
+
+    #[test]
+    fn trailer_is_found_on_the_last_line() {
+        let t = DbTrailer {
+            bytes: 42,
+            blake3: "ab".repeat(32),
+        };
+        let mut tail = b"x;\n-- Dump completed on 2026-11-30\n".to_vec();
+        let at = tail.len();
+        tail.extend_from_slice(t.to_line().as_bytes());
+        assert_eq!(DbTrailer::find(&tail), Some((t.clone(), at)));
+        assert_eq!(DbTrailer::find(t.to_line().as_bytes()), Some((t, 0)));
+        // Cut, or followed by more: no trailer.
+        assert_eq!(DbTrailer::find(&tail[..tail.len() - 1]), None);
+        tail.extend_from_slice(b"DROP TABLE x;\n");
+        assert_eq!(DbTrailer::find(&tail), None);
     }
 
     #[test]

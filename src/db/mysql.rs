@@ -104,6 +104,12 @@ impl Server {
             .unwrap_or(0))
     }
 
+    pub async fn my_drop_database(&self, client: &str, db: &str) -> Result<()> {
+        let sql = format!("DROP DATABASE IF EXISTS {}", ident(db));
+        self.my_query(client, &sql).await?;
+        Ok(())
+    }
+
     pub async fn my_recreate_database(
         &self,
         client: &str,

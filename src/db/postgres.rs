@@ -118,13 +118,33 @@ impl Server {
         Ok(self.pg_query(db, sql).await?.trim() != "0")
     }
 
-    /// Drops `db` (disconnecting its sessions) if it exists, then creates it empty.
-    pub async fn pg_recreate_database(&self, db: &str, drop_first: bool) -> Result<()> {
-        if drop_first {
-            let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(db));
-            self.pg_query(MAINTENANCE_DB, &sql).await?;
-        }
+    /// Creates `db`, empty.
+    pub async fn pg_create_database(&self, db: &str) -> Result<()> {
         let sql = format!("CREATE DATABASE {}", ident(db));
+        self.pg_query(MAINTENANCE_DB, &sql).await?;
+        Ok(())
+    }
+
+    /// Drops `db` if it exists, disconnecting its sessions.
+    pub async fn pg_drop_database(&self, db: &str) -> Result<()> {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", ident(db));
+        self.pg_query(MAINTENANCE_DB, &sql).await?;
+        Ok(())
+    }
+
+    /// Renames `db` to `aside` and `new` to `db` in one transaction (both or neither), after
+    /// disconnecting the sessions of `db` (a database in use cannot be renamed; the rename
+    /// waits a few seconds for them to go).
+    pub async fn pg_rename_into_place(&self, db: &str, new: &str, aside: &str) -> Result<()> {
+        let sql = format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = {} \
+             AND pid <> pg_backend_pid(); ALTER DATABASE {db} RENAME TO {aside}; \
+             ALTER DATABASE {new} RENAME TO {db}",
+            sql_literal(db),
+            db = ident(db),
+            aside = ident(aside),
+            new = ident(new),
+        );
         self.pg_query(MAINTENANCE_DB, &sql).await?;
         Ok(())
     }

@@ -2,10 +2,16 @@
 //! context and S3 settings they were made under) plus an entry that runs `run-schedule ID`: a
 //! line in the user's crontab, marked with the ID, or a systemd user timer. Each run appends to
 //! a log the user can find and records its result, which `schedule ls` shows.
+//!
+//! Every file here is the user's alone (mode 0600, in 0700 directories): a schedule holds the
+//! endpoints and destinations it runs against, a log what its runs printed. URLs lose their
+//! credentials (`url::strip_credentials`) before they are saved or logged.
 
 pub mod cron;
 
+use std::fs::{DirBuilder, File, OpenOptions};
 use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -91,11 +97,9 @@ impl Dirs {
     }
 
     pub fn save(&self, job: &Job) -> Result<()> {
-        std::fs::create_dir_all(&self.config)
-            .with_context(|| format!("creating {}", self.config.display()))?;
+        private_dir(&self.config)?;
         let path = self.job_file(&job.id);
-        std::fs::write(&path, serde_json::to_vec_pretty(job)?)
-            .with_context(|| format!("writing {}", path.display()))
+        write_private(&path, &serde_json::to_vec_pretty(job)?)
     }
 
     pub fn load(&self, id: &str) -> Result<Job> {
@@ -144,12 +148,81 @@ impl Dirs {
     }
 
     fn record(&self, id: &str, run: &LastRun) -> Result<()> {
-        std::fs::create_dir_all(&self.state)?;
-        let path = self.last_run_file(id);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(run)?)?;
-        std::fs::rename(&tmp, &path)?;
-        Ok(())
+        private_dir(&self.state)?;
+        write_private(&self.last_run_file(id), &serde_json::to_vec_pretty(run)?)
+    }
+
+    /// Opens the log of schedule `id` for appending, created 0600; a log left by an older
+    /// version with a wider mode is narrowed on the open file.
+    pub fn open_log(&self, id: &str) -> Result<File> {
+        private_dir(&self.state)?;
+        let path = self.log_file(id);
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(PRIVATE_FILE)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        narrow(&log, &path)?;
+        Ok(log)
+    }
+}
+
+/// Mode of every file the schedules write.
+const PRIVATE_FILE: u32 = 0o600;
+
+/// Creates `dir` (and its missing parents) 0700 if it is not there.
+fn private_dir(dir: &Path) -> Result<()> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Sets an open file's mode to 0600 if it is wider.
+fn narrow(file: &File, path: &Path) -> Result<()> {
+    let mode = file.metadata()?.permissions().mode() & 0o777;
+    if mode != PRIVATE_FILE {
+        file.set_permissions(std::fs::Permissions::from_mode(PRIVATE_FILE))
+            .with_context(|| format!("making {} private", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `path` atomically with mode 0600: a temporary file beside it, created 0600 (never
+/// readable by others, not even for a moment), synced and renamed over the old file, which
+/// takes an older, wider file's mode away with it.
+fn write_private(path: &Path, content: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(PRIVATE_FILE))
+        .tempfile_in(dir)
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.write_all(content)
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+impl Job {
+    /// The schedule with every URL in its arguments and destinations stripped of credentials
+    /// (for logs and listings of schedules saved before they were stripped on saving).
+    pub fn redacted(&self) -> Job {
+        let strip = |v: &[String]| -> Vec<String> {
+            v.iter()
+                .map(|a| crate::url::strip_credentials(a).0.into_owned())
+                .collect()
+        };
+        Job {
+            args: strip(&self.args),
+            destinations: strip(&self.destinations),
+            ..self.clone()
+        }
     }
 }
 
@@ -374,8 +447,8 @@ fn install_systemd(job: &Job, exe: &Path, dirs: &Dirs) -> Result<()> {
         when = job.when,
         log = dirs.log_file(&job.id).display(),
     );
-    std::fs::write(dir.join(format!("{unit}.service")), service)?;
-    std::fs::write(dir.join(format!("{unit}.timer")), timer)?;
+    write_private(&dir.join(format!("{unit}.service")), service.as_bytes())?;
+    write_private(&dir.join(format!("{unit}.timer")), timer.as_bytes())?;
     systemctl(&["daemon-reload"])?;
     systemctl(&["enable", "--now", &format!("{unit}.timer")])
 }
@@ -394,21 +467,14 @@ fn uninstall_systemd(id: &str) -> Result<()> {
 /// Runs `job` once: the tool itself with the saved arguments, its output appended to the log,
 /// the result recorded. Returns the exit code.
 pub fn run_once(job: &Job, dirs: &Dirs) -> Result<i32> {
-    std::fs::create_dir_all(&dirs.state)
-        .with_context(|| format!("creating {}", dirs.state.display()))?;
-    let log_path = dirs.log_file(&job.id);
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)
-        .with_context(|| format!("opening {}", log_path.display()))?;
+    let mut log = dirs.open_log(&job.id)?;
     let started = Utc::now();
     writeln!(
         log,
         "=== {} schedule {}: docker-volume-backup {}",
         started.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S %z"),
         job.id,
-        job.args.join(" ")
+        job.redacted().args.join(" ")
     )?;
     let exe = std::env::current_exe().context("finding the tool's own path")?;
     let status = Command::new(exe)
@@ -472,6 +538,59 @@ mod tests {
         assert!(is_entry_of(&line, "a-1"));
         assert!(!is_entry_of(&line, "a"));
         assert!(!is_entry_of("0 3 * * * other", "a-1"));
+    }
+
+    #[test]
+    fn private_files_are_0600_and_fix_older_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let dirs = Dirs {
+            config: dir.path().join("config/schedules"),
+            state: dir.path().join("state"),
+        };
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let job = Job {
+            id: "j-1".into(),
+            volumes: vec!["v".into()],
+            destinations: vec!["/b".into()],
+            cron: "0 3 * * *".into(),
+            when: "daily at 03:00".into(),
+            scheduler: Scheduler::Cron,
+            args: vec!["-H".into(), "tcp://u:pw@h:2375".into()],
+            created: Utc::now(),
+        };
+        dirs.save(&job).unwrap();
+        assert_eq!(mode(&dirs.job_file("j-1")), 0o600);
+        assert_eq!(mode(&dirs.config), 0o700);
+        // A file left 0644 by an older version is 0600 after it is written again.
+        std::fs::set_permissions(dirs.job_file("j-1"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        dirs.save(&job).unwrap();
+        assert_eq!(mode(&dirs.job_file("j-1")), 0o600);
+        private_dir(&dirs.state).unwrap();
+        std::fs::write(dirs.log_file("j-1"), "old\n").unwrap();
+        std::fs::set_permissions(dirs.log_file("j-1"), std::fs::Permissions::from_mode(0o644))
+            .unwrap();
+        let mut log = dirs.open_log("j-1").unwrap();
+        writeln!(log, "new").unwrap();
+        assert_eq!(mode(&dirs.log_file("j-1")), 0o600);
+        assert_eq!(
+            std::fs::read_to_string(dirs.log_file("j-1")).unwrap(),
+            "old\nnew\n"
+        );
+        dirs.record(
+            "j-1",
+            &LastRun {
+                started: Utc::now(),
+                finished: Utc::now(),
+                exit_code: 0,
+            },
+        )
+        .unwrap();
+        assert_eq!(mode(&dirs.last_run_file("j-1")), 0o600);
+        assert_eq!(job.redacted().args[1], "tcp://h:2375");
+        // No temporary file stays behind.
+        let names: Vec<_> = std::fs::read_dir(&dirs.config).unwrap().collect();
+        assert_eq!(names.len(), 1);
     }
 
     #[test]

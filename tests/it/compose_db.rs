@@ -210,6 +210,34 @@ fn export_with_dumps_and_replay_under_another_project() {
     )
     .ok();
     assert_eq!(rows(&new), want, "replayed from a split directory");
+    // A cut dump replays nothing, even with --force: pg_dumpall's DROP DATABASE statements come
+    // inside the stream, so the whole of it is checked first, and the database stays as it was.
+    sql(&new, "INSERT INTO people (name) VALUES ('kept')").ok();
+    let kept = rows(&new);
+    let whole = std::fs::read(&file).unwrap();
+    let sql_text = zstd::decode_all(&whole[..]).unwrap();
+    // (A small dump is read whole when it is opened: its cut zstd stream fails there.)
+    for (cut, says) in [
+        (&whole[..whole.len() / 2], "truncated"),
+        (&sql_text[..sql_text.len() / 2], "nothing was changed"),
+    ] {
+        std::fs::write(&file, cut).unwrap();
+        let run = run_in(
+            &p.path(),
+            &[
+                "compose-import",
+                dir.to_str().unwrap(),
+                "-p",
+                &new,
+                "--replay-dumps",
+                "--force",
+            ],
+        );
+        assert_eq!(run.code, 6, "{}", run.stderr);
+        assert!(run.stderr.contains(says), "{}", run.stderr);
+        assert_eq!(rows(&new), kept);
+    }
+    std::fs::write(&file, &whole).unwrap();
     // Dumps are not encrypted: refused with encryption, before anything is written.
     let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
     let enc = out.path().join("enc.compose.tar");

@@ -510,3 +510,334 @@ fn db_dump_refuses_what_is_not_a_running_database() {
     std::fs::write(d.join("x.sql"), "hello, not a dump\n").unwrap();
     run_in(d, &["db-restore", "x.sql", &plain]).fails_with(6, "not a database dump");
 }
+
+/// The first half of a file.
+fn cut(bytes: &[u8]) -> Vec<u8> {
+    bytes[..bytes.len() / 2].to_vec()
+}
+
+/// A file with a stretch in its middle overwritten by text no client, decoder or archive
+/// reader takes; its end (and so its end marker and trailer) is left as it was.
+fn corrupt(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let junk = b"\n');\nTHIS IS NOT SQL;\n".repeat(12);
+    let at = out.len() / 2;
+    let end = (at + junk.len()).min(out.len());
+    out[at..end].copy_from_slice(&junk[..end - at]);
+    out
+}
+
+/// A dump of db-dump's without its first (manifest) and last (trailer) lines: SQL exactly as
+/// the dump tool wrote it, as from any other source.
+fn foreign(dump: &[u8]) -> Vec<u8> {
+    let body = &dump[dump.iter().position(|&b| b == b'\n').unwrap() + 1..];
+    let last = body[..body.len() - 1]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .unwrap();
+    assert!(body[last + 1..].starts_with(b"-- docker-volume-backup db-dump end {"));
+    body[..last + 1].to_vec()
+}
+
+/// A file with one hex letter in its middle (of an md5 in the rows) changed to another: still
+/// SQL every client takes, with other data in it.
+fn flip(bytes: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    let at = (out.len() / 2..)
+        .find(|&i| (b'a'..=b'f').contains(&out[i]))
+        .unwrap();
+    out[at] = if out[at] == b'a' { b'b' } else { b'a' };
+    out
+}
+
+/// `db-restore --force` of each format (plain SQL raw and compressed, custom, pg_dumpall), cut
+/// in half and corrupted: a clear error, a non-zero exit, and every database exactly as it
+/// was, with no new database left behind. The whole dumps still restore.
+#[test]
+fn postgres_damaged_dumps_leave_the_databases_as_they_were() {
+    let password = "pg-damage-pw";
+    let server = DbServer::start(
+        "postgres",
+        &[
+            ("POSTGRES_USER", "app"),
+            ("POSTGRES_PASSWORD", password),
+            ("POSTGRES_DB", "appdb"),
+        ],
+        &[],
+        password,
+    );
+    let c = server.name.as_str();
+    let fill = "CREATE TABLE t (id int PRIMARY KEY, payload text);
+        INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 20000) g";
+    server.sql("appdb", fill);
+    server.sql("postgres", "CREATE DATABASE other");
+    server.sql("other", fill);
+    let dir = tempdir();
+    let d = dir.path();
+    run_in(d, &["db-dump", c, "-o", "plain.sql"]).ok();
+    run_in(d, &["db-dump", c, "-o", "plain.sql.zst"]).ok();
+    run_in(
+        d,
+        &["db-dump", c, "--format", "custom", "-o", "custom.dump"],
+    )
+    .ok();
+    run_in(d, &["db-dump", c, "--all", "-o", "all.sql"]).ok();
+    run_in(d, &["db-dump", c, "--all", "-o", "all.sql.zst"]).ok();
+    let read = |name: &str| std::fs::read(d.join(name)).unwrap();
+    let plain = read("plain.sql");
+    assert!(plain.starts_with(b"-- docker-volume-backup db-dump {"));
+    let text = String::from_utf8_lossy(&plain);
+    assert!(
+        text.trim_end()
+            .rsplit('\n')
+            .next()
+            .unwrap()
+            .starts_with("-- docker-volume-backup db-dump end {\"bytes\":"),
+        "a trailer ends the dump: {}",
+        &text[text.len() - 300..]
+    );
+    assert!(read("custom.dump").starts_with(b"PGDMP"));
+
+    // What the databases hold after the dumps were made: a restore would change it.
+    for db in ["appdb", "other"] {
+        server.sql(db, "INSERT INTO t VALUES (20001, 'after the dump')");
+    }
+    let state = || {
+        server.sql(
+            "postgres",
+            "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database \
+             WHERE datname NOT LIKE 'template%'",
+        ) + "|"
+            + &server.sql("appdb", "SELECT count(*) || ':' || max(id) FROM t")
+            + "|"
+            + &server.sql("other", "SELECT count(*) || ':' || max(id) FROM t")
+    };
+    let before = state();
+    assert_eq!(before, "appdb,other,postgres|20001:20001|20001:20001");
+
+    // (file, database flag, damage, exit code, what the error says)
+    type Damage = fn(&[u8]) -> Vec<u8>;
+    let cases: &[(&str, bool, Damage, i32, &str)] = &[
+        (
+            "plain.sql",
+            true,
+            cut,
+            6,
+            "-- PostgreSQL database dump complete",
+        ),
+        // psql would take the changed rows: db-dump's checksum refuses them.
+        ("plain.sql", true, flip, 6, "does not match the checksum"),
+        ("plain.sql.zst", true, cut, 6, "truncated"),
+        ("plain.sql.zst", true, corrupt, 6, "damaged"),
+        ("custom.dump", true, cut, 1, "pg_restore failed"),
+        ("custom.dump", true, corrupt, 1, "pg_restore failed"),
+        ("all.sql", false, cut, 6, "cluster dump complete"),
+        ("all.sql", false, flip, 6, "does not match the checksum"),
+        ("all.sql", false, corrupt, 6, "does not match the checksum"),
+        ("all.sql.zst", false, cut, 6, "truncated"),
+        ("all.sql.zst", false, corrupt, 6, "damaged"),
+    ];
+    for (file, one, damage, code, says) in cases {
+        std::fs::write(d.join("bad"), damage(&read(file))).unwrap();
+        let mut args = vec!["db-restore", "bad", c, "--force"];
+        if *one {
+            args.extend(["--database", "appdb"]);
+        }
+        let run = run_in(d, &args);
+        assert_eq!(run.code, *code, "{file}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{file}: {}", run.stderr);
+        let left = if *one {
+            "database `appdb` is as it was"
+        } else {
+            "nothing was changed"
+        };
+        assert!(run.stderr.contains(left), "{file}: {}", run.stderr);
+        assert_eq!(state(), before, "{file} changed the server: {}", run.stderr);
+    }
+
+    // SQL that db-dump did not write (no manifest line) restores, with a warning.
+    std::fs::write(d.join("foreign.sql"), foreign(&plain)).unwrap();
+    let run = run_in(
+        d,
+        &[
+            "db-restore",
+            "foreign.sql",
+            c,
+            "-d",
+            "elsewhere",
+            "--create",
+        ],
+    )
+    .ok();
+    assert!(run.stderr.contains("not made by"), "{}", run.stderr);
+    assert!(run.stderr.contains("`\\!`"), "{}", run.stderr);
+    server.sql("postgres", "DROP DATABASE elsewhere");
+    let run = run_in(
+        d,
+        &["db-restore", "plain.sql.zst", c, "-d", "appdb", "--force"],
+    )
+    .ok();
+    assert!(!run.stderr.contains("not made by"), "{}", run.stderr);
+
+    // The whole dumps replace the databases: their rows as dumped.
+    for (file, one) in [
+        ("plain.sql", true),
+        ("custom.dump", true),
+        ("all.sql.zst", false),
+    ] {
+        for db in ["appdb", "other"] {
+            server.sql(
+                db,
+                "INSERT INTO t VALUES (20001, 'after the dump') ON CONFLICT DO NOTHING",
+            );
+        }
+        let mut args = vec!["db-restore", file, c, "--force"];
+        if one {
+            args.extend(["--database", "appdb"]);
+        }
+        run_in(d, &args).ok();
+        let other = if one { "20001:20001" } else { "20000:20000" };
+        assert_eq!(
+            state(),
+            format!("appdb,other,postgres|20000:20000|{other}"),
+            "{file}"
+        );
+    }
+}
+
+/// The same for MariaDB: a replaced database is first replayed into a scratch database, so a
+/// dump that is whole at its end but damaged inside fails before the old one is dropped.
+#[test]
+fn mariadb_damaged_dumps_leave_the_databases_as_they_were() {
+    let password = "my-damage-pw";
+    let server = DbServer::start(
+        "mariadb",
+        &[
+            ("MARIADB_ROOT_PASSWORD", password),
+            ("MARIADB_DATABASE", "shop"),
+        ],
+        &[],
+        password,
+    );
+    let c = server.name.as_str();
+    let fill = "CREATE TABLE t (id INT PRIMARY KEY, payload VARCHAR(40));
+        INSERT INTO t WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq
+        WHERE n < 20000) SELECT n, MD5(n) FROM seq";
+    server.sql(
+        "shop",
+        &format!("SET SESSION max_recursive_iterations = 100000; {fill}"),
+    );
+    server.sql("mysql", "CREATE DATABASE crm");
+    server.sql(
+        "crm",
+        &format!("SET SESSION max_recursive_iterations = 100000; {fill}"),
+    );
+    let dir = tempdir();
+    let d = dir.path();
+    run_in(d, &["db-dump", c, "-o", "shop.sql"]).ok();
+    run_in(d, &["db-dump", c, "-o", "shop.sql.zst"]).ok();
+    run_in(d, &["db-dump", c, "--all", "-o", "all.sql"]).ok();
+    let read = |name: &str| std::fs::read(d.join(name)).unwrap();
+    // A dump that db-dump did not write: no trailer to check, only mysqldump's end line.
+    std::fs::write(d.join("foreign.sql"), foreign(&read("shop.sql"))).unwrap();
+
+    for db in ["shop", "crm"] {
+        server.sql(db, "INSERT INTO t VALUES (20001, 'after the dump')");
+    }
+    let state = || {
+        server.sql(
+            "mysql",
+            "SELECT GROUP_CONCAT(schema_name ORDER BY schema_name) FROM information_schema.schemata \
+             WHERE schema_name NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')",
+        ) + "|"
+            + &server.sql("shop", "SELECT CONCAT(COUNT(*), ':', MAX(id)) FROM t")
+            + "|"
+            + &server.sql("crm", "SELECT CONCAT(COUNT(*), ':', MAX(id)) FROM t")
+    };
+    let before = state();
+    assert_eq!(before, "crm,shop|20001:20001|20001:20001");
+
+    type Damage = fn(&[u8]) -> Vec<u8>;
+    let cases: &[(&str, bool, Damage, i32, &str, &str)] = &[
+        (
+            "shop.sql",
+            true,
+            cut,
+            6,
+            "-- Dump completed",
+            "nothing was changed",
+        ),
+        (
+            "shop.sql",
+            true,
+            flip,
+            6,
+            "does not match the checksum",
+            "nothing was changed",
+        ),
+        (
+            "shop.sql.zst",
+            true,
+            cut,
+            6,
+            "truncated",
+            "nothing was changed",
+        ),
+        (
+            "shop.sql.zst",
+            true,
+            corrupt,
+            6,
+            "damaged",
+            "nothing was changed",
+        ),
+        // Whole at its end, no checksum: the trial replay fails, the database stays.
+        (
+            "foreign.sql",
+            true,
+            corrupt,
+            1,
+            "failed",
+            "database `shop` is as it was",
+        ),
+        (
+            "all.sql",
+            false,
+            cut,
+            6,
+            "-- Dump completed",
+            "nothing was changed",
+        ),
+        (
+            "all.sql",
+            false,
+            flip,
+            6,
+            "does not match the checksum",
+            "nothing was changed",
+        ),
+    ];
+    for (file, one, damage, code, says, left) in cases {
+        std::fs::write(d.join("bad"), damage(&read(file))).unwrap();
+        let mut args = vec!["db-restore", "bad", c, "--force"];
+        if *one {
+            args.extend(["--database", "shop"]);
+        }
+        let run = run_in(d, &args);
+        assert_eq!(run.code, *code, "{file}: {}", run.stderr);
+        assert!(run.stderr.contains(says), "{file}: {}", run.stderr);
+        assert!(run.stderr.contains(left), "{file}: {}", run.stderr);
+        assert_eq!(state(), before, "{file} changed the server: {}", run.stderr);
+    }
+
+    // The whole dumps replace the databases.
+    let run = run_in(
+        d,
+        &["db-restore", "foreign.sql", c, "-d", "shop", "--force"],
+    )
+    .ok();
+    assert!(run.stderr.contains("not made by"), "{}", run.stderr);
+    assert_eq!(state(), "crm,shop|20000:20000|20001:20001");
+    run_in(d, &["db-restore", "all.sql", c, "--force"]).ok();
+    assert_eq!(state(), "crm,shop|20000:20000|20000:20000");
+}

@@ -475,3 +475,27 @@ fn migrate_a_compose_project_to_another_engine_over_ssh_with_stop() {
     ]);
     c.run().fails_with(5, "is not empty");
 }
+
+/// The remote socket path of an `ssh://` host reaches the remote `docker` as one word: the
+/// remote shell runs nothing in it.
+#[test]
+fn a_remote_socket_path_runs_nothing_in_the_remote_shell() {
+    let sshd = Sshd::start();
+    let pwned = format!("/tmp/dvbt-ssh-quoted-{}", std::process::id());
+    let _ = std::fs::remove_file(&pwned);
+    let host = format!("{}/run/no-such.sock;touch${{IFS}}{pwned}", sshd.url());
+    let run = sshd.tool().args(["-H", &host, "ls"]).run();
+    let ran = std::path::Path::new(&pwned).exists();
+    let _ = std::fs::remove_file(&pwned);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    assert!(
+        !ran,
+        "the remote shell ran what the path held: {}",
+        run.stderr
+    );
+    // A plain path still reaches the daemon.
+    sshd.tool()
+        .args(["-H", &format!("{}/var/run/docker.sock", sshd.url()), "ls"])
+        .run()
+        .ok();
+}

@@ -31,7 +31,8 @@ pub(super) enum HostError {
 
 impl HostError {
     pub(super) fn into_context_error(self, host: &str, from: String) -> ContextError {
-        let host = host.to_owned();
+        // The host as written, less a password someone put in it: errors are shown and logged.
+        let host = crate::url::strip_credentials(host).0.into_owned();
         match self {
             Self::Unsupported(reason) => ContextError::UnsupportedScheme { host, from, reason },
             Self::Bad(reason) => ContextError::BadHost { host, from, reason },

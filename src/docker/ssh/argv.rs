@@ -52,7 +52,9 @@ impl SshTarget {
         args.extend(["--".into(), self.host.clone(), "docker".into()]);
         if let Some(path) = self.socket_path.as_deref() {
             if !path.trim_matches('/').is_empty() {
-                args.push(format!("--host=unix://{path}"));
+                // ssh joins the remote command into one line for the remote shell: quoted, a
+                // path with spaces, `;` or `$(...)` stays one argument and runs nothing.
+                args.push(shell_quote(&format!("--host=unix://{path}")));
             }
         }
         args.extend(["system".into(), "dial-stdio".into()]);
@@ -85,6 +87,19 @@ impl SshTarget {
             s.push_str(&format!(":{port}"));
         }
         s
+    }
+}
+
+/// `s` as one word for a POSIX shell: bare when it holds only characters no shell treats
+/// specially, else in single quotes (`'` written as `'\''`).
+fn shell_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-=:,+@%".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
     }
 }
 
@@ -148,6 +163,9 @@ mod tests {
                 "dial-stdio"
             ]
         );
+        // What the remote shell would read as more than one word, or run, is quoted.
+        let args = target(None, None, Some("/run/a b;touch /tmp/x$(id)'q")).args(&[]);
+        assert_eq!(args[6], r"'--host=unix:///run/a b;touch /tmp/x$(id)'\''q'");
         // A bare `/` is no path, as in the CLI.
         assert!(!target(None, None, Some("/"))
             .args(&[])
