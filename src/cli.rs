@@ -226,7 +226,22 @@ pub struct RestoreArgs {
     pub force: bool,
 
     #[command(flatten)]
+    pub filter: EntryFilterArgs,
+
+    #[command(flatten)]
     pub decrypt: DecryptArgs,
+}
+
+/// Entries of an archive to leave out of a restore.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct EntryFilterArgs {
+    /// Skip device nodes (character and block devices) in the archive
+    #[arg(long)]
+    pub no_devices: bool,
+
+    /// Skip setuid and setgid files in the archive
+    #[arg(long)]
+    pub no_setuid: bool,
 }
 
 #[derive(Debug, Args)]
@@ -648,6 +663,9 @@ pub struct ComposeImportArgs {
     /// up first)
     #[arg(long)]
     pub replay_dumps: bool,
+
+    #[command(flatten)]
+    pub filter: EntryFilterArgs,
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,

@@ -25,7 +25,7 @@ use crate::db::restore::{open_counted, restore_with_progress, RestoreRequest};
 use crate::db::{Overrides, Server};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
-use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
+use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped, RestoreOptions};
 use crate::output::{self, Measure};
 use crate::pipe::DynRead;
 use crate::settings::Ctx;
@@ -141,13 +141,16 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
             &info.name,
             Some(info.clone()),
             reader,
-            args.force,
+            RestoreOptions {
+                force: args.force,
+                rewrite: crate::settings::flags::entry_filter(&args.filter),
+            },
             counters,
         )
         .await;
         progress.finish();
         let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
-        warn_skipped(&report);
+        warn_skipped(&ctx.out, &report);
         if let Source::Stream(shared) = &source {
             skip_parts(shared, &bv.file).await?;
         }

@@ -9,7 +9,7 @@ use anyhow::{Context as _, Result};
 use crate::archive::Counters;
 use crate::cli::RestoreArgs;
 use crate::error::{Kind, UserError};
-use crate::ops::restore::{describe, restore_volume, warn_skipped};
+use crate::ops::restore::{describe, restore_volume, warn_skipped, RestoreOptions};
 use crate::output::Measure;
 use crate::settings::Ctx;
 
@@ -47,14 +47,15 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let progress = ctx
         .out
         .progress(&target, Arc::clone(&counters), input_len, measure);
-    let result = restore_volume(
-        ctx, &engine, &target, recorded, reader, args.force, counters,
-    )
-    .await;
+    let how = RestoreOptions {
+        force: args.force,
+        rewrite: crate::settings::flags::entry_filter(&args.filter),
+    };
+    let result = restore_volume(ctx, &engine, &target, recorded, reader, how, counters).await;
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
-    warn_skipped(&report);
+    warn_skipped(&ctx.out, &report);
     ctx.out.info(&format!(
         "restored {} into volume {target} ({}, {:.1} s)",
         args.archive,

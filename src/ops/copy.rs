@@ -136,7 +136,10 @@ pub async fn copy_volume_between(
                     &target.name,
                     Some(like),
                     reader,
-                    force,
+                    restore::RestoreOptions {
+                        force,
+                        ..Default::default()
+                    },
                     counters,
                 )
             },

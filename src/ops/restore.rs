@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 
-use crate::archive::{Counters, RewriteReport, TarReader, Verdict, VolumeInfo};
+use crate::archive::{Counters, RewriteOptions, RewriteReport, TarReader, VolumeInfo};
 use crate::docker::helper::with_helper;
 use crate::docker::volumes::{self, User};
 use crate::docker::Engine;
@@ -19,17 +19,58 @@ use crate::ops::Ctx;
 use crate::output;
 use crate::pipe::DynRead;
 
-/// `54,261 entries, 1.31 GB of data, checksum verified`.
+/// `54,261 entries, 1.31 GB of data, checksum verified`, then what was left out or needs a
+/// look: `; 2 skipped; 1 device node, 1 setuid/setgid file (not restored)`.
 pub fn describe(report: &RewriteReport) -> String {
-    let (totals, check) = match &report.verdict {
-        Verdict::Verified(t) => (t, "checksum verified"),
-        Verdict::NoManifest(t) => (t, "no manifest to verify against"),
-    };
-    format!(
-        "{} entries, {} of data, {check}",
+    let totals = report.verdict.totals();
+    let mut text = format!(
+        "{} entries, {} of data, {}",
         output::thousands(totals.entries),
-        output::bytes(totals.content_bytes)
-    )
+        output::bytes(totals.content_bytes),
+        report.verdict.describe()
+    );
+    if report.skipped > 0 {
+        text.push_str(&format!("; {} skipped", output::thousands(report.skipped)));
+    }
+    let mut special = Vec::new();
+    let not = |skipped: bool| if skipped { " (not restored)" } else { "" };
+    if report.devices > 0 {
+        special.push(format!(
+            "{} device node{}{}",
+            output::thousands(report.devices),
+            plural(report.devices),
+            not(report.options.no_devices)
+        ));
+    }
+    if report.setuid > 0 {
+        special.push(format!(
+            "{} setuid/setgid file{}{}",
+            output::thousands(report.setuid),
+            plural(report.setuid),
+            not(report.options.no_setuid)
+        ));
+    }
+    if !special.is_empty() {
+        text.push_str(&format!("; {}", special.join(", ")));
+    }
+    text
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// How a restore treats its target and the archive's entries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Replace the content of a non-empty volume (`--force`).
+    pub force: bool,
+    /// What to leave out of the archive (`--no-devices`, `--no-setuid`).
+    pub rewrite: RewriteOptions,
 }
 
 /// Restores an opened archive into volume `target`, exactly or not at all: a missing volume is
@@ -43,7 +84,7 @@ pub async fn restore_volume(
     target: &str,
     like: Option<VolumeInfo>,
     reader: TarReader<DynRead>,
-    force: bool,
+    how: RestoreOptions,
     counters: Arc<Counters>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
@@ -59,9 +100,9 @@ pub async fn restore_volume(
                 driver: "local".into(),
                 ..Default::default()
             });
-            into_new(ctx, engine, target, &like, reader).await
+            into_new(ctx, engine, target, &like, reader, how.rewrite).await
         }
-        Some(volume) => into_existing(ctx, engine, &volume, &users, reader, force, counters).await,
+        Some(volume) => into_existing(ctx, engine, &volume, &users, reader, how, counters).await,
     }
 }
 
@@ -89,15 +130,40 @@ pub fn refuse_running(target: &str, users: &[User]) -> Result<()> {
     .into())
 }
 
-/// Warns about the entries a restore skipped (they would have left the volume).
-pub fn warn_skipped(report: &RewriteReport) {
-    for skipped in report.skipped.iter().take(20) {
-        output::warn(&format!("skipped {skipped}"));
+/// Says what a restore left out: one warning with the count by reason, and every kept name
+/// (`MAX_SKIPPED_NAMES` of them) at debug level (`-D`).
+pub fn warn_skipped(out: &output::Printer, report: &RewriteReport) {
+    if report.skipped == 0 {
+        return;
     }
-    if report.skipped.len() > 20 {
-        output::warn(&format!(
-            "... and {} more entries skipped",
-            report.skipped.len() - 20
+    let reasons: Vec<String> = report
+        .skipped_by_reason()
+        .iter()
+        .map(|(reason, n)| format!("{}: {}", output::thousands(*n), reason.as_str()))
+        .collect();
+    let list = if out.debug_enabled() {
+        ""
+    } else {
+        "; -D lists them"
+    };
+    output::warn(&format!(
+        "skipped {} entr{} ({}){list}",
+        output::thousands(report.skipped),
+        if report.skipped == 1 { "y" } else { "ies" },
+        reasons.join(", ")
+    ));
+    for skipped in &report.skipped_names {
+        out.debug(&format!(
+            "skipped {}: {}",
+            skipped.path,
+            skipped.reason.as_str()
+        ));
+    }
+    let unnamed = report.skipped - report.skipped_names.len() as u64;
+    if unnamed > 0 {
+        out.debug(&format!(
+            "... and {} more skipped entries",
+            output::thousands(unnamed)
         ));
     }
 }
@@ -109,6 +175,7 @@ async fn into_new(
     target: &str,
     like: &VolumeInfo,
     reader: TarReader<DynRead>,
+    options: RewriteOptions,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     volumes::create(docker, target, like).await?;
@@ -128,7 +195,7 @@ async fn into_new(
             .hint("restore into a volume of another name, or create it and use --force")
             .into());
         }
-        restore_with_helper(ctx, engine, target, reader).await
+        restore_with_helper(ctx, engine, target, reader, options).await
     }
     .await;
     if result.is_err() {
@@ -148,13 +215,14 @@ async fn into_existing(
     volume: &bollard::models::Volume,
     users: &[User],
     reader: TarReader<DynRead>,
-    force: bool,
+    how: RestoreOptions,
     counters: Arc<Counters>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
+    let options = how.rewrite;
     if volumes::is_empty(docker, target).await? {
-        let result = restore_with_helper(ctx, engine, target, reader).await;
+        let result = restore_with_helper(ctx, engine, target, reader, options).await;
         if result.is_err() {
             // Leave it as it was: empty.
             if let Err(e) = volumes::wipe(docker, volume, users).await {
@@ -163,7 +231,7 @@ async fn into_existing(
         }
         return result;
     }
-    if !force {
+    if !how.force {
         return Err(
             UserError::new(Kind::Refused, format!("volume `{target}` is not empty"))
                 .hint("use --force to replace its content, or restore into a new volume")
@@ -172,7 +240,7 @@ async fn into_existing(
     }
     // Restore into a scratch volume first: the archive is verified before the target changes.
     let scratch = volumes::create_scratch(docker, "scratch", target).await?;
-    let report = match restore_with_helper(ctx, engine, &scratch, reader).await {
+    let report = match restore_with_helper(ctx, engine, &scratch, reader, options).await {
         Ok(report) => report,
         Err(e) => {
             volumes::remove_scratch(docker, &scratch).await;
@@ -225,10 +293,11 @@ async fn restore_with_helper(
     engine: &Engine,
     volume: &str,
     reader: TarReader<DynRead>,
+    options: RewriteOptions,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     with_helper(docker, volume, false, async |helper| {
-        transfer::restore_into(docker, helper, reader, &ctx.cancel).await
+        transfer::restore_into(docker, helper, reader, options, &ctx.cancel).await
     })
     .await
 }

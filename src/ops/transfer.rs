@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
     self, index, ArchiveError, Counters, EncodeOptions, EncryptTo, ManifestHead, ManifestTrailer,
-    RewriteReport, TarReader,
+    RewriteOptions, RewriteReport, TarReader,
 };
 use crate::docker::stream;
 use crate::docker::Helper;
@@ -64,13 +64,18 @@ pub async fn restore_into(
     docker: &Docker,
     helper: &Helper,
     mut reader: TarReader<DynRead>,
+    options: RewriteOptions,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
     let (tx, rx) = pipe::channel();
     let producer = tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter::new(tx);
-        let (writer, report) =
-            archive::rewrite_for_upload(&mut reader, writer, crate::docker::helper::MOUNT_DIR)?;
+        let (writer, report) = archive::rewrite_for_upload(
+            &mut reader,
+            writer,
+            crate::docker::helper::MOUNT_DIR,
+            options,
+        )?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
@@ -105,7 +110,7 @@ pub async fn copy_volume(
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
     let (report, _) = stream_volume(docker, from, counters, false, |reader| {
-        restore_into(docker, to, reader, cancel)
+        restore_into(docker, to, reader, RewriteOptions::default(), cancel)
     })
     .await?;
     Ok(report)

@@ -6,8 +6,10 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use crate::archive::{Compression, EncodeOptions};
-use crate::cli::{ComposeArgs, DbCredentialArgs, KeepArgs, QuiesceArgs, SelectArgs, TuningArgs};
+use crate::archive::{Compression, EncodeOptions, RewriteOptions};
+use crate::cli::{
+    ComposeArgs, DbCredentialArgs, EntryFilterArgs, KeepArgs, QuiesceArgs, SelectArgs, TuningArgs,
+};
 use crate::compose::project::ProjectSpec;
 use crate::db::Overrides;
 use crate::docker::quiesce::Mode;
@@ -30,6 +32,14 @@ pub fn encode(t: &TuningArgs, compression: Compression) -> EncodeOptions {
         compression,
         level: t.level,
         threads,
+    }
+}
+
+/// `--no-devices`, `--no-setuid`: what a restore leaves out of the archive.
+pub fn entry_filter(f: &EntryFilterArgs) -> RewriteOptions {
+    RewriteOptions {
+        no_devices: f.no_devices,
+        no_setuid: f.no_setuid,
     }
 }
 
