@@ -20,4 +20,5 @@ mod roundtrip;
 mod s3;
 mod schedule;
 mod tls;
+mod untrusted;
 mod verify;
