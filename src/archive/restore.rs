@@ -92,7 +92,8 @@ pub struct RewriteReport {
 }
 
 impl RewriteReport {
-    fn new(options: RewriteOptions) -> Self {
+    /// The report of a rewrite that has not read anything yet.
+    pub fn new(options: RewriteOptions) -> Self {
         RewriteReport {
             verdict: Verdict::NoManifest(super::Totals {
                 entries: 0,

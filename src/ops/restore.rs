@@ -301,3 +301,29 @@ async fn restore_with_helper(
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_what_needs_a_look() {
+        let mut report = RewriteReport::new(RewriteOptions::default());
+        assert_eq!(
+            describe(&report),
+            "0 entries, 0 B of data, no manifest to verify against"
+        );
+        report.skipped = 2;
+        report.devices = 1;
+        report.setuid = 3;
+        assert_eq!(
+            describe(&report),
+            "0 entries, 0 B of data, no manifest to verify against; 2 skipped; 1 device node, \
+             3 setuid/setgid files"
+        );
+        report.options.no_devices = true;
+        assert!(
+            describe(&report).ends_with("; 1 device node (not restored), 3 setuid/setgid files")
+        );
+    }
+}
