@@ -392,9 +392,11 @@ fn write_entry<R: Read, W: Write>(
 fn fresh_header(entry: &Entry, kind: tar::EntryType) -> Result<tar::Header, ArchiveError> {
     let src = &entry.header;
     let old = src.as_old();
-    // An empty numeric field reads as 0, as the engine's own tar reader (Go) takes it.
+    // An empty numeric field reads as 0, as the engine's own tar reader (Go) takes it; so does
+    // one that a PAX record of the same name overrides (a negative mtime, say).
     let number = |r: std::io::Result<u64>, raw: &[u8], what: &str| {
-        if r.is_err() && raw.iter().all(|&b| b == 0 || b == b' ') {
+        let overridden = entry.pax.iter().any(|(k, _)| k == what);
+        if r.is_err() && (overridden || raw.iter().all(|&b| b == 0 || b == b' ')) {
             return Ok(0);
         }
         r.map_err(|e| {
