@@ -4,7 +4,7 @@ CARGO ?= cargo
 BIN   := target/release/docker-volume-backup
 
 .DEFAULT_GOAL := all
-.PHONY: all build install uninstall test test-deps fmt fmt-check clippy lint bench bench-quick bench-migrate fuzz \
+.PHONY: all build install uninstall test test-deps fmt fmt-check clippy lint bench bench-quick bench-migrate bomb fuzz \
         busybox-image clean help
 
 all: build ## release build (default)
@@ -50,12 +50,20 @@ bench-quick: ## the same on a tenth of the data
 bench-migrate: ## only migrate over a loopback sshd vs save | ssh | restore, on a tenth of the data
 	BENCH_SCALE=0.1 BENCH_MIGRATE_ONLY=1 scripts/bench.sh
 
+bomb: ## metadata bomb: peak memory of inspect, verify and restore on a crafted archive (not a test)
+	scripts/bomb.sh
+
 FUZZ_SECONDS ?= 60
-fuzz: ## fuzz the archive reader for FUZZ_SECONDS (60); installs cargo-fuzz if missing
+FUZZ_TARGETS := archive_reader restore_rewrite
+fuzz: ## fuzz the archive reader and the restore rewrite, FUZZ_SECONDS (60) each; installs cargo-fuzz if missing
 	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
 	# cargo-fuzz needs nightly flags (-Z sanitizer); RUSTC_BOOTSTRAP lets the stable toolchain take them.
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run archive_reader corpus/archive_reader -- \
-		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20
+	# Each target's corpus grows in a scratch copy; the committed one stays the small crafted set.
+	set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p fuzz/target/corpus/$$t && cp fuzz/corpus/$$t/* fuzz/target/corpus/$$t/; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t target/corpus/$$t -- \
+			-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 -print_final_stats=1); \
+	done
 
 busybox-image: ## import the local test image dvb-test-busybox:latest (no registry needed)
 	scripts/busybox-image.sh

@@ -242,6 +242,9 @@ pub struct RestoreArgs {
     pub verify: bool,
 
     #[command(flatten)]
+    pub filter: EntryFilterArgs,
+
+    #[command(flatten)]
     pub decrypt: DecryptArgs,
 
     #[command(flatten)]
@@ -253,6 +256,18 @@ pub struct RecoverArgs {
     /// Show what was left and what would be done, and change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// Entries of an archive to leave out of a restore.
+#[derive(Debug, Args, Clone, Copy, Default)]
+pub struct EntryFilterArgs {
+    /// Skip device nodes (character and block devices) in the archive
+    #[arg(long)]
+    pub no_devices: bool,
+
+    /// Skip setuid and setgid files in the archive
+    #[arg(long)]
+    pub no_setuid: bool,
 }
 
 #[derive(Debug, Args)]
@@ -706,6 +721,9 @@ pub struct ComposeImportArgs {
     /// network shares), after showing them [default: plain local volumes, labels only]
     #[arg(long, conflicts_with = "replay_dumps")]
     pub apply_volume_options: bool,
+
+    #[command(flatten)]
+    pub filter: EntryFilterArgs,
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,

@@ -13,7 +13,7 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     if let Ok(decoder) = Decoder::new(data) {
         let mut reader = TarReader::new(decoder, Arc::default());
-        if rewrite_for_upload(&mut reader, std::io::sink(), MOUNT_DIR).is_ok() {
+        if rewrite_for_upload(&mut reader, std::io::sink(), MOUNT_DIR, Default::default()).is_ok() {
             let _ = reader.verify();
         }
     }

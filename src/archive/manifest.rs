@@ -7,6 +7,12 @@
 //! standard `comment` keyword, which readers must ignore silently. The head carries what is known
 //! before the data is read; the trailer carries the counts and the checksum of the entries'
 //! bytes, known only at the end.
+//!
+//! Format 2 seals the manifest: the trailer's `checksum` covers the head (its header's bytes as
+//! stored), every other trailer field and the entries' checksum, so an edited head or trailer
+//! fails `verify` and `restore`. Format 1 archives (whose checksum covers the entries only) are
+//! still read; their manifest is reported as not covered. The checksum proves integrity, not
+//! authenticity: whoever can edit an archive can compute a new one.
 
 use std::collections::HashMap;
 
@@ -15,7 +21,9 @@ use serde::{Deserialize, Serialize};
 use super::Compression;
 
 /// The format version written into every manifest.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
+/// The first version whose checksum covers the manifest too.
+pub const SEALED_FORMAT: u32 = 2;
 
 /// The path in the `g` header; readers never create it as a file.
 pub(crate) const HEADER_NAME: &str = "docker-volume-backup.manifest";
@@ -66,10 +74,14 @@ pub struct ManifestTrailer {
     pub entries: u64,
     /// Bytes of file content.
     pub content_bytes: u64,
-    /// Bytes of the entries' tar stream (headers, content, padding) that the checksum covers.
+    /// Bytes of the entries' tar stream (headers, content, padding).
     pub tar_bytes: u64,
-    /// `blake3:<hex>` of those bytes.
+    /// Format 2: `blake3:<hex>` of the manifest head, every other field of this trailer and the
+    /// entries' checksum (`sealed_checksum`). Format 1: of the entries' bytes only.
     pub checksum: String,
+    /// Format 2: `blake3:<hex>` of the entries' tar bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries_checksum: Option<String>,
     /// Size of the segments below (the last may be shorter).
     #[serde(default)]
     pub segment_bytes: u64,
@@ -101,28 +113,66 @@ impl ManifestHead {
 }
 
 impl ManifestTrailer {
+    /// The trailer of the entries hashed to `hash`, sealed with the digest of the head's
+    /// header (`head_digest`, as written before them).
     pub fn new(
         entries: u64,
         content_bytes: u64,
         tar_bytes: u64,
         hash: &blake3::Hash,
         segments: &[super::checksum::Segment],
+        head_digest: Option<&blake3::Hash>,
     ) -> Self {
-        ManifestTrailer {
+        let mut trailer = ManifestTrailer {
             kind: "trailer".into(),
             format: FORMAT_VERSION,
             tool: env!("CARGO_PKG_NAME").into(),
             entries,
             content_bytes,
             tar_bytes,
-            checksum: checksum_string(hash),
+            checksum: String::new(),
+            entries_checksum: Some(checksum_string(hash)),
             segment_bytes: super::checksum::SEGMENT_BYTES,
             segments: segments
                 .iter()
                 .map(|s| s.hash.to_hex().to_string())
                 .collect(),
-        }
+        };
+        trailer.checksum = sealed_checksum(head_digest, &trailer);
+        trailer
     }
+}
+
+/// The digest of a manifest head as it is stored: the data of its PAX global header.
+pub fn head_digest(header_data: &[u8]) -> blake3::Hash {
+    blake3::hash(header_data)
+}
+
+/// The format 2 checksum: the head's digest (or its absence) and every trailer field but
+/// `checksum`, each length-prefixed so that no two manifests hash alike.
+pub fn sealed_checksum(head_digest: Option<&blake3::Hash>, t: &ManifestTrailer) -> String {
+    let mut h = blake3::Hasher::new_derive_key("docker-volume-backup manifest checksum, format 2");
+    let mut field = |bytes: &[u8]| {
+        h.update(&(bytes.len() as u64).to_le_bytes());
+        h.update(bytes);
+    };
+    match head_digest {
+        Some(d) => field(d.as_bytes()),
+        None => field(b""),
+    }
+    field(t.kind.as_bytes());
+    field(&t.format.to_le_bytes());
+    field(t.tool.as_bytes());
+    field(&t.entries.to_le_bytes());
+    field(&t.content_bytes.to_le_bytes());
+    field(&t.tar_bytes.to_le_bytes());
+    field(t.entries_checksum.as_deref().unwrap_or_default().as_bytes());
+    field(&t.segment_bytes.to_le_bytes());
+    field(&(t.segments.len() as u64).to_le_bytes());
+    for s in &t.segments {
+        field(s.as_bytes());
+    }
+    checksum_string(&h.finalize())
 }
 
 /// How checksums are spelled in manifests.
@@ -200,12 +250,44 @@ mod tests {
             parse_global_header(&data),
             Some(ManifestPart::Head(Box::new(head)))
         );
-        let trailer = ManifestTrailer::new(3, 10, 2048, &blake3::hash(b"x"), &[]);
+        let trailer = ManifestTrailer::new(3, 10, 2048, &blake3::hash(b"x"), &[], None);
         let data = pax_record("comment", &to_json(&trailer));
         assert_eq!(
             parse_global_header(&data),
             Some(ManifestPart::Trailer(trailer))
         );
+    }
+
+    #[test]
+    fn the_seal_covers_the_head_and_every_trailer_field() {
+        let head = head_digest(b"head");
+        let t = ManifestTrailer::new(3, 10, 2048, &blake3::hash(b"x"), &[], Some(&head));
+        assert_eq!(t.checksum, sealed_checksum(Some(&head), &t));
+        assert_ne!(t.checksum, sealed_checksum(Some(&head_digest(b"Head")), &t));
+        assert_ne!(t.checksum, sealed_checksum(None, &t));
+        let edits: [fn(&mut ManifestTrailer); 6] = [
+            |t| t.entries += 1,
+            |t| t.content_bytes += 1,
+            |t| t.tar_bytes += 512,
+            |t| t.entries_checksum = Some(checksum_string(&blake3::hash(b"y"))),
+            |t| t.segments.push("00".into()),
+            |t| t.format = 1,
+        ];
+        for edit in edits {
+            let mut edited = t.clone();
+            edit(&mut edited);
+            assert_ne!(t.checksum, sealed_checksum(Some(&head), &edited));
+        }
+    }
+
+    #[test]
+    fn format_1_trailers_still_parse() {
+        let json = br#"{"kind":"trailer","format":1,"tool":"docker-volume-backup","entries":1,"content_bytes":0,"tar_bytes":512,"checksum":"blake3:00"}"#;
+        let data = pax_record("comment", json);
+        let Some(ManifestPart::Trailer(t)) = parse_global_header(&data) else {
+            panic!("not parsed");
+        };
+        assert_eq!((t.format, t.entries_checksum), (1, None));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn write_archive<R: Read, W: Write>(
 ) -> Result<(W, ManifestTrailer), ArchiveError> {
     let dst = Encrypting::new(dst, encrypt)?;
     let mut enc = Encoder::new(dst, opts).map_err(ArchiveError::Output)?;
-    write_global_header(&mut enc, &manifest::to_json(head))?;
+    let head_digest = write_global_header(&mut enc, &manifest::to_json(head))?;
     let mut reader = TarReader::new(src, counters);
     while let Item::Entry(entry) = reader.next_item()? {
         enc.write_all(&entry.raw).map_err(ArchiveError::Output)?;
@@ -34,6 +34,7 @@ pub fn write_archive<R: Read, W: Write>(
         t.tar_bytes,
         &t.hash,
         &t.segments,
+        Some(&head_digest),
     );
     write_global_header(&mut enc, &manifest::to_json(&trailer))?;
     enc.write_all(&[0u8; 1024]).map_err(ArchiveError::Output)?;
@@ -44,8 +45,9 @@ pub fn write_archive<R: Read, W: Write>(
     Ok((dst, trailer))
 }
 
-/// Writes a PAX global header whose `comment` record holds `json`.
-fn write_global_header<W: Write>(out: &mut W, json: &[u8]) -> Result<(), ArchiveError> {
+/// Writes a PAX global header whose `comment` record holds `json`; returns the digest of its
+/// data, which the trailer's checksum covers.
+fn write_global_header<W: Write>(out: &mut W, json: &[u8]) -> Result<blake3::Hash, ArchiveError> {
     let data = manifest::pax_record("comment", json);
     let mut header = tar::Header::new_ustar();
     header
@@ -60,5 +62,6 @@ fn write_global_header<W: Write>(out: &mut W, json: &[u8]) -> Result<(), Archive
     out.write_all(header.as_bytes())
         .and_then(|()| out.write_all(&data))
         .and_then(|()| out.write_all(&[0u8; 512][..pad]))
-        .map_err(ArchiveError::Output)
+        .map_err(ArchiveError::Output)?;
+    Ok(manifest::head_digest(&data))
 }

@@ -14,9 +14,15 @@ use super::manifest::{self, ManifestHead, ManifestPart, ManifestTrailer};
 use super::{ArchiveError, Counters};
 
 const BLOCK: usize = 512;
-/// Metadata entries (PAX records, GNU long names, our manifest with its segment checksums:
-/// 67 bytes per 64 MiB) larger than this are refused as corrupt.
-const MAX_META: u64 = 16 << 20;
+/// Metadata of one entry (its PAX extended headers and GNU long names and link names, summed):
+/// the engine's own tar reader (Go's archive/tar) refuses any one of them over 1 MiB too.
+pub const MAX_ENTRY_META: u64 = 1 << 20;
+/// Metadata headers before one entry (a PAX header, a long name and a long link name make three).
+pub const MAX_ENTRY_META_HEADERS: usize = 8;
+/// One of our manifest headers (its segment checksums take 67 bytes per 64 MiB of data).
+pub const MAX_MANIFEST: u64 = 16 << 20;
+/// Other tools' PAX global headers, summed over the archive (they are skipped, not kept).
+pub const MAX_FOREIGN_GLOBAL: u64 = 1 << 20;
 /// Chunk size for passing entry data through.
 const COPY_CHUNK: usize = 256 * 1024;
 
@@ -84,7 +90,11 @@ pub struct TarReader<R: Read> {
     padding: u64,
     current: String,
     head: Option<ManifestHead>,
+    /// Digest of the head's header data, which a format 2 trailer's checksum covers.
+    head_digest: Option<blake3::Hash>,
     trailer: Option<ManifestTrailer>,
+    /// Bytes of other tools' global headers read so far.
+    foreign_global: u64,
     /// Entries read when the trailer was found (a trailer must be the last thing).
     seen_at_trailer: Option<u64>,
     buf: Vec<u8>,
@@ -106,7 +116,9 @@ impl<R: Read> TarReader<R> {
             padding: 0,
             current: String::new(),
             head: None,
+            head_digest: None,
             trailer: None,
+            foreign_global: 0,
             seen_at_trailer: None,
             buf: Vec::new(),
         }
@@ -169,6 +181,8 @@ impl<R: Read> TarReader<R> {
         let mut pax: Option<Vec<u8>> = None;
         let mut long_name: Option<Vec<u8>> = None;
         let mut long_link: Option<Vec<u8>> = None;
+        // Metadata bytes and headers of this entry so far.
+        let (mut meta, mut meta_headers) = (0u64, 0usize);
         loop {
             let mut block = [0u8; BLOCK];
             let at = self.offset;
@@ -207,32 +221,49 @@ impl<R: Read> TarReader<R> {
             let kind = header.entry_type();
             use tar::EntryType as T;
             match kind {
-                T::XHeader | T::XGlobalHeader | T::GNULongName | T::GNULongLink => {
-                    if size > MAX_META {
+                T::XGlobalHeader => {
+                    if size > MAX_MANIFEST {
                         return Err(ArchiveError::Corrupt(format!(
-                            "metadata header at byte {at} claims {size} bytes"
+                            "global header at byte {at} claims {size} bytes (the limit is {})",
+                            mib(MAX_MANIFEST)
                         )));
                     }
-                    let mut data = vec![0u8; padded(size) as usize];
-                    self.read_exact(&mut data, || {
-                        format!("the archive ends inside a metadata header at byte {at}")
-                    })?;
-                    data.truncate(size as usize);
-                    if kind == T::XGlobalHeader {
-                        match manifest::parse_global_header(&data) {
-                            Some(part) => self.take_manifest(part, at)?,
-                            None => {
-                                // Someone else's global header: part of the data.
-                                self.hash(&block);
-                                self.hash_padded(&data);
-                            }
+                    let data = self.read_meta(size, at)?;
+                    match manifest::parse_global_header(&data) {
+                        Some(part) => {
+                            let digest = manifest::head_digest(&data);
+                            self.take_manifest(part, digest, at)?
                         }
-                        continue;
+                        None => {
+                            // Someone else's global header: part of the data, not kept.
+                            self.foreign_global += size;
+                            if self.foreign_global > MAX_FOREIGN_GLOBAL {
+                                return Err(ArchiveError::Corrupt(format!(
+                                    "more than {} of PAX global headers (at byte {at})",
+                                    mib(MAX_FOREIGN_GLOBAL)
+                                )));
+                            }
+                            self.hash(&block);
+                            self.hash_padded(&data);
+                        }
                     }
+                }
+                T::XHeader | T::GNULongName | T::GNULongLink => {
+                    meta += size;
+                    meta_headers += 1;
+                    if meta > MAX_ENTRY_META || meta_headers > MAX_ENTRY_META_HEADERS {
+                        return Err(ArchiveError::Corrupt(format!(
+                            "the entry at byte {start} carries more metadata (PAX records, GNU \
+                             long names) than the limit of {} in {MAX_ENTRY_META_HEADERS} headers",
+                            mib(MAX_ENTRY_META)
+                        )));
+                    }
+                    let data = self.read_meta(size, at)?;
                     raw.extend_from_slice(&block);
                     raw.extend_from_slice(&data);
                     raw.resize(raw.len() + (padded(size) - size) as usize, 0);
                     let text = trim_nul(data);
+                    // A later header of the same kind replaces an earlier one, as in Go's reader.
                     match kind {
                         T::XHeader => pax = Some(text),
                         T::GNULongName => long_name = Some(text),
@@ -319,7 +350,22 @@ impl<R: Read> TarReader<R> {
         })
     }
 
-    fn take_manifest(&mut self, part: ManifestPart, at: u64) -> Result<(), ArchiveError> {
+    /// Reads the data of a metadata header of `size` bytes (checked against its limit).
+    fn read_meta(&mut self, size: u64, at: u64) -> Result<Vec<u8>, ArchiveError> {
+        let mut data = vec![0u8; padded(size) as usize];
+        self.read_exact(&mut data, || {
+            format!("the archive ends inside a metadata header at byte {at}")
+        })?;
+        data.truncate(size as usize);
+        Ok(data)
+    }
+
+    fn take_manifest(
+        &mut self,
+        part: ManifestPart,
+        digest: blake3::Hash,
+        at: u64,
+    ) -> Result<(), ArchiveError> {
         match part {
             ManifestPart::Head(h) => {
                 if self.entries > 0 || self.head.is_some() {
@@ -328,8 +374,14 @@ impl<R: Read> TarReader<R> {
                     )));
                 }
                 self.head = Some(*h);
+                self.head_digest = Some(digest);
             }
             ManifestPart::Trailer(t) => {
+                if self.seen_at_trailer.is_some() {
+                    return Err(ArchiveError::Corrupt(format!(
+                        "a second manifest trailer at byte {at}"
+                    )));
+                }
                 self.trailer = Some(t);
                 self.seen_at_trailer = Some(self.entries);
             }
@@ -387,33 +439,62 @@ impl<R: Read> TarReader<R> {
         Ok(())
     }
 
-    /// Checks the totals against the manifest trailer, if the archive has a manifest.
+    /// Checks the totals against the manifest trailer, if the archive has a manifest: the
+    /// entries' counts and checksum, and (format 2) the seal over the head and the trailer.
     pub fn verify(&self) -> Result<Verdict, ArchiveError> {
         let totals = self.totals();
-        match (&self.head, &self.trailer) {
-            (None, None) => Ok(Verdict::NoManifest(totals)),
-            (Some(_), None) => Err(ArchiveError::Truncated(
-                "the manifest trailer is missing: the archive was cut short or altered".into(),
-            )),
-            (_, Some(t)) => {
-                let sum = manifest::checksum_string(&totals.hash);
-                if t.entries != totals.entries || t.tar_bytes != totals.tar_bytes {
-                    Err(ArchiveError::Mismatch(format!(
-                        "the manifest records {} entries in {} bytes, the archive holds {} in {}",
-                        t.entries, t.tar_bytes, totals.entries, totals.tar_bytes
-                    )))
-                } else if t.checksum != sum {
-                    let place = checksum::first_damaged(&totals.segments, &t.segments)
-                        .map(|s| format!("; {}", describe_segment(s)))
-                        .unwrap_or_default();
-                    Err(ArchiveError::Mismatch(format!(
-                        "checksum {sum} differs from the manifest's {}{place}",
-                        t.checksum
-                    )))
-                } else {
-                    Ok(Verdict::Verified(totals))
-                }
+        let (head, t) = match (&self.head, &self.trailer) {
+            (None, None) => return Ok(Verdict::NoManifest(totals)),
+            (Some(_), None) => {
+                return Err(ArchiveError::Truncated(
+                    "the manifest trailer is missing: the archive was cut short or altered".into(),
+                ))
             }
+            (head, Some(t)) => (head.as_ref(), t),
+        };
+        if t.format > manifest::FORMAT_VERSION {
+            return Err(ArchiveError::Unsupported(format!(
+                "manifest format {} (this version reads up to {}): made by a newer version",
+                t.format,
+                manifest::FORMAT_VERSION
+            )));
+        }
+        let sealed = t.format >= manifest::SEALED_FORMAT;
+        if head.is_some_and(|h| h.format >= manifest::SEALED_FORMAT && !sealed) {
+            return Err(ArchiveError::Mismatch(format!(
+                "the manifest head says format {}, the trailer {}: the manifest was edited",
+                head.map_or(0, |h| h.format),
+                t.format
+            )));
+        }
+        let sum = manifest::checksum_string(&totals.hash);
+        let recorded = if sealed {
+            t.entries_checksum.as_deref().unwrap_or_default()
+        } else {
+            t.checksum.as_str()
+        };
+        if t.entries != totals.entries || t.tar_bytes != totals.tar_bytes {
+            Err(ArchiveError::Mismatch(format!(
+                "the manifest records {} entries in {} bytes, the archive holds {} in {}",
+                t.entries, t.tar_bytes, totals.entries, totals.tar_bytes
+            )))
+        } else if recorded != sum {
+            let place = checksum::first_damaged(&totals.segments, &t.segments)
+                .map(|s| format!("; {}", describe_segment(s)))
+                .unwrap_or_default();
+            Err(ArchiveError::Mismatch(format!(
+                "checksum {sum} differs from the manifest's {recorded}{place}"
+            )))
+        } else if !sealed {
+            Ok(Verdict::VerifiedEntries(totals))
+        } else if manifest::sealed_checksum(self.head_digest.as_ref(), t) != t.checksum {
+            Err(ArchiveError::Mismatch(
+                "the manifest was changed after the save: its checksum does not match its \
+                 head and trailer (the data itself matches)"
+                    .into(),
+            ))
+        } else {
+            Ok(Verdict::Verified(totals))
         }
     }
 
@@ -482,8 +563,11 @@ impl<R: Read> TarReader<R> {
 /// The result of checking an archive against its manifest.
 #[derive(Debug, Clone)]
 pub enum Verdict {
-    /// The counts and checksum match the manifest.
+    /// The counts and checksum match the manifest, and the checksum covers the manifest.
     Verified(Totals),
+    /// The counts and checksum match a format 1 manifest, whose checksum covers the entries
+    /// only: an edit of the manifest would go unnoticed.
+    VerifiedEntries(Totals),
     /// The archive has no manifest (made by another tool): nothing to compare with.
     NoManifest(Totals),
 }
@@ -491,7 +575,23 @@ pub enum Verdict {
 impl Verdict {
     pub fn totals(&self) -> &Totals {
         match self {
-            Verdict::Verified(t) | Verdict::NoManifest(t) => t,
+            Verdict::Verified(t) | Verdict::VerifiedEntries(t) | Verdict::NoManifest(t) => t,
+        }
+    }
+
+    /// Whether the archive matched a manifest (of either format).
+    pub fn matched(&self) -> bool {
+        !matches!(self, Verdict::NoManifest(_))
+    }
+
+    /// How it was checked, for summaries.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Verdict::Verified(_) => "checksum verified",
+            Verdict::VerifiedEntries(_) => {
+                "checksum verified (entries only: a format 1 manifest is not covered)"
+            }
+            Verdict::NoManifest(_) => "no manifest to verify against",
         }
     }
 }
@@ -539,6 +639,11 @@ fn describe_segment(s: &Segment) -> String {
             s.first_entry, s.last_entry, s.start
         )
     }
+}
+
+/// `1 MiB`, for limits in messages.
+fn mib(bytes: u64) -> String {
+    format!("{} MiB", bytes >> 20)
 }
 
 /// Size rounded up to whole blocks.
@@ -643,5 +748,62 @@ mod tests {
         assert!(checksum_ok(&block));
         block[0] = b'b';
         assert!(!checksum_ok(&block));
+    }
+
+    fn pax_header(b: &mut tar::Builder<Vec<u8>>, kind: tar::EntryType, value_len: usize) {
+        let data = manifest::pax_record("comment", &vec![b'x'; value_len]);
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_path("pax").unwrap();
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        b.append(&h, &data[..]).unwrap();
+    }
+
+    #[test]
+    fn metadata_per_entry_is_bounded() {
+        // Nine small PAX headers for one entry: more headers than allowed.
+        let mut b = tar::Builder::new(Vec::new());
+        for _ in 0..=MAX_ENTRY_META_HEADERS {
+            pax_header(&mut b, tar::EntryType::XHeader, 10);
+        }
+        let mut bytes = b.into_inner().unwrap();
+        bytes.extend(archive(&[("a", b"x")]));
+        let err = read_all(&bytes).unwrap_err();
+        assert!(
+            matches!(err, ArchiveError::Corrupt(ref m) if m.contains("metadata")),
+            "{err}"
+        );
+        // Two headers of 600 KiB: more bytes than allowed.
+        let mut b = tar::Builder::new(Vec::new());
+        for _ in 0..2 {
+            pax_header(&mut b, tar::EntryType::XHeader, 600 << 10);
+        }
+        let mut bytes = b.into_inner().unwrap();
+        bytes.extend(archive(&[("a", b"x")]));
+        let err = read_all(&bytes).unwrap_err();
+        assert!(err.to_string().contains("1 MiB"), "{err}");
+        // One of 1 MiB less its record's framing is fine, once per entry, for every entry.
+        let mut b = tar::Builder::new(Vec::new());
+        for _ in 0..3 {
+            pax_header(&mut b, tar::EntryType::XHeader, (1 << 20) - 100);
+            let mut h = tar::Header::new_ustar();
+            h.set_size(0);
+            b.append_data(&mut h, "f", std::io::empty()).unwrap();
+        }
+        let (names, _) = read_all(&b.into_inner().unwrap()).unwrap();
+        assert_eq!(names.len(), 3);
+    }
+
+    #[test]
+    fn foreign_global_headers_are_bounded_in_total() {
+        let mut b = tar::Builder::new(Vec::new());
+        for _ in 0..3 {
+            pax_header(&mut b, tar::EntryType::XGlobalHeader, 400 << 10);
+        }
+        let mut bytes = b.into_inner().unwrap();
+        bytes.extend(archive(&[("a", b"x")]));
+        let err = read_all(&bytes).unwrap_err();
+        assert!(err.to_string().contains("global headers"), "{err}");
     }
 }

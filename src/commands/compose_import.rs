@@ -27,7 +27,7 @@ use crate::docker::lock::Held;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
-use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped};
+use crate::ops::restore::{describe, refuse_running, restore_volume, warn_skipped, RestoreOptions};
 use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
 use crate::pipe::DynRead;
@@ -171,14 +171,17 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
             &info.name,
             new,
             reader,
-            args.force,
-            Check::Quick,
+            RestoreOptions {
+                force: args.force,
+                rewrite: crate::settings::flags::entry_filter(&args.filter),
+                check: Check::Quick,
+            },
             counters,
         )
         .await;
         progress.finish();
         let report = result.with_context(|| format!("importing volume `{}`", info.name))?;
-        warn_skipped(&report);
+        warn_skipped(&ctx.out, &report);
         if let Source::Stream(shared) = &source {
             skip_parts(shared, &bv.file).await?;
         }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
-use crate::archive::{Counters, Item, Keys, ManifestHead, ManifestTrailer, Totals, Verdict};
+use crate::archive::{Counters, Item, Keys, ManifestHead, ManifestTrailer, Totals};
 use crate::cli::{Format, InspectArgs};
 use crate::output;
 use crate::settings::Ctx;
@@ -70,7 +70,7 @@ fn read_summary(input: crate::pipe::DynRead, keys: &Keys) -> Result<Summary> {
         head: reader.head().cloned(),
         trailer: reader.trailer().cloned(),
         format,
-        verified: matches!(verdict, Verdict::Verified(_)),
+        verified: verdict.matched(),
         totals: verdict.totals().clone(),
         top_level,
     })

@@ -11,7 +11,7 @@ use crate::cli::RestoreArgs;
 use crate::docker::lock::Held;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
-use crate::ops::restore::{describe, restore_volume, warn_skipped};
+use crate::ops::restore::{describe, restore_volume, warn_skipped, RestoreOptions};
 use crate::ops::transfer::Check;
 use crate::output::Measure;
 use crate::settings::{flags, Ctx};
@@ -70,15 +70,20 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     } else {
         Check::Quick
     };
+    let how = RestoreOptions {
+        force: args.force,
+        rewrite: crate::settings::flags::entry_filter(&args.filter),
+        check,
+    };
     let result = held
         .around(restore_volume(
-            ctx, &engine, &target, &new, reader, args.force, check, counters,
+            ctx, &engine, &target, &new, reader, how, counters,
         ))
         .await;
     progress.finish();
     let report =
         result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
-    warn_skipped(&report);
+    warn_skipped(&ctx.out, &report);
     let compared = if args.verify {
         ", every entry read back and compared"
     } else {

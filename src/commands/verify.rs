@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result};
 use serde_json::json;
 
 use crate::archive::index::{self, Index};
-use crate::archive::{Counters, Keys, Verdict};
+use crate::archive::{Counters, Keys, RewriteOptions, Verdict};
 use crate::cli::{Format, VerifyArgs};
 use crate::docker::helper::with_helper;
 use crate::docker::lock::Held;
@@ -43,6 +43,9 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
     let totals = read.verdict.totals();
     let checked = match &read.verdict {
         Verdict::Verified(_) => "checksum matches the manifest",
+        Verdict::VerifiedEntries(_) => {
+            "checksum matches the manifest (entries only: a format 1 manifest is not covered)"
+        }
         Verdict::NoManifest(_) => "no manifest to check against (made by another tool)",
     };
     let mut summary = format!(
@@ -94,7 +97,8 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             });
             let value = json!({
                 "archive": args.archive,
-                "verified": matches!(read.verdict, Verdict::Verified(_)),
+                "verified": read.verdict.matched(),
+                "manifest_covered": matches!(read.verdict, Verdict::Verified(_)),
                 "entries": totals.entries,
                 "content_bytes": totals.content_bytes,
                 "differences": differences,
@@ -171,8 +175,15 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
         .await
         .expect("opening the archive panicked")?;
         with_helper(docker, &scratch, false, async |helper| {
-            transfer::restore_into(docker, helper, reader, transfer::Check::Quick, &ctx.cancel)
-                .await
+            transfer::restore_into(
+                docker,
+                helper,
+                reader,
+                RewriteOptions::default(),
+                transfer::Check::Quick,
+                &ctx.cancel,
+            )
+            .await
         })
         .await
         .context("the test restore failed")?;

@@ -140,9 +140,12 @@ pub async fn copy_volume_between(
                     &target.name,
                     &new,
                     reader,
-                    force,
-                    // Read back in full below, against what the source sent.
-                    transfer::Check::ByCaller,
+                    restore::RestoreOptions {
+                        force,
+                        // Read back in full below, against what the source sent.
+                        check: transfer::Check::ByCaller,
+                        ..Default::default()
+                    },
                     counters,
                 )
             },

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use tokio_util::sync::CancellationToken;
 
-use crate::archive::{Counters, RewriteReport, TarReader, Verdict};
+use crate::archive::{Counters, RewriteOptions, RewriteReport, TarReader};
 use crate::docker::helper::with_helper;
 use crate::docker::owner::Owner;
 use crate::docker::volumes::{self, User};
@@ -24,17 +24,60 @@ use crate::ops::Ctx;
 use crate::output;
 use crate::pipe::DynRead;
 
-/// `54,261 entries, 1.31 GB of data, checksum verified`.
+/// `54,261 entries, 1.31 GB of data, checksum verified`, then what was left out or needs a
+/// look: `; 2 skipped; 1 device node, 1 setuid/setgid file (not restored)`.
 pub fn describe(report: &RewriteReport) -> String {
-    let (totals, check) = match &report.verdict {
-        Verdict::Verified(t) => (t, "checksum verified"),
-        Verdict::NoManifest(t) => (t, "no manifest to verify against"),
-    };
-    format!(
-        "{} entries, {} of data, {check}",
+    let totals = report.verdict.totals();
+    let mut text = format!(
+        "{} entries, {} of data, {}",
         output::thousands(totals.entries),
-        output::bytes(totals.content_bytes)
-    )
+        output::bytes(totals.content_bytes),
+        report.verdict.describe()
+    );
+    if report.skipped > 0 {
+        text.push_str(&format!("; {} skipped", output::thousands(report.skipped)));
+    }
+    let mut special = Vec::new();
+    let not = |skipped: bool| if skipped { " (not restored)" } else { "" };
+    if report.devices > 0 {
+        special.push(format!(
+            "{} device node{}{}",
+            output::thousands(report.devices),
+            plural(report.devices),
+            not(report.options.no_devices)
+        ));
+    }
+    if report.setuid > 0 {
+        special.push(format!(
+            "{} setuid/setgid file{}{}",
+            output::thousands(report.setuid),
+            plural(report.setuid),
+            not(report.options.no_setuid)
+        ));
+    }
+    if !special.is_empty() {
+        text.push_str(&format!("; {}", special.join(", ")));
+    }
+    text
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+/// How a restore treats its target and the archive's entries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Replace the content of a non-empty volume (`--force`).
+    pub force: bool,
+    /// What to leave out of the archive (`--no-devices`, `--no-setuid`).
+    pub rewrite: RewriteOptions,
+    /// How the result is confirmed from the volume (`--verify`: in full).
+    pub check: Check,
 }
 
 /// Restores an opened archive into volume `target`, exactly or not at all: a missing volume is
@@ -50,8 +93,7 @@ pub async fn restore_volume(
     target: &str,
     new: &NewVolume,
     reader: TarReader<DynRead>,
-    force: bool,
-    check: Check,
+    how: RestoreOptions,
     counters: Arc<Counters>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
@@ -62,10 +104,8 @@ pub async fn restore_volume(
     };
     refuse_running(target, &users)?;
     match existing {
-        None => into_new(ctx, engine, target, new, reader, check).await,
-        Some(volume) => {
-            into_existing(ctx, engine, &volume, &users, reader, force, check, counters).await
-        }
+        None => into_new(ctx, engine, target, new, reader, how.rewrite, how.check).await,
+        Some(volume) => into_existing(ctx, engine, &volume, &users, reader, how, counters).await,
     }
 }
 
@@ -93,15 +133,40 @@ pub fn refuse_running(target: &str, users: &[User]) -> Result<()> {
     .into())
 }
 
-/// Warns about the entries a restore skipped (they would have left the volume).
-pub fn warn_skipped(report: &RewriteReport) {
-    for skipped in report.skipped.iter().take(20) {
-        output::warn(&format!("skipped {skipped}"));
+/// Says what a restore left out: one warning with the count by reason, and every kept name
+/// (`MAX_SKIPPED_NAMES` of them) at debug level (`-D`).
+pub fn warn_skipped(out: &output::Printer, report: &RewriteReport) {
+    if report.skipped == 0 {
+        return;
     }
-    if report.skipped.len() > 20 {
-        output::warn(&format!(
-            "... and {} more entries skipped",
-            report.skipped.len() - 20
+    let reasons: Vec<String> = report
+        .skipped_by_reason()
+        .iter()
+        .map(|(reason, n)| format!("{}: {}", output::thousands(*n), reason.as_str()))
+        .collect();
+    let list = if out.debug_enabled() {
+        ""
+    } else {
+        "; -D lists them"
+    };
+    output::warn(&format!(
+        "skipped {} entr{} ({}){list}",
+        output::thousands(report.skipped),
+        if report.skipped == 1 { "y" } else { "ies" },
+        reasons.join(", ")
+    ));
+    for skipped in &report.skipped_names {
+        out.debug(&format!(
+            "skipped {}: {}",
+            skipped.path,
+            skipped.reason.as_str()
+        ));
+    }
+    let unnamed = report.skipped - report.skipped_names.len() as u64;
+    if unnamed > 0 {
+        out.debug(&format!(
+            "... and {} more skipped entries",
+            output::thousands(unnamed)
         ));
     }
 }
@@ -113,6 +178,7 @@ async fn into_new(
     target: &str,
     new: &NewVolume,
     reader: TarReader<DynRead>,
+    options: RewriteOptions,
     check: Check,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
@@ -148,7 +214,7 @@ async fn into_new(
             .hint("restore into a volume of another name, or create it and use --force")
             .into());
         }
-        restore_with_helper(ctx, engine, target, reader, check).await
+        restore_with_helper(ctx, engine, target, reader, options, check).await
     }
     .await;
     if let Err(failed) = &result {
@@ -180,12 +246,12 @@ async fn into_existing(
     volume: &bollard::models::Volume,
     users: &[User],
     reader: TarReader<DynRead>,
-    force: bool,
-    check: Check,
+    how: RestoreOptions,
     counters: Arc<Counters>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
+    let (options, check) = (how.rewrite, how.check);
     let engine_ref = journal::EngineRef::of(&engine.endpoint);
     let step = |scratch: Option<&str>, phase| journal::Step::Restore {
         engine: engine_ref.clone(),
@@ -196,7 +262,7 @@ async fn into_existing(
     };
     if volumes::is_empty(docker, target).await? {
         let mark = journal::record(step(None, journal::Phase::Filling));
-        let result = restore_with_helper(ctx, engine, target, reader, check).await;
+        let result = restore_with_helper(ctx, engine, target, reader, options, check).await;
         if result.is_err() {
             // Leave it as it was: empty.
             if let Err(e) = volumes::wipe(docker, volume, users).await {
@@ -206,7 +272,7 @@ async fn into_existing(
         }
         return result;
     }
-    if !force {
+    if !how.force {
         return Err(
             UserError::new(Kind::Refused, format!("volume `{target}` is not empty"))
                 .hint("use --force to replace its content, or restore into a new volume")
@@ -219,7 +285,7 @@ async fn into_existing(
     let scratch = volumes::scratch_name("scratch", target);
     let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch));
     volumes::create_scratch_named(docker, &scratch).await?;
-    let filled = match restore_with_helper(ctx, engine, &scratch, reader, check).await {
+    let filled = match restore_with_helper(ctx, engine, &scratch, reader, options, check).await {
         Ok(report) => ctx.check_cancelled().map(|()| report),
         Err(e) => Err(e),
     };
@@ -318,13 +384,40 @@ async fn restore_with_helper(
     engine: &Engine,
     volume: &str,
     reader: TarReader<DynRead>,
+    options: RewriteOptions,
     check: Check,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     with_helper(docker, volume, false, async |helper| {
         // The fault tests kill the run here: a volume being filled, a helper.
         fail::fail_point!("restore-filling");
-        transfer::restore_into(docker, helper, reader, check, &ctx.cancel).await
+        transfer::restore_into(docker, helper, reader, options, check, &ctx.cancel).await
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_counts_what_needs_a_look() {
+        let mut report = RewriteReport::new(RewriteOptions::default());
+        assert_eq!(
+            describe(&report),
+            "0 entries, 0 B of data, no manifest to verify against"
+        );
+        report.skipped = 2;
+        report.devices = 1;
+        report.setuid = 3;
+        assert_eq!(
+            describe(&report),
+            "0 entries, 0 B of data, no manifest to verify against; 2 skipped; 1 device node, \
+             3 setuid/setgid files"
+        );
+        report.options.no_devices = true;
+        assert!(
+            describe(&report).ends_with("; 1 device node (not restored), 3 setuid/setgid files")
+        );
+    }
 }

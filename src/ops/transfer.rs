@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::archive::{
     self, index, landed, ArchiveError, Counters, EncodeOptions, EncryptTo, ManifestHead,
-    ManifestTrailer, RewriteReport, TarReader,
+    ManifestTrailer, RewriteOptions, RewriteReport, TarReader,
 };
 use crate::docker::helper::MOUNT_DIR;
 use crate::docker::stream;
@@ -60,10 +60,11 @@ pub async fn save_volume<W: Write + Send + 'static>(
 }
 
 /// How a restore confirms, once the engine has taken the upload, that the volume holds it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Check {
     /// From the headers read back: counts, the root, the first and last entries and a
     /// fingerprint of every entry (`archive::landed`); constant memory.
+    #[default]
     Quick,
     /// Every entry described and compared, content and mtimes included, as `migrate` does.
     Full,
@@ -80,6 +81,7 @@ pub async fn restore_into(
     docker: &Docker,
     helper: &Helper,
     mut reader: TarReader<DynRead>,
+    options: RewriteOptions,
     check: Check,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
@@ -93,7 +95,8 @@ pub async fn restore_into(
             upload: ChannelWriter::new(tx),
             copy,
         };
-        let (writer, report) = archive::rewrite_for_upload(&mut reader, writer, MOUNT_DIR)?;
+        let (writer, report) =
+            archive::rewrite_for_upload(&mut reader, writer, MOUNT_DIR, options)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
@@ -255,7 +258,7 @@ pub async fn copy_volume(
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
     let (report, _) = stream_volume(docker, from, counters, false, |reader| {
-        restore_into(docker, to, reader, check, cancel)
+        restore_into(docker, to, reader, RewriteOptions::default(), check, cancel)
     })
     .await?;
     Ok(report)

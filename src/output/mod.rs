@@ -40,6 +40,11 @@ impl Printer {
         }
     }
 
+    /// Whether debug lines are shown.
+    pub fn debug_enabled(&self) -> bool {
+        self.debug
+    }
+
     /// A debug line (shown with `-D` or `--log-level debug`).
     pub fn debug(&self, msg: &str) {
         if self.debug {

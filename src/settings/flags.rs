@@ -6,9 +6,10 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use crate::archive::{Compression, EncodeOptions};
+use crate::archive::{Compression, EncodeOptions, RewriteOptions};
 use crate::cli::{
-    ComposeArgs, DbCredentialArgs, KeepArgs, LockArgs, QuiesceArgs, SelectArgs, TuningArgs,
+    ComposeArgs, DbCredentialArgs, EntryFilterArgs, KeepArgs, LockArgs, QuiesceArgs, SelectArgs,
+    TuningArgs,
 };
 use crate::compose::project::ProjectSpec;
 use crate::db::Overrides;
@@ -33,6 +34,14 @@ pub fn encode(t: &TuningArgs, compression: Compression) -> EncodeOptions {
         compression,
         level: t.level,
         threads,
+    }
+}
+
+/// `--no-devices`, `--no-setuid`: what a restore leaves out of the archive.
+pub fn entry_filter(f: &EntryFilterArgs) -> RewriteOptions {
+    RewriteOptions {
+        no_devices: f.no_devices,
+        no_setuid: f.no_setuid,
     }
 }
 

@@ -23,5 +23,6 @@ mod roundtrip;
 mod s3;
 mod schedule;
 mod tls;
+mod untrusted;
 mod verify;
 mod volume_options;
