@@ -27,7 +27,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::archive::VolumeInfo;
-use crate::docker::context::Endpoint;
 
 /// The engine a step happened on, as `recover` finds it again: the context's name and where its
 /// daemon listens.
@@ -35,15 +34,6 @@ use crate::docker::context::Endpoint;
 pub struct EngineRef {
     pub context: String,
     pub host: String,
-}
-
-impl EngineRef {
-    pub fn of(endpoint: &Endpoint) -> EngineRef {
-        EngineRef {
-            context: endpoint.context.clone(),
-            host: endpoint.host.to_string(),
-        }
-    }
 }
 
 impl std::fmt::Display for EngineRef {
@@ -195,13 +185,13 @@ fn live() -> MutexGuard<'static, Option<Live>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Starts the journal of this run; `command` is its command line, for messages. Nothing is
-/// written until a step is.
-pub fn begin(command: &str) {
+/// Starts the journal of this run; `command` is its command line, for messages, and `run` the
+/// run's id (what the run creates is labelled with it). Nothing is written until a step is.
+pub fn begin(command: &str, run: &str) {
     *live() = Some(Live {
         doc: Doc {
             pid: std::process::id(),
-            run: crate::docker::owner::Owner::this_run().run.clone(),
+            run: run.to_string(),
             started: Utc::now(),
             command: command.to_string(),
             engines: Vec::new(),
@@ -214,8 +204,7 @@ pub fn begin(command: &str) {
 }
 
 /// Notes an engine the run talks to.
-pub fn engine(endpoint: &Endpoint) {
-    let engine = EngineRef::of(endpoint);
+pub fn engine(engine: EngineRef) {
     let mut guard = live();
     let Some(live) = guard.as_mut() else { return };
     if !live.doc.engines.contains(&engine) {

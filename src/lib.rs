@@ -111,7 +111,7 @@ pub fn main() -> i32 {
             output::warn(&text);
         }
     }
-    journal::begin(&command_line);
+    journal::begin(&command_line, &docker::owner::Owner::this_run().run);
     let code = runtime.block_on(async {
         let cancel = CancellationToken::new();
         watch_signals(cancel.clone(), recover.clone());

@@ -159,7 +159,7 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
     let docker = &engine.docker;
     let scratch = volumes::scratch_name("restore-test", "");
     let mark = crate::journal::record(crate::journal::Step::Scratch {
-        engine: crate::journal::EngineRef::of(&engine.endpoint),
+        engine: engine.endpoint.journal_ref(),
         volume: scratch.clone(),
     });
     volumes::create_scratch_named(docker, &scratch).await?;

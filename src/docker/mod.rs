@@ -40,7 +40,7 @@ impl Engine {
     /// Connects to the endpoint of the resolved context and asks the engine for its version.
     pub async fn connect(endpoint: Endpoint, out: Printer) -> Result<Engine> {
         let (docker, ssh_failures) = connect::connect(&endpoint, out).await?;
-        crate::journal::engine(&endpoint);
+        crate::journal::engine(endpoint.journal_ref());
         let server_version = docker
             .version()
             .await

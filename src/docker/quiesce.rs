@@ -158,7 +158,7 @@ impl Quiesce {
         out.info(&format!("{verb} {}", labels(&self.targets)));
         let mut held: Vec<(Target, Instant, journal::Mark)> = Vec::new();
         let mut failed = None;
-        let engine_ref = journal::EngineRef::of(&engine.endpoint);
+        let engine_ref = engine.endpoint.journal_ref();
         for target in &self.targets {
             if cancel.is_cancelled() {
                 failed = Some(UserError::interrupted().into());

@@ -186,7 +186,7 @@ async fn into_new(
     let like = &new.spec;
     // Written down first: a run killed from here on leaves a volume that holds an incomplete copy.
     let mark = journal::record(journal::Step::Restore {
-        engine: journal::EngineRef::of(&engine.endpoint),
+        engine: engine.endpoint.journal_ref(),
         target: target.to_string(),
         like: like.clone(),
         scratch: None,
@@ -252,7 +252,7 @@ async fn into_existing(
     let docker = &engine.docker;
     let target = volume.name.as_str();
     let (options, check) = (how.rewrite, how.check);
-    let engine_ref = journal::EngineRef::of(&engine.endpoint);
+    let engine_ref = engine.endpoint.journal_ref();
     let step = |scratch: Option<&str>, phase| journal::Step::Restore {
         engine: engine_ref.clone(),
         target: target.to_string(),

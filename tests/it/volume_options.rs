@@ -128,7 +128,12 @@ fn recorded_bind_options_are_not_applied_without_the_flag() {
     assert!(options == "null" || options == "{}", "{options}");
     let labels = inspect_volume(&target.name, "{{json .Labels}}");
     assert!(labels.contains("\"com.example.team\":\"ops\""), "{labels}");
-    assert!(!labels.contains("org.docker-volume-backup"), "{labels}");
+    // The only label of the tool's own is the run label this restore puts on what it creates.
+    assert!(
+        !labels.contains("org.docker-volume-backup.helper"),
+        "{labels}"
+    );
+    assert!(labels.contains("org.docker-volume-backup.run"), "{labels}");
     assert_eq!(
         target.sh("cat /data/authorized_keys"),
         "ssh-ed25519 AAAA attacker\n"
@@ -216,7 +221,12 @@ fn compose_import_does_not_apply_recorded_options() {
     let options = inspect_volume(&target.name, "{{json .Options}}");
     assert!(options == "null" || options == "{}", "{options}");
     let labels = inspect_volume(&target.name, "{{json .Labels}}");
-    assert!(!labels.contains("org.docker-volume-backup"), "{labels}");
+    // The only label of the tool's own is the run label this restore puts on what it creates.
+    assert!(
+        !labels.contains("org.docker-volume-backup.helper"),
+        "{labels}"
+    );
+    assert!(labels.contains("org.docker-volume-backup.run"), "{labels}");
     assert!(labels.contains(&project), "{labels}");
     assert_eq!(target.sh("cat /data/authorized_keys"), "attacker\n");
 }

@@ -61,6 +61,16 @@ pub struct Endpoint {
     pub tls: Option<Tls>,
 }
 
+impl Endpoint {
+    /// How the journal names this engine, for `recover` to find it again.
+    pub fn journal_ref(&self) -> crate::journal::EngineRef {
+        crate::journal::EngineRef {
+            context: self.context.clone(),
+            host: self.host.to_string(),
+        }
+    }
+}
+
 /// What chose the context, in the CLI's order of precedence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
