@@ -5,6 +5,7 @@
 pub mod checksum;
 mod compression;
 pub mod encryption;
+pub mod extract;
 pub mod index;
 pub mod manifest;
 mod open;
@@ -20,7 +21,7 @@ pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
 pub use encryption::{EncryptTo, Encryption, Keys, Passphrase, RecipientKey};
 pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
 pub use open::{open_archive, open_archive_with_kind, ArchiveFormat};
-pub use restore::{rewrite_for_upload, RewriteReport};
+pub use restore::{rewrite_for_upload, rewrite_subtree_for_upload, subtree, RewriteReport};
 pub use save::write_archive;
 pub use tar_stream::{Item, TarReader, Totals, Verdict};
 

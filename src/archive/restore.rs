@@ -47,6 +47,56 @@ pub fn rewrite_for_upload<R: Read, W: Write>(
     Ok((dst, RewriteReport { verdict, skipped }))
 }
 
+/// `--path P` as a path inside the volume (`uploads/2024`); `None` for the root or a path that
+/// climbs out.
+pub fn subtree(p: &str) -> Option<Vec<u8>> {
+    normalize(p.as_bytes()).filter(|rel| !rel.is_empty())
+}
+
+/// Whether `rel` (normalized) is `subtree` or lies under it.
+pub(crate) fn under(rel: &[u8], subtree: &[u8]) -> bool {
+    rel.starts_with(subtree) && (rel.len() == subtree.len() || rel[subtree.len()] == b'/')
+}
+
+/// As `rewrite_for_upload`, but only the entries at or under `subtree` (from `subtree()`) are
+/// written; the rest is read (the whole archive is still checked) and left out. Their parent
+/// directories are not written, so the volume's own stay as they are. A hard link to a file
+/// outside the subtree is skipped: its target in the volume may hold other content.
+pub fn rewrite_subtree_for_upload<R: Read, W: Write>(
+    reader: &mut TarReader<R>,
+    dst: W,
+    mount: &str,
+    subtree: &[u8],
+) -> Result<(W, RewriteReport), ArchiveError> {
+    let mut out = tar::Builder::new(dst);
+    let mut symlinks: HashSet<Vec<u8>> = HashSet::new();
+    let mut skipped = Vec::new();
+    while let Item::Entry(entry) = reader.next_item()? {
+        let inside = normalize(&entry.path).is_some_and(|rel| under(&rel, subtree));
+        // Every entry is planned, so that symlinks outside the subtree are known.
+        let planned = plan(&entry, &mut symlinks, mount);
+        if !inside {
+            continue;
+        }
+        let outside_link = entry.header.entry_type() == tar::EntryType::Link
+            && !normalize(entry.link.as_deref().unwrap_or_default())
+                .is_some_and(|t| under(&t, subtree));
+        match planned {
+            Ok(_) if outside_link => skipped.push(format!(
+                "{}: its hard-link target is outside --path",
+                entry.display_path()
+            )),
+            Ok(plan) => write_entry(&mut out, reader, &entry, plan)?,
+            Err(why) => skipped.push(format!("{}: {why}", entry.display_path())),
+        }
+    }
+    reader.drain()?;
+    let verdict = reader.verify()?;
+    out.finish().map_err(ArchiveError::Output)?;
+    let dst = out.into_inner().map_err(ArchiveError::Output)?;
+    Ok((dst, RewriteReport { verdict, skipped }))
+}
+
 /// Where an entry goes, decided before any of it is written.
 struct Plan {
     dest: PathBuf,
@@ -220,6 +270,18 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn subtrees() {
+        assert_eq!(subtree("./uploads/2024/").unwrap(), b"uploads/2024");
+        assert_eq!(subtree("/a"), Some(b"a".to_vec()));
+        assert_eq!(subtree("."), None);
+        assert_eq!(subtree("a/../b"), None);
+        assert!(under(b"a/b", b"a/b"));
+        assert!(under(b"a/b/c", b"a/b"));
+        assert!(!under(b"a/bc", b"a/b"));
+        assert!(!under(b"a", b"a/b"));
     }
 
     #[test]

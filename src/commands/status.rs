@@ -126,7 +126,7 @@ fn table(rows: &[Row], rpo: Duration) -> String {
             .as_ref()
             .map(|b| b.path.clone())
             .unwrap_or_else(|| "-".into());
-        let age = r.age_seconds.map(human_age).unwrap_or_else(|| "-".into());
+        let age = r.age_seconds.map(output::age).unwrap_or_else(|| "-".into());
         let verdict = match (&r.newest, r.meets_rpo) {
             (_, true) => "ok",
             (None, _) => "MISSED (no backup)",
@@ -137,26 +137,15 @@ fn table(rows: &[Row], rpo: Duration) -> String {
     table.render()
 }
 
-/// `3h 12m`, `2d 4h`: minutes are enough for an RPO.
-fn human_age(seconds: i64) -> String {
-    let minutes = seconds.max(0) / 60;
-    let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    match (d, h) {
-        (0, 0) => format!("{m}m"),
-        (0, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ages_read_well() {
-        assert_eq!(human_age(59), "0m");
-        assert_eq!(human_age(3 * 3600 + 12 * 60), "3h 12m");
-        assert_eq!(human_age(2 * 86400 + 4 * 3600 + 59), "2d 4h");
+        assert_eq!(output::age(59), "0m");
+        assert_eq!(output::age(3 * 3600 + 12 * 60), "3h 12m");
+        assert_eq!(output::age(2 * 86400 + 4 * 3600 + 59), "2d 4h");
     }
 
     #[test]
