@@ -338,6 +338,11 @@ pub struct StatusArgs {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub rpo: std::time::Duration,
 
+    /// Recovery time objective: the last test restore measured by `verify --restore-test` must
+    /// have taken less than this (e.g. 30m, 2h); a volume never measured misses it
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rto: Option<std::time::Duration>,
+
     /// Only these volumes [default: every volume on the engine and in the destinations]
     #[arg(long = "volume", value_name = "VOLUME")]
     pub volumes: Vec<String>,

@@ -95,8 +95,8 @@ pub const EXIT_CODES: &[ExitCode] = &[
     code(
         Some(Kind::Stale),
         8,
-        "backup older than the RPO (status)",
-        "`status`: a volume's newest backup is older than the RPO, or it has none",
+        "backup older than the RPO, or restore slower than the RTO (status)",
+        "`status`: a volume's newest backup is older than the RPO, or it has none; with --rto, its last measured test restore took longer, or it has none",
     ),
     code(
         Some(Kind::Key),

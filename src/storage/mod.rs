@@ -5,6 +5,7 @@
 
 pub mod catalog;
 mod input;
+pub mod restore_times;
 mod sink;
 pub mod upload;
 

@@ -17,6 +17,7 @@ mod migrate;
 mod output;
 mod plugin;
 mod prune;
+mod recovery;
 mod roundtrip;
 mod s3;
 mod schedule;
