@@ -715,11 +715,14 @@ pub struct ComposeExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ComposeImportArgs {
-    /// A bundle from compose-export, a `--split` directory, or `-` for stdin
-    #[arg(value_name = "BUNDLE|DIR|-")]
+    /// A bundle from compose-export, a `--split` directory, `-` for stdin, or a destination (a
+    /// directory without a `*.compose.json`, or s3://bucket/prefix) to take the newest bundle of
+    /// the project -p names from
+    #[arg(value_name = "BUNDLE|DIR|DEST|-")]
     pub bundle: String,
 
-    /// Import under this project name [default: the bundle's project]
+    /// Import under this project name [default: the bundle's project]; with DEST, also the
+    /// project whose newest bundle is taken
     #[arg(short = 'p', long = "project-name", value_name = "NEW")]
     pub project_name: Option<String>,
 

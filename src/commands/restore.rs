@@ -137,7 +137,8 @@ async fn newest(ctx: &Ctx, args: &RestoreArgs) -> Result<(String, String)> {
         None => None,
     };
     let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
-    let found = catalog::list(&store).await?;
+    let mut found = catalog::list(&store).await?;
+    found.retain(|b| !catalog::is_bundle_name(&b.name));
     let local = |t: chrono::DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
     let Some(backup) = catalog::newest_of(&found, &volume, at) else {
         let when = at.map_or(String::new(), |t| {

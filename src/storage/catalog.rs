@@ -84,6 +84,12 @@ pub fn newest_of<'a>(
         .max_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)))
 }
 
+/// A compose bundle's name (`<project>_<YYYYmmdd_HHMMSS>.compose.tar`): the catalog lists it
+/// under its project, as if that were a volume.
+pub fn is_bundle_name(name: &str) -> bool {
+    name.contains(".compose.tar")
+}
+
 /// Archive-like names, temporary files excluded (`.name.partial`, dot-names).
 pub fn is_archive_name(name: &str) -> bool {
     let plain = name.strip_suffix(".age").unwrap_or(name);

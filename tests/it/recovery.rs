@@ -356,3 +356,40 @@ fn restore_path_restores_exactly_the_subtree() {
     run(&["restore", f, &missing.name, "--path", "d"]).fails_with(4, "does not exist");
     assert!(!missing.exists());
 }
+
+#[test]
+fn compose_import_from_a_destination_takes_the_newest_bundle() {
+    let project = unique("cnew");
+    let a = compose_volume(&project, "a", &[]);
+    let dir = tempdir();
+    let empty = tempdir();
+    for (content, stamp) in [("two", "20261122_100000"), ("one", "20261120_100000")] {
+        a.sh(&format!("echo {content} > /data/which"));
+        let out = dir.path().join(format!("{project}_{stamp}.compose.tar"));
+        run_in(
+            empty.path(),
+            &[
+                "compose-export",
+                "-p",
+                &project,
+                "-o",
+                out.to_str().unwrap(),
+            ],
+        )
+        .ok();
+    }
+    // A newer archive of a volume named like the project is not a bundle.
+    std::fs::copy(
+        dir.path()
+            .join(format!("{project}_20261120_100000.compose.tar")),
+        dir.path().join(format!("{project}_20261125_100000.tar")),
+    )
+    .unwrap();
+    docker(&["volume", "rm", &a.name]);
+    let d = dir.path().to_str().unwrap();
+    let r = run(&["compose-import", d, "-p", &project]).ok();
+    assert!(r.stderr.contains("_20261122_100000.compose.tar"), "{r}");
+    assert_eq!(a.sh("cat /data/which"), "two\n");
+    run(&["compose-import", d]).fails_with(2, "name the project");
+    run(&["compose-import", d, "-p", "nosuchproject"]).fails_with(4, "no bundle of project");
+}
