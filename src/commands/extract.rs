@@ -34,7 +34,7 @@ pub async fn run(ctx: &Ctx, args: ExtractArgs) -> Result<()> {
     let report = tokio::task::spawn_blocking(move || {
         let counters: Arc<Counters> = Arc::default();
         let mut reader = crate::archive::open_archive(input, counters, &keys)?;
-        Ok::<_, crate::archive::ArchiveError>(extract(&mut reader, &dir, &paths, force)?)
+        extract(&mut reader, &dir, &paths, force)
     })
     .await
     .expect("extract panicked")
