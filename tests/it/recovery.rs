@@ -393,3 +393,31 @@ fn compose_import_from_a_destination_takes_the_newest_bundle() {
     run(&["compose-import", d]).fails_with(2, "name the project");
     run(&["compose-import", d, "-p", "nosuchproject"]).fails_with(4, "no bundle of project");
 }
+
+#[test]
+fn restore_from_a_bucket_prefix_takes_the_newest() {
+    let s3 = S3Server::start();
+    s3.make_bucket("team");
+    let src = Volume::new("newest-s3");
+    src.sh("echo old > /data/which");
+    s3.run(&["save", &src.name, "--to", "s3://team/laptop", "-q"])
+        .ok();
+    // The tool's names have a one-second stamp: the second backup must be a second later.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    src.sh("echo new > /data/which");
+    s3.run(&["save", &src.name, "--to", "s3://team/laptop", "-q"])
+        .ok();
+    assert_eq!(s3.keys("team").len(), 2);
+    let copy = Volume::named("newest-s3-as");
+    let r = s3
+        .run(&[
+            "restore",
+            "s3://team/laptop/",
+            &src.name,
+            "--as",
+            &copy.name,
+        ])
+        .ok();
+    assert!(r.stderr.contains("taking s3://team/laptop/"), "{r}");
+    assert_eq!(copy.sh("cat /data/which"), "new\n");
+}
