@@ -85,12 +85,15 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Back up volumes into compressed archives, streaming, with a manifest
     Save(SaveArgs),
-    /// Restore an archive (file or `-` for stdin) into a volume
+    /// Restore an archive (file or `-` for stdin) into a volume, or the newest backup of a volume
+    /// found in a destination (`restore DEST VOLUME`)
     Restore(RestoreArgs),
     /// List volumes with driver, size, compose project and the containers using them
     Ls(LsArgs),
     /// Show an archive's manifest and a summary of its contents
     Inspect(InspectArgs),
+    /// Write entries of an archive into a host directory (no engine involved)
+    Extract(ExtractArgs),
     /// Check an archive end to end; compare it with a volume, or test-restore it
     Verify(VerifyArgs),
     /// The newest backup of every volume, its age, and whether it meets the RPO
@@ -219,15 +222,32 @@ pub struct DecryptArgs {
 
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// Archive to restore, or `-` to read it from stdin
-    #[arg(value_name = "ARCHIVE|-")]
+    /// Archive to restore, `-` to read it from stdin, or a destination (an existing directory,
+    /// or s3://bucket/prefix not ending in an archive's name) to take VOLUME's newest backup from
+    #[arg(value_name = "ARCHIVE|DEST|-")]
     pub archive: String,
 
-    /// Target volume [default: the volume name recorded in the archive's manifest]
+    /// Target volume [default: the volume name recorded in the archive's manifest]; with DEST:
+    /// the volume whose backup is restored (into itself unless --as)
     #[arg(value_name = "VOLUME")]
     pub volume: Option<String>,
 
+    /// With DEST: restore into this volume instead of VOLUME
+    #[arg(long = "as", value_name = "NAME")]
+    pub as_name: Option<String>,
+
+    /// With DEST: the newest backup taken at or before TIME: RFC 3339, `YYYY-mm-dd[ HH:MM[:SS]]`
+    /// in local time (a date alone means its end), or an age such as 90m, 2h, 3d
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+
+    /// Restore only the subtree P of the archive (e.g. `uploads/2024`), merged into the volume:
+    /// the rest of the volume stays as it is
+    #[arg(long, value_name = "P")]
+    pub path: Option<String>,
+
     /// Replace the content of a non-empty volume; the result is exactly the archive's content
+    /// (with --path: overwrite what exists under P)
     #[arg(short = 'f', long)]
     pub force: bool,
 
@@ -283,9 +303,36 @@ pub struct InspectArgs {
     #[arg(value_name = "ARCHIVE|-")]
     pub archive: String,
 
+    /// List every entry (path, type, size, owner, mode, mtime) instead of the summary
+    #[arg(long)]
+    pub list: bool,
+
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ExtractArgs {
+    /// Archive file, s3:// object, or `-` for stdin
+    #[arg(value_name = "ARCHIVE|-")]
+    pub archive: String,
+
+    /// Only these paths of the volume and what is under them (as `inspect --list` shows them)
+    /// [default: everything]
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<String>,
+
+    /// The directory to write into (created if missing); entries never land outside it
+    #[arg(short = 'o', long, value_name = "DIR")]
+    pub output: PathBuf,
+
+    /// Replace files that exist in DIR
+    #[arg(short = 'f', long)]
+    pub force: bool,
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,
@@ -325,6 +372,11 @@ pub struct StatusArgs {
     /// Recovery point objective: the newest backup must be younger than this (e.g. 24h, 7d)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub rpo: std::time::Duration,
+
+    /// Recovery time objective: the last test restore measured by `verify --restore-test` must
+    /// have taken less than this (e.g. 30m, 2h); a volume never measured misses it
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rto: Option<std::time::Duration>,
 
     /// Only these volumes [default: every volume on the engine and in the destinations]
     #[arg(long = "volume", value_name = "VOLUME")]
@@ -698,11 +750,14 @@ pub struct ComposeExportArgs {
 
 #[derive(Debug, Args)]
 pub struct ComposeImportArgs {
-    /// A bundle from compose-export, a `--split` directory, or `-` for stdin
-    #[arg(value_name = "BUNDLE|DIR|-")]
+    /// A bundle from compose-export, a `--split` directory, `-` for stdin, or a destination (a
+    /// directory without a `*.compose.json`, or s3://bucket/prefix) to take the newest bundle of
+    /// the project -p names from
+    #[arg(value_name = "BUNDLE|DIR|DEST|-")]
     pub bundle: String,
 
-    /// Import under this project name [default: the bundle's project]
+    /// Import under this project name [default: the bundle's project]; with DEST, also the
+    /// project whose newest bundle is taken
     #[arg(short = 'p', long = "project-name", value_name = "NEW")]
     pub project_name: Option<String>,
 

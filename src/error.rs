@@ -97,8 +97,8 @@ pub const EXIT_CODES: &[ExitCode] = &[
     code(
         Some(Kind::Stale),
         8,
-        "backup older than the RPO (status)",
-        "`status`: a volume's newest backup is older than the RPO, or it has none",
+        "backup older than the RPO or restore over the RTO (status)",
+        "`status`: a volume's newest backup is older than the RPO, or it has none; with --rto, its last measured test restore took longer, or it has none",
     ),
     code(
         Some(Kind::Key),
@@ -209,9 +209,9 @@ mod tests {
             exit_codes_help(),
             "Exit codes: 0 ok, 1 error, 2 usage, 3 docker daemon unreachable, 4 not found, \
              5 refused (would overwrite or lose data), 6 damaged archive, 7 archive differs \
-             from the volume (verify), 8 backup older than the RPO (status), 9 encrypted \
-             archive without a key or with a wrong key, 10 volume locked by another run, 11 restore \
-             not found in the volume, 130 interrupted."
+             from the volume (verify), 8 backup older than the RPO or restore over the RTO (status), 9 \
+             encrypted archive without a key or with a wrong key, 10 volume locked by another run, \
+             11 restore not found in the volume, 130 interrupted."
         );
     }
 

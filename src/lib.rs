@@ -136,6 +136,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Restore(args) => commands::restore::run(ctx, args).await,
         Command::Ls(args) => commands::ls::run(ctx, args).await,
         Command::Inspect(args) => commands::inspect::run(ctx, args).await,
+        Command::Extract(args) => commands::extract::run(ctx, args).await,
         Command::Verify(args) => commands::verify::run(ctx, args).await,
         Command::Status(args) => commands::status::run(ctx, args).await,
         Command::Migrate(args) => commands::migrate::run(ctx, args).await,

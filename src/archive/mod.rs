@@ -5,6 +5,7 @@
 pub mod checksum;
 mod compression;
 pub mod encryption;
+pub mod extract;
 pub mod index;
 pub mod landed;
 pub mod manifest;
@@ -21,7 +22,10 @@ pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
 pub use encryption::{EncryptTo, Encryption, Keys, Passphrase, RecipientKey};
 pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
 pub use open::{open_archive, open_archive_with_kind, ArchiveFormat};
-pub use restore::{rewrite_for_upload, RewriteOptions, RewriteReport, SkipReason, Skipped};
+pub use restore::{
+    rewrite_for_upload, rewrite_subtree_for_upload, subtree, RewriteOptions, RewriteReport,
+    SkipReason, Skipped,
+};
 pub use save::write_archive;
 pub use tar_stream::{Item, TarReader, Totals, Verdict};
 

@@ -40,6 +40,9 @@ pub enum SkipReason {
     LinkLeavesVolume,
     LinkTargetNotInVolume,
     LinkTargetSkipped,
+    /// `--path`: a hard link to a file outside the subtree (that path in the volume may hold
+    /// other content).
+    LinkOutsidePath,
     Device,
     Setuid,
 }
@@ -53,6 +56,7 @@ impl SkipReason {
             SkipReason::LinkLeavesVolume => "its hard-link target leaves the volume",
             SkipReason::LinkTargetNotInVolume => "its hard-link target is not a file in the volume",
             SkipReason::LinkTargetSkipped => "its hard-link target was skipped",
+            SkipReason::LinkOutsidePath => "its hard-link target is outside --path",
             SkipReason::Device => "a device node (--no-devices)",
             SkipReason::Setuid => "a setuid/setgid file (--no-setuid)",
         }
@@ -156,11 +160,55 @@ pub fn rewrite_for_upload<R: Read, W: Write>(
     mount: &str,
     options: RewriteOptions,
 ) -> Result<(W, RewriteReport), ArchiveError> {
+    rewrite(reader, dst, mount, options, None)
+}
+
+/// As [`rewrite_for_upload`], but only the entries at or under `subtree` (from [`subtree`]) are
+/// written (`restore --path`); the rest is read, planned (so that symlinks outside the subtree
+/// are known) and checked, but left out. Their parent directories are not written, so the
+/// volume's own stay as they are. A hard link to a file outside the subtree is skipped: that path
+/// in the volume may hold other content.
+pub fn rewrite_subtree_for_upload<R: Read, W: Write>(
+    reader: &mut TarReader<R>,
+    dst: W,
+    mount: &str,
+    options: RewriteOptions,
+    subtree: &[u8],
+) -> Result<(W, RewriteReport), ArchiveError> {
+    rewrite(reader, dst, mount, options, Some(subtree))
+}
+
+fn rewrite<R: Read, W: Write>(
+    reader: &mut TarReader<R>,
+    dst: W,
+    mount: &str,
+    options: RewriteOptions,
+    subtree: Option<&[u8]>,
+) -> Result<(W, RewriteReport), ArchiveError> {
     let mut out = tar::Builder::new(dst);
     let mut seen = Tracked::default();
     let mut report = RewriteReport::new(options);
     while let Item::Entry(entry) = reader.next_item()? {
-        match plan(&entry, &mut seen, mount, &mut report)? {
+        let inside =
+            subtree.is_none_or(|s| normalize(&entry.path).is_some_and(|rel| under(&rel, s)));
+        let counted = (report.devices, report.setuid);
+        let planned = plan(&entry, &mut seen, mount, &mut report)?;
+        if !inside {
+            // Planned only to know its symlinks: neither written nor counted.
+            (report.devices, report.setuid) = counted;
+            continue;
+        }
+        let planned = match (planned, subtree) {
+            (Ok(plan), Some(s))
+                if plan.kind == tar::EntryType::Link
+                    && !normalize(entry.link.as_deref().unwrap_or_default())
+                        .is_some_and(|t| under(&t, s)) =>
+            {
+                Err(SkipReason::LinkOutsidePath)
+            }
+            (planned, _) => planned,
+        };
+        match planned {
             Ok(plan) => {
                 write_entry(&mut out, reader, &entry, &plan, &mut report)?;
                 report.emit(&plan.rel);
@@ -263,6 +311,17 @@ impl Tracked {
             .filter(|&(_, &b)| b == b'/')
             .any(|(i, _)| matches!(self.get(&rel[..i]), Some(Mark::Symlink(_))))
     }
+}
+
+/// `--path P` as a path inside the volume (`uploads/2024`); `None` for the root or a path that
+/// climbs out.
+pub fn subtree(p: &str) -> Option<Vec<u8>> {
+    normalize(p.as_bytes()).filter(|rel| !rel.is_empty())
+}
+
+/// Whether `rel` (normalized) is `subtree` or lies under it.
+pub(crate) fn under(rel: &[u8], subtree: &[u8]) -> bool {
+    rel.starts_with(subtree) && (rel.len() == subtree.len() || rel[subtree.len()] == b'/')
 }
 
 /// Where an entry goes and as what, decided before any of it is written.
@@ -526,6 +585,18 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    #[test]
+    fn subtrees() {
+        assert_eq!(subtree("./uploads/2024/").unwrap(), b"uploads/2024");
+        assert_eq!(subtree("/a"), Some(b"a".to_vec()));
+        assert_eq!(subtree("."), None);
+        assert_eq!(subtree("a/../b"), None);
+        assert!(under(b"a/b", b"a/b"));
+        assert!(under(b"a/b/c", b"a/b"));
+        assert!(!under(b"a/bc", b"a/b"));
+        assert!(!under(b"a", b"a/b"));
     }
 
     #[test]

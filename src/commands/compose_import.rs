@@ -32,7 +32,7 @@ use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
 use crate::pipe::DynRead;
 use crate::settings::{flags, Ctx};
-use crate::storage::{open_input, S3Options};
+use crate::storage::{catalog, open_input, Location, S3Options, Store};
 
 /// Where the volumes' archives come from.
 enum Source {
@@ -51,6 +51,12 @@ pub async fn run(ctx: &Ctx, args: ComposeImportArgs) -> Result<()> {
 /// `compose-import`, with the locks of the target volumes taken into `held`.
 async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<()> {
     let keys = Arc::new(crate::settings::keys::keys(&args.decrypt)?);
+    let bundle = match is_destination(&args.bundle) {
+        true => newest_bundle(ctx, &args).await?,
+        false => args.bundle.clone(),
+    };
+    // Messages name the bundle taken.
+    let args = ComposeImportArgs { bundle, ..args };
     let (source, manifest) = open(&args.bundle, &ctx.s3).await?;
     let project = match &args.project_name {
         Some(p) => checked_name(p, "-p")?,
@@ -307,6 +313,59 @@ async fn replay_dumps(
 
 /// Opens the bundle (a file or stdin) and reads its manifest, or reads a `--split` directory's
 /// manifest.
+/// Whether `arg` names a destination holding bundles (`compose-import DEST -p PROJECT`): an
+/// `s3://` prefix that is not an object's name, or a directory without a `--split` manifest
+/// (`*.compose.json`).
+fn is_destination(arg: &str) -> bool {
+    if !Location::is_destination(arg) {
+        return false;
+    }
+    if Location::is_remote(arg) {
+        return true;
+    }
+    let has_split_manifest = std::fs::read_dir(arg).is_ok_and(|entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .any(|e| e.file_name().to_string_lossy().ends_with(".compose.json"))
+    });
+    !has_split_manifest
+}
+
+/// The newest bundle of the project `-p` names in the destination `args.bundle`.
+async fn newest_bundle(ctx: &Ctx, args: &ComposeImportArgs) -> Result<String> {
+    let dest = &args.bundle;
+    let Some(project) = &args.project_name else {
+        return Err(UserError::new(
+            Kind::Usage,
+            format!("{dest} holds no `--split` manifest: name the project whose newest bundle to import"),
+        )
+        .hint(format!("compose-import {dest} -p PROJECT"))
+        .into());
+    };
+    let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
+    let mut found = catalog::list(&store).await?;
+    found.retain(|b| catalog::is_bundle_name(&b.name));
+    let Some(newest) = catalog::newest_of(&found, project, None) else {
+        return Err(UserError::new(
+            Kind::NotFound,
+            format!("no bundle of project `{project}` in {}", store.url),
+        )
+        .hint("compose-export names bundles <project>_<YYYYmmdd_HHMMSS>.compose.tar")
+        .into());
+    };
+    let now = chrono::Utc::now();
+    ctx.out.info(&format!(
+        "taking {}: the newest bundle of project {project}, taken {} ({} ago)",
+        newest.location,
+        newest
+            .created
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S"),
+        output::age((now - newest.created).num_seconds()),
+    ));
+    Ok(newest.location.clone())
+}
+
 async fn open(bundle: &str, s3: &S3Options) -> Result<(Source, BundleManifest)> {
     let path = Path::new(bundle);
     if bundle != "-" && path.is_dir() {

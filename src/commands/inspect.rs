@@ -6,9 +6,10 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use serde_json::json;
 
+use crate::archive::extract::{entry_meta, EntryMeta};
 use crate::archive::{Counters, Item, Keys, ManifestHead, ManifestTrailer, Totals};
 use crate::cli::{Format, InspectArgs};
-use crate::output;
+use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 
 struct Summary {
@@ -23,6 +24,16 @@ struct Summary {
 pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<()> {
     let keys = crate::settings::keys::keys(&args.decrypt)?;
     let (input, len) = crate::storage::open_input(&args.archive, &ctx.s3).await?;
+    if args.list {
+        let entries = tokio::task::spawn_blocking(move || read_list(input, &keys))
+            .await
+            .expect("inspect panicked")
+            .with_context(|| format!("cannot inspect {}", args.archive))?;
+        return match args.format {
+            Format::Json => output::data_json(&entries),
+            Format::Table => output::data(&list_table(&entries)),
+        };
+    }
     let mut summary = tokio::task::spawn_blocking(move || read_summary(input, &keys))
         .await
         .expect("inspect panicked")
@@ -74,6 +85,65 @@ fn read_summary(input: crate::pipe::DynRead, keys: &Keys) -> Result<Summary> {
         totals: verdict.totals().clone(),
         top_level,
     })
+}
+
+/// Every entry's metadata; the whole archive is read and checked (a damaged one fails).
+fn read_list(input: crate::pipe::DynRead, keys: &Keys) -> Result<Vec<EntryMeta>> {
+    let mut reader = crate::archive::open_archive(input, Arc::default(), keys)?;
+    let mut entries = Vec::new();
+    while let Item::Entry(entry) = reader.next_item()? {
+        entries.push(entry_meta(&entry));
+    }
+    reader.drain()?;
+    reader.verify()?;
+    Ok(entries)
+}
+
+/// As `tar -tv` shows them: type and mode, owner, size, time, path (`-> target` for links).
+fn list_table(entries: &[EntryMeta]) -> String {
+    let mut table = Table::new([
+        Column::left("MODE"),
+        Column::left("OWNER"),
+        Column::right("SIZE"),
+        Column::left("MTIME"),
+        Column::left("PATH"),
+    ]);
+    for e in entries {
+        let kind = match e.kind {
+            "dir" => 'd',
+            "symlink" => 'l',
+            "hardlink" => 'h',
+            "fifo" => 'p',
+            "char" => 'c',
+            "block" => 'b',
+            "file" => '-',
+            _ => '?',
+        };
+        let owner = format!(
+            "{}/{}",
+            e.user.clone().unwrap_or_else(|| e.uid.to_string()),
+            e.group.clone().unwrap_or_else(|| e.gid.to_string())
+        );
+        let mtime = chrono::DateTime::from_timestamp(e.mtime, 0)
+            .map(|t| {
+                t.with_timezone(&chrono::Local)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_else(|| e.mtime.to_string());
+        let path = match &e.link {
+            Some(l) => format!("{} -> {l}", e.path),
+            None => e.path.clone(),
+        };
+        table.row([
+            format!("{kind}{:04o}", e.mode),
+            owner,
+            e.size.to_string(),
+            mtime,
+            path,
+        ]);
+    }
+    table.render()
 }
 
 /// The summary for people, one `key  value` line each.

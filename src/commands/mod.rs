@@ -6,6 +6,7 @@ pub mod compose_export;
 pub mod compose_import;
 pub mod db_dump;
 pub mod db_restore;
+pub mod extract;
 pub mod inspect;
 pub mod ls;
 pub mod migrate;

@@ -1,24 +1,66 @@
 //! `restore ARCHIVE|- [VOLUME]`: stream an archive into a volume, exactly, or not at all (the
-//! transaction is `ops::restore`).
+//! transaction is `ops::restore`). `restore DEST VOLUME [--as NAME] [--at TIME]` first finds the
+//! newest backup of VOLUME in a destination (the catalog `backups` shows). `--path P` restores
+//! only a subtree, merged into the volume.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context as _, Result};
+use chrono::{Local, Utc};
 
 use crate::archive::Counters;
 use crate::cli::RestoreArgs;
 use crate::docker::lock::Held;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
-use crate::ops::restore::{describe, restore_volume, warn_skipped, RestoreOptions};
+use crate::ops::restore::{
+    describe, restore_subtree, restore_volume, warn_skipped, RestoreOptions,
+};
 use crate::ops::transfer::Check;
-use crate::output::Measure;
+use crate::output::{self, Measure};
 use crate::settings::{flags, Ctx};
+use crate::storage::{catalog, Location, Store};
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let keys = crate::settings::keys::keys(&args.decrypt)?;
-    let (input, input_len) = crate::storage::open_input(&args.archive, &ctx.s3).await?;
+    let (archive, volume) = if Location::is_destination(&args.archive) {
+        let (archive, volume) = newest(ctx, &args).await?;
+        (archive, Some(volume))
+    } else {
+        for (flag, given) in [
+            ("--as", args.as_name.is_some()),
+            ("--at", args.at.is_some()),
+        ] {
+            if given {
+                return Err(UserError::new(
+                    Kind::Usage,
+                    format!("{flag} is for restoring from a destination, and {} is not a directory or s3://bucket/prefix", args.archive),
+                )
+                .hint("restore DEST VOLUME [--as NAME] [--at TIME]; name the target of an archive as `restore ARCHIVE VOLUME`")
+                .into());
+            }
+        }
+        (args.archive.clone(), args.volume.clone())
+    };
+    if args.path.is_some() && args.verify {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--verify compares a whole volume with the archive; it does not go with --path",
+        )
+        .into());
+    }
+    let subtree = match &args.path {
+        Some(p) => Some(crate::archive::subtree(p).ok_or_else(|| {
+            UserError::new(
+                Kind::Usage,
+                format!("--path {p}: not a path inside the volume"),
+            )
+            .hint("give a relative path such as `uploads/2024` (no `..`)")
+        })?),
+        None => None,
+    };
+    let (input, input_len) = crate::storage::open_input(&archive, &ctx.s3).await?;
     let counters: Arc<Counters> = Arc::default();
     // A missing or wrong key fails here, before any volume is created or touched.
     let opened = {
@@ -27,15 +69,15 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
             .await
             .expect("opening the archive panicked")
     };
-    let reader = opened.with_context(|| format!("cannot restore {}", args.archive))?;
+    let reader = opened.with_context(|| format!("cannot restore {archive}"))?;
     let recorded = reader.head().map(|h| h.volume.clone());
-    let target = match (&args.volume, &recorded) {
+    let target = match (&volume, &recorded) {
         (Some(v), _) => v.clone(),
         (None, Some(info)) => info.name.clone(),
         (None, None) => {
             return Err(UserError::new(
                 Kind::Usage,
-                format!("{} has no manifest naming its volume", args.archive),
+                format!("{archive} has no manifest naming its volume"),
             )
             .hint("name the target volume: restore ARCHIVE VOLUME")
             .into())
@@ -75,25 +117,77 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         rewrite: crate::settings::flags::entry_filter(&args.filter),
         check,
     };
-    let result = held
-        .around(restore_volume(
-            ctx, &engine, &target, &new, reader, how, counters,
-        ))
-        .await;
+    let result = match &subtree {
+        Some(p) => {
+            held.around(restore_subtree(ctx, &engine, &target, p, reader, how))
+                .await
+        }
+        None => {
+            held.around(restore_volume(
+                ctx, &engine, &target, &new, reader, how, counters,
+            ))
+            .await
+        }
+    };
     progress.finish();
-    let report =
-        result.with_context(|| format!("restoring {} into volume `{target}`", args.archive))?;
+    let report = result.with_context(|| format!("restoring {archive} into volume `{target}`"))?;
     warn_skipped(&ctx.out, &report);
     let compared = if args.verify {
         ", every entry read back and compared"
     } else {
         ""
     };
+    let what = match &args.path {
+        Some(p) => format!("{p} of {archive}"),
+        None => archive.clone(),
+    };
     ctx.out.info(&format!(
-        "restored {} into volume {target} ({}{compared}, {:.1} s)",
-        args.archive,
+        "restored {what} into volume {target} ({}{compared}, {:.1} s)",
         describe(&report),
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// `restore DEST VOLUME`: the newest backup of VOLUME in DEST (at or before `--at`), and the
+/// volume to restore it into (`--as`, else VOLUME).
+async fn newest(ctx: &Ctx, args: &RestoreArgs) -> Result<(String, String)> {
+    let dest = &args.archive;
+    let Some(volume) = args.volume.clone() else {
+        return Err(UserError::new(
+            Kind::Usage,
+            format!("{dest} is a destination: name the volume whose newest backup to restore"),
+        )
+        .hint(format!("restore {dest} VOLUME [--as NAME] [--at TIME]"))
+        .into());
+    };
+    let now = Utc::now();
+    let at = match &args.at {
+        Some(s) => Some(flags::point_in_time(s, now)?),
+        None => None,
+    };
+    let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
+    let mut found = catalog::list(&store).await?;
+    found.retain(|b| !catalog::is_bundle_name(&b.name));
+    let local = |t: chrono::DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
+    let Some(backup) = catalog::newest_of(&found, &volume, at) else {
+        let when = at.map_or(String::new(), |t| {
+            format!(" taken at or before {}", local(t))
+        });
+        return Err(UserError::new(
+            Kind::NotFound,
+            format!("no backup of volume `{volume}`{when} in {}", store.url),
+        )
+        .hint(format!("see `backups {dest} --volume {volume}`"))
+        .into());
+    };
+    let target = args.as_name.clone().unwrap_or(volume.clone());
+    ctx.out.info(&format!(
+        "taking {}: the newest backup of {volume}{}, taken {} ({} ago)",
+        backup.location,
+        at.map_or(String::new(), |t| format!(" at or before {}", local(t))),
+        local(backup.created),
+        output::age((now - backup.created).num_seconds()),
+    ));
+    Ok((backup.location.clone(), target))
 }

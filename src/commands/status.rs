@@ -1,6 +1,7 @@
 //! `status [DEST...] --rpo DURATION`: for every volume, the newest backup, its age, and whether
-//! it meets the recovery point objective. Exits non-zero when any volume misses it, so cron and
-//! monitoring can run it as it is.
+//! it meets the recovery point objective; with `--rto`, the last measured test restore
+//! (`verify --restore-test`) against the recovery time objective. Exits non-zero when any volume
+//! misses either, so cron and monitoring can run it as it is.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
+use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::{catalog, Location, Store};
 
 /// One backup found in a destination.
@@ -30,6 +32,12 @@ struct Row {
     newest: Option<Backup>,
     age_seconds: Option<i64>,
     meets_rpo: bool,
+    /// The last measured test restore (with `--rto`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_restore: Option<RestoreTime>,
+    /// With `--rto`: whether the last measured restore took less than the RTO.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    meets_rto: Option<bool>,
 }
 
 pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
@@ -69,12 +77,24 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     };
     let now = Utc::now();
     let rpo = chrono::Duration::from_std(args.rpo).unwrap_or(chrono::Duration::MAX);
+    let state = match args.rto {
+        Some(_) => Some(crate::schedule::Dirs::of_user()?.state),
+        None => None,
+    };
     let rows: Vec<Row> = volumes
         .into_iter()
         .map(|volume| {
             let newest = newest.get(&volume).cloned();
             let age = newest.as_ref().map(|b| now - b.created);
+            let last_restore = state.as_ref().and_then(|s| restore_times::last(s, &volume));
+            let meets_rto = args.rto.map(|rto| {
+                last_restore
+                    .as_ref()
+                    .is_some_and(|t| t.seconds <= rto.as_secs_f64())
+            });
             Row {
+                last_restore,
+                meets_rto,
                 meets_rpo: age.is_some_and(|a| a <= rpo),
                 age_seconds: age.map(|a| a.num_seconds()),
                 newest,
@@ -84,7 +104,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         .collect();
     let printed = match args.format {
         Format::Json => output::data_json(&rows),
-        Format::Table => output::data(&table(&rows, args.rpo)),
+        Format::Table => output::data(&table(&rows, args.rpo, args.rto)),
     };
     // A reader that left early (`status | head -1`) does not hide a missed RPO: the exit code
     // is what monitoring reads.
@@ -98,54 +118,82 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         .filter(|r| !r.meets_rpo)
         .map(|r| r.volume.as_str())
         .collect();
-    if missed.is_empty() {
-        return Ok(());
-    }
-    Err(UserError::new(
-        Kind::Stale,
-        format!(
+    let slow: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.meets_rto == Some(false))
+        .map(|r| r.volume.as_str())
+        .collect();
+    let mut why = Vec::new();
+    if !missed.is_empty() {
+        why.push(format!(
             "{} volume(s) miss the RPO of {}: {}",
             missed.len(),
             humantime::format_duration(args.rpo),
             missed.join(", ")
-        ),
-    )
-    .into())
+        ));
+    }
+    if let (Some(rto), false) = (args.rto, slow.is_empty()) {
+        why.push(format!(
+            "{} volume(s) miss the RTO of {} (or were never test-restored): {}",
+            slow.len(),
+            humantime::format_duration(rto),
+            slow.join(", ")
+        ));
+    }
+    if why.is_empty() {
+        return Ok(());
+    }
+    let mut err = UserError::new(Kind::Stale, why.join("; "));
+    if !slow.is_empty() {
+        err = err.hint("`verify ARCHIVE --restore-test` measures and records a restore time");
+    }
+    Err(err.into())
 }
 
-fn table(rows: &[Row], rpo: Duration) -> String {
-    let mut table = Table::new([
+fn table(rows: &[Row], rpo: Duration, rto: Option<Duration>) -> String {
+    let mut columns = vec![
         Column::left("VOLUME"),
         Column::left("NEWEST BACKUP"),
         Column::right("AGE").min(10),
         Column::left(format!("RPO {}", humantime::format_duration(rpo))),
-    ]);
+    ];
+    if let Some(rto) = rto {
+        columns.push(Column::right("RESTORE"));
+        columns.push(Column::left(format!(
+            "RTO {}",
+            humantime::format_duration(rto)
+        )));
+    }
+    let mut table = Table::new(columns);
     for r in rows {
         let path = r
             .newest
             .as_ref()
             .map(|b| b.path.clone())
             .unwrap_or_else(|| "-".into());
-        let age = r.age_seconds.map(human_age).unwrap_or_else(|| "-".into());
+        let age = r.age_seconds.map(output::age).unwrap_or_else(|| "-".into());
         let verdict = match (&r.newest, r.meets_rpo) {
             (_, true) => "ok",
             (None, _) => "MISSED (no backup)",
             (Some(_), false) => "MISSED",
         };
-        table.row([r.volume.clone(), path, age, verdict.into()]);
+        let mut cells = vec![r.volume.clone(), path, age, verdict.to_string()];
+        if let Some(meets) = r.meets_rto {
+            let took = r
+                .last_restore
+                .as_ref()
+                .map_or("-".to_string(), |t| format!("{:.1} s", t.seconds));
+            let verdict = match (&r.last_restore, meets) {
+                (_, true) => "ok",
+                (None, _) => "MISSED (not measured)",
+                (Some(_), false) => "MISSED",
+            };
+            cells.push(took);
+            cells.push(verdict.into());
+        }
+        table.row(cells);
     }
     table.render()
-}
-
-/// `3h 12m`, `2d 4h`: minutes are enough for an RPO.
-fn human_age(seconds: i64) -> String {
-    let minutes = seconds.max(0) / 60;
-    let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    match (d, h) {
-        (0, 0) => format!("{m}m"),
-        (0, _) => format!("{h}h {m}m"),
-        _ => format!("{d}d {h}h"),
-    }
 }
 
 #[cfg(test)]
@@ -154,9 +202,9 @@ mod tests {
 
     #[test]
     fn ages_read_well() {
-        assert_eq!(human_age(59), "0m");
-        assert_eq!(human_age(3 * 3600 + 12 * 60), "3h 12m");
-        assert_eq!(human_age(2 * 86400 + 4 * 3600 + 59), "2d 4h");
+        assert_eq!(output::age(59), "0m");
+        assert_eq!(output::age(3 * 3600 + 12 * 60), "3h 12m");
+        assert_eq!(output::age(2 * 86400 + 4 * 3600 + 59), "2d 4h");
     }
 
     #[test]
@@ -172,22 +220,28 @@ mod tests {
                 newest: Some(backup("backups/db-2024-05-01T030000Z.tar.zst")),
                 age_seconds: Some(3 * 3600 + 12 * 60),
                 meets_rpo: true,
+                last_restore: None,
+                meets_rto: None,
             },
             Row {
                 volume: "cache_volume".into(),
                 newest: Some(backup("b/c.tar.zst")),
                 age_seconds: Some(2 * 86400 + 4 * 3600),
                 meets_rpo: false,
+                last_restore: None,
+                meets_rto: None,
             },
             Row {
                 volume: "new".into(),
                 newest: None,
                 age_seconds: None,
                 meets_rpo: false,
+                last_restore: None,
+                meets_rto: None,
             },
         ];
         assert_eq!(
-            table(&rows, Duration::from_secs(86400)),
+            table(&rows, Duration::from_secs(86400), None),
             "\
 VOLUME        NEWEST BACKUP                                 AGE  RPO 1day
 db            backups/db-2024-05-01T030000Z.tar.zst      3h 12m  ok
@@ -196,7 +250,7 @@ new           -                                               -  MISSED (no back
 "
         );
         assert_eq!(
-            table(&[], Duration::from_secs(3600)),
+            table(&[], Duration::from_secs(3600), None),
             "VOLUME  NEWEST BACKUP         AGE  RPO 1h\n"
         );
     }

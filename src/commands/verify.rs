@@ -18,12 +18,15 @@ use crate::ops::transfer;
 use crate::output;
 use crate::pipe::DynRead;
 use crate::settings::{flags, Ctx};
+use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::{open_input, S3Options};
 
 /// What reading the archive found.
 struct Read {
     verdict: Verdict,
     index: Option<Index>,
+    /// The volume the manifest names.
+    volume: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
@@ -53,6 +56,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         output::thousands(totals.entries),
         output::bytes(totals.content_bytes)
     );
+    let mut measured: Option<RestoreTime> = None;
     let diff = match (&args.against, read.index) {
         (Some(volume), Some(archive)) => {
             let engine = ctx.engine().await?;
@@ -70,7 +74,38 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
         }
         (None, Some(archive)) => {
             let engine = ctx.engine().await?;
-            let restored = restore_test(ctx, &engine, &args.archive, keys).await?;
+            let (restored, took) = restore_test(ctx, &engine, &args.archive, keys).await?;
+            let seconds = took.as_secs_f64();
+            let volume = read.volume.clone().or_else(|| {
+                let name = args.archive.rsplit('/').next().unwrap_or_default();
+                crate::storage::catalog::from_name(name).map(|(v, _)| v)
+            });
+            summary.push_str(&format!(
+                "; test restore took {seconds:.1} s ({}/s)",
+                output::bytes(rate(totals.content_bytes, seconds) as u64)
+            ));
+            if let Some(volume) = volume {
+                let t = RestoreTime {
+                    volume,
+                    archive: args.archive.clone(),
+                    measured_at: chrono::Utc::now(),
+                    seconds,
+                    content_bytes: totals.content_bytes,
+                    bytes_per_second: rate(totals.content_bytes, seconds),
+                };
+                match crate::schedule::Dirs::of_user()
+                    .and_then(|d| restore_times::record(&d.state, &t))
+                {
+                    Ok(path) => ctx.out.debug(&format!("recorded in {}", path.display())),
+                    Err(e) => output::warn(&format!("the restore time is not recorded: {e:#}")),
+                }
+                measured = Some(t);
+            } else {
+                output::warn(&format!(
+                    "the restore time is not recorded: {} names no volume",
+                    args.archive
+                ));
+            }
             Some((
                 "a test restore".to_string(),
                 index::compare_restored(&archive, &restored),
@@ -102,6 +137,11 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
                 "entries": totals.entries,
                 "content_bytes": totals.content_bytes,
                 "differences": differences,
+                "restore_test": measured.as_ref().map(|t| json!({
+                    "volume": t.volume,
+                    "seconds": t.seconds,
+                    "bytes_per_second": t.bytes_per_second,
+                })),
             });
             output::data_json(&value)?;
         }
@@ -139,7 +179,12 @@ async fn read_archive(path: &str, index: bool, keys: Arc<Keys>, s3: &S3Options) 
         };
         reader.drain()?;
         let verdict = reader.verify()?;
-        Ok(Read { verdict, index })
+        let volume = reader.head().map(|h| h.volume.name.clone());
+        Ok(Read {
+            verdict,
+            index,
+            volume,
+        })
     })
     .await
     .expect("verify panicked")
@@ -154,8 +199,19 @@ async fn index_existing(engine: &Engine, volume: &str) -> Result<Index> {
     .await
 }
 
-/// Restores into a scratch volume, describes it, and removes it whatever happens.
-async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -> Result<Index> {
+/// Content bytes per second.
+fn rate(bytes: u64, seconds: f64) -> f64 {
+    bytes as f64 / seconds.max(0.001)
+}
+
+/// Restores into a scratch volume, describes it, and removes it whatever happens. Returns the
+/// description and how long the restore took (opening the archive to the engine's answer).
+async fn restore_test(
+    ctx: &Ctx,
+    engine: &Engine,
+    path: &str,
+    keys: Arc<Keys>,
+) -> Result<(Index, std::time::Duration)> {
     let docker = &engine.docker;
     let scratch = volumes::scratch_name("restore-test", "");
     let mark = crate::journal::record(crate::journal::Step::Scratch {
@@ -164,6 +220,7 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
     });
     volumes::create_scratch_named(docker, &scratch).await?;
     let result = async {
+        let started = std::time::Instant::now();
         let (input, _) = open_input(path, &ctx.s3).await?;
         let reader = tokio::task::spawn_blocking(move || -> Result<_> {
             Ok(crate::archive::open_archive(
@@ -187,7 +244,8 @@ async fn restore_test(ctx: &Ctx, engine: &Engine, path: &str, keys: Arc<Keys>) -
         })
         .await
         .context("the test restore failed")?;
-        index_existing(engine, &scratch).await
+        let took = started.elapsed();
+        Ok((index_existing(engine, &scratch).await?, took))
     }
     .await;
     if !volumes::remove_scratch(docker, &scratch).await {

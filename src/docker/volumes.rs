@@ -117,6 +117,27 @@ pub async fn is_empty(docker: &Docker, volume: &str) -> Result<bool> {
     .await
 }
 
+/// Whether `rel` (a path inside the volume, `a/b`) exists in it, through a read-only helper.
+pub async fn path_exists(docker: &Docker, volume: &str, rel: &str) -> Result<bool> {
+    with_helper(docker, volume, true, async |helper| {
+        let options = DownloadFromContainerOptions {
+            path: format!("/{MOUNT_DIR}/{rel}"),
+        };
+        let mut body = docker.download_from_container(&helper.id, Some(options));
+        match body.next().await {
+            Some(Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                ..
+            })) => Ok(false),
+            Some(Err(e)) => {
+                Err(anyhow::Error::new(e).context(format!("looking for {rel} in the volume")))
+            }
+            _ => Ok(true),
+        }
+    })
+    .await
+}
+
 async fn first_entries_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
     let options = DownloadFromContainerOptions {
         path: format!("/{MOUNT_DIR}/."),

@@ -109,6 +109,48 @@ pub async fn restore_volume(
     }
 }
 
+/// `restore ARCHIVE VOLUME --path P`: writes the archive's entries at or under `subtree` into
+/// the existing volume `target`, merged (the engine's extraction never deletes): the rest of the
+/// volume stays as it is. When P already exists in the volume it is refused without `force`;
+/// with it, the archive's files replace the volume's files of the same path, and files under P
+/// that the archive lacks are kept. The archive is checked to its end, but a damaged archive
+/// can leave part of P written.
+pub async fn restore_subtree(
+    ctx: &Ctx,
+    engine: &Engine,
+    target: &str,
+    subtree: &[u8],
+    reader: TarReader<DynRead>,
+    how: RestoreOptions,
+) -> Result<RewriteReport> {
+    let force = how.force;
+    let docker = &engine.docker;
+    let shown = String::from_utf8_lossy(subtree).into_owned();
+    if volumes::inspect(docker, target).await?.is_none() {
+        return Err(UserError::new(
+            Kind::NotFound,
+            format!("volume `{target}` does not exist"),
+        )
+        .hint("--path merges into an existing volume: create it, or restore the whole archive")
+        .into());
+    }
+    refuse_running(target, &volumes::users(docker, target).await?)?;
+    if !force && volumes::path_exists(docker, target, &shown).await? {
+        return Err(UserError::new(
+            Kind::Refused,
+            format!("`{shown}` exists in volume `{target}`"),
+        )
+        .hint("use --force to overwrite it with the archive's files (files it lacks are kept)")
+        .into());
+    }
+    let subtree = subtree.to_vec();
+    with_helper(docker, target, false, async |helper| {
+        transfer::restore_subtree_into(docker, helper, reader, subtree, how.rewrite, &ctx.cancel)
+            .await
+    })
+    .await
+}
+
 /// Refuses a volume that running containers use: restoring under them would corrupt both.
 pub fn refuse_running(target: &str, users: &[User]) -> Result<()> {
     let running: Vec<_> = users

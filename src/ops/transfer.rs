@@ -247,6 +247,42 @@ impl Write for TeeWriter {
     }
 }
 
+/// As `restore_into`, but only the entries at or under `subtree` are written, merged into what
+/// the volume holds.
+pub async fn restore_subtree_into(
+    docker: &Docker,
+    helper: &Helper,
+    mut reader: TarReader<DynRead>,
+    subtree: Vec<u8>,
+    options: RewriteOptions,
+    cancel: &CancellationToken,
+) -> Result<RewriteReport> {
+    let (tx, rx) = pipe::channel();
+    let producer = tokio::task::spawn_blocking(move || {
+        let writer = ChannelWriter::new(tx);
+        let (writer, report) = archive::rewrite_subtree_for_upload(
+            &mut reader,
+            writer,
+            crate::docker::helper::MOUNT_DIR,
+            options,
+            &subtree,
+        )?;
+        writer.finish().map_err(ArchiveError::Output)?;
+        Ok::<_, ArchiveError>(report)
+    });
+    let uploaded = tokio::select! {
+        r = stream::upload(docker, &helper.id, rx) => r,
+        _ = cancel.cancelled() => Err(UserError::interrupted().into()),
+    };
+    let produced = producer.await.expect("the archive reader panicked");
+    match (produced, uploaded) {
+        (Err(e), _) if e.is_damage() => Err(e.into()),
+        (_, Err(e)) => Err(e),
+        (Err(e), Ok(())) => Err(e.into()),
+        (Ok(report), Ok(())) => Ok(report),
+    }
+}
+
 /// Copies the content of one volume into another inside the engine (used to move a verified
 /// restore from a scratch volume into its target), checked as `restore_into` checks.
 pub async fn copy_volume(

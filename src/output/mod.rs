@@ -97,6 +97,17 @@ pub fn bytes(n: u64) -> String {
     DecimalBytes(n).to_string()
 }
 
+/// An age for people: `0m`, `3h 12m`, `2d 4h` (minutes are enough for backups).
+pub fn age(seconds: i64) -> String {
+    let minutes = seconds.max(0) / 60;
+    let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    match (d, h) {
+        (0, 0) => format!("{m}m"),
+        (0, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
 #[cfg(test)]
 #[cfg(test)]
 mod tests {

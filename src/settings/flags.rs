@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
+use chrono::{DateTime, Local, NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 use crate::archive::{Compression, EncodeOptions, RewriteOptions};
 use crate::cli::{
@@ -95,7 +96,7 @@ pub fn selection(select: &SelectArgs) -> Result<Option<Selection>> {
     for f in &select.filter {
         let (key, value) = f.split_once('=').ok_or_else(|| {
             usage(format!(
-                "--filter {f:?} is not KEY=VALUE (e.g. label=backup=nightly)"
+                "--filter {f:?} is not NAME=VALUE (e.g. label=backup=nightly)"
             ))
         })?;
         filters
@@ -140,6 +141,46 @@ pub fn project_spec(args: &ComposeArgs) -> ProjectSpec {
     }
 }
 
+/// `--at TIME`: RFC 3339; `YYYY-mm-dd`, `YYYY-mm-dd HH:MM` or `YYYY-mm-dd HH:MM:SS` (also with
+/// `T`) in local time, a date alone meaning its last second; or an age (`90m`, `2h`, `3d`)
+/// counted back from `now`.
+pub fn point_in_time(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let naive = [
+        "%Y-%m-%d %H:%M:%S",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+    .or_else(|| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(23, 59, 59))
+    });
+    if let Some(naive) = naive {
+        return Local
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| usage(format!("--at {s}: no such local time (a clock change?)")));
+    }
+    if let Ok(age) = humantime::parse_duration(s) {
+        let age = chrono::Duration::from_std(age)
+            .map_err(|_| usage(format!("--at {s}: too far back")))?;
+        return Ok(now - age);
+    }
+    Err(UserError::new(Kind::Usage, format!("--at {s}: not a time"))
+        .hint(
+            "write 2026-11-25T10:30:00Z, 2026-11-25 10:30, 2026-11-25, or an age such as 2h or 3d",
+        )
+        .into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +212,34 @@ mod tests {
         assert_eq!(quiesce_mode(&q(false, false)), None);
         assert_eq!(quiesce_mode(&q(true, false)), Some(Mode::Stop));
         assert_eq!(quiesce_mode(&q(false, true)), Some(Mode::Pause));
+    }
+
+    #[test]
+    fn points_in_time() {
+        let now = DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let t = |s| point_in_time(s, now).unwrap().to_rfc3339();
+        assert_eq!(t("2026-11-25T10:30:00Z"), "2026-11-25T10:30:00+00:00");
+        assert_eq!(t("2026-11-25T10:30:00+02:00"), "2026-11-25T08:30:00+00:00");
+        assert_eq!(t("2h"), "2026-11-30T10:00:00+00:00");
+        assert_eq!(t("3d"), "2026-11-27T12:00:00+00:00");
+        let local = |s: &str| {
+            Local
+                .from_local_datetime(
+                    &NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap(),
+                )
+                .earliest()
+                .unwrap()
+                .with_timezone(&Utc)
+                .to_rfc3339()
+        };
+        assert_eq!(t("2026-11-25 10:30"), local("2026-11-25 10:30:00"));
+        assert_eq!(t("2026-11-25 10:30:15"), local("2026-11-25 10:30:15"));
+        assert_eq!(t("2026-11-25T10:30"), local("2026-11-25 10:30:00"));
+        assert_eq!(t("2026-11-25"), local("2026-11-25 23:59:59"));
+        for bad in ["yesterday", "2026-13-01", "25.11.2026", ""] {
+            assert!(point_in_time(bad, now).is_err(), "{bad}");
+        }
     }
 }

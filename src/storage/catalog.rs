@@ -72,6 +72,24 @@ pub fn sort_newest_first(found: &mut [Backup]) {
     found.sort_by(|a, b| b.created.cmp(&a.created).then(b.name.cmp(&a.name)));
 }
 
+/// The newest backup of `volume` in `found`, taken at or before `at` when given.
+pub fn newest_of<'a>(
+    found: &'a [Backup],
+    volume: &str,
+    at: Option<DateTime<Utc>>,
+) -> Option<&'a Backup> {
+    found
+        .iter()
+        .filter(|b| b.volume == volume && at.is_none_or(|at| b.created <= at))
+        .max_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)))
+}
+
+/// A compose bundle's name (`<project>_<YYYYmmdd_HHMMSS>.compose.tar`): the catalog lists it
+/// under its project, as if that were a volume.
+pub fn is_bundle_name(name: &str) -> bool {
+    name.contains(".compose.tar")
+}
+
 /// Archive-like names, temporary files excluded (`.name.partial`, dot-names).
 pub fn is_archive_name(name: &str) -> bool {
     let plain = name.strip_suffix(".age").unwrap_or(name);
@@ -180,5 +198,42 @@ mod tests {
         assert!(is_archive_name("v_20261125_103000.tar.gz.age"));
         assert!(!is_archive_name(".v_20261125_103000.tar.zst.abc.partial"));
         assert!(!is_archive_name("notes.txt"));
+    }
+
+    #[test]
+    fn newest_of_a_volume() {
+        let b = |name: &str| {
+            let (volume, created) = from_name(name).unwrap();
+            Backup {
+                name: name.into(),
+                location: name.into(),
+                volume,
+                created,
+                size: 1,
+                compression: None,
+                encrypted: false,
+                tool_version: None,
+                ours: true,
+            }
+        };
+        let found = vec![
+            b("v_20261125_103000.tar.zst"),
+            b("v_20261127_080000.tar.zst"),
+            b("w_20261129_080000.tar.zst"),
+            b("v_20261126_000000.tar.zst"),
+        ];
+        let name = |at| newest_of(&found, "v", at).map(|b| b.name.as_str());
+        assert_eq!(name(None), Some("v_20261127_080000.tar.zst"));
+        let at = |s| from_name(s).unwrap().1;
+        assert_eq!(
+            name(Some(at("v_20261126_000000"))),
+            Some("v_20261126_000000.tar.zst")
+        );
+        assert_eq!(
+            name(Some(at("v_20261126_235959"))),
+            Some("v_20261126_000000.tar.zst")
+        );
+        assert_eq!(name(Some(at("v_20261101_000000"))), None);
+        assert!(newest_of(&found, "x", None).is_none());
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 mod input;
+pub mod restore_times;
 mod sink;
 pub mod upload;
 
@@ -72,6 +73,25 @@ impl Location {
             .hint("use a local directory or s3://BUCKET/PREFIX"));
         }
         Ok(Location::Local(PathBuf::from(s)))
+    }
+
+    /// Whether `s` names a destination (a place holding archives) rather than one archive: an
+    /// existing local directory, or an `s3://` URL that is a bare bucket, ends in `/`, or whose
+    /// last part is not an archive's name (`.tar`, `.tar.zst`, `.tar.gz`, `.tgz`, `+.age`).
+    pub fn is_destination(s: &str) -> bool {
+        if let Some(rest) = s.strip_prefix("s3://") {
+            return match rest.split_once('/') {
+                None => true,
+                Some((_, key)) => {
+                    let last = key.rsplit('/').next().unwrap_or_default();
+                    !catalog::is_archive_name(last)
+                }
+            };
+        }
+        if s == "-" || Location::is_remote(s) {
+            return false;
+        }
+        Path::new(s.strip_prefix("file://").unwrap_or(s)).is_dir()
     }
 
     /// Whether `s` names a remote location (a URL other than `file://`).
@@ -350,6 +370,25 @@ pub async fn stream_object(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn destinations_and_archives() {
+        assert!(Location::is_destination("s3://b"));
+        assert!(Location::is_destination("s3://b/"));
+        assert!(Location::is_destination("s3://b/laptop"));
+        assert!(Location::is_destination("s3://b/laptop/"));
+        assert!(!Location::is_destination(
+            "s3://b/laptop/v_20261125_103000.tar.zst"
+        ));
+        assert!(!Location::is_destination("s3://b/v.tar.gz.age"));
+        assert!(!Location::is_destination("-"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("v.tar.zst");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(Location::is_destination(dir.path().to_str().unwrap()));
+        assert!(!Location::is_destination(file.to_str().unwrap()));
+        assert!(!Location::is_destination("/nonexistent/dir"));
+    }
 
     #[test]
     fn locations() {

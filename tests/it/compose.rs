@@ -157,7 +157,7 @@ fn save_many_by_project_and_filter() {
     // Several volumes cannot go to stdout; a selection of none is "not found".
     run(&["save", "--project", &project, "-o", "-"]).fails_with(2, "single volume");
     run(&["save", "--project", "dvbt-no-such-project"]).fails_with(4, "has no volumes");
-    run(&["save", "--filter", "nonsense"]).fails_with(2, "KEY=VALUE");
+    run(&["save", "--filter", "nonsense"]).fails_with(2, "NAME=VALUE");
     run(&["save", "x", "--all"]).fails_with(2, "cannot be used with");
 }
 

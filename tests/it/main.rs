@@ -18,6 +18,7 @@ mod output;
 mod plugin;
 mod prune;
 mod recover;
+mod recovery;
 mod restore_check;
 mod roundtrip;
 mod s3;

@@ -4,7 +4,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_docker-volume-backup");
@@ -210,8 +210,36 @@ pub fn tool() -> Command {
     ] {
         c.env_remove(var);
     }
+    // Each test keeps the tool's state (journals of killed runs, measured restore times) to
+    // itself: a test that leaves a journal on purpose must not make another's output differ.
+    c.env("XDG_STATE_HOME", state_home());
     c.stdin(Stdio::null());
     c
+}
+
+/// The state directory of the calling test: `$TMPDIR/dvb-it-state-<pid>/<test name>`. The
+/// directories of earlier test runs whose process is gone are removed on first use.
+pub fn state_home() -> PathBuf {
+    static ROOT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let root = ROOT.get_or_init(|| {
+        let tmp = std::env::temp_dir();
+        if let Ok(entries) = std::fs::read_dir(&tmp) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("dvb-it-state-") {
+                    if !Path::new("/proc").join(pid).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        tmp.join(format!("dvb-it-state-{}", std::process::id()))
+    });
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .replace("::", "-");
+    root.join(test)
 }
 
 /// Runs the tool with `args`.
