@@ -823,3 +823,82 @@ impl From<DumpFormatArg> for DumpFormat {
         }
     }
 }
+
+/// Docker's own global flags: shown once, in the top-level help, as `docker` does (they are
+/// still accepted after any command).
+const DOCKER_GLOBALS: &[&str] = &[
+    "config",
+    "context",
+    "host",
+    "debug",
+    "log_level",
+    "tls",
+    "tlsverify",
+    "tlscacert",
+    "tlscert",
+    "tlskey",
+];
+
+/// The S3 flags: shown only on the commands that read or write a destination.
+const S3_FLAGS: &[&str] = &[
+    "s3_endpoint",
+    "s3_region",
+    "s3_profile",
+    "s3_path_style",
+    "s3_virtual_host",
+    "s3_part_size",
+];
+
+/// The commands (by path from the top) that take a destination or an archive that may be in S3.
+const TAKES_DESTINATION: &[&str] = &[
+    "save",
+    "restore",
+    "inspect",
+    "verify",
+    "status",
+    "backups",
+    "prune",
+    "cleanup",
+    "compose-import",
+    "db-restore",
+    "schedule add",
+];
+
+/// Lays the help out like docker's: each command's `--help` shows its own flags, Docker's global
+/// flags appear only in the top-level help, the S3 flags only where a destination is taken.
+/// Parsing is unchanged: every global flag is still accepted before or after the command.
+/// Call it after the bin name is set (building fixes the commands' names in usage lines).
+pub fn docker_style_help(mut command: clap::Command) -> clap::Command {
+    command.build();
+    let command = command.mut_args(|a| hide_if(a, S3_FLAGS));
+    hide_in_subcommands(command, "")
+}
+
+fn hide_in_subcommands(mut command: clap::Command, path: &str) -> clap::Command {
+    for sub in command.get_subcommands_mut() {
+        let sub_path = if path.is_empty() {
+            sub.get_name().to_owned()
+        } else {
+            format!("{path} {}", sub.get_name())
+        };
+        let takes_destination = TAKES_DESTINATION.contains(&sub_path.as_str());
+        let taken = std::mem::take(sub).mut_args(|a| {
+            let a = hide_if(a, DOCKER_GLOBALS);
+            if takes_destination {
+                a
+            } else {
+                hide_if(a, S3_FLAGS)
+            }
+        });
+        *sub = hide_in_subcommands(taken, &sub_path);
+    }
+    command
+}
+
+fn hide_if(arg: clap::Arg, ids: &[&str]) -> clap::Arg {
+    if ids.contains(&arg.get_id().as_str()) {
+        arg.hide(true)
+    } else {
+        arg
+    }
+}

@@ -49,6 +49,7 @@ pub fn main() -> i32 {
         // Help and errors then show what the user typed: `docker volumebackup save ...`.
         command = command.bin_name(format!("docker {}", plugin::PLUGIN_NAME));
     }
+    let command = cli::docker_style_help(command);
     let args = if as_plugin {
         plugin::strip_plugin_name(args)
     } else {
