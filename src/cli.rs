@@ -103,6 +103,8 @@ pub enum Command {
     Backups(BackupsArgs),
     /// Delete old backups from a destination by restic-style retention rules, per volume
     Prune(PruneArgs),
+    /// Remove dangling volumes (no container uses them) that have a fresh, readable backup
+    Cleanup(CleanupArgs),
     /// Recurring backups: a user crontab entry or a systemd user timer
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -463,6 +465,41 @@ pub struct PruneArgs {
     #[command(flatten)]
     pub keep: KeepArgs,
 }
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Where the backups are (directories, s3://bucket/prefix); the newest backup of a volume in
+    /// any of them counts
+    #[arg(value_name = "DEST", required = true)]
+    pub destinations: Vec<String>,
+
+    /// Remove a volume only when its newest backup is younger than this (e.g. 90m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "24h")]
+    pub max_age: std::time::Duration,
+
+    /// Only volumes matching a filter, as `docker volume prune --filter`
+    /// (`label=k`, `label=k=v`, `label!=k`, `label!=k=v`); repeatable, all must match
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+
+    /// Show what would be removed and why the rest stays; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (needed when there is no terminal)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Output format of the listing
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Install a recurring backup of VOLUME... to DEST...

@@ -121,6 +121,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Clone(args) => commands::clone::run(ctx, args).await,
         Command::Backups(args) => commands::backups::run(ctx, args).await,
         Command::Prune(args) => commands::prune::run(ctx, args).await,
+        Command::Cleanup(args) => commands::cleanup::run(ctx, args).await,
         Command::Schedule(command) => commands::schedule::run(ctx, command).await,
         Command::RunSchedule(args) => commands::schedule::run_schedule(ctx, args).await,
         Command::DbDump(args) => commands::db_dump::run(ctx, args).await,

@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod cancel;
+mod cleanup;
 mod compose;
 mod compose_db;
 mod context;
