@@ -164,6 +164,9 @@ pub struct SaveArgs {
 
     #[command(flatten)]
     pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// Encrypting a new archive with age (all of the archive, manifest included).
@@ -297,9 +300,9 @@ pub struct StatusArgs {
     #[arg(long = "volume", value_name = "VOLUME")]
     pub volumes: Vec<String>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format (prometheus: node_exporter's textfile format)
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
 }
 
 #[derive(Debug, Args)]
@@ -351,6 +354,13 @@ pub struct CloneArgs {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90m, 24h, 7d, 2w)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -464,6 +474,9 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 #[derive(Debug, Args)]
 pub struct CleanupArgs {
@@ -544,6 +557,19 @@ pub struct ScheduleAddArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+
+    /// After each run, write the Prometheus metrics of `status --format prometheus` (and the
+    /// run's own) to FILE, atomically, for node_exporter's textfile collector
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// The RPO the metrics file reports against
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "25h",
+          requires = "metrics_file")]
+    pub rpo: std::time::Duration,
 }
 
 /// `--using`: what installs a schedule.
@@ -574,6 +600,34 @@ pub struct ScheduleRmArgs {
     /// The schedule's ID (see `schedule ls`)
     #[arg(value_name = "ID")]
     pub id: String,
+}
+
+/// Telling someone how a run went: JSON posts and healthcheck pings.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Notifications")]
+pub struct NotifyArgs {
+    /// POST a JSON summary of the run (what, where, sizes, durations, the error if any) to URL;
+    /// repeatable. One that cannot be delivered is a warning, never a failed run
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Vec<String>,
+
+    /// When to post to the --notify URLs
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = NotifyOn::Always)]
+    pub notify_on: NotifyOn,
+
+    /// A healthcheck URL (healthchecks.io, Uptime Kuma push): URL/start at the start, URL on
+    /// success, URL/fail on failure
+    #[arg(long, value_name = "URL")]
+    pub ping: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum NotifyOn {
+    /// On success and on failure
+    #[default]
+    Always,
+    /// Only when the run fails
+    Failure,
 }
 
 #[derive(Debug, Args)]
@@ -696,6 +750,9 @@ pub struct ComposeExportArgs {
 
     #[command(flatten)]
     pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -781,6 +838,9 @@ pub struct DbDumpArgs {
 
     #[command(flatten)]
     pub credentials: DbCredentialArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ pub mod exit;
 pub mod keys;
 #[cfg(test)]
 mod layers;
+pub mod notify;
 pub mod ops;
 pub mod output;
 pub mod pipe;
@@ -101,6 +102,7 @@ pub fn main() -> i32 {
             cancel,
             s3,
             out,
+            report: Default::default(),
         };
         finish(run(&ctx, cli.command).await)
     });
@@ -109,7 +111,25 @@ pub fn main() -> i32 {
     code
 }
 
+/// Runs the command, reporting it to `--notify` and `--ping` URLs when asked (never changing its
+/// outcome).
 async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    let Some(plan) = settings::notify::plan(&command) else {
+        return dispatch(ctx, command).await;
+    };
+    let reporting = notify::Run::start(plan).await;
+    let result = dispatch(ctx, command).await;
+    let error = result
+        .as_ref()
+        .err()
+        .filter(|e| !output::is_stdout_closed(e))
+        .map(|e| format!("{e:#}"));
+    let engine = ctx.settings.endpoint().ok().map(|e| e.to_string());
+    reporting.finish(engine, &ctx.report, error).await;
+    result
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Save(args) => commands::save::run(ctx, args).await,
         Command::Restore(args) => commands::restore::run(ctx, args).await,

@@ -15,6 +15,7 @@ mod interop;
 mod locks;
 mod messages;
 mod migrate;
+mod notify;
 mod output;
 mod plugin;
 mod prune;
