@@ -139,10 +139,10 @@ fn an_undeliverable_notification_is_a_warning() {
 
 /// One sample of the text format.
 #[derive(Debug)]
-struct Sample {
-    name: String,
-    labels: HashMap<String, String>,
-    value: f64,
+pub(crate) struct Sample {
+    pub name: String,
+    pub labels: HashMap<String, String>,
+    pub value: f64,
 }
 
 fn is_metric_name(s: &str) -> bool {
@@ -156,7 +156,7 @@ fn is_metric_name(s: &str) -> bool {
 /// Parses Prometheus' text exposition format strictly (the subset node_exporter's textfile
 /// collector reads): HELP and TYPE lines before their samples, one TYPE per family, valid names,
 /// quoted and escaped label values, float values. Panics on anything else.
-fn parse_prometheus(text: &str) -> Vec<Sample> {
+pub(crate) fn parse_prometheus(text: &str) -> Vec<Sample> {
     let mut typed: HashMap<String, String> = HashMap::new();
     let mut samples = Vec::new();
     assert!(text.ends_with('\n'), "the text ends with a line break");
