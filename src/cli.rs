@@ -516,7 +516,7 @@ pub struct CleanupArgs {
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Install a recurring backup of VOLUME... to DEST...
-    Add(ScheduleAddArgs),
+    Add(Box<ScheduleAddArgs>),
     /// List the schedules, their last run and its result
     Ls(ScheduleLsArgs),
     /// Remove a schedule (its crontab entry or timer, and its settings)

@@ -17,7 +17,7 @@ use crate::storage::{Location, S3Options};
 
 pub async fn run(ctx: &Ctx, command: ScheduleCommand) -> Result<()> {
     match command {
-        ScheduleCommand::Add(args) => add(ctx, args),
+        ScheduleCommand::Add(args) => add(ctx, *args),
         ScheduleCommand::Ls(args) => ls(args.format),
         ScheduleCommand::Rm(args) => rm(ctx, &args.id),
     }

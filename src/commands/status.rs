@@ -126,7 +126,8 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
 fn prometheus(rows: &[Row], rpo: Duration, engine: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let families: [(&str, &str, &dyn Fn(&Row) -> Option<f64>); 4] = [
+    type Family<'a> = (&'a str, &'a str, &'a dyn Fn(&Row) -> Option<f64>);
+    let families: [Family; 4] = [
         (
             "newest_backup_timestamp_seconds",
             "Time the newest backup of the volume was made (Unix seconds).",
