@@ -40,6 +40,7 @@ impl Plan {
 /// One thing a run wrote, as the summary lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Item {
+    /// The volume it holds (for `db-dump`, the database container).
     pub volume: String,
     pub location: Option<String>,
     pub size: Option<u64>,
