@@ -13,8 +13,8 @@ use serde::Serialize;
 use crate::output;
 
 /// How long one notification may take, connection included.
-const TIMEOUT: Duration = Duration::from_secs(10);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where to report a run, resolved from the flags.
 #[derive(Debug, Clone, Default)]
@@ -165,13 +165,15 @@ impl Run {
             Ok(b) => b,
             Err(e) => return output::warn(&format!("cannot write the notification: {e}")),
         };
-        for url in &self.plan.notify {
+        // All at once: a URL that hangs costs its timeout once, not once per URL.
+        let posts = self.plan.notify.iter().map(|url| {
             let request = client
                 .post(url)
                 .header("content-type", "application/json")
                 .body(body.clone());
-            self.send(url, request).await;
-        }
+            self.send(url, request)
+        });
+        futures_util::future::join_all(posts).await;
     }
 
     async fn get(&self, url: &str) {

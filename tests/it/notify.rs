@@ -103,12 +103,39 @@ fn a_failed_save_posts_the_error_and_pings_fail() {
     ])
     .fails_with(4, &missing);
     assert_eq!(paths(&server, "GET"), ["/hc/start", "/hc/fail"]);
-    assert_eq!(paths(&server, "POST"), ["/a", "/b"]);
+    let mut posted = paths(&server, "POST");
+    posted.sort();
+    assert_eq!(posted, ["/a", "/b"]);
     for s in posts(&server) {
         assert_eq!(s["ok"], false);
         assert!(s["error"].as_str().unwrap().contains(&missing), "{s}");
         assert_eq!(s["outputs"], serde_json::json!([]));
     }
+
+    // compose-export reports the same way.
+    let project = unique("notify-none");
+    let empty = tempdir();
+    let r = tool()
+        .current_dir(empty.path())
+        .args([
+            "compose-export",
+            "-p",
+            &project,
+            "--notify",
+            &server.url("/c"),
+        ])
+        .args(["--ping", &server.url("/hc2")])
+        .run();
+    assert_ne!(r.code, 0, "{r}");
+    let sent = posts(&server);
+    let last = sent.last().unwrap();
+    assert_eq!(last["command"], "compose-export");
+    assert_eq!(last["ok"], false);
+    assert_eq!(last["what"], serde_json::json!([project]));
+    assert_eq!(
+        paths(&server, "GET")[2..],
+        ["/hc2/start".to_string(), "/hc2/fail".to_string()]
+    );
 }
 
 #[test]
