@@ -1,6 +1,6 @@
 //! `cleanup`: of the dangling volumes, exactly those with a fresh, readable backup in the
-//! destination are removed; one in use, one without a backup, one whose backup is old and one
-//! filtered out by a label stay.
+//! destination are removed; one in use, one without a backup, one whose backup is old, one whose
+//! backup does not open and one filtered out by a label stay.
 
 use crate::harness::*;
 
@@ -38,6 +38,14 @@ fn cleanup_removes_exactly_the_dangling_volumes_with_a_fresh_backup() {
             .join(format!("{}_20200101_000000.tar.zst", old.name)),
     )
     .unwrap();
+    // A fresh backup that does not open: the quick check keeps the volume.
+    let damaged = Volume::new("cleanup-bad");
+    backed_up(&damaged, dir.path());
+    let damaged_file = files_in(dir.path())
+        .into_iter()
+        .find(|f| f.starts_with(&format!("{}_", damaged.name)))
+        .unwrap();
+    std::fs::write(dir.path().join(&damaged_file), b"not an archive at all").unwrap();
     let labelled = Volume {
         name: unique("cleanup-keep"),
     };
@@ -80,7 +88,7 @@ fn cleanup_removes_exactly_the_dangling_volumes_with_a_fresh_backup() {
         "{r}"
     );
     assert!(!fresh.exists(), "the fresh one stays");
-    for kept in [&in_use, &no_backup, &old, &labelled] {
+    for kept in [&in_use, &no_backup, &old, &damaged, &labelled] {
         assert!(kept.exists(), "{} was removed", kept.name);
     }
     assert_eq!(helpers_of(&fresh.name), "");
