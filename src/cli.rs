@@ -106,6 +106,8 @@ pub enum Command {
     Backups(BackupsArgs),
     /// Delete old backups from a destination by restic-style retention rules, per volume
     Prune(PruneArgs),
+    /// Remove dangling volumes (no container uses them) that have a fresh, readable backup
+    Cleanup(CleanupArgs),
     /// Recurring backups: a user crontab entry or a systemd user timer
     #[command(subcommand)]
     Schedule(ScheduleCommand),
@@ -168,6 +170,9 @@ pub struct SaveArgs {
 
     #[command(flatten)]
     pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// Encrypting a new archive with age (all of the archive, manifest included).
@@ -382,9 +387,9 @@ pub struct StatusArgs {
     #[arg(long = "volume", value_name = "VOLUME")]
     pub volumes: Vec<String>,
 
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
+    /// Output format (prometheus: node_exporter's textfile format)
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    pub format: StatusFormat,
 }
 
 #[derive(Debug, Args)]
@@ -436,6 +441,13 @@ pub struct CloneArgs {
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90m, 24h, 7d, 2w)"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StatusFormat {
+    Table,
+    Json,
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -549,11 +561,49 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    /// Where the backups are (directories, s3://bucket/prefix); the newest backup of a volume in
+    /// any of them counts
+    #[arg(value_name = "DEST", required = true)]
+    pub destinations: Vec<String>,
+
+    /// Remove a volume only when its newest backup is younger than this (e.g. 90m, 24h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "24h")]
+    pub max_age: std::time::Duration,
+
+    /// Only volumes matching a filter, as `docker volume prune --filter`
+    /// (`label=k`, `label=k=v`, `label!=k`, `label!=k=v`); repeatable, all must match
+    #[arg(long, value_name = "FILTER")]
+    pub filter: Vec<String>,
+
+    /// Show what would be removed and why the rest stays; remove nothing
+    #[arg(short = 'n', long)]
+    pub dry_run: bool,
+
+    /// Do not ask for confirmation (needed when there is no terminal)
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Output format of the listing
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    #[command(flatten)]
+    pub decrypt: DecryptArgs,
+
+    #[command(flatten)]
+    pub lock: LockArgs,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCommand {
     /// Install a recurring backup of VOLUME... to DEST...
-    Add(ScheduleAddArgs),
+    Add(Box<ScheduleAddArgs>),
     /// List the schedules, their last run and its result
     Ls(ScheduleLsArgs),
     /// Remove a schedule (its crontab entry or timer, and its settings)
@@ -594,6 +644,19 @@ pub struct ScheduleAddArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
+
+    /// After each run, write the Prometheus metrics of `status --format prometheus` (and the
+    /// run's own) to FILE, atomically, for node_exporter's textfile collector
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// The RPO the metrics file reports against
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "25h",
+          requires = "metrics_file")]
+    pub rpo: std::time::Duration,
 }
 
 /// `--using`: what installs a schedule.
@@ -624,6 +687,34 @@ pub struct ScheduleRmArgs {
     /// The schedule's ID (see `schedule ls`)
     #[arg(value_name = "ID")]
     pub id: String,
+}
+
+/// Telling someone how a run went: JSON posts and healthcheck pings.
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "Notifications")]
+pub struct NotifyArgs {
+    /// POST a JSON summary of the run (what, where, sizes, durations, the error if any) to URL;
+    /// repeatable. One that cannot be delivered is a warning, never a failed run
+    #[arg(long = "notify", value_name = "URL")]
+    pub notify: Vec<String>,
+
+    /// When to post to the --notify URLs
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = NotifyOn::Always)]
+    pub notify_on: NotifyOn,
+
+    /// A healthcheck URL (healthchecks.io, Uptime Kuma push): URL/start at the start, URL on
+    /// success, URL/fail on failure
+    #[arg(long, value_name = "URL")]
+    pub ping: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum NotifyOn {
+    /// On success and on failure
+    #[default]
+    Always,
+    /// Only when the run fails
+    Failure,
 }
 
 #[derive(Debug, Args)]
@@ -746,6 +837,9 @@ pub struct ComposeExportArgs {
 
     #[command(flatten)]
     pub lock: LockArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -842,6 +936,9 @@ pub struct DbDumpArgs {
 
     #[command(flatten)]
     pub credentials: DbCredentialArgs,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 #[derive(Debug, Args)]
@@ -919,5 +1016,84 @@ impl From<DumpFormatArg> for DumpFormat {
             DumpFormatArg::Plain => DumpFormat::Plain,
             DumpFormatArg::Custom => DumpFormat::Custom,
         }
+    }
+}
+
+/// Docker's own global flags: shown once, in the top-level help, as `docker` does (they are
+/// still accepted after any command).
+const DOCKER_GLOBALS: &[&str] = &[
+    "config",
+    "context",
+    "host",
+    "debug",
+    "log_level",
+    "tls",
+    "tlsverify",
+    "tlscacert",
+    "tlscert",
+    "tlskey",
+];
+
+/// The S3 flags: shown only on the commands that read or write a destination.
+const S3_FLAGS: &[&str] = &[
+    "s3_endpoint",
+    "s3_region",
+    "s3_profile",
+    "s3_path_style",
+    "s3_virtual_host",
+    "s3_part_size",
+];
+
+/// The commands (by path from the top) that take a destination or an archive that may be in S3.
+const TAKES_DESTINATION: &[&str] = &[
+    "save",
+    "restore",
+    "inspect",
+    "verify",
+    "status",
+    "backups",
+    "prune",
+    "cleanup",
+    "compose-import",
+    "db-restore",
+    "schedule add",
+];
+
+/// Lays the help out like docker's: each command's `--help` shows its own flags, Docker's global
+/// flags appear only in the top-level help, the S3 flags only where a destination is taken.
+/// Parsing is unchanged: every global flag is still accepted before or after the command.
+/// Call it after the bin name is set (building fixes the commands' names in usage lines).
+pub fn docker_style_help(mut command: clap::Command) -> clap::Command {
+    command.build();
+    let command = command.mut_args(|a| hide_if(a, S3_FLAGS));
+    hide_in_subcommands(command, "")
+}
+
+fn hide_in_subcommands(mut command: clap::Command, path: &str) -> clap::Command {
+    for sub in command.get_subcommands_mut() {
+        let sub_path = if path.is_empty() {
+            sub.get_name().to_owned()
+        } else {
+            format!("{path} {}", sub.get_name())
+        };
+        let takes_destination = TAKES_DESTINATION.contains(&sub_path.as_str());
+        let taken = std::mem::take(sub).mut_args(|a| {
+            let a = hide_if(a, DOCKER_GLOBALS);
+            if takes_destination {
+                a
+            } else {
+                hide_if(a, S3_FLAGS)
+            }
+        });
+        *sub = hide_in_subcommands(taken, &sub_path);
+    }
+    command
+}
+
+fn hide_if(arg: clap::Arg, ids: &[&str]) -> clap::Arg {
+    if ids.contains(&arg.get_id().as_str()) {
+        arg.hide(true)
+    } else {
+        arg
     }
 }

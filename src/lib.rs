@@ -16,6 +16,7 @@ pub mod journal;
 pub mod keys;
 #[cfg(test)]
 mod layers;
+pub mod notify;
 pub mod ops;
 pub mod output;
 pub mod pipe;
@@ -52,6 +53,7 @@ pub fn main() -> i32 {
         // Help and errors then show what the user typed: `docker volumebackup save ...`.
         command = command.bin_name(format!("docker {}", plugin::PLUGIN_NAME));
     }
+    let command = cli::docker_style_help(command);
     let args = if as_plugin {
         plugin::strip_plugin_name(args)
     } else {
@@ -121,6 +123,7 @@ pub fn main() -> i32 {
             cancel,
             s3,
             out,
+            report: Default::default(),
         };
         finish(run(&ctx, cli.command).await)
     });
@@ -130,7 +133,25 @@ pub fn main() -> i32 {
     code
 }
 
+/// Runs the command, reporting it to `--notify` and `--ping` URLs when asked (never changing its
+/// outcome).
 async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
+    let Some(plan) = settings::notify::plan(&command) else {
+        return dispatch(ctx, command).await;
+    };
+    let reporting = notify::Run::start(plan).await;
+    let result = dispatch(ctx, command).await;
+    let error = result
+        .as_ref()
+        .err()
+        .filter(|e| !output::is_stdout_closed(e))
+        .map(|e| format!("{e:#}"));
+    let engine = ctx.settings.endpoint().ok().map(|e| e.to_string());
+    reporting.finish(engine, &ctx.report, error).await;
+    result
+}
+
+async fn dispatch(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
     match command {
         Command::Save(args) => commands::save::run(ctx, args).await,
         Command::Restore(args) => commands::restore::run(ctx, args).await,
@@ -143,6 +164,7 @@ async fn run(ctx: &Ctx, command: Command) -> anyhow::Result<()> {
         Command::Clone(args) => commands::clone::run(ctx, args).await,
         Command::Backups(args) => commands::backups::run(ctx, args).await,
         Command::Prune(args) => commands::prune::run(ctx, args).await,
+        Command::Cleanup(args) => commands::cleanup::run(ctx, args).await,
         Command::Schedule(command) => commands::schedule::run(ctx, command).await,
         Command::RunSchedule(args) => commands::schedule::run_schedule(ctx, args).await,
         Command::DbDump(args) => commands::db_dump::run(ctx, args).await,

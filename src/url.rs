@@ -40,9 +40,46 @@ pub fn strip_credentials(url: &str) -> (Cow<'_, str>, bool) {
     (Cow::Owned(stripped), true)
 }
 
+/// `text` with the user information of every URL in it removed (`https://user:secret@host` ->
+/// `https://host`), and the query string of each URL too (tokens travel there).
+pub fn strip_in_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (before, after) = rest.split_at(at + 3);
+        out.push_str(before);
+        let end = after
+            .find(|c: char| c.is_whitespace() || c == '"' || c == '\'' || c == ')')
+            .unwrap_or(after.len());
+        let (url, tail) = after.split_at(end);
+        let authority_end = url.find(['/', '?', '#']).unwrap_or(url.len());
+        let (authority, path) = url.split_at(authority_end);
+        let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+        let path = path.split_once('?').map_or(path, |(p, _)| p);
+        out.push_str(host);
+        out.push_str(path);
+        rest = tail;
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn urls_in_text_lose_credentials_and_queries() {
+        assert_eq!(
+            strip_in_text("post to https://u:p%40ss@hooks.example/x?token=1 failed"),
+            "post to https://hooks.example/x failed"
+        );
+        assert_eq!(
+            strip_in_text("s3://bucket/prefix and ssh://me@host"),
+            "s3://bucket/prefix and ssh://host"
+        );
+        assert_eq!(strip_in_text("no url here"), "no url here");
+    }
 
     #[test]
     fn credentials_leave_urls() {

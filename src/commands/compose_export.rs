@@ -323,6 +323,12 @@ async fn export_bundle(
             .await
             .expect("writing the bundle panicked")
             .context("writing the bundle")?;
+        ctx.report.add(crate::notify::Item {
+            volume: v.name.clone(),
+            location: Some(bv.file.clone()),
+            size: None,
+            seconds: started.elapsed().as_secs_f64(),
+        });
         saved.push(Saved {
             volume: v.name.clone(),
             path: Some(PathBuf::from(&bv.file)),

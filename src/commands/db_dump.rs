@@ -48,6 +48,15 @@ pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
         plan.describe(),
         output::bytes(dumped)
     );
+    ctx.report.add(crate::notify::Item {
+        volume: plan.server.name.clone(),
+        location: match &target {
+            Target::File(path) => Some(path.display().to_string()),
+            _ => None,
+        },
+        size,
+        seconds,
+    });
     match (target, size) {
         (Target::File(path), Some(size)) => ctx.out.info(&format!(
             "saved {} ({}; {summary})",

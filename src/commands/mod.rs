@@ -1,6 +1,7 @@
 //! One module per command.
 
 pub mod backups;
+pub mod cleanup;
 pub mod clone;
 pub mod compose_export;
 pub mod compose_import;

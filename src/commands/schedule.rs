@@ -17,7 +17,7 @@ use crate::storage::{Location, S3Options};
 
 pub async fn run(ctx: &Ctx, command: ScheduleCommand) -> Result<()> {
     match command {
-        ScheduleCommand::Add(args) => add(ctx, args),
+        ScheduleCommand::Add(args) => add(ctx, *args),
         ScheduleCommand::Ls(args) => ls(args.format),
         ScheduleCommand::Rm(args) => rm(ctx, &args.id),
     }
@@ -74,6 +74,42 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
             "the credentials in {url} are not saved with the schedule: its runs connect without them"
         ));
     }
+    for url in &args.notify.notify {
+        saved.extend(["--notify".to_string(), url.clone()]);
+    }
+    if args.notify.notify_on == crate::cli::NotifyOn::Failure {
+        saved.extend(["--notify-on".to_string(), "failure".to_string()]);
+    }
+    if let Some(ping) = &args.notify.ping {
+        saved.extend(["--ping".to_string(), ping.clone()]);
+    }
+    let metrics = match &args.metrics_file {
+        None => None,
+        Some(file) => {
+            let mut status = context_args(ctx)?;
+            status.extend(s3_args(&ctx.s3));
+            status.push("status".into());
+            status.extend(destinations.iter().cloned());
+            for v in &args.volumes {
+                status.extend(["--volume".to_string(), v.clone()]);
+            }
+            status.extend([
+                "--rpo".to_string(),
+                humantime::format_duration(args.rpo).to_string(),
+                "--format".to_string(),
+                "prometheus".to_string(),
+            ]);
+            // As for the schedule's own arguments: no credentials saved.
+            let status = status
+                .iter()
+                .map(|a| crate::url::strip_credentials(a).0.into_owned())
+                .collect();
+            Some(schedule::Metrics {
+                file: std::path::absolute(file)?,
+                args: status,
+            })
+        }
+    };
     let job = Job {
         id: schedule::new_id(&args.volumes),
         volumes: args.volumes.clone(),
@@ -83,6 +119,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         scheduler,
         args: saved,
         created: Utc::now(),
+        metrics,
     };
     let exe = std::env::current_exe().context("finding the tool's own path")?;
     let dirs = Dirs::of_user()?;
@@ -374,6 +411,7 @@ mod tests {
                 scheduler,
                 args: vec![],
                 created: started,
+                metrics: None,
             },
             log: format!("/logs/{id}.log"),
             installed,

@@ -10,7 +10,7 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::cli::{Format, StatusArgs};
+use crate::cli::{StatusArgs, StatusFormat};
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
@@ -103,8 +103,17 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         })
         .collect();
     let printed = match args.format {
-        Format::Json => output::data_json(&rows),
-        Format::Table => output::data(&table(&rows, args.rpo, args.rto)),
+        StatusFormat::Json => output::data_json(&rows),
+        StatusFormat::Table => output::data(&table(&rows, args.rpo, args.rto)),
+        StatusFormat::Prometheus => {
+            // The engine label: the context and its host, credentials left out.
+            let engine = ctx
+                .settings
+                .endpoint()
+                .map(|e| crate::url::strip_in_text(&format!("{} {}", e.context, e.host)))
+                .unwrap_or_else(|_| "unknown".into());
+            output::data(&prometheus(&rows, args.rpo, args.rto, &engine))
+        }
     };
     // A reader that left early (`status | head -1`) does not hide a missed RPO: the exit code
     // is what monitoring reads.
@@ -148,6 +157,83 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         err = err.hint("`verify ARCHIVE --restore-test` measures and records a restore time");
     }
     Err(err.into())
+}
+
+/// node_exporter's textfile format: one gauge family per fact, labelled by engine and volume.
+fn prometheus(rows: &[Row], rpo: Duration, rto: Option<Duration>, engine: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    type Family<'a> = (&'a str, &'a str, &'a dyn Fn(&Row) -> Option<f64>);
+    let families: [Family; 6] = [
+        (
+            "newest_backup_timestamp_seconds",
+            "Time the newest backup of the volume was made (Unix seconds).",
+            &|r| r.newest.as_ref().map(|b| b.created.timestamp() as f64),
+        ),
+        (
+            "newest_backup_size_bytes",
+            "Size of the newest backup of the volume.",
+            &|r| r.newest.as_ref().map(|b| b.size as f64),
+        ),
+        (
+            "newest_backup_age_seconds",
+            "Age of the newest backup of the volume.",
+            &|r| r.age_seconds.map(|a| a as f64),
+        ),
+        (
+            "rpo_met",
+            "1 when the newest backup is younger than the RPO, else 0.",
+            &|r| Some(if r.meets_rpo { 1.0 } else { 0.0 }),
+        ),
+        (
+            "last_restore_test_seconds",
+            "How long the last measured test restore took (verify --restore-test), with --rto.",
+            &|r| r.last_restore.as_ref().map(|t| t.seconds),
+        ),
+        (
+            "rto_met",
+            "1 when the last measured test restore took less than the RTO, else 0 (with --rto).",
+            &|r| r.meets_rto.map(|m| if m { 1.0 } else { 0.0 }),
+        ),
+    ];
+    for (name, help, value) in families {
+        let _ = writeln!(out, "# HELP docker_volume_backup_{name} {help}");
+        let _ = writeln!(out, "# TYPE docker_volume_backup_{name} gauge");
+        for r in rows {
+            if let Some(v) = value(r) {
+                let _ = writeln!(
+                    out,
+                    "docker_volume_backup_{name}{{engine=\"{}\",volume=\"{}\"}} {v}",
+                    label_value(engine),
+                    label_value(&r.volume)
+                );
+            }
+        }
+    }
+    let _ = writeln!(
+        out,
+        "# HELP docker_volume_backup_rpo_seconds The recovery point objective checked against.\n\
+         # TYPE docker_volume_backup_rpo_seconds gauge\n\
+         docker_volume_backup_rpo_seconds {}",
+        rpo.as_secs()
+    );
+    if let Some(rto) = rto {
+        let _ = writeln!(
+            out,
+            "# HELP docker_volume_backup_rto_seconds The recovery time objective checked against.\n\
+             # TYPE docker_volume_backup_rto_seconds gauge\n\
+             docker_volume_backup_rto_seconds {}",
+            rto.as_secs()
+        );
+    }
+    out
+}
+
+/// A label value with `\`, `"` and line breaks escaped, as the exposition format wants.
+fn label_value(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn table(rows: &[Row], rpo: Duration, rto: Option<Duration>) -> String {

@@ -70,6 +70,8 @@ pub struct Ctx {
     pub s3: crate::storage::S3Options,
     /// How chatty stderr is (`-q`, `-D`).
     pub out: crate::output::Printer,
+    /// What the run wrote, for `--notify`'s summary.
+    pub report: crate::notify::Report,
 }
 
 impl Ctx {

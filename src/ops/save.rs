@@ -82,6 +82,14 @@ pub async fn save_one(
             )),
         }
     }
+    for w in &written {
+        ctx.report.add(crate::notify::Item {
+            volume: volume.name.clone(),
+            location: (!matches!(target, Target::Stdout)).then(|| w.location.clone()),
+            size: w.size,
+            seconds,
+        });
+    }
     let locations: Vec<&str> = written.iter().map(|w| w.location.as_str()).collect();
     Ok(Saved {
         volume: volume.name.clone(),

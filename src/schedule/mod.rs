@@ -48,6 +48,18 @@ pub struct Job {
     /// The tool's arguments for one run: global flags (context, S3), then `save ...`.
     pub args: Vec<String>,
     pub created: DateTime<Utc>,
+    /// Where each run writes its Prometheus metrics (`--metrics-file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Metrics>,
+}
+
+/// The metrics file a schedule writes after each run: what `status --format prometheus` prints
+/// for its volumes and destinations, then the run's own result and duration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Metrics {
+    pub file: PathBuf,
+    /// The tool's arguments for `status ... --format prometheus`.
+    pub args: Vec<String>,
 }
 
 /// The result of the last run.
@@ -496,15 +508,81 @@ pub fn run_once(job: &Job, dirs: &Dirs) -> Result<i32> {
         job.id,
         if code == 0 { "ok" } else { "FAILED" }
     )?;
-    dirs.record(
-        &job.id,
-        &LastRun {
-            started,
-            finished,
-            exit_code: code,
-        },
-    )?;
+    let last = LastRun {
+        started,
+        finished,
+        exit_code: code,
+    };
+    dirs.record(&job.id, &last)?;
+    if let Some(metrics) = &job.metrics {
+        if let Err(e) = write_metrics(&job.id, metrics, &last) {
+            writeln!(log, "=== metrics not written: {e:#}")?;
+        }
+    }
     Ok(code)
+}
+
+/// Writes the schedule's metrics file atomically (a dot-name beside it, then a rename): the
+/// status of its volumes, then the run's own gauges.
+fn write_metrics(id: &str, metrics: &Metrics, last: &LastRun) -> Result<()> {
+    let exe = std::env::current_exe().context("finding the tool's own path")?;
+    let status = Command::new(exe)
+        .args(&metrics.args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .context("running status")?;
+    // Exit 8 (a missed RPO) still printed the metrics; anything else did not.
+    if !(status.status.success() || status.status.code() == Some(Kind::Stale.exit_code())) {
+        anyhow::bail!("status exited with {}", status.status);
+    }
+    let mut text = String::from_utf8_lossy(&status.stdout).into_owned();
+    text.push_str(&run_metrics(id, last));
+    let dir = metrics
+        .file
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = metrics
+        .file
+        .file_name()
+        .context("the metrics file has no name")?
+        .to_string_lossy();
+    let partial = dir.join(format!(".{name}.partial"));
+    std::fs::write(&partial, text).with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, &metrics.file)
+        .with_context(|| format!("renaming {} into place", partial.display()))
+}
+
+/// The gauges of one run of schedule `id`.
+pub fn run_metrics(id: &str, last: &LastRun) -> String {
+    let seconds = (last.finished - last.started).num_milliseconds() as f64 / 1000.0;
+    let families = [
+        (
+            "schedule_last_run_timestamp_seconds",
+            "When the last run of the schedule finished (Unix seconds).",
+            last.finished.timestamp() as f64,
+        ),
+        (
+            "schedule_last_run_duration_seconds",
+            "How long the last run of the schedule took.",
+            seconds,
+        ),
+        (
+            "schedule_last_run_success",
+            "1 when the last run of the schedule succeeded, else 0.",
+            if last.exit_code == 0 { 1.0 } else { 0.0 },
+        ),
+    ];
+    let mut out = String::new();
+    for (name, help, value) in families {
+        out.push_str(&format!(
+            "# HELP docker_volume_backup_{name} {help}\n\
+             # TYPE docker_volume_backup_{name} gauge\n\
+             docker_volume_backup_{name}{{schedule=\"{id}\"}} {value}\n"
+        ));
+    }
+    out
 }
 
 /// The error kind for a run's exit code, so that `run-schedule` exits as the backup did.
@@ -557,6 +635,7 @@ mod tests {
             scheduler: Scheduler::Cron,
             args: vec!["-H".into(), "tcp://u:pw@h:2375".into()],
             created: Utc::now(),
+            metrics: None,
         };
         dirs.save(&job).unwrap();
         assert_eq!(mode(&dirs.job_file("j-1")), 0o600);

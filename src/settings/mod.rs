@@ -4,6 +4,7 @@
 
 pub mod flags;
 pub mod keys;
+pub mod notify;
 pub mod storage;
 
 use crate::cli::GlobalArgs;

@@ -5,6 +5,7 @@ mod harness;
 
 mod bad_input;
 mod cancel;
+mod cleanup;
 mod compose;
 mod compose_db;
 mod context;
@@ -14,6 +15,7 @@ mod interop;
 mod locks;
 mod messages;
 mod migrate;
+mod notify;
 mod output;
 mod plugin;
 mod prune;

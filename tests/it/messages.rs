@@ -300,3 +300,78 @@ fn help_lists_the_exit_codes() {
         .expect("--help lists the exit codes");
     Snap::new().assert("help_exit_codes", &help[at..]);
 }
+
+fn help_of(args: &[&str]) -> String {
+    let r = tool()
+        .env_remove("COLUMNS")
+        .env_remove("LINES")
+        .args(args)
+        .arg("--help")
+        .run()
+        .ok();
+    r.stdout_str().to_owned()
+}
+
+/// Docker's global flags appear once, in the top-level help; S3's only where a destination is
+/// taken; each command's help shows its own flags, as `docker volume ls --help` does.
+#[test]
+fn help_reads_like_dockers() {
+    let top = help_of(&[]);
+    let options = &top[top.find("Options:").unwrap()..top.find("Exit codes").unwrap()];
+    Snap::new().assert("help_top_options", options);
+    assert!(
+        !top.contains("--s3-endpoint"),
+        "S3 flags in the top-level help"
+    );
+    Snap::new().assert("help_ls", &help_of(&["ls"]));
+    Snap::new().assert("help_backups", &help_of(&["backups"]));
+    for without_dest in [
+        &["clone"][..],
+        &["migrate"],
+        &["db-dump"],
+        &["schedule", "ls"],
+    ] {
+        let help = help_of(without_dest);
+        for flag in [
+            "--context",
+            "--host",
+            "--tlsverify",
+            "--config",
+            "--s3-endpoint",
+        ] {
+            assert!(!help.contains(flag), "{flag} in {without_dest:?} --help");
+        }
+    }
+    for with_dest in [
+        &["save"][..],
+        &["restore"],
+        &["prune"],
+        &["schedule", "add"],
+    ] {
+        let help = help_of(with_dest);
+        assert!(
+            help.contains("--s3-endpoint"),
+            "no S3 flags in {with_dest:?} --help"
+        );
+        assert!(
+            !help.contains("--tlscacert"),
+            "--tlscacert in {with_dest:?} --help"
+        );
+    }
+    // Still accepted after the command, as before.
+    let r = tool()
+        .args([
+            "backups",
+            "--context",
+            "nonexistent-ctx",
+            "--tls",
+            "--s3-region",
+            "x",
+        ])
+        .arg("/nonexistent/dir")
+        .run();
+    assert_ne!(
+        r.code, 2,
+        "global flags after the command are a usage error\n{r}"
+    );
+}

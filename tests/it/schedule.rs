@@ -347,3 +347,72 @@ fn schedule_files_are_private_and_hold_no_credentials() {
     assert!(!logged.contains(secret), "{logged}");
     tool_at(h, &["schedule", "rm", &id]).ok();
 }
+
+/// A schedule remembers `--notify` and `--ping`, and writes its metrics file after each run.
+#[test]
+fn a_schedule_notifies_pings_and_writes_its_metrics() {
+    let home = tempdir();
+    let h = home.path();
+    let dest = tempdir();
+    let server = Recorder::start();
+    let vol = Volume::new("sched-notify");
+    vol.sh("echo scheduled > /data/f");
+    let mut guard = CronGuard(Vec::new());
+    let metrics = h.join("textfile").join("backup.prom");
+    std::fs::create_dir_all(metrics.parent().unwrap()).unwrap();
+    let added = tool_at(
+        h,
+        &[
+            "schedule",
+            "add",
+            &vol.name,
+            "--every",
+            "1h",
+            "--to",
+            dest.path().to_str().unwrap(),
+            "--using",
+            "cron",
+            "--notify",
+            &server.url("/hook"),
+            "--ping",
+            &server.url("/hc"),
+            "--metrics-file",
+            metrics.to_str().unwrap(),
+            "--rpo",
+            "2h",
+        ],
+    )
+    .ok();
+    let id = added.stdout_str().trim().to_string();
+    guard.0.push(id.clone());
+    tool_at(h, &["run-schedule", &id]).ok();
+
+    let got: Vec<(String, String)> = server
+        .requests()
+        .into_iter()
+        .map(|r| (r.method, r.path))
+        .collect();
+    let want: Vec<(String, String)> = [("GET", "/hc/start"), ("GET", "/hc"), ("POST", "/hook")]
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    let text = std::fs::read_to_string(&metrics).unwrap();
+    let samples = crate::notify::parse_prometheus(&text);
+    let value = |name: &str| {
+        samples
+            .iter()
+            .find(|s| s.name == format!("docker_volume_backup_{name}"))
+            .map(|s| s.value)
+    };
+    assert_eq!(value("rpo_met"), Some(1.0), "{text}");
+    assert_eq!(value("rpo_seconds"), Some(7200.0), "{text}");
+    assert_eq!(value("schedule_last_run_success"), Some(1.0), "{text}");
+    assert!(
+        value("schedule_last_run_duration_seconds").unwrap() > 0.0,
+        "{text}"
+    );
+    let left = files_in(metrics.parent().unwrap());
+    assert_eq!(left, ["backup.prom"], "a partial file is left");
+    tool_at(h, &["schedule", "rm", &id]).ok();
+}
