@@ -122,6 +122,7 @@ fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
         .args(["-c", command])
         .current_dir("/")
         .env("HOME", h)
+        .env_remove("XDG_STATE_HOME")
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
         .status()
@@ -213,6 +214,7 @@ fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
     guard.0.push(minutely.clone());
     let mut child = tool()
         .env("HOME", h)
+        .env_remove("XDG_STATE_HOME")
         .args(["run-schedule"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
