@@ -161,38 +161,53 @@ impl RunExt for Command {
         let child = self
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
-        Running { child, command }
+        Running {
+            child: Some(child),
+            command,
+        }
     }
 }
 
-/// A started command (the `Child`, through `Deref`) and its line.
+/// A started command (the `Child`, through `Deref`) and its line. Killed if dropped unfinished
+/// (a test that fails halfway leaves no process behind, nor the engine lock its process holds).
 pub struct Running {
-    child: Child,
+    child: Option<Child>,
     command: String,
 }
 
 impl Running {
     /// Waits for the end; stdout and stderr hold what was piped and not taken.
     #[track_caller]
-    pub fn finish(self) -> Run {
-        let output = self
-            .child
+    pub fn finish(mut self) -> Run {
+        let child = self.child.take().expect("not finished yet");
+        let output = child
             .wait_with_output()
             .unwrap_or_else(|e| panic!("cannot wait for {}: {e}", self.command));
-        Run::new(self.command, output)
+        Run::new(std::mem::take(&mut self.command), output)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
     }
 }
 
 impl Deref for Running {
     type Target = Child;
     fn deref(&self) -> &Child {
-        &self.child
+        self.child.as_ref().expect("not finished")
     }
 }
 
 impl DerefMut for Running {
     fn deref_mut(&mut self) -> &mut Child {
-        &mut self.child
+        self.child.as_mut().expect("not finished")
     }
 }
 
