@@ -16,12 +16,16 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 use crate::storage::restore_times::{self, RestoreTime};
+use crate::storage::save_times;
 use crate::storage::{catalog, Location, Store};
 
 /// One backup found in a destination.
 #[derive(Debug, Clone, Serialize)]
 struct Backup {
     path: String,
+    /// The archive's name in its destination.
+    #[serde(skip)]
+    name: String,
     created: DateTime<Utc>,
     size: u64,
 }
@@ -31,6 +35,9 @@ struct Row {
     volume: String,
     newest: Option<Backup>,
     age_seconds: Option<i64>,
+    /// How long the save of the newest backup took, when this tool recorded it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newest_backup_seconds: Option<f64>,
     meets_rpo: bool,
     /// The last measured test restore (with `--rto`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,6 +59,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         for b in catalog::list(&store).await? {
             let backup = Backup {
                 path: b.location,
+                name: b.name,
                 created: b.created,
                 size: b.size,
             };
@@ -79,20 +87,28 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     let rpo = chrono::Duration::from_std(args.rpo).unwrap_or(chrono::Duration::MAX);
     let state = match args.rto {
         Some(_) => Some(crate::schedule::Dirs::of_user()?.state),
-        None => None,
+        None => crate::schedule::Dirs::of_user().ok().map(|d| d.state),
     };
     let rows: Vec<Row> = volumes
         .into_iter()
         .map(|volume| {
             let newest = newest.get(&volume).cloned();
             let age = newest.as_ref().map(|b| now - b.created);
-            let last_restore = state.as_ref().and_then(|s| restore_times::last(s, &volume));
+            let newest_backup_seconds = state.as_ref().zip(newest.as_ref()).and_then(|(s, b)| {
+                let file = b.name.rsplit('/').next().unwrap_or_default();
+                save_times::of_archive(s, &volume, file)
+            });
+            let last_restore = state
+                .as_ref()
+                .filter(|_| args.rto.is_some())
+                .and_then(|s| restore_times::last(s, &volume));
             let meets_rto = args.rto.map(|rto| {
                 last_restore
                     .as_ref()
                     .is_some_and(|t| t.seconds <= rto.as_secs_f64())
             });
             Row {
+                newest_backup_seconds,
                 last_restore,
                 meets_rto,
                 meets_rpo: age.is_some_and(|a| a <= rpo),
@@ -164,7 +180,7 @@ fn prometheus(rows: &[Row], rpo: Duration, rto: Option<Duration>, engine: &str) 
     use std::fmt::Write as _;
     let mut out = String::new();
     type Family<'a> = (&'a str, &'a str, &'a dyn Fn(&Row) -> Option<f64>);
-    let families: [Family; 6] = [
+    let families: [Family; 7] = [
         (
             "newest_backup_timestamp_seconds",
             "Time the newest backup of the volume was made (Unix seconds).",
@@ -174,6 +190,11 @@ fn prometheus(rows: &[Row], rpo: Duration, rto: Option<Duration>, engine: &str) 
             "newest_backup_size_bytes",
             "Size of the newest backup of the volume.",
             &|r| r.newest.as_ref().map(|b| b.size as f64),
+        ),
+        (
+            "newest_backup_duration_seconds",
+            "How long the save of the newest backup took (when this tool made it here).",
+            &|r| r.newest_backup_seconds,
         ),
         (
             "newest_backup_age_seconds",
@@ -297,6 +318,7 @@ mod tests {
     fn table_is_pinned() {
         let backup = |path: &str| Backup {
             path: path.into(),
+            name: path.into(),
             created: Utc::now(),
             size: 1,
         };
@@ -305,6 +327,7 @@ mod tests {
                 volume: "db".into(),
                 newest: Some(backup("backups/db-2024-05-01T030000Z.tar.zst")),
                 age_seconds: Some(3 * 3600 + 12 * 60),
+                newest_backup_seconds: None,
                 meets_rpo: true,
                 last_restore: None,
                 meets_rto: None,
@@ -313,6 +336,7 @@ mod tests {
                 volume: "cache_volume".into(),
                 newest: Some(backup("b/c.tar.zst")),
                 age_seconds: Some(2 * 86400 + 4 * 3600),
+                newest_backup_seconds: None,
                 meets_rpo: false,
                 last_restore: None,
                 meets_rto: None,
@@ -321,6 +345,7 @@ mod tests {
                 volume: "new".into(),
                 newest: None,
                 age_seconds: None,
+                newest_backup_seconds: None,
                 meets_rpo: false,
                 last_restore: None,
                 meets_rto: None,

@@ -16,6 +16,7 @@ use crate::ops::select::Saved;
 use crate::ops::transfer;
 use crate::ops::Ctx;
 use crate::output::{self, Measure, Progress};
+use crate::storage::save_times::{self, SaveTime};
 use crate::storage::upload::{Fanout, Uploads};
 use crate::storage::Sink;
 
@@ -80,6 +81,25 @@ pub async fn save_one(
                 w.location,
                 output::bytes(size)
             )),
+        }
+    }
+    // How long the save took, for `status`; by the archive's file name, as the catalog lists it.
+    let archive = match &target {
+        Target::Stdout => None,
+        Target::File(path) => path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        Target::To(name) => name.rsplit('/').next().map(str::to_string),
+    };
+    if let Some(archive) = archive {
+        let t = SaveTime {
+            volume: volume.name.clone(),
+            archive,
+            saved_at: chrono::Utc::now(),
+            seconds,
+            content_bytes: trailer.content_bytes,
+        };
+        match crate::schedule::Dirs::of_user().and_then(|d| save_times::record(&d.state, &t)) {
+            Ok(path) => ctx.out.debug(&format!("recorded in {}", path.display())),
+            Err(e) => output::warn(&format!("the save time is not recorded: {e:#}")),
         }
     }
     for w in &written {

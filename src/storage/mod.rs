@@ -6,8 +6,10 @@
 pub mod catalog;
 mod input;
 pub mod restore_times;
+pub mod save_times;
 mod sink;
 pub mod upload;
+mod volume_records;
 
 pub use input::{open_input, open_remote};
 pub use sink::Sink;

@@ -3,13 +3,13 @@
 //! (`$XDG_STATE_HOME/docker-volume-backup/restore-times/<volume>.json`, mode 0600), and
 //! `status --rto` reads them back.
 
-use std::io::Write as _;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+use super::volume_records;
 
 /// One measured test restore.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -31,58 +31,20 @@ pub fn dir(state: &Path) -> PathBuf {
     state.join("restore-times")
 }
 
-/// A file name for any volume name: letters, digits, `_`, `-` and inner `.` stay; anything else
-/// becomes `%xx`, so that no name climbs out or hides.
-fn file_name(volume: &str) -> String {
-    let mut out = String::new();
-    for (i, b) in volume.bytes().enumerate() {
-        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02x}"));
-        }
-    }
-    format!("{out}.json")
-}
-
 /// Records `t` (replacing the volume's previous record), written atomically, mode 0600.
 pub fn record(state: &Path, t: &RestoreTime) -> Result<PathBuf> {
-    let dir = dir(state);
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
-    let path = dir.join(file_name(&t.volume));
-    let tmp = dir.join(format!(
-        ".{}.{}.partial",
-        file_name(&t.volume),
-        std::process::id()
-    ));
-    let written = (|| -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(&serde_json::to_vec_pretty(t)?)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("writing {}", path.display()));
-    }
-    Ok(path)
+    volume_records::write(&dir(state), &t.volume, t)
 }
 
 /// The last record of `volume`, if any (an unreadable one counts as none).
 pub fn last(state: &Path, volume: &str) -> Option<RestoreTime> {
-    let text = std::fs::read(dir(state).join(file_name(volume))).ok()?;
-    serde_json::from_slice(&text).ok()
+    volume_records::read(&dir(state), volume)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn records_round_trip_privately() {

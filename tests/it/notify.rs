@@ -316,6 +316,10 @@ fn status_prints_prometheus_text_that_parses() {
         .unwrap()
         .as_secs_f64();
     assert!((now - made).abs() < 600.0, "made {made}, now {now}");
+    // The save was made here: its duration was recorded, and only the saved volume has one.
+    let took = get("newest_backup_duration_seconds", &vol.name);
+    assert!(took.is_some_and(|t| t > 0.0 && t < 600.0), "{took:?}");
+    assert_eq!(get("newest_backup_duration_seconds", &none), None);
     assert!(samples
         .iter()
         .filter(|s| s.name.ends_with("rpo_met"))
