@@ -22,7 +22,23 @@ fn crontab() -> String {
 }
 
 /// Removes our crontab entries on drop, whatever happened.
-struct CronGuard(Vec<String>);
+/// The schedules a test added, removed from the crontab on drop. It also holds the crontab for
+/// the test: the crontab is one per user, and a test checks that it is left as it was.
+struct CronGuard(
+    Vec<String>,
+    #[allow(dead_code)] // held for the test, never read
+    std::sync::MutexGuard<'static, ()>,
+);
+
+impl CronGuard {
+    fn new() -> Self {
+        static CRONTAB: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        CronGuard(
+            Vec::new(),
+            CRONTAB.lock().unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+}
 
 impl Drop for CronGuard {
     fn drop(&mut self) {
@@ -59,8 +75,8 @@ fn a_crontab_entry_runs_a_backup_and_failures_show_in_ls() {
     let dest = tempdir();
     let vol = Volume::new("sched");
     vol.sh("echo scheduled > /data/f");
+    let mut guard = CronGuard::new();
     let before = crontab();
-    let mut guard = CronGuard(Vec::new());
 
     let added = tool_at(
         h,
@@ -258,7 +274,7 @@ fn schedule_files_are_private_and_hold_no_credentials() {
     let h = home.path();
     let dest = tempdir();
     let vol = Volume::new("sched-private");
-    let mut guard = CronGuard(Vec::new());
+    let mut guard = CronGuard::new();
     let secret = "S3cret-pw-in-url";
     // A Docker host with a password is refused, and the error does not repeat it.
     let host = format!("tcp://dvb-user:{secret}@127.0.0.1:9");
@@ -359,7 +375,7 @@ fn a_schedule_notifies_pings_and_writes_its_metrics() {
     let server = Recorder::start();
     let vol = Volume::new("sched-notify");
     vol.sh("echo scheduled > /data/f");
-    let mut guard = CronGuard(Vec::new());
+    let mut guard = CronGuard::new();
     let metrics = h.join("textfile").join("backup.prom");
     std::fs::create_dir_all(metrics.parent().unwrap()).unwrap();
     let added = tool_at(
