@@ -23,6 +23,8 @@
 #   mariadb-server  the same for the MariaDB containers (mariadbd, mariadb, mariadb-dump)
 #   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #   cron            crontab: the schedule tests install (and remove) a user crontab entry
+#   podman          the Podman tests start `podman system service` on a temporary socket
+#   restic          the restic tests check the tool's repositories with restic itself
 #
 # Then it installs moto's S3 server from PyPI into its own virtualenv (scripts/s3-server.sh), for
 # the S3 tests (python3-venv from apt when `python3 -m venv` is missing).
@@ -51,9 +53,11 @@ declare -A probe=(
     [postgresql]=/usr/lib/postgresql
     [mariadb-server]=/usr/sbin/mariadbd
     [cron]=crontab
+    [podman]=podman
+    [restic]=restic
 )
 order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server iproute2 util-linux
-    docker-compose postgresql mariadb-server cron)
+    docker-compose postgresql mariadb-server cron podman restic)
 if ! python3 -m venv --help >/dev/null 2>&1; then
     probe[python3-venv]=venv
     order+=(python3-venv)

@@ -8,6 +8,7 @@ pub mod context;
 pub mod df;
 pub mod exec;
 pub mod helper;
+pub mod identity;
 pub mod insecure_tls;
 pub mod labels;
 pub mod lock;
@@ -24,12 +25,16 @@ use crate::output::Printer;
 
 pub use context::Endpoint;
 pub use helper::Helper;
+pub use identity::{EngineIdentity, Flavour};
 
 /// A connected engine and what we know about how it was reached.
 pub struct Engine {
     pub docker: Docker,
     pub endpoint: Endpoint,
     pub server_version: String,
+    /// Docker Engine or Podman, and which one (see [`identity`]). Every difference between the
+    /// two is handled inside this edge; commands never branch on the flavour.
+    pub identity: EngineIdentity,
     /// Why the ssh processes of this connection ended badly (never written for other transports).
     ssh_failures: ssh::FailureLog,
     /// How chatty stderr is, for what the edge reports (ssh's words with `-D`).
@@ -41,16 +46,30 @@ impl Engine {
     pub async fn connect(endpoint: Endpoint, out: Printer) -> Result<Engine> {
         let (docker, ssh_failures) = connect::connect(&endpoint, out).await?;
         crate::journal::engine(endpoint.journal_ref());
-        let server_version = docker
-            .version()
-            .await
-            .ok()
-            .and_then(|v| v.version)
-            .unwrap_or_default();
+        let (version, info) = tokio::join!(docker.version(), docker.info());
+        let version = version.ok();
+        let flavour = Flavour::from_components(
+            version
+                .iter()
+                .flat_map(|v| v.components.iter().flatten())
+                .map(|c| c.name.as_str()),
+        );
+        let server_version = version.and_then(|v| v.version).unwrap_or_default();
+        let info = info.ok();
+        let field = |f: fn(&bollard::models::SystemInfo) -> Option<&String>| {
+            info.as_ref().and_then(f).cloned().unwrap_or_default()
+        };
+        let identity = EngineIdentity::new(
+            flavour,
+            &field(|i| i.id.as_ref()),
+            &field(|i| i.name.as_ref()),
+            &field(|i| i.docker_root_dir.as_ref()),
+        );
         Ok(Engine {
             docker,
             endpoint,
             server_version,
+            identity,
             ssh_failures,
             out,
         })

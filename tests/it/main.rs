@@ -18,6 +18,7 @@ mod migrate;
 mod notify;
 mod output;
 mod plugin;
+mod podman;
 mod prune;
 mod recover;
 mod recovery;
