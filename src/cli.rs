@@ -246,6 +246,11 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
 
+    /// With DEST: take the backups another engine made (a label as `backups DEST` shows it, or
+    /// `unknown` for archives of older versions) [default: this engine's]
+    #[arg(long, value_name = "LABEL")]
+    pub from_engine: Option<String>,
+
     /// Restore only the subtree P of the archive (e.g. `uploads/2024`), merged into the volume:
     /// the rest of the volume stays as it is
     #[arg(long, value_name = "P")]
@@ -572,6 +577,11 @@ pub struct CleanupArgs {
     #[arg(value_name = "DEST", required = true)]
     pub destinations: Vec<String>,
 
+    /// Count the backups another engine made (a label as `backups DEST` shows it, or `unknown`
+    /// for archives of older versions) [default: this engine's]
+    #[arg(long, value_name = "LABEL")]
+    pub from_engine: Option<String>,
+
     /// Remove a volume only when its newest backup is younger than this (e.g. 90m, 24h, 7d)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "24h")]
     pub max_age: std::time::Duration,
@@ -854,6 +864,11 @@ pub struct ComposeImportArgs {
     /// project whose newest bundle is taken
     #[arg(short = 'p', long = "project-name", value_name = "NEW")]
     pub project_name: Option<String>,
+
+    /// With DEST: take the bundles another engine made (a label as `backups DEST` shows it, or
+    /// `unknown` for bundles of older versions) [default: this engine's]
+    #[arg(long, value_name = "LABEL")]
+    pub from_engine: Option<String>,
 
     /// Replace the content of volumes that exist and are not empty (with --replay-dumps: of
     /// databases that exist and are not empty)

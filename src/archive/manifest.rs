@@ -61,6 +61,24 @@ pub struct SourceInfo {
     pub endpoint: String,
     #[serde(default)]
     pub engine_version: String,
+    /// Which engine the volume was read from; archives written before engines were told apart
+    /// have none (the engine is unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineInfo>,
+}
+
+/// The source engine's identity (`docker::identity`), as plain values: the archive format
+/// knows nothing of the engine edge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct EngineInfo {
+    /// `docker` or `podman`.
+    pub flavour: String,
+    /// What identifies the engine (Docker's engine ID; Podman's host name and storage root).
+    pub id: String,
+    /// The engine's host name.
+    pub name: String,
+    /// The engine's label, as archive names carry it (`laptop-3f9a1c0b`).
+    pub label: String,
 }
 
 /// Written after the entries.

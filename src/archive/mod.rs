@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 pub use compression::{Compression, Decoder, EncodeOptions, Encoder};
 pub use encryption::{EncryptTo, Encryption, Keys, Passphrase, RecipientKey};
-pub use manifest::{ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
+pub use manifest::{EngineInfo, ManifestHead, ManifestTrailer, SourceInfo, VolumeInfo};
 pub use open::{open_archive, open_archive_with_kind, ArchiveFormat};
 pub use restore::{
     rewrite_for_upload, rewrite_subtree_for_upload, subtree, RewriteOptions, RewriteReport,

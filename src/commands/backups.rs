@@ -1,4 +1,5 @@
-//! `backups DEST [--volume V] [--format json]`: what a destination holds, newest first.
+//! `backups DEST [--volume V] [--format json]`: what a destination holds, newest first, with
+//! the engine each backup came from.
 
 use anyhow::Result;
 use chrono::Local;
@@ -24,6 +25,7 @@ pub async fn run(ctx: &Ctx, args: BackupsArgs) -> Result<()> {
 fn table(found: &[catalog::Backup]) -> String {
     let mut table = Table::new([
         Column::left("VOLUME"),
+        Column::left("ENGINE"),
         Column::left("CREATED").min(19),
         Column::right("SIZE").min(9),
         Column::left("COMPRESSION"),
@@ -39,6 +41,7 @@ fn table(found: &[catalog::Backup]) -> String {
         };
         table.row([
             b.volume.clone(),
+            b.engine_label().to_string(),
             b.created
                 .with_timezone(&Local)
                 .format("%Y-%m-%d %H:%M:%S")
@@ -72,6 +75,7 @@ mod tests {
                 name: format!("{volume}-x.tar"),
                 location: format!("backups/{volume}-x.tar"),
                 volume: volume.into(),
+                engine: (volume != "w").then(|| "vm-3f9a1c0b".into()),
                 created,
                 size: 2_500_000,
                 compression,
@@ -89,17 +93,17 @@ mod tests {
             table(&found),
             format!(
                 "\
-VOLUME        CREATED                   SIZE  COMPRESSION  VERSION   NAME
-db            {t}    2.50 MB  zstd         0.1.0     db-x.tar
-shop_uploads  {t}    2.50 MB  gzip+age     -         shop_uploads-x.tar
-v             {t}    2.50 MB  age          -         v-x.tar
-w             {t}    2.50 MB  -            -         w-x.tar
+VOLUME        ENGINE       CREATED                   SIZE  COMPRESSION  VERSION   NAME
+db            vm-3f9a1c0b  {t}    2.50 MB  zstd         0.1.0     db-x.tar
+shop_uploads  vm-3f9a1c0b  {t}    2.50 MB  gzip+age     -         shop_uploads-x.tar
+v             vm-3f9a1c0b  {t}    2.50 MB  age          -         v-x.tar
+w             unknown      {t}    2.50 MB  -            -         w-x.tar
 "
             )
         );
         assert_eq!(
             table(&[]),
-            "VOLUME  CREATED                   SIZE  COMPRESSION  VERSION   NAME\n"
+            "VOLUME  ENGINE  CREATED                   SIZE  COMPRESSION  VERSION   NAME\n"
         );
     }
 }

@@ -3,7 +3,7 @@
 //! quick check (it opens, and its manifest names the volume). A volume without such a backup, or
 //! one a container uses when it comes to removing it, stays. Asks first on a terminal.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,20 +87,19 @@ pub async fn run(ctx: &Ctx, args: CleanupArgs) -> Result<()> {
         .map(|f| LabelFilter::parse(f))
         .collect::<Result<Vec<_>>>()?;
     let keys = Arc::new(crate::settings::keys::keys(&args.decrypt)?);
-    let mut newest: BTreeMap<String, catalog::Backup> = BTreeMap::new();
+    let mut all: Vec<catalog::Backup> = Vec::new();
     for dest in &args.destinations {
         let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
-        for b in catalog::list(&store).await? {
-            match newest.get(&b.volume) {
-                Some(n) if n.created >= b.created => {}
-                _ => {
-                    newest.insert(b.volume.clone(), b);
-                }
-            }
-        }
+        all.extend(catalog::list(&store).await?);
     }
 
     let engine = ctx.engine().await?;
+    // Only this engine's backups vouch for its volumes (another host's same-named volume is
+    // another volume), unless --from-engine says whose count.
+    let from = args
+        .from_engine
+        .clone()
+        .unwrap_or_else(|| engine.identity.label());
     let dangling = HashMap::from([("dangling".to_string(), vec!["true".to_string()])]);
     let mut found: Vec<_> = volumes::list(&engine.docker, dangling)
         .await?
@@ -121,10 +120,19 @@ pub async fn run(ctx: &Ctx, args: CleanupArgs) -> Result<()> {
     let mut rows = Vec::new();
     for v in &found {
         ctx.check_cancelled()?;
-        let backup = newest.get(&v.name);
+        let backup = catalog::newest_of(&all, &v.name, &from, None);
         let age = backup.map(|b| now - b.created);
+        let others = catalog::other_engines(&all, &v.name, &from);
         let reason = match (backup, age) {
-            (None, _) | (_, None) => Some("no backup".to_string()),
+            (None, _) | (_, None) if others.is_empty() => Some("no backup".to_string()),
+            (None, _) | (_, None) => Some(format!(
+                "no backup from engine {from} (only from {}; see --from-engine)",
+                others
+                    .iter()
+                    .map(|(e, _)| e.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
             (Some(_), Some(age)) if age > max_age => Some(format!(
                 "newest backup older than {}",
                 humantime::format_duration(args.max_age)

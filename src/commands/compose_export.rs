@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use chrono::Local;
 
-use crate::archive::{Compression, EncodeOptions, SourceInfo};
+use crate::archive::{Compression, EncodeOptions};
 use crate::cli::ComposeExportArgs;
 use crate::compose::bundle::{self, BundleManifest, BundleVolume, BundleWriter};
 use crate::compose::dumps;
@@ -47,7 +46,7 @@ pub async fn run(ctx: &Ctx, args: ComposeExportArgs) -> Result<()> {
 /// `compose-export`, with the locks of the project's volumes taken into `held`.
 async fn export(ctx: &Ctx, args: ComposeExportArgs, held: &mut Held) -> Result<()> {
     let project = resolve_project(&flags::project_spec(&args.compose))?;
-    let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
+    let started = chrono::Utc::now();
     let compression = args
         .compression
         .map(Compression::from)
@@ -56,7 +55,6 @@ async fn export(ctx: &Ctx, args: ComposeExportArgs, held: &mut Held) -> Result<(
     encode
         .validate()
         .map_err(|m| UserError::new(Kind::Usage, m))?;
-    let out = plan_output(&args, &project.name, &stamp);
     let encrypt = crate::settings::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
     let extension = format!(
         "{}{}",
@@ -65,6 +63,9 @@ async fn export(ctx: &Ctx, args: ComposeExportArgs, held: &mut Held) -> Result<(
     );
 
     let engine = ctx.engine().await?;
+    // Named like archives: UTC and the engine, so `compose-import DEST` takes this engine's.
+    let stamp = crate::storage::catalog::stamp(started, &engine.identity.label());
+    let out = plan_output(&args, &project.name, &stamp);
     let docker = &engine.docker;
     let found = project_volumes(docker, &project).await?;
     if found.is_empty() {
@@ -112,11 +113,7 @@ async fn export(ctx: &Ctx, args: ComposeExportArgs, held: &mut Held) -> Result<(
         tool_version: env!("CARGO_PKG_VERSION").into(),
         created: chrono::Utc::now().to_rfc3339(),
         project: project.name.clone(),
-        source: SourceInfo {
-            context: engine.endpoint.context.clone(),
-            endpoint: engine.endpoint.host.to_string(),
-            engine_version: engine.server_version.clone(),
-        },
+        source: engine.source_info(),
         volumes: found
             .iter()
             .map(|v| BundleVolume {

@@ -53,6 +53,16 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
     let keys = Arc::new(crate::settings::keys::keys(&args.decrypt)?);
     let bundle = match is_destination(&args.bundle) {
         true => newest_bundle(ctx, &args).await?,
+        false if args.from_engine.is_some() => {
+            return Err(UserError::new(
+                Kind::Usage,
+                format!(
+                    "--from-engine picks a bundle in a destination, and {} is not one",
+                    args.bundle
+                ),
+            )
+            .into())
+        }
         false => args.bundle.clone(),
     };
     // Messages name the bundle taken.
@@ -345,18 +355,22 @@ async fn newest_bundle(ctx: &Ctx, args: &ComposeImportArgs) -> Result<String> {
     let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
     let mut found = catalog::list(&store).await?;
     found.retain(|b| catalog::is_bundle_name(&b.name));
-    let Some(newest) = catalog::newest_of(&found, project, None) else {
-        return Err(UserError::new(
-            Kind::NotFound,
-            format!("no bundle of project `{project}` in {}", store.url),
-        )
-        .hint("compose-export names bundles <project>_<YYYYmmdd_HHMMSS>.compose.tar")
-        .into());
+    let engine = match &args.from_engine {
+        Some(label) => catalog::EngineChoice::Given(label.clone()),
+        None => catalog::EngineChoice::Current(ctx.engine().await?.identity.label()),
     };
+    let wanted = catalog::Wanted {
+        kind: "project",
+        name: project,
+        what: "bundle",
+        dest,
+    };
+    let newest = catalog::pick(&found, &wanted, &engine, None, &store.url)?;
     let now = chrono::Utc::now();
     ctx.out.info(&format!(
-        "taking {}: the newest bundle of project {project}, taken {} ({} ago)",
+        "taking {}: the newest bundle of project {project} from engine {}, taken {} ({} ago)",
         newest.location,
+        newest.engine_label(),
         newest
             .created
             .with_timezone(&chrono::Local)

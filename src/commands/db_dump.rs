@@ -4,7 +4,6 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use chrono::Local;
 
 use crate::cli::DbDumpArgs;
 use crate::db::dump::{dump_with_progress, DumpPlan};
@@ -16,9 +15,11 @@ use crate::settings::{flags, Ctx};
 use crate::storage::Sink;
 
 pub async fn run(ctx: &Ctx, args: DbDumpArgs) -> Result<()> {
-    let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
+    let started = chrono::Utc::now();
     let given = flags::db_credentials(&args.credentials)?;
     let engine = ctx.engine().await?;
+    // Named like archives: UTC and the engine, so dumps of several hosts never collide.
+    let stamp = crate::storage::catalog::stamp(started, &engine.identity.label());
     let server = Server::find(&engine.docker, &args.container, &given).await?;
     let format = DumpFormat::from(args.format);
     let plan = DumpPlan::prepare(server, args.database.clone(), args.all, format).await?;

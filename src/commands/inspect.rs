@@ -182,6 +182,17 @@ fn text(archive: &str, len: Option<u64>, s: &Summary) -> String {
                 "source    context {} ({}), engine {}",
                 h.source.context, h.source.endpoint, h.source.engine_version
             );
+            let _ = match &h.source.engine {
+                Some(e) => writeln!(
+                    out,
+                    "engine    {} ({} on {}, id {})",
+                    e.label, e.flavour, e.name, e.id
+                ),
+                None => writeln!(
+                    out,
+                    "engine    unknown (written before engines were recorded)"
+                ),
+            };
         }
         None => out.push_str("manifest  none (not made by docker-volume-backup)\n"),
     }

@@ -20,7 +20,8 @@ use crate::ops::restore::{
 use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
 use crate::settings::{flags, Ctx};
-use crate::storage::{catalog, Location, Store};
+use crate::storage::catalog::{self, EngineChoice};
+use crate::storage::{Location, Store};
 
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     let keys = crate::settings::keys::keys(&args.decrypt)?;
@@ -31,6 +32,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         for (flag, given) in [
             ("--as", args.as_name.is_some()),
             ("--at", args.at.is_some()),
+            ("--from-engine", args.from_engine.is_some()),
         ] {
             if given {
                 return Err(UserError::new(
@@ -170,21 +172,22 @@ async fn newest(ctx: &Ctx, args: &RestoreArgs) -> Result<(String, String)> {
     let mut found = catalog::list(&store).await?;
     found.retain(|b| !catalog::is_bundle_name(&b.name));
     let local = |t: chrono::DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
-    let Some(backup) = catalog::newest_of(&found, &volume, at) else {
-        let when = at.map_or(String::new(), |t| {
-            format!(" taken at or before {}", local(t))
-        });
-        return Err(UserError::new(
-            Kind::NotFound,
-            format!("no backup of volume `{volume}`{when} in {}", store.url),
-        )
-        .hint(format!("see `backups {dest} --volume {volume}`"))
-        .into());
+    let engine = match &args.from_engine {
+        Some(label) => EngineChoice::Given(label.clone()),
+        None => EngineChoice::Current(ctx.engine().await?.identity.label()),
     };
+    let wanted = catalog::Wanted {
+        kind: "volume",
+        name: &volume,
+        what: "backup",
+        dest,
+    };
+    let backup = catalog::pick(&found, &wanted, &engine, at, &store.url)?;
     let target = args.as_name.clone().unwrap_or(volume.clone());
     ctx.out.info(&format!(
-        "taking {}: the newest backup of {volume}{}, taken {} ({} ago)",
+        "taking {}: the newest backup of {volume} from engine {}{}, taken {} ({} ago)",
         backup.location,
+        backup.engine_label(),
         at.map_or(String::new(), |t| format!(" at or before {}", local(t))),
         local(backup.created),
         output::age((now - backup.created).num_seconds()),

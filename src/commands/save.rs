@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use chrono::Local;
+use chrono::Utc;
 
 use crate::cli::SaveArgs;
 use crate::docker::lock::Held;
@@ -16,6 +16,7 @@ use crate::ops::prune;
 use crate::ops::save::{self, SaveTo};
 use crate::ops::transfer::ArchiveOptions;
 use crate::settings::{flags, Ctx};
+use crate::storage::catalog;
 use crate::storage::upload::Uploads;
 
 pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
@@ -28,7 +29,9 @@ pub async fn run(ctx: &Ctx, args: SaveArgs) -> Result<()> {
 
 /// `save`, with the locks of its volumes taken into `held`.
 async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> {
-    let stamp = Local::now().format("%Y%m%d_%H%M%S").to_string();
+    // The start of the save in UTC; the engine's label joins it once the engine is known.
+    let started = Utc::now();
+    let stamp = catalog::stamp(started, "engine-00000000");
     let usage = |m: String| -> anyhow::Error { UserError::new(Kind::Usage, m).into() };
     let selection = flags::selection(&args.select)?;
     let output = ArchiveFlags {
@@ -44,9 +47,8 @@ async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> 
         // The selection is known only from the engine; check the output kind now.
         output_plan::archive("volume", &output, &stamp).map_err(usage)?;
     }
-    let mut plans = Vec::new();
     for volume in &args.volumes {
-        plans.push(output_plan::archive(volume, &output, &stamp).map_err(usage)?);
+        output_plan::archive(volume, &output, &stamp).map_err(usage)?;
     }
     let policy = flags::policy(&args.keep)?;
     if !policy.is_empty() && args.to.is_empty() {
@@ -64,10 +66,10 @@ async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> 
         Some(selection) => crate::ops::select::volume_names(&engine.docker, selection).await?,
         None => args.volumes.clone(),
     };
-    if selection.is_some() {
-        for volume in &names {
-            plans.push(output_plan::archive(volume, &output, &stamp).map_err(usage)?);
-        }
+    let stamp = catalog::stamp(started, &engine.identity.label());
+    let mut plans = Vec::new();
+    for volume in &names {
+        plans.push(output_plan::archive(volume, &output, &stamp).map_err(usage)?);
     }
     // One run at a time per volume: taken before the containers are looked at, so that two
     // `--stop` runs never restart the application under each other's reads.

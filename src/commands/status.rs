@@ -1,7 +1,11 @@
-//! `status [DEST...] --rpo DURATION`: for every volume, the newest backup, its age, and whether
-//! it meets the recovery point objective; with `--rto`, the last measured test restore
-//! (`verify --restore-test`) against the recovery time objective. Exits non-zero when any volume
-//! misses either, so cron and monitoring can run it as it is.
+//! `status [DEST...] --rpo DURATION`: for every volume of every engine, the newest backup, its
+//! age, and whether it meets the recovery point objective; with `--rto`, the last measured test
+//! restore (`verify --restore-test`) against the recovery time objective. Exits non-zero when any
+//! volume misses either, so cron and monitoring can run it as it is.
+//!
+//! Rows are (engine, volume): the engine's own volumes, and every engine's backups found in the
+//! destinations. Archives of an unknown engine (older versions' names) count for the volume of
+//! the engine status talks to, else stand as their own rows.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -33,6 +37,8 @@ struct Backup {
 #[derive(Debug, Serialize)]
 struct Row {
     volume: String,
+    /// The engine's label (`unknown` for archives of older versions).
+    engine: String,
     newest: Option<Backup>,
     age_seconds: Option<i64>,
     /// How long the save of the newest backup took, when this tool recorded it.
@@ -53,55 +59,51 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     } else {
         args.destinations.clone()
     };
-    let mut newest: BTreeMap<String, Backup> = BTreeMap::new();
+    // The newest backup of each (volume, engine).
+    let mut newest: BTreeMap<(String, String), Backup> = BTreeMap::new();
     for dest in &destinations {
         let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
         for b in catalog::list(&store).await? {
+            let key = (b.volume.clone(), b.engine_label().to_string());
             let backup = Backup {
                 path: b.location,
                 name: b.name,
                 created: b.created,
                 size: b.size,
             };
-            let slot = newest.entry(b.volume).or_insert_with(|| backup.clone());
+            let slot = newest.entry(key).or_insert_with(|| backup.clone());
             if backup.created > slot.created {
                 *slot = backup;
             }
         }
     }
+    let engine = ctx.engine().await?;
+    let current = engine.identity.label();
     let volumes: Vec<String> = if args.volumes.is_empty() {
-        let engine = ctx.engine().await?;
         let listed = volumes::list(&engine.docker, Default::default()).await?;
-        let mut all: Vec<String> = listed
-            .into_iter()
-            .map(|v| v.name)
-            .chain(newest.keys().cloned())
-            .collect();
-        all.sort();
-        all.dedup();
-        all
+        listed.into_iter().map(|v| v.name).collect()
     } else {
         args.volumes.clone()
     };
+    let groups = rows_of(&newest, &volumes, &current, args.volumes.is_empty());
     let now = Utc::now();
     let rpo = chrono::Duration::from_std(args.rpo).unwrap_or(chrono::Duration::MAX);
     let state = match args.rto {
         Some(_) => Some(crate::schedule::Dirs::of_user()?.state),
         None => crate::schedule::Dirs::of_user().ok().map(|d| d.state),
     };
-    let rows: Vec<Row> = volumes
+    let rows: Vec<Row> = groups
         .into_iter()
-        .map(|volume| {
-            let newest = newest.get(&volume).cloned();
+        .map(|(volume, engine, newest)| {
             let age = newest.as_ref().map(|b| now - b.created);
             let newest_backup_seconds = state.as_ref().zip(newest.as_ref()).and_then(|(s, b)| {
                 let file = b.name.rsplit('/').next().unwrap_or_default();
-                save_times::of_archive(s, &volume, file)
+                save_times::of_archive(s, &engine, &volume, file)
             });
             let last_restore = state
                 .as_ref()
                 .filter(|_| args.rto.is_some())
-                .and_then(|s| restore_times::last(s, &volume));
+                .and_then(|s| restore_times::last(s, &engine, &volume));
             let meets_rto = args.rto.map(|rto| {
                 last_restore
                     .as_ref()
@@ -115,6 +117,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
                 age_seconds: age.map(|a| a.num_seconds()),
                 newest,
                 volume,
+                engine,
             }
         })
         .collect();
@@ -122,13 +125,13 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
         StatusFormat::Json => output::data_json(&rows),
         StatusFormat::Table => output::data(&table(&rows, args.rpo, args.rto)),
         StatusFormat::Prometheus => {
-            // The engine label: the context and its host, credentials left out.
-            let engine = ctx
+            // The context label: the context and its host, credentials left out.
+            let context = ctx
                 .settings
                 .endpoint()
                 .map(|e| crate::url::strip_in_text(&format!("{} {}", e.context, e.host)))
                 .unwrap_or_else(|_| "unknown".into());
-            output::data(&prometheus(&rows, args.rpo, args.rto, &engine))
+            output::data(&prometheus(&rows, args.rpo, args.rto, &context))
         }
     };
     // A reader that left early (`status | head -1`) does not hide a missed RPO: the exit code
@@ -138,15 +141,16 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             return Err(e);
         }
     }
-    let missed: Vec<&str> = rows
-        .iter()
-        .filter(|r| !r.meets_rpo)
-        .map(|r| r.volume.as_str())
-        .collect();
-    let slow: Vec<&str> = rows
+    // Volumes of other engines are named with their engine.
+    let named = |r: &Row| match r.engine == current {
+        true => r.volume.clone(),
+        false => format!("{} ({})", r.volume, r.engine),
+    };
+    let missed: Vec<String> = rows.iter().filter(|r| !r.meets_rpo).map(named).collect();
+    let slow: Vec<String> = rows
         .iter()
         .filter(|r| r.meets_rto == Some(false))
-        .map(|r| r.volume.as_str())
+        .map(named)
         .collect();
     let mut why = Vec::new();
     if !missed.is_empty() {
@@ -175,8 +179,44 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     Err(err.into())
 }
 
-/// node_exporter's textfile format: one gauge family per fact, labelled by engine and volume.
-fn prometheus(rows: &[Row], rpo: Duration, rto: Option<Duration>, engine: &str) -> String {
+/// The rows: `(volume, engine, newest backup)`, sorted by volume then engine. Each of
+/// `volumes` (the engine's, or those asked for) is a row of the `current` engine, whose newest
+/// backup is its own or, failing that, one of an unknown engine. Every other engine's backups
+/// of those volumes (of any volume with `all`) are rows too; unknown-engine backups not taken
+/// by a row of the current engine stand alone only with `all`.
+fn rows_of(
+    newest: &BTreeMap<(String, String), Backup>,
+    volumes: &[String],
+    current: &str,
+    all: bool,
+) -> Vec<(String, String, Option<Backup>)> {
+    let unknown = catalog::UNKNOWN_ENGINE;
+    let get = |v: &str, e: &str| newest.get(&(v.to_string(), e.to_string())).cloned();
+    let mut rows: BTreeMap<(String, String), Option<Backup>> = BTreeMap::new();
+    for v in volumes {
+        let own = get(v, current).or_else(|| get(v, unknown));
+        rows.insert((v.clone(), current.to_string()), own);
+    }
+    // The current engine's backups of volumes it no longer has.
+    for ((v, e), b) in newest {
+        if all && e == current {
+            rows.entry((v.clone(), e.clone()))
+                .or_insert_with(|| Some(b.clone()));
+        }
+    }
+    for ((v, e), b) in newest {
+        let asked = all || volumes.contains(v);
+        let taken = e == unknown && rows.contains_key(&(v.clone(), current.to_string()));
+        if asked && !taken && e != current {
+            rows.insert((v.clone(), e.clone()), Some(b.clone()));
+        }
+    }
+    rows.into_iter().map(|((v, e), b)| (v, e, b)).collect()
+}
+
+/// node_exporter's textfile format: one gauge family per fact, labelled by the engine that made
+/// the backups (its label), the context status ran against, and the volume.
+fn prometheus(rows: &[Row], rpo: Duration, rto: Option<Duration>, context: &str) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     type Family<'a> = (&'a str, &'a str, &'a dyn Fn(&Row) -> Option<f64>);
@@ -224,8 +264,9 @@ fn prometheus(rows: &[Row], rpo: Duration, rto: Option<Duration>, engine: &str) 
             if let Some(v) = value(r) {
                 let _ = writeln!(
                     out,
-                    "docker_volume_backup_{name}{{engine=\"{}\",volume=\"{}\"}} {v}",
-                    label_value(engine),
+                    "docker_volume_backup_{name}{{engine=\"{}\",context=\"{}\",volume=\"{}\"}} {v}",
+                    label_value(&r.engine),
+                    label_value(context),
                     label_value(&r.volume)
                 );
             }
@@ -260,6 +301,7 @@ fn label_value(v: &str) -> String {
 fn table(rows: &[Row], rpo: Duration, rto: Option<Duration>) -> String {
     let mut columns = vec![
         Column::left("VOLUME"),
+        Column::left("ENGINE"),
         Column::left("NEWEST BACKUP"),
         Column::right("AGE").min(10),
         Column::left(format!("RPO {}", humantime::format_duration(rpo))),
@@ -284,7 +326,13 @@ fn table(rows: &[Row], rpo: Duration, rto: Option<Duration>) -> String {
             (None, _) => "MISSED (no backup)",
             (Some(_), false) => "MISSED",
         };
-        let mut cells = vec![r.volume.clone(), path, age, verdict.to_string()];
+        let mut cells = vec![
+            r.volume.clone(),
+            r.engine.clone(),
+            path,
+            age,
+            verdict.to_string(),
+        ];
         if let Some(meets) = r.meets_rto {
             let took = r
                 .last_restore
@@ -325,6 +373,7 @@ mod tests {
         let rows = vec![
             Row {
                 volume: "db".into(),
+                engine: "vm-3f9a1c0b".into(),
                 newest: Some(backup("backups/db-2024-05-01T030000Z.tar.zst")),
                 age_seconds: Some(3 * 3600 + 12 * 60),
                 newest_backup_seconds: None,
@@ -334,6 +383,7 @@ mod tests {
             },
             Row {
                 volume: "cache_volume".into(),
+                engine: "laptop-0badc0de".into(),
                 newest: Some(backup("b/c.tar.zst")),
                 age_seconds: Some(2 * 86400 + 4 * 3600),
                 newest_backup_seconds: None,
@@ -343,6 +393,7 @@ mod tests {
             },
             Row {
                 volume: "new".into(),
+                engine: "vm-3f9a1c0b".into(),
                 newest: None,
                 age_seconds: None,
                 newest_backup_seconds: None,
@@ -354,15 +405,61 @@ mod tests {
         assert_eq!(
             table(&rows, Duration::from_secs(86400), None),
             "\
-VOLUME        NEWEST BACKUP                                 AGE  RPO 1day
-db            backups/db-2024-05-01T030000Z.tar.zst      3h 12m  ok
-cache_volume  b/c.tar.zst                                 2d 4h  MISSED
-new           -                                               -  MISSED (no backup)
+VOLUME        ENGINE           NEWEST BACKUP                                 AGE  RPO 1day
+db            vm-3f9a1c0b      backups/db-2024-05-01T030000Z.tar.zst      3h 12m  ok
+cache_volume  laptop-0badc0de  b/c.tar.zst                                 2d 4h  MISSED
+new           vm-3f9a1c0b      -                                               -  MISSED (no backup)
 "
         );
         assert_eq!(
             table(&[], Duration::from_secs(3600), None),
-            "VOLUME  NEWEST BACKUP         AGE  RPO 1h\n"
+            "VOLUME  ENGINE  NEWEST BACKUP         AGE  RPO 1h\n"
+        );
+    }
+
+    #[test]
+    fn rows_are_engine_and_volume() {
+        let at = |h: i64| Utc::now() - chrono::Duration::hours(h);
+        let b = |name: &str, h| Backup {
+            path: name.into(),
+            name: name.into(),
+            created: at(h),
+            size: 1,
+        };
+        let me = "vm-3f9a1c0b";
+        let other = "laptop-0badc0de";
+        let unknown = catalog::UNKNOWN_ENGINE;
+        let key = |v: &str, e: &str| (v.to_string(), e.to_string());
+        let newest = BTreeMap::from([
+            (key("a", me), b("a-me", 1)),
+            (key("a", other), b("a-other", 2)),
+            (key("a", unknown), b("a-old", 30)),
+            (key("b", unknown), b("b-old", 30)),
+            (key("gone", me), b("gone-me", 5)),
+            (key("theirs", other), b("theirs", 5)),
+            (key("lost", unknown), b("lost-old", 50)),
+        ]);
+        let show = |rows: Vec<(String, String, Option<Backup>)>| -> Vec<String> {
+            rows.into_iter()
+                .map(|(v, e, b)| format!("{v} {e} {}", b.map_or("-".into(), |b| b.name)))
+                .collect()
+        };
+        let volumes = ["a".to_string(), "b".to_string(), "c".to_string()];
+        assert_eq!(
+            show(rows_of(&newest, &volumes, me, true)),
+            [
+                "a laptop-0badc0de a-other",
+                "a vm-3f9a1c0b a-me",
+                "b vm-3f9a1c0b b-old",
+                "c vm-3f9a1c0b -",
+                "gone vm-3f9a1c0b gone-me",
+                "lost unknown lost-old",
+                "theirs laptop-0badc0de theirs",
+            ]
+        );
+        assert_eq!(
+            show(rows_of(&newest, &volumes[..1], me, false)),
+            ["a laptop-0badc0de a-other", "a vm-3f9a1c0b a-me"]
         );
     }
 }

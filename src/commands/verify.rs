@@ -27,6 +27,8 @@ struct Read {
     index: Option<Index>,
     /// The volume the manifest names.
     volume: Option<String>,
+    /// The label of the engine the manifest names.
+    engine: Option<String>,
 }
 
 pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
@@ -76,10 +78,18 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             let engine = ctx.engine().await?;
             let (restored, took) = restore_test(ctx, &engine, &args.archive, keys).await?;
             let seconds = took.as_secs_f64();
-            let volume = read.volume.clone().or_else(|| {
-                let name = args.archive.rsplit('/').next().unwrap_or_default();
-                crate::storage::catalog::from_name(name).map(|(v, _)| v)
-            });
+            let name = args.archive.rsplit('/').next().unwrap_or_default();
+            let by_name = crate::storage::catalog::from_name(name);
+            let volume = read
+                .volume
+                .clone()
+                .or_else(|| by_name.as_ref().map(|n| n.volume.clone()));
+            // Recorded for the engine the archive was saved from, as `status --rto` groups.
+            let source_engine = read
+                .engine
+                .clone()
+                .or_else(|| by_name.and_then(|n| n.engine))
+                .unwrap_or_else(|| crate::storage::catalog::UNKNOWN_ENGINE.to_string());
             summary.push_str(&format!(
                 "; test restore took {seconds:.1} s ({}/s)",
                 output::bytes(rate(totals.content_bytes, seconds) as u64)
@@ -87,6 +97,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
             if let Some(volume) = volume {
                 let t = RestoreTime {
                     volume,
+                    engine: source_engine,
                     archive: args.archive.clone(),
                     measured_at: chrono::Utc::now(),
                     seconds,
@@ -180,10 +191,15 @@ async fn read_archive(path: &str, index: bool, keys: Arc<Keys>, s3: &S3Options) 
         reader.drain()?;
         let verdict = reader.verify()?;
         let volume = reader.head().map(|h| h.volume.name.clone());
+        let engine = reader
+            .head()
+            .and_then(|h| h.source.engine.as_ref())
+            .map(|e| e.label.clone());
         Ok(Read {
             verdict,
             index,
             volume,
+            engine,
         })
     })
     .await

@@ -85,6 +85,23 @@ impl Engine {
     pub fn describe(&self) -> String {
         self.endpoint.to_string()
     }
+
+    /// Where a manifest says its volumes were read from: the context, its host, the engine's
+    /// version and identity.
+    pub fn source_info(&self) -> crate::archive::SourceInfo {
+        let id = &self.identity;
+        crate::archive::SourceInfo {
+            context: self.endpoint.context.clone(),
+            endpoint: self.endpoint.host.to_string(),
+            engine_version: self.server_version.clone(),
+            engine: Some(crate::archive::EngineInfo {
+                flavour: id.flavour.to_string(),
+                id: id.id.clone(),
+                name: id.name.clone(),
+                label: id.label(),
+            }),
+        }
+    }
 }
 
 /// Whether a bollard error is the engine's 404.

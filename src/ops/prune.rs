@@ -1,5 +1,6 @@
-//! Deleting old backups from one destination by restic-style rules, each volume on its own.
-//! Only archives this tool wrote are candidates, and the newest of a volume always stays; a dry
+//! Deleting old backups from one destination by restic-style rules, each volume of each engine
+//! on its own (two hosts saving a same-named volume into one bucket never prune each other's).
+//! Only archives this tool wrote are candidates, and the newest of a group always stays; a dry
 //! run shows what would go and which rules keep the rest. `after_save` runs the rules on every
 //! destination a save wrote to.
 
@@ -42,7 +43,8 @@ pub async fn prune(
     out: Printer,
 ) -> Result<()> {
     let found = catalog::list(store).await?;
-    let mut by_volume: BTreeMap<String, Vec<catalog::Backup>> = BTreeMap::new();
+    // By volume, then engine (archives of an unknown engine, from older versions, apart).
+    let mut groups: BTreeMap<(String, String), Vec<catalog::Backup>> = BTreeMap::new();
     let mut foreign = 0;
     for b in found {
         if volumes.is_some_and(|vs| !vs.contains(&b.volume)) {
@@ -56,14 +58,15 @@ pub async fn prune(
             ));
             continue;
         }
-        by_volume.entry(b.volume.clone()).or_default().push(b);
+        let key = (b.volume.clone(), b.engine_label().to_string());
+        groups.entry(key).or_default().push(b);
     }
     let mut doomed = Vec::new();
-    for (volume, backups) in &by_volume {
+    for ((volume, engine), backups) in &groups {
         let times: Vec<_> = backups.iter().map(|b| b.created).collect();
         let decisions = retention::apply(&times, policy);
         if !out.quiet() || dry_run {
-            output::message(&format!("{} in {}:", volume, store.url));
+            output::message(&format!("{volume} from engine {engine} in {}:", store.url));
         }
         for (b, d) in backups.iter().zip(&decisions) {
             let when = b.created.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use crate::archive::{Counters, ManifestHead, SourceInfo, VolumeInfo};
+use crate::archive::{Counters, ManifestHead, VolumeInfo};
 use crate::docker::helper::with_helper;
 use crate::docker::{df, volumes, Engine};
 use crate::ops::output_plan::Target;
@@ -92,6 +92,7 @@ pub async fn save_one(
     if let Some(archive) = archive {
         let t = SaveTime {
             volume: volume.name.clone(),
+            engine: engine.identity.label(),
             archive,
             saved_at: chrono::Utc::now(),
             seconds,
@@ -141,11 +142,7 @@ pub async fn stream_volume<W: std::io::Write + Send + 'static>(
             options: crate::redact::options(&recorded.options),
             ..recorded
         },
-        SourceInfo {
-            context: engine.endpoint.context.clone(),
-            endpoint: engine.endpoint.host.to_string(),
-            engine_version: engine.server_version.clone(),
-        },
+        engine.source_info(),
         options.encode.compression,
     );
     let docker = &engine.docker;

@@ -1,6 +1,7 @@
-//! One small JSON record per volume in a directory of the tool's state directory
-//! (`<state>/<kind>/<volume>.json`, mode 0600, written atomically): the newest record of each
-//! volume replaces the one before. `restore_times` and `save_times` keep theirs this way.
+//! One small JSON record per volume of each engine in a directory of the tool's state directory
+//! (`<state>/<kind>/<engine label>/<volume>.json`, mode 0600, written atomically): the newest
+//! record of each volume replaces the one before, and same-named volumes of two engines keep
+//! theirs apart. `restore_times` and `save_times` keep theirs this way.
 
 use std::io::Write as _;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -13,6 +14,11 @@ use serde::Serialize;
 /// A file name for any volume name: letters, digits, `_`, `-` and inner `.` stay; anything else
 /// becomes `%xx`, so that no name climbs out or hides.
 pub fn file_name(volume: &str) -> String {
+    format!("{}.json", escape(volume))
+}
+
+/// `name` with everything but letters, digits, `_`, `-` and inner `.` as `%xx`.
+fn escape(volume: &str) -> String {
     let mut out = String::new();
     for (i, b) in volume.bytes().enumerate() {
         if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
@@ -21,14 +27,23 @@ pub fn file_name(volume: &str) -> String {
             out.push_str(&format!("%{b:02x}"));
         }
     }
-    format!("{out}.json")
+    out
 }
 
-/// Writes `record` as `volume`'s record in `dir` (replacing the previous one), atomically, mode
-/// 0600, the directory 0700.
-pub fn write<T: Serialize>(dir: &Path, volume: &str, record: &T) -> Result<PathBuf> {
+/// The directory of `engine`'s records in `dir` (labels come from archives too: escaped).
+pub fn engine_dir(dir: &Path, engine: &str) -> PathBuf {
+    dir.join(escape(engine))
+}
+
+/// Writes `record` as the record of `engine`'s `volume` in `dir` (replacing the previous one),
+/// atomically, mode 0600, the directories 0700.
+pub fn write<T: Serialize>(dir: &Path, engine: &str, volume: &str, record: &T) -> Result<PathBuf> {
+    let top = dir;
+    let dir = &engine_dir(top, engine);
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    for d in [top, dir] {
+        let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700));
+    }
     let path = dir.join(file_name(volume));
     let tmp = dir.join(format!(
         ".{}.{}.partial",
@@ -53,8 +68,8 @@ pub fn write<T: Serialize>(dir: &Path, volume: &str, record: &T) -> Result<PathB
     Ok(path)
 }
 
-/// `volume`'s record in `dir`, if any (an unreadable one counts as none).
-pub fn read<T: DeserializeOwned>(dir: &Path, volume: &str) -> Option<T> {
-    let text = std::fs::read(dir.join(file_name(volume))).ok()?;
+/// The record of `engine`'s `volume` in `dir`, if any (an unreadable one counts as none).
+pub fn read<T: DeserializeOwned>(dir: &Path, engine: &str, volume: &str) -> Option<T> {
+    let text = std::fs::read(engine_dir(dir, engine).join(file_name(volume))).ok()?;
     serde_json::from_slice(&text).ok()
 }
