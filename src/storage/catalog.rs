@@ -233,10 +233,15 @@ async fn describe(store: &Store, name: String, listed_size: u64) -> Option<Backu
             .unwrap_or(0)
     };
     let encrypted = name.ends_with(".age");
-    let head = if encrypted || size == 0 {
+    let bundle = is_bundle_name(&name);
+    let head = if encrypted || size == 0 || bundle {
         None
     } else {
         read_head(store, &name, size).await
+    };
+    let bundle_engine = match bundle && !encrypted && size > 0 {
+        true => read_bundle_engine(store, &name, size).await,
+        false => None,
     };
     let by_name = from_name(&name);
     let plain_name = name.strip_suffix(".age").unwrap_or(&name);
@@ -253,6 +258,7 @@ async fn describe(store: &Store, name: String, listed_size: u64) -> Option<Backu
         .as_ref()
         .and_then(|h| h.source.engine.as_ref())
         .map(|e| e.label.clone())
+        .or(bundle_engine)
         .or_else(|| by_name.as_ref().and_then(|n| n.engine.clone()));
     // The name's time first: it is the tool's own stamp (the start of the save), and it lets
     // copies keep their place in the history.
@@ -289,6 +295,32 @@ async fn read_head(store: &Store, name: &str, size: u64) -> Option<crate::archiv
         let reader = ChannelReader::new(rx);
         let opened = archive::open_archive(Box::new(reader), Arc::default(), &Keys::none()).ok()?;
         opened.head().cloned()
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The engine label a compose bundle's manifest (`bundle.json`, its first entry) records.
+async fn read_bundle_engine(store: &Store, name: &str, size: u64) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct BundleHead {
+        source: crate::archive::SourceInfo,
+    }
+    let rx = super::stream_object(store, name, 0..size.min(HEAD_BYTES))
+        .await
+        .ok()?;
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let mut tar = tar::Archive::new(ChannelReader::new(rx));
+        let mut first = tar.entries().ok()?.next()?.ok()?;
+        if first.path().ok()?.as_os_str() != "bundle.json" {
+            return None;
+        }
+        let mut json = Vec::new();
+        first.read_to_end(&mut json).ok()?;
+        let head: BundleHead = serde_json::from_slice(&json).ok()?;
+        head.source.engine.map(|e| e.label)
     })
     .await
     .ok()

@@ -11,6 +11,7 @@ mod compose_db;
 mod context;
 mod db;
 mod encrypt;
+mod engines;
 mod interop;
 mod locks;
 mod messages;

@@ -90,6 +90,12 @@ impl Snap {
             settings.add_filter(regex, replacement);
         }
         settings.add_filter(&regex_escape(env!("CARGO_PKG_VERSION")), "[VERSION]");
+        // The engine: its label in names and listings, its host name and ID in manifests.
+        settings.add_filter(&regex_escape(&docker_label()), "[ENGINE]");
+        settings.add_filter(
+            r"\(docker on \S+, id \S+\)",
+            "(docker on [HOST], id [ENGINE-ID])",
+        );
         settings.bind(|| insta::assert_snapshot!(name, text));
     }
 }

@@ -134,9 +134,13 @@ fn restore_times_are_measured_and_held_against_the_rto() {
     let table = with_home(&["verify", file.to_str().unwrap(), "--restore-test"]).ok();
     assert!(table.stdout_str().contains("test restore took"), "{table}");
 
+    // Kept per engine: the one the archive was saved from.
+    let engine = measured["engine"].as_str().unwrap();
+    assert_eq!(engine, docker_label());
     let record = home
         .path()
         .join(".local/state/docker-volume-backup/restore-times")
+        .join(engine)
         .join(format!("{}.json", src.name));
     let mode = std::fs::metadata(&record).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);

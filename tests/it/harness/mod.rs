@@ -35,6 +35,34 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+/// The label the tool gives the engine `docker [-H host]` reaches (archive names, `backups`,
+/// `status`), from what its `/info` says: `podman` for a Podman service.
+pub fn engine_label(host: Option<&str>, podman: bool) -> String {
+    use docker_volume_backup::docker::{EngineIdentity, Flavour};
+    let mut cmd = Command::new("docker");
+    if let Some(h) = host {
+        cmd.args(["-H", h]);
+    }
+    let info = cmd
+        .args(["info", "--format", "{{.ID}}|{{.Name}}|{{.DockerRootDir}}"])
+        .run()
+        .expect_ok("docker info")
+        .stdout_str();
+    let parts: Vec<&str> = info.trim().splitn(3, '|').collect();
+    let flavour = if podman {
+        Flavour::Podman
+    } else {
+        Flavour::Docker
+    };
+    EngineIdentity::new(flavour, parts[0], parts[1], parts[2]).label()
+}
+
+/// The label of the engine the tests run against.
+pub fn docker_label() -> String {
+    static LABEL: OnceLock<String> = OnceLock::new();
+    LABEL.get_or_init(|| engine_label(None, false)).clone()
+}
+
 /// The busybox image the tests use, imported from Debian's busybox-static once per run.
 pub fn busybox() -> &'static str {
     static IMAGE: OnceLock<String> = OnceLock::new();
