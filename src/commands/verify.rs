@@ -150,6 +150,7 @@ pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
                 "differences": differences,
                 "restore_test": measured.as_ref().map(|t| json!({
                     "volume": t.volume,
+                    "engine": t.engine,
                     "seconds": t.seconds,
                     "bytes_per_second": t.bytes_per_second,
                 })),

@@ -323,7 +323,7 @@ fn status_prints_prometheus_text_that_parses() {
     assert!(samples
         .iter()
         .filter(|s| s.name.ends_with("rpo_met"))
-        .all(|s| s.labels.contains_key("engine")));
+        .all(|s| s.labels.get("engine") == Some(&docker_label())));
     // The parser is strict: it rejects what node_exporter would.
     assert!(std::panic::catch_unwind(|| parse_prometheus("x{a=b} 1\n")).is_err());
 }
