@@ -100,10 +100,13 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
                 let file = b.name.rsplit('/').next().unwrap_or_default();
                 save_times::of_archive(s, &engine, &volume, file)
             });
-            let last_restore = state
-                .as_ref()
-                .filter(|_| args.rto.is_some())
-                .and_then(|s| restore_times::last(s, &engine, &volume));
+            let last_restore = state.as_ref().filter(|_| args.rto.is_some()).and_then(|s| {
+                // The current engine's row may stand on an older version's archive.
+                restore_times::last(s, &engine, &volume).or_else(|| {
+                    (engine == current)
+                        .then(|| restore_times::last(s, catalog::UNKNOWN_ENGINE, &volume))?
+                })
+            });
             let meets_rto = args.rto.map(|rto| {
                 last_restore
                     .as_ref()

@@ -50,7 +50,17 @@ fn default_output_name_and_restore_by_manifest_name() {
         "{name}"
     );
     let stamp = &name[prefix.len()..name.len() - ".tar.zst".len()];
-    assert_eq!(stamp.len(), 15, "YYYYmmdd_HHMMSS: {stamp}");
+    // YYYYmmdd_HHMMSS in UTC, then the engine.
+    let (time, engine) = stamp.split_once("Z_").unwrap_or_else(|| panic!("{stamp}"));
+    assert_eq!(time.len(), 15, "YYYYmmdd_HHMMSS: {stamp}");
+    assert_eq!(engine, docker_label());
+    let at = chrono::NaiveDateTime::parse_from_str(time, "%Y%m%d_%H%M%S")
+        .unwrap()
+        .and_utc();
+    assert!(
+        (chrono::Utc::now() - at).num_seconds().abs() < 600,
+        "{stamp} is not UTC"
+    );
     assert!(r.stderr.contains("saved"), "{}", r.stderr);
     // An existing file is not overwritten without --force.
     run(&["save", &src.name, "-o", archive.to_str().unwrap()]).fails_with(5, "already exists");
