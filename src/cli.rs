@@ -266,6 +266,11 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub verify: bool,
 
+    /// With restic:REPO: this snapshot (an ID as `backups` shows it), or ID:/PATH to name the
+    /// directory in it that becomes the volume (a snapshot restic made of several paths)
+    #[arg(long, value_name = "ID[:/PATH]")]
+    pub snapshot: Option<String>,
+
     #[command(flatten)]
     pub filter: EntryFilterArgs,
 
@@ -273,7 +278,19 @@ pub struct RestoreArgs {
     pub decrypt: DecryptArgs,
 
     #[command(flatten)]
+    pub restic: ResticArgs,
+
+    #[command(flatten)]
     pub lock: LockArgs,
+}
+
+/// The password of a restic repository (`restic:REPO`); without it, `RESTIC_PASSWORD_FILE`,
+/// `RESTIC_PASSWORD`, or a prompt on a terminal.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ResticArgs {
+    /// The restic repository's password is the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub restic_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -345,9 +362,22 @@ pub struct ExtractArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archive file, or `-` for stdin
-    #[arg(value_name = "ARCHIVE|-")]
+    /// Archive file, `-` for stdin, or restic:REPO (the repository is checked as `restic check`
+    /// does)
+    #[arg(value_name = "ARCHIVE|-|restic:REPO")]
     pub archive: String,
+
+    /// With restic:REPO: also read and check every pack file
+    #[arg(long)]
+    pub read_data: bool,
+
+    /// With restic:REPO: read and check only a part of the pack files, as restic's option:
+    /// `n/m` (the n-th of m parts), `x%` (a random sample) or a size such as `500M`
+    #[arg(long, value_name = "SUBSET", conflicts_with = "read_data")]
+    pub read_data_subset: Option<String>,
+
+    #[command(flatten)]
+    pub restic: ResticArgs,
 
     /// Compare the archive with this live volume, entry by entry
     #[arg(long, value_name = "VOLUME", conflicts_with = "restore_test")]
@@ -370,9 +400,12 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Where backups are kept (directories, s3://bucket/prefix) [default: ./backups]
+    /// Where backups are kept (directories, s3://bucket/prefix, restic:REPO) [default: ./backups]
     #[arg(value_name = "DEST")]
     pub destinations: Vec<String>,
+
+    #[command(flatten)]
+    pub restic: ResticArgs,
 
     /// Recovery point objective: the newest backup must be younger than this (e.g. 24h, 7d)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -532,7 +565,7 @@ pub struct KeepArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupsArgs {
-    /// A directory or s3://bucket/prefix
+    /// A directory, s3://bucket/prefix or restic:REPO
     #[arg(value_name = "DEST")]
     pub destination: String,
 
@@ -543,11 +576,15 @@ pub struct BackupsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub restic: ResticArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// A directory or s3://bucket/prefix
+    /// A directory, s3://bucket/prefix or restic:REPO (its snapshots are forgotten, then the
+    /// data no snapshot needs is pruned)
     #[arg(value_name = "DEST")]
     pub destination: String,
 
@@ -561,6 +598,9 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub restic: ResticArgs,
 
     #[command(flatten)]
     pub notify: NotifyArgs,
@@ -644,6 +684,9 @@ pub struct ScheduleAddArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub restic: ResticArgs,
 
     #[command(flatten)]
     pub notify: NotifyArgs,

@@ -1,7 +1,8 @@
 //! `restore ARCHIVE|- [VOLUME]`: stream an archive into a volume, exactly, or not at all (the
 //! transaction is `ops::restore`). `restore DEST VOLUME [--as NAME] [--at TIME]` first finds the
 //! newest backup of VOLUME in a destination (the catalog `backups` shows). `--path P` restores
-//! only a subtree, merged into the volume.
+//! only a subtree, merged into the volume. `restore restic:REPO [VOLUME]` reads a restic
+//! snapshot as the same tar stream (`restore/restic.rs`).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,9 +10,10 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use chrono::{Local, Utc};
 
-use crate::archive::Counters;
+use crate::archive::{Counters, TarReader};
 use crate::cli::RestoreArgs;
 use crate::docker::lock::Held;
+use crate::docker::Engine;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
 use crate::ops::restore::{
@@ -20,29 +22,13 @@ use crate::ops::restore::{
 use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
 use crate::settings::{flags, Ctx};
+use crate::pipe::DynRead;
+use crate::storage::restic::ResticTarget;
 use crate::storage::{catalog, Location, Store};
 
+mod restic;
+
 pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
-    let keys = crate::settings::keys::keys(&args.decrypt)?;
-    let (archive, volume) = if Location::is_destination(&args.archive) {
-        let (archive, volume) = newest(ctx, &args).await?;
-        (archive, Some(volume))
-    } else {
-        for (flag, given) in [
-            ("--as", args.as_name.is_some()),
-            ("--at", args.at.is_some()),
-        ] {
-            if given {
-                return Err(UserError::new(
-                    Kind::Usage,
-                    format!("{flag} is for restoring from a destination, and {} is not a directory or s3://bucket/prefix", args.archive),
-                )
-                .hint("restore DEST VOLUME [--as NAME] [--at TIME]; name the target of an archive as `restore ARCHIVE VOLUME`")
-                .into());
-            }
-        }
-        (args.archive.clone(), args.volume.clone())
-    };
     if args.path.is_some() && args.verify {
         return Err(UserError::new(
             Kind::Usage,
@@ -60,36 +46,24 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         })?),
         None => None,
     };
-    let (input, input_len) = crate::storage::open_input(&archive, &ctx.s3).await?;
-    let counters: Arc<Counters> = Arc::default();
-    // A missing or wrong key fails here, before any volume is created or touched.
-    let opened = {
-        let counters = Arc::clone(&counters);
-        tokio::task::spawn_blocking(move || crate::archive::open_archive(input, counters, &keys))
-            .await
-            .expect("opening the archive panicked")
+    let source = match ResticTarget::parse(&args.archive) {
+        Some(repo) => restic::source(ctx, &args, &repo, subtree.as_deref()).await?,
+        None => archive_source(ctx, &args).await?,
     };
-    let reader = opened.with_context(|| format!("cannot restore {archive}"))?;
-    let recorded = reader.head().map(|h| h.volume.clone());
-    let target = match (&volume, &recorded) {
-        (Some(v), _) => v.clone(),
-        (None, Some(info)) => info.name.clone(),
-        (None, None) => {
-            return Err(UserError::new(
-                Kind::Usage,
-                format!("{archive} has no manifest naming its volume"),
-            )
-            .hint("name the target volume: restore ARCHIVE VOLUME")
-            .into())
-        }
+    let Source {
+        reader,
+        counters,
+        target,
+        new,
+        input_len,
+        what,
+        export,
+        engine,
+    } = source;
+    let engine = match engine {
+        Some(engine) => engine,
+        None => ctx.engine().await?,
     };
-    // What a missing target is created like, decided (and a flag that cannot work refused)
-    // before the engine is touched.
-    let new = match &recorded {
-        Some(info) => NewVolume::from_record(info, args.apply_volume_options)?,
-        None => NewVolume::plain(),
-    };
-    let engine = ctx.engine().await?;
     let wait = flags::wait(&args.lock);
     let held = Held::acquire(
         &engine,
@@ -130,16 +104,25 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         }
     };
     progress.finish();
-    let report = result.with_context(|| format!("restoring {archive} into volume `{target}`"))?;
+    let exported = match export {
+        Some(done) => restic::finished(done).await,
+        None => None,
+    };
+    let report = result.with_context(|| format!("restoring {what} into volume `{target}`"))?;
     warn_skipped(&ctx.out, &report);
+    if let Some(sockets) = exported.map(|e| e.sockets).filter(|&n| n > 0) {
+        output::warn(&format!(
+            "{sockets} socket(s) in the snapshot were not restored (tar cannot carry sockets)"
+        ));
+    }
     let compared = if args.verify {
         ", every entry read back and compared"
     } else {
         ""
     };
     let what = match &args.path {
-        Some(p) => format!("{p} of {archive}"),
-        None => archive.clone(),
+        Some(p) => format!("{p} of {what}"),
+        None => what,
     };
     ctx.out.info(&format!(
         "restored {what} into volume {target} ({}{compared}, {:.1} s)",
@@ -147,6 +130,97 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
+}
+
+/// What a restore reads from, opened and checked before the engine is touched.
+pub(crate) struct Source {
+    pub reader: TarReader<DynRead>,
+    pub counters: Arc<Counters>,
+    /// The volume to restore into.
+    pub target: String,
+    /// What a missing target is created like.
+    pub new: NewVolume,
+    /// Bytes to read, when known (a file's size).
+    pub input_len: Option<u64>,
+    /// How the source is named in messages.
+    pub what: String,
+    /// A restic snapshot being read out on its own thread.
+    pub export: Option<restic::Running>,
+    /// The engine, when finding the source needed it already.
+    pub engine: Option<Engine>,
+}
+
+/// An archive (file, stdin, s3://), or the newest backup of VOLUME in a destination.
+async fn archive_source(ctx: &Ctx, args: &RestoreArgs) -> Result<Source> {
+    if args.snapshot.is_some() {
+        return Err(UserError::new(
+            Kind::Usage,
+            format!(
+                "--snapshot is for restic repositories, and {} is not restic:REPO",
+                args.archive
+            ),
+        )
+        .into());
+    }
+    let keys = crate::settings::keys::keys(&args.decrypt)?;
+    let (archive, volume) = if Location::is_destination(&args.archive) {
+        let (archive, volume) = newest(ctx, args).await?;
+        (archive, Some(volume))
+    } else {
+        for (flag, given) in [
+            ("--as", args.as_name.is_some()),
+            ("--at", args.at.is_some()),
+        ] {
+            if given {
+                return Err(UserError::new(
+                    Kind::Usage,
+                    format!("{flag} is for restoring from a destination, and {} is not a directory or s3://bucket/prefix", args.archive),
+                )
+                .hint("restore DEST VOLUME [--as NAME] [--at TIME]; name the target of an archive as `restore ARCHIVE VOLUME`")
+                .into());
+            }
+        }
+        (args.archive.clone(), args.volume.clone())
+    };
+    let (input, input_len) = crate::storage::open_input(&archive, &ctx.s3).await?;
+    let counters: Arc<Counters> = Arc::default();
+    // A missing or wrong key fails here, before any volume is created or touched.
+    let opened = {
+        let counters = Arc::clone(&counters);
+        tokio::task::spawn_blocking(move || crate::archive::open_archive(input, counters, &keys))
+            .await
+            .expect("opening the archive panicked")
+    };
+    let reader = opened.with_context(|| format!("cannot restore {archive}"))?;
+    let recorded = reader.head().map(|h| h.volume.clone());
+    let target = match (&volume, &recorded) {
+        (Some(v), _) => v.clone(),
+        (None, Some(info)) => info.name.clone(),
+        (None, None) => {
+            return Err(UserError::new(
+                Kind::Usage,
+                format!("{archive} has no manifest naming its volume"),
+            )
+            .hint("name the target volume: restore ARCHIVE VOLUME")
+            .into())
+        }
+    };
+    // What a missing target is created like, decided (and a flag that cannot work refused)
+    // before the engine is touched.
+    let new = match &recorded {
+        Some(info) => NewVolume::from_record(info, args.apply_volume_options)?,
+        None => NewVolume::plain(),
+    };
+    Ok(Source {
+        reader,
+        counters,
+        target,
+        new,
+        input_len,
+        what: archive,
+        export: None,
+        engine: None,
+    })
 }
 
 /// `restore DEST VOLUME`: the newest backup of VOLUME in DEST (at or before `--at`), and the

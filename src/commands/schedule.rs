@@ -13,6 +13,7 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::schedule::{self, cron::Cron, Dirs, Job, LastRun, Scheduler};
 use crate::settings::{flags, Ctx};
+use crate::storage::restic::ResticTarget;
 use crate::storage::{Location, S3Options};
 
 pub async fn run(ctx: &Ctx, command: ScheduleCommand) -> Result<()> {
@@ -38,6 +39,10 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
     // Relative directories would mean something else from cron's working directory.
     let mut destinations = Vec::new();
     for dest in &args.to {
+        if let Some(target) = ResticTarget::parse(dest) {
+            destinations.push(restic_destination(&target)?);
+            continue;
+        }
         destinations.push(match Location::parse(dest)? {
             Location::Local(dir) => std::path::absolute(&dir)?.to_string_lossy().into_owned(),
             Location::S3 { .. } => dest.clone(),
@@ -58,6 +63,15 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         ]);
     }
     saved.extend(policy.to_args());
+    // A restic repository's password reaches the runs as a file, never as a value.
+    let password_file = if destinations.iter().any(|d| ResticTarget::parse(d).is_some()) {
+        Some(restic_password_file(&args.restic)?)
+    } else {
+        None
+    };
+    if let Some(file) = &password_file {
+        saved.extend(["--restic-password-file".to_string(), file.clone()]);
+    }
     // Credentials in a URL would sit in the schedule's file and every log line of its runs.
     let mut stripped = Vec::new();
     for arg in saved.iter_mut().chain(destinations.iter_mut()) {
@@ -90,6 +104,9 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
             status.extend(s3_args(&ctx.s3));
             status.push("status".into());
             status.extend(destinations.iter().cloned());
+            if let Some(file) = &password_file {
+                status.extend(["--restic-password-file".to_string(), file.clone()]);
+            }
             for v in &args.volumes {
                 status.extend(["--volume".to_string(), v.clone()]);
             }
@@ -202,6 +219,51 @@ fn s3_args(given: &S3Options) -> Vec<String> {
         .or_else(|| env("AWS_DEFAULT_REGION"));
     opts.profile = opts.profile.or_else(|| env("AWS_PROFILE"));
     crate::settings::storage::to_args(&opts)
+}
+
+/// `restic:REPO` as a run from cron's working directory must see it: a local repository's
+/// path made absolute; other backends (`s3:`, `sftp:`, `rest:`...) as given.
+fn restic_destination(target: &ResticTarget) -> Result<String> {
+    let repo = &target.repo;
+    let path = repo.strip_prefix("local:").unwrap_or(repo);
+    let is_path = path.starts_with('/')
+        || path.starts_with('.')
+        || !path.split('/').next().unwrap_or_default().contains(':');
+    if !is_path {
+        return Ok(format!("restic:{repo}"));
+    }
+    Ok(format!(
+        "restic:{}",
+        std::path::absolute(path)?.to_string_lossy()
+    ))
+}
+
+/// The file scheduled runs read the restic password from: `--restic-password-file`, else
+/// `RESTIC_PASSWORD_FILE` (made absolute). A password given only as `RESTIC_PASSWORD` cannot be
+/// saved with a schedule.
+fn restic_password_file(given: &crate::cli::ResticArgs) -> Result<String> {
+    let file = given
+        .restic_password_file
+        .clone()
+        .or_else(|| std::env::var_os("RESTIC_PASSWORD_FILE").map(Into::into));
+    match file {
+        Some(f) => {
+            if !f.is_file() {
+                return Err(UserError::new(
+                    Kind::Usage,
+                    format!("restic password file {}: not a file", f.display()),
+                )
+                .into());
+            }
+            Ok(std::path::absolute(&f)?.to_string_lossy().into_owned())
+        }
+        None => Err(UserError::new(
+            Kind::Usage,
+            "a scheduled save to a restic repository needs its password in a file",
+        )
+        .hint("give --restic-password-file FILE (or set RESTIC_PASSWORD_FILE); RESTIC_PASSWORD is not saved with a schedule")
+        .into()),
+    }
 }
 
 fn scheduler_name(s: Scheduler) -> &'static str {

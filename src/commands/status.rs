@@ -1,7 +1,8 @@
 //! `status [DEST...] --rpo DURATION`: for every volume, the newest backup, its age, and whether
 //! it meets the recovery point objective; with `--rto`, the last measured test restore
 //! (`verify --restore-test`) against the recovery time objective. Exits non-zero when any volume
-//! misses either, so cron and monitoring can run it as it is.
+//! misses either, so cron and monitoring can run it as it is. A `restic:REPO` destination counts
+//! the snapshots this engine saved there.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
 use crate::storage::restore_times::{self, RestoreTime};
+use crate::storage::restic::{self, ResticTarget};
 use crate::storage::save_times;
 use crate::storage::{catalog, Location, Store};
 
@@ -55,6 +57,31 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     };
     let mut newest: BTreeMap<String, Backup> = BTreeMap::new();
     for dest in &destinations {
+        if let Some(target) = ResticTarget::parse(dest) {
+            // Only this engine's snapshots count: restic's host is the engine's label.
+            let host = ctx.engine().await?.identity.label();
+            let password = restic::password(args.restic.restic_password_file.as_deref())?;
+            let all = tokio::task::spawn_blocking(move || {
+                let repo = restic::open(&target, &password)?;
+                restic::read::snapshots(&repo)
+            })
+            .await
+            .expect("listing the snapshots panicked")?;
+            for s in all.into_iter().filter(|s| s.ours && s.host == host) {
+                let backup = Backup {
+                    path: format!("{dest} snapshot {}", s.short_id()),
+                    name: String::new(),
+                    created: s.created,
+                    size: s.size.unwrap_or(0),
+                };
+                let volume = s.volume.clone().unwrap_or_default();
+                let slot = newest.entry(volume).or_insert_with(|| backup.clone());
+                if backup.created > slot.created {
+                    *slot = backup;
+                }
+            }
+            continue;
+        }
         let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
         for b in catalog::list(&store).await? {
             let backup = Backup {

@@ -10,6 +10,7 @@ pub mod save_times;
 mod sink;
 pub mod upload;
 mod volume_records;
+pub mod restic;
 
 pub use input::{open_input, open_remote};
 pub use sink::Sink;
