@@ -64,7 +64,10 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
     }
     saved.extend(policy.to_args());
     // A restic repository's password reaches the runs as a file, never as a value.
-    let password_file = if destinations.iter().any(|d| ResticTarget::parse(d).is_some()) {
+    let password_file = if destinations
+        .iter()
+        .any(|d| ResticTarget::parse(d).is_some())
+    {
         Some(restic_password_file(&args.restic)?)
     } else {
         None

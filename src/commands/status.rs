@@ -16,8 +16,8 @@ use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
-use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::restic::{self, ResticTarget};
+use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::save_times;
 use crate::storage::{catalog, Location, Store};
 

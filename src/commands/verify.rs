@@ -20,8 +20,8 @@ use crate::ops::transfer;
 use crate::output;
 use crate::pipe::DynRead;
 use crate::settings::{flags, Ctx};
-use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::restic::{self, maintain, ResticTarget};
+use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::{open_input, S3Options};
 
 /// What reading the archive found.

@@ -5,12 +5,12 @@
 
 pub mod catalog;
 mod input;
+pub mod restic;
 pub mod restore_times;
 pub mod save_times;
 mod sink;
 pub mod upload;
 mod volume_records;
-pub mod restic;
 
 pub use input::{open_input, open_remote};
 pub use sink::Sink;

@@ -93,15 +93,14 @@ pub(crate) async fn source(
         let counters = Arc::clone(&counters);
         tokio::task::spawn_blocking(move || -> Result<_> {
             let export = read::export(repository, &id, &root, only)?;
-            let reader =
-                crate::archive::open_archive(export.reader, counters, &Keys::none())?;
+            let reader = crate::archive::open_archive(export.reader, counters, &Keys::none())?;
             Ok((reader, export.done))
         })
         .await
         .expect("reading the snapshot panicked")
     };
-    let (reader, done) =
-        started.with_context(|| format!("cannot restore snapshot {} of {shown}", snapshot.short_id()))?;
+    let (reader, done) = started
+        .with_context(|| format!("cannot restore snapshot {} of {shown}", snapshot.short_id()))?;
     Ok(Source {
         reader,
         counters,
@@ -179,7 +178,9 @@ async fn newest(
     let host = engine.identity.label();
     let local = |t: chrono::DateTime<Utc>| t.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
     let Some(snapshot) = list::newest_of(all, &volume, &host, at) else {
-        let when = at.map_or(String::new(), |t| format!(" taken at or before {}", local(t)));
+        let when = at.map_or(String::new(), |t| {
+            format!(" taken at or before {}", local(t))
+        });
         let mut others: Vec<&str> = all
             .iter()
             .filter(|s| s.ours && s.volume.as_deref() == Some(volume.as_str()) && s.host != host)

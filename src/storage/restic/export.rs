@@ -72,7 +72,9 @@ pub fn write_tar<S: IndexedFull>(
                 };
                 let child = repo
                     .get_tree(&tree)
-                    .map_err(|e| super::failed(&format!("reading the tree of ./{}", at.display()), e))?
+                    .map_err(|e| {
+                        super::failed(&format!("reading the tree of ./{}", at.display()), e)
+                    })?
                     .nodes
                     .into_iter()
                     .find(|n| n.name() == name)
@@ -88,8 +90,10 @@ pub fn write_tar<S: IndexedFull>(
         let opts = LsOptions::default();
         for item in repo
             .ls(&start, &opts)
-            .map_err(|e| super::failed("listing the snapshot", e))? {
-            let (path, node) = item.map_err(|e| super::failed("reading the snapshot's trees", e))?;
+            .map_err(|e| super::failed("listing the snapshot", e))?
+        {
+            let (path, node) =
+                item.map_err(|e| super::failed("reading the snapshot's trees", e))?;
             w.entry(repo, &prefix.join(path), &node)?;
         }
     }
@@ -112,7 +116,12 @@ struct TarWriter<'a> {
 
 impl TarWriter<'_> {
     /// Writes one node at `rel` (relative to the volume root; empty for the root itself).
-    fn entry<S: IndexedFull>(&mut self, repo: &Repository<S>, rel: &Path, node: &Node) -> Result<()> {
+    fn entry<S: IndexedFull>(
+        &mut self,
+        repo: &Repository<S>,
+        rel: &Path,
+        node: &Node,
+    ) -> Result<()> {
         let mut name = b"./".to_vec();
         name.extend_from_slice(rel.as_os_str().as_bytes());
         let meta = &node.meta;
@@ -203,8 +212,9 @@ impl TarWriter<'_> {
                 n: 0,
             };
             let shown = || String::from_utf8_lossy(&name).into_owned();
-            repo.dump(node, &mut counted)
-                .map_err(|e| super::failed(&format!("reading {} from the repository", shown()), e))?;
+            repo.dump(node, &mut counted).map_err(|e| {
+                super::failed(&format!("reading {} from the repository", shown()), e)
+            })?;
             if counted.n != meta.size {
                 return Err(anyhow!(
                     "the repository is damaged: {} has {} bytes of content, its node says {}",
@@ -281,9 +291,7 @@ pub fn unix_mode(go_mode: Option<u32>, dir: bool) -> u32 {
 /// Seconds since the epoch (tar has no earlier times in an octal field; sub-seconds are lost,
 /// as through the engine).
 fn mtime(meta: &Metadata) -> u64 {
-    meta.mtime
-        .map(|t| t.as_second().max(0) as u64)
-        .unwrap_or(0)
+    meta.mtime.map(|t| t.as_second().max(0) as u64).unwrap_or(0)
 }
 
 /// Linux's `dev_t` encoding (what restic stores) into major and minor numbers.
@@ -309,7 +317,10 @@ mod tests {
         assert_eq!(unix_mode(Some((1 << 31) | 0o755), true), 0o755);
         assert_eq!(unix_mode(Some(GO_MODE_SETUID | 0o755), false), 0o4755);
         assert_eq!(
-            unix_mode(Some((1 << 31) | GO_MODE_STICKY | GO_MODE_SETGID | 0o777), true),
+            unix_mode(
+                Some((1 << 31) | GO_MODE_STICKY | GO_MODE_SETGID | 0o777),
+                true
+            ),
             0o3777
         );
         assert_eq!(unix_mode(None, true), 0o755);
@@ -333,9 +344,10 @@ mod tests {
         for n in [1usize, 80, 90, 95, 96, 97, 98, 200, 990, 995, 1000] {
             let mut out = Vec::new();
             pax_record(&mut out, "path", &vec![b'a'; n]);
-            let (len, _) = std::str::from_utf8(&out[..out.iter().position(|&b| b == b' ').unwrap()])
-                .map(|s| (s.parse::<usize>().unwrap(), ()))
-                .unwrap();
+            let (len, _) =
+                std::str::from_utf8(&out[..out.iter().position(|&b| b == b' ').unwrap()])
+                    .map(|s| (s.parse::<usize>().unwrap(), ()))
+                    .unwrap();
             assert_eq!(len, out.len(), "value of {n} bytes");
         }
     }

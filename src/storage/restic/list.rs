@@ -53,7 +53,7 @@ impl Snapshot {
         let volume = tag(VOLUME_TAG);
         let ours = tags.iter().any(|t| t == TOOL_TAG) && volume.is_some();
         Snapshot {
-            id: s.id.to_string(),
+            id: s.id.to_hex().as_str().to_string(),
             created: DateTime::from_timestamp(
                 s.time.timestamp().as_second(),
                 s.time.timestamp().subsec_nanosecond().max(0) as u32,
@@ -191,7 +191,9 @@ mod tests {
             snap("abcd1234", None, "h", 1, false),
             snap("abcd5678", None, "h", 2, false),
         ];
-        assert!(find_id(&both, "abcd").unwrap_err().contains("more than one"));
+        assert!(find_id(&both, "abcd")
+            .unwrap_err()
+            .contains("more than one"));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 use rustic_core::repofile::SnapshotId;
 use rustic_core::{CheckOptions, Open, PruneOptions, ReadSubsetOption, Repository};
 
@@ -21,7 +21,10 @@ pub fn decide(all: &[Snapshot], volume: Option<&str>, policy: &Policy) -> Vec<Gr
         if volume.is_some_and(|want| want != v) {
             continue;
         }
-        groups.entry((s.host.clone(), v)).or_default().push(s.clone());
+        groups
+            .entry((s.host.clone(), v))
+            .or_default()
+            .push(s.clone());
     }
     groups
         .into_iter()
@@ -66,7 +69,7 @@ pub fn forget_and_prune<S: Open>(repo: &Repository<S>, ids: &[String]) -> Result
         .map(|id| {
             id.parse::<rustic_core::Id>()
                 .map(SnapshotId::from)
-                .with_context(|| format!("snapshot ID {id}"))
+                .map_err(|e| super::failed(&format!("snapshot ID {id}"), e))
         })
         .collect::<Result<_>>()?;
     if !ids.is_empty() {
@@ -128,8 +131,12 @@ pub fn check<S: Open>(repo: &Repository<S>, read: &ReadData) -> Result<Checked> 
     for (level, err) in results.0 {
         match () {
             // The level's type is not exported: its name tells.
-            _ if format!("{level:?}") == "Error" => checked.errors.push(err.to_string()),
-            _ => checked.warnings.push(err.to_string()),
+            _ if format!("{level:?}") == "Error" => checked
+                .errors
+                .push(super::fault::one_line(&err.to_string())),
+            _ => checked
+                .warnings
+                .push(super::fault::one_line(&err.to_string())),
         }
     }
     Ok(checked)

@@ -50,11 +50,7 @@ pub fn open(target: &ResticTarget, password: &str) -> Result<Repository<OpenStat
     }
     repo.open(&Credentials::password(password)).map_err(|e| {
         if e.is_incorrect_password() {
-            UserError::new(
-                Kind::Key,
-                format!("restic:{}: wrong password", target.repo),
-            )
-            .into()
+            UserError::new(Kind::Key, format!("restic:{}: wrong password", target.repo)).into()
         } else {
             failed(&format!("opening restic:{}", target.repo), e)
         }

@@ -61,9 +61,12 @@ pub fn export(
         .map_err(|e| failed(&format!("reading snapshot {id}"), e))?
         .pop()
         .ok_or_else(|| anyhow!("no snapshot {id}"))?;
-    let node = repo
-        .node_from_snapshot_and_path(&snap, root)
-        .map_err(|_| anyhow!("snapshot {} has no directory {root}", &id[..8.min(id.len())]))?;
+    let node = repo.node_from_snapshot_and_path(&snap, root).map_err(|_| {
+        anyhow!(
+            "snapshot {} has no directory {root}",
+            &id[..8.min(id.len())]
+        )
+    })?;
     if !node.is_dir() {
         return Err(anyhow!(
             "{root} in snapshot {} is not a directory",
