@@ -10,18 +10,16 @@ use std::time::Instant;
 use anyhow::{Context as _, Result};
 use chrono::{Local, Utc};
 
-use crate::archive::{Counters, TarReader};
+use crate::archive::Counters;
 use crate::cli::RestoreArgs;
 use crate::docker::lock::Held;
-use crate::docker::Engine;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
 use crate::ops::restore::{
-    describe, restore_subtree, restore_volume, warn_skipped, RestoreOptions,
+    describe, restore_subtree, restore_volume, warn_skipped, RestoreOptions, Source,
 };
 use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
-use crate::pipe::DynRead;
 use crate::settings::{flags, Ctx};
 use crate::storage::restic::ResticTarget;
 use crate::storage::{catalog, Location, Store};
@@ -130,24 +128,6 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     ));
     Ok(())
-}
-
-/// What a restore reads from, opened and checked before the engine is touched.
-pub(crate) struct Source {
-    pub reader: TarReader<DynRead>,
-    pub counters: Arc<Counters>,
-    /// The volume to restore into.
-    pub target: String,
-    /// What a missing target is created like.
-    pub new: NewVolume,
-    /// Bytes to read, when known (a file's size).
-    pub input_len: Option<u64>,
-    /// How the source is named in messages.
-    pub what: String,
-    /// A restic snapshot being read out on its own thread.
-    pub export: Option<restic::Running>,
-    /// The engine, when finding the source needed it already.
-    pub engine: Option<Engine>,
 }
 
 /// An archive (file, stdin, s3://), or the newest backup of VOLUME in a destination.

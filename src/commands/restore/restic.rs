@@ -3,25 +3,21 @@
 //! stream the rest of `restore` takes like any archive without a manifest.
 
 use std::sync::Arc;
-use std::thread::JoinHandle;
 
 use anyhow::{Context as _, Result};
 use chrono::{Local, Utc};
 
-use super::Source;
 use crate::archive::{Counters, Keys};
 use crate::cli::RestoreArgs;
 use crate::docker::Engine;
 use crate::error::{Kind, UserError};
 use crate::ops::new_volume::NewVolume;
+use crate::ops::restore::Source;
 use crate::output;
 use crate::settings::{flags, Ctx};
 use crate::storage::restic::export::Exported;
 use crate::storage::restic::list::{self, Snapshot};
 use crate::storage::restic::{self as repo, read, ResticTarget};
-
-/// The thread reading a snapshot out.
-pub(crate) type Running = JoinHandle<Result<Exported>>;
 
 /// Picks the snapshot, checks that its directory exists and starts reading it out; nothing on
 /// the engine is touched unless the snapshot was found (the engine is asked only who it is,
@@ -114,7 +110,7 @@ pub(crate) async fn source(
 }
 
 /// Waits for the thread that read the snapshot out; what it wrote, if it finished.
-pub(crate) async fn finished(done: Running) -> Option<Exported> {
+pub(crate) async fn finished(done: read::Running) -> Option<Exported> {
     tokio::task::spawn_blocking(move || done.join().ok()?.ok())
         .await
         .ok()

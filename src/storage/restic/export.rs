@@ -332,10 +332,13 @@ mod tests {
         // makedev(8, 1), makedev(1, 3), makedev(259, 65536)
         assert_eq!(split_device(0x801), (8, 1));
         assert_eq!(split_device(0x103), (1, 3));
-        let dev = ((259u64 & 0xfff) << 8)
-            | ((259u64 & !0xfff) << 32)
-            | (65536u64 & 0xff)
-            | ((65536u64 & !0xff) << 12);
+        let makedev = |major: u64, minor: u64| {
+            ((major & 0xfff) << 8)
+                | ((major & !0xfff) << 32)
+                | (minor & 0xff)
+                | ((minor & !0xff) << 12)
+        };
+        let dev = makedev(259, 65536);
         assert_eq!(split_device(dev), (259, 65536));
     }
 

@@ -29,7 +29,7 @@ pub fn decide(all: &[Snapshot], volume: Option<&str>, policy: &Policy) -> Vec<Gr
     groups
         .into_iter()
         .map(|((host, volume), mut snaps)| {
-            snaps.sort_by(|a, b| b.created.cmp(&a.created));
+            snaps.sort_by_key(|s| std::cmp::Reverse(s.created));
             let times: Vec<_> = snaps.iter().map(|s| s.created).collect();
             let decisions = retention::apply(&times, policy);
             Group {

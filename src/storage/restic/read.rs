@@ -36,12 +36,15 @@ pub fn recorded_volume(snapshot: &Snapshot) -> Option<VolumeInfo> {
     serde_json::from_value(volume.clone()).ok()
 }
 
+/// The thread reading a snapshot out: what it wrote, once it ends.
+pub type Running = JoinHandle<Result<Exported>>;
+
 /// A snapshot's directory being read out as tar.
 pub struct Export {
     /// The tar stream (`./`, `./a`, ...): a read error if the repository could not be read.
     pub reader: DynRead,
     /// Ends when the stream has been written (or given up); says what was written.
-    pub done: JoinHandle<Result<Exported>>,
+    pub done: Running,
 }
 
 /// Starts streaming the directory `root` of snapshot `id` (a path inside the snapshot, such
