@@ -157,13 +157,16 @@ pub struct SaveArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
-    /// Destination: a directory or s3://bucket/prefix; repeatable (the volume is read once and
-    /// streamed to all of them) [names: <volume>_<YYYYmmdd_HHMMSS>.tar.zst]
+    /// Destination: a directory, s3://bucket/prefix or restic:REPO; repeatable (the volume is
+    /// read once and streamed to all of them) [names: <volume>_<YYYYmmdd_HHMMSS>.tar.zst]
     #[arg(long = "to", value_name = "DEST", conflicts_with = "output")]
     pub to: Vec<String>,
 
     #[command(flatten)]
     pub encrypt: EncryptArgs,
+
+    #[command(flatten)]
+    pub restic: ResticSaveArgs,
 
     #[command(flatten)]
     pub keep: KeepArgs,
@@ -173,6 +176,33 @@ pub struct SaveArgs {
 
     #[command(flatten)]
     pub notify: NotifyArgs,
+}
+
+/// The password of restic repositories (`restic:REPO`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "restic repositories")]
+pub struct ResticPasswordArgs {
+    /// Read the restic repository's password from FILE [else RESTIC_PASSWORD_FILE,
+    /// RESTIC_PASSWORD, or a prompt on the terminal]
+    #[arg(long, value_name = "FILE")]
+    pub restic_password_file: Option<PathBuf>,
+}
+
+/// Saving into restic repositories (`--to restic:REPO`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "restic repositories")]
+pub struct ResticSaveArgs {
+    #[command(flatten)]
+    pub password: ResticPasswordArgs,
+
+    /// Create a missing restic repository (format 2, compressed)
+    #[arg(long)]
+    pub init: bool,
+
+    /// Read and chunk every file again instead of trusting the last snapshot's size and mtime
+    /// (tar carries no ctime)
+    #[arg(long)]
+    pub rehash: bool,
 }
 
 /// Encrypting a new archive with age (all of the archive, manifest included).

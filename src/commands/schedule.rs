@@ -41,6 +41,14 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         destinations.push(match Location::parse(dest)? {
             Location::Local(dir) => std::path::absolute(&dir)?.to_string_lossy().into_owned(),
             Location::S3 { .. } => dest.clone(),
+            Location::Restic(t) => match &t.kind {
+                crate::storage::restic::Backend::Local(dir) => format!(
+                    "{}{}",
+                    crate::storage::restic::PREFIX,
+                    std::path::absolute(dir)?.to_string_lossy()
+                ),
+                crate::storage::restic::Backend::Remote(_) => dest.clone(),
+            },
         });
     }
     let scheduler = schedule::choose(args.using.map(Into::into))?;

@@ -22,6 +22,7 @@ mod podman;
 mod prune;
 mod recover;
 mod recovery;
+mod restic_save;
 mod restore_check;
 mod roundtrip;
 mod s3;
