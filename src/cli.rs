@@ -157,13 +157,16 @@ pub struct SaveArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
-    /// Destination: a directory or s3://bucket/prefix; repeatable (the volume is read once and
-    /// streamed to all of them) [names: <volume>_<YYYYmmdd_HHMMSS>.tar.zst]
+    /// Destination: a directory, s3://bucket/prefix or restic:REPO; repeatable (the volume is
+    /// read once and streamed to all of them) [names: <volume>_<YYYYmmdd_HHMMSS>.tar.zst]
     #[arg(long = "to", value_name = "DEST", conflicts_with = "output")]
     pub to: Vec<String>,
 
     #[command(flatten)]
     pub encrypt: EncryptArgs,
+
+    #[command(flatten)]
+    pub restic: ResticSaveArgs,
 
     #[command(flatten)]
     pub keep: KeepArgs,
@@ -173,6 +176,33 @@ pub struct SaveArgs {
 
     #[command(flatten)]
     pub notify: NotifyArgs,
+}
+
+/// The password of restic repositories (`restic:REPO`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "restic repositories")]
+pub struct ResticPasswordArgs {
+    /// Read the restic repository's password from FILE [else RESTIC_PASSWORD_FILE,
+    /// RESTIC_PASSWORD, or a prompt on the terminal]
+    #[arg(long, value_name = "FILE")]
+    pub restic_password_file: Option<PathBuf>,
+}
+
+/// Saving into restic repositories (`--to restic:REPO`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "restic repositories")]
+pub struct ResticSaveArgs {
+    #[command(flatten)]
+    pub password: ResticPasswordArgs,
+
+    /// Create a missing restic repository (format 2, compressed)
+    #[arg(long)]
+    pub init: bool,
+
+    /// Read and chunk every file again instead of trusting the last snapshot's size and mtime
+    /// (tar carries no ctime)
+    #[arg(long)]
+    pub rehash: bool,
 }
 
 /// Encrypting a new archive with age (all of the archive, manifest included).
@@ -278,19 +308,10 @@ pub struct RestoreArgs {
     pub decrypt: DecryptArgs,
 
     #[command(flatten)]
-    pub restic: ResticArgs,
+    pub restic: ResticPasswordArgs,
 
     #[command(flatten)]
     pub lock: LockArgs,
-}
-
-/// The password of a restic repository (`restic:REPO`); without it, `RESTIC_PASSWORD_FILE`,
-/// `RESTIC_PASSWORD`, or a prompt on a terminal.
-#[derive(Debug, Args, Clone, Default)]
-pub struct ResticArgs {
-    /// The restic repository's password is the first line of FILE
-    #[arg(long, value_name = "FILE")]
-    pub restic_password_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -377,7 +398,7 @@ pub struct VerifyArgs {
     pub read_data_subset: Option<String>,
 
     #[command(flatten)]
-    pub restic: ResticArgs,
+    pub restic: ResticPasswordArgs,
 
     /// Compare the archive with this live volume, entry by entry
     #[arg(long, value_name = "VOLUME", conflicts_with = "restore_test")]
@@ -405,7 +426,7 @@ pub struct StatusArgs {
     pub destinations: Vec<String>,
 
     #[command(flatten)]
-    pub restic: ResticArgs,
+    pub restic: ResticPasswordArgs,
 
     /// Recovery point objective: the newest backup must be younger than this (e.g. 24h, 7d)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -578,7 +599,7 @@ pub struct BackupsArgs {
     pub format: Format,
 
     #[command(flatten)]
-    pub restic: ResticArgs,
+    pub restic: ResticPasswordArgs,
 }
 
 #[derive(Debug, Args)]
@@ -600,7 +621,7 @@ pub struct PruneArgs {
     pub keep: KeepArgs,
 
     #[command(flatten)]
-    pub restic: ResticArgs,
+    pub restic: ResticPasswordArgs,
 
     #[command(flatten)]
     pub notify: NotifyArgs,
@@ -686,7 +707,7 @@ pub struct ScheduleAddArgs {
     pub keep: KeepArgs,
 
     #[command(flatten)]
-    pub restic: ResticArgs,
+    pub restic: ResticPasswordArgs,
 
     #[command(flatten)]
     pub notify: NotifyArgs,

@@ -12,7 +12,7 @@ use crate::storage::restic::{self, ResticTarget};
 use crate::storage::{catalog, Location, Store};
 
 async fn snapshots(args: &BackupsArgs, target: ResticTarget) -> Result<()> {
-    let password = restic::password(args.restic.restic_password_file.as_deref())?;
+    let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
     let mut found = tokio::task::spawn_blocking(move || {
         let repo = restic::open(&target, &password)?;
         restic::read::snapshots(&repo)
@@ -60,7 +60,8 @@ fn snapshot_table(found: &[Snapshot]) -> String {
 }
 
 pub async fn run(ctx: &Ctx, args: BackupsArgs) -> Result<()> {
-    if let Some(target) = ResticTarget::parse(&args.destination) {
+    if ResticTarget::is_restic(&args.destination) {
+        let target = ResticTarget::parse(&args.destination)?;
         return snapshots(&args, target).await;
     }
     let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;

@@ -20,8 +20,9 @@ pub async fn run(ctx: &Ctx, args: PruneArgs) -> Result<()> {
         );
     }
     let volumes = args.volume.map(|v| vec![v]);
-    if let Some(target) = ResticTarget::parse(&args.destination) {
-        let password = restic::password(args.restic.restic_password_file.as_deref())?;
+    if ResticTarget::is_restic(&args.destination) {
+        let target = ResticTarget::parse(&args.destination)?;
+        let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
         return prune::prune_restic(
             &target,
             password,

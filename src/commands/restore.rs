@@ -44,9 +44,11 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         })?),
         None => None,
     };
-    let source = match ResticTarget::parse(&args.archive) {
-        Some(repo) => restic::source(ctx, &args, &repo, subtree.as_deref()).await?,
-        None => archive_source(ctx, &args).await?,
+    let source = if ResticTarget::is_restic(&args.archive) {
+        let repo = ResticTarget::parse(&args.archive)?;
+        restic::source(ctx, &args, &repo, subtree.as_deref()).await?
+    } else {
+        archive_source(ctx, &args).await?
     };
     let Source {
         reader,

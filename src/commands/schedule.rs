@@ -39,13 +39,17 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
     // Relative directories would mean something else from cron's working directory.
     let mut destinations = Vec::new();
     for dest in &args.to {
-        if let Some(target) = ResticTarget::parse(dest) {
-            destinations.push(restic_destination(&target)?);
-            continue;
-        }
         destinations.push(match Location::parse(dest)? {
             Location::Local(dir) => std::path::absolute(&dir)?.to_string_lossy().into_owned(),
             Location::S3 { .. } => dest.clone(),
+            Location::Restic(t) => match &t.kind {
+                crate::storage::restic::Backend::Local(dir) => format!(
+                    "{}{}",
+                    crate::storage::restic::PREFIX,
+                    std::path::absolute(dir)?.to_string_lossy()
+                ),
+                crate::storage::restic::Backend::Remote(_) => dest.clone(),
+            },
         });
     }
     let scheduler = schedule::choose(args.using.map(Into::into))?;
@@ -64,10 +68,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
     }
     saved.extend(policy.to_args());
     // A restic repository's password reaches the runs as a file, never as a value.
-    let password_file = if destinations
-        .iter()
-        .any(|d| ResticTarget::parse(d).is_some())
-    {
+    let password_file = if destinations.iter().any(|d| ResticTarget::is_restic(d)) {
         Some(restic_password_file(&args.restic)?)
     } else {
         None
@@ -224,27 +225,10 @@ fn s3_args(given: &S3Options) -> Vec<String> {
     crate::settings::storage::to_args(&opts)
 }
 
-/// `restic:REPO` as a run from cron's working directory must see it: a local repository's
-/// path made absolute; other backends (`s3:`, `sftp:`, `rest:`...) as given.
-fn restic_destination(target: &ResticTarget) -> Result<String> {
-    let repo = &target.repo;
-    let path = repo.strip_prefix("local:").unwrap_or(repo);
-    let is_path = path.starts_with('/')
-        || path.starts_with('.')
-        || !path.split('/').next().unwrap_or_default().contains(':');
-    if !is_path {
-        return Ok(format!("restic:{repo}"));
-    }
-    Ok(format!(
-        "restic:{}",
-        std::path::absolute(path)?.to_string_lossy()
-    ))
-}
-
 /// The file scheduled runs read the restic password from: `--restic-password-file`, else
 /// `RESTIC_PASSWORD_FILE` (made absolute). A password given only as `RESTIC_PASSWORD` cannot be
 /// saved with a schedule.
-fn restic_password_file(given: &crate::cli::ResticArgs) -> Result<String> {
+fn restic_password_file(given: &crate::cli::ResticPasswordArgs) -> Result<String> {
     let file = given
         .restic_password_file
         .clone()

@@ -57,10 +57,11 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     };
     let mut newest: BTreeMap<String, Backup> = BTreeMap::new();
     for dest in &destinations {
-        if let Some(target) = ResticTarget::parse(dest) {
+        if ResticTarget::is_restic(dest) {
+            let target = ResticTarget::parse(dest)?;
             // Only this engine's snapshots count: restic's host is the engine's label.
             let host = ctx.engine().await?.identity.label();
-            let password = restic::password(args.restic.restic_password_file.as_deref())?;
+            let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
             let all = tokio::task::spawn_blocking(move || {
                 let repo = restic::open(&target, &password)?;
                 restic::read::snapshots(&repo)

@@ -33,7 +33,8 @@ struct Read {
 }
 
 pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
-    if let Some(target) = ResticTarget::parse(&args.archive) {
+    if ResticTarget::is_restic(&args.archive) {
+        let target = ResticTarget::parse(&args.archive)?;
         return verify_restic(&args, target).await;
     }
     if args.read_data || args.read_data_subset.is_some() {
@@ -287,8 +288,8 @@ async fn verify_restic(args: &VerifyArgs, target: ResticTarget) -> Result<()> {
         (None, true) => maintain::ReadData::Subset("all".into()),
         (None, false) => maintain::ReadData::None,
     };
-    let shown = format!("restic:{}", target.repo);
-    let password = restic::password(args.restic.restic_password_file.as_deref())?;
+    let shown = target.to_string();
+    let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
     let (checked, snapshots) = {
         let read = read.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {

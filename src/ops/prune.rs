@@ -11,7 +11,7 @@ use chrono::Local;
 
 use crate::output::{self, Printer};
 use crate::retention::{self, Policy};
-use crate::storage::restic::{self, maintain, ResticTarget};
+use crate::storage::restic::{self, maintain, Password, ResticTarget};
 use crate::storage::{catalog, storage_error, Store};
 
 /// After a successful save: the same rules on each destination written to, for the volumes
@@ -123,13 +123,13 @@ pub async fn prune(
 /// ones that go are forgotten, then the data no snapshot needs any more is pruned.
 pub async fn prune_restic(
     target: &ResticTarget,
-    password: String,
+    password: Password,
     volumes: Option<&[String]>,
     policy: &Policy,
     dry_run: bool,
     out: Printer,
 ) -> Result<()> {
-    let shown = format!("restic:{}", target.repo);
+    let shown = target.to_string();
     let (repo, all) = {
         let target = target.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {

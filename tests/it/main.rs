@@ -23,6 +23,7 @@ mod prune;
 mod recover;
 mod recovery;
 mod restic_read;
+mod restic_save;
 mod restore_check;
 mod roundtrip;
 mod s3;

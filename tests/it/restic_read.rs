@@ -40,6 +40,15 @@ fn the_awkward_volume_comes_back_from_a_restic_snapshot() {
     .ok();
     assert_eq!(target.snapshot(), want);
 
+    // The tool's own snapshot of it (save --to restic:) comes back the same way, and is now
+    // the newest of the volume from this engine.
+    repo.tool(&["save", &source.name, "--to", &repo.url()]).ok();
+    let again = Volume::named("rr-again");
+    let run = repo
+        .tool(&["restore", &repo.url(), &source.name, "--as", &again.name])
+        .ok();
+    assert_eq!(again.snapshot(), want, "{run}");
+
     // Only a subtree, merged into the volume.
     let part = Volume::new("rr-part");
     part.sh("echo keep > /data/mine");
@@ -194,7 +203,7 @@ fn wrong_password_and_missing_repository() {
             .env("RESTIC_PASSWORD_FILE", &wrong)
             .args(&args)
             .run()
-            .fails_with(9, "wrong password");
+            .fails_with(9, "the password does not open the repository");
         assert!(!run.stderr.contains(secret) && !run.stdout_str().contains(secret));
         assert!(!run.stderr.contains(RESTIC_PASSWORD));
     }
@@ -204,7 +213,7 @@ fn wrong_password_and_missing_repository() {
         .env_remove("RESTIC_PASSWORD_FILE")
         .args(["backups", &repo.url()])
         .run()
-        .fails_with(9, "wrong password");
+        .fails_with(9, "the password does not open the repository");
     assert!(!run.stderr.contains(secret));
 
     let missing = format!("restic:{}", dir.path().join("nothing").display());

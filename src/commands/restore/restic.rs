@@ -28,7 +28,7 @@ pub(crate) async fn source(
     target: &ResticTarget,
     subtree: Option<&[u8]>,
 ) -> Result<Source> {
-    let shown = format!("restic:{}", target.repo);
+    let shown = target.to_string();
     if args.snapshot.is_some() && args.at.is_some() {
         return Err(UserError::new(
             Kind::Usage,
@@ -36,7 +36,7 @@ pub(crate) async fn source(
         )
         .into());
     }
-    let password = repo::password(args.restic.restic_password_file.as_deref())?;
+    let password = repo::password(args.restic.restic_password_file.as_deref(), false)?;
     let opened = {
         let target = target.clone();
         tokio::task::spawn_blocking(move || -> Result<_> {
@@ -88,7 +88,7 @@ pub(crate) async fn source(
         let id = snapshot.id.clone();
         let counters = Arc::clone(&counters);
         tokio::task::spawn_blocking(move || -> Result<_> {
-            let export = read::export(repository, &id, &root, only)?;
+            let export = read::export(&repository, &id, &root, only)?;
             let reader = crate::archive::open_archive(export.reader, counters, &Keys::none())?;
             Ok((reader, export.done))
         })

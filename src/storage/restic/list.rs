@@ -11,12 +11,7 @@ use chrono::{DateTime, Utc};
 use rustic_core::repofile::SnapshotFile;
 use serde::Serialize;
 
-/// The tag on every snapshot this tool writes.
-pub const TOOL_TAG: &str = "docker-volume-backup";
-/// `volume=NAME`: the volume a snapshot holds.
-pub const VOLUME_TAG: &str = "volume=";
-/// `engine=KEY`: the source engine's identity key.
-pub const ENGINE_TAG: &str = "engine=";
+use super::{ENGINE_TAG, TAG as TOOL_TAG, VOLUME_TAG};
 
 /// One snapshot, as `backups restic:REPO` lists it.
 #[derive(Debug, Clone, Serialize, PartialEq)]

@@ -7,11 +7,12 @@ use std::path::PathBuf;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Result};
-use rustic_core::{Open, OpenStatus, Repository};
+use rustic_core::{Open, Repository};
 
 use super::export::{self, Exported};
 use super::failed;
 use super::list::{self, Snapshot};
+use super::{Repo, SnapshotManifest};
 use crate::archive::VolumeInfo;
 use crate::pipe::{self, ChannelReader, ChannelWriter, DynRead};
 
@@ -28,12 +29,9 @@ pub fn snapshots<S: Open>(repo: &Repository<S>) -> Result<Vec<Snapshot>> {
 /// The volume record in a snapshot's manifest (the tool's JSON in its description), if any.
 pub fn recorded_volume(snapshot: &Snapshot) -> Option<VolumeInfo> {
     let text = snapshot.manifest.as_deref()?;
-    let value: serde_json::Value = serde_json::from_str(text).ok()?;
-    // The manifest head, or an object holding it under `head` or `volume`.
-    let volume = value
-        .get("volume")
-        .or_else(|| value.get("head").and_then(|h| h.get("volume")))?;
-    serde_json::from_value(volume.clone()).ok()
+    serde_json::from_str::<SnapshotManifest>(text)
+        .ok()
+        .map(|m| m.volume)
 }
 
 /// The thread reading a snapshot out: what it wrote, once it ends.
@@ -50,15 +48,8 @@ pub struct Export {
 /// Starts streaming the directory `root` of snapshot `id` (a path inside the snapshot, such
 /// as `/db`) as tar; with `only`, just that relative path inside it. The directory is looked
 /// up first, so a wrong path fails here, before anything is restored.
-pub fn export(
-    repo: Repository<OpenStatus>,
-    id: &str,
-    root: &str,
-    only: Option<PathBuf>,
-) -> Result<Export> {
-    let repo = repo
-        .to_indexed()
-        .map_err(|e| failed("reading the repository's index", e))?;
+pub fn export(repo: &Repo, id: &str, root: &str, only: Option<PathBuf>) -> Result<Export> {
+    let repo = repo.indexed()?;
     let snap = repo
         .get_snapshots(&[id])
         .map_err(|e| failed(&format!("reading snapshot {id}"), e))?
