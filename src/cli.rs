@@ -86,7 +86,7 @@ pub enum Command {
     /// Back up volumes into compressed archives, streaming, with a manifest
     Save(SaveArgs),
     /// Restore an archive (file or `-` for stdin) into a volume, or the newest backup of a volume
-    /// found in a destination (`restore DEST VOLUME`)
+    /// found in a destination (`restore DEST VOLUME`) or a restic repository (`restic:REPO`)
     Restore(RestoreArgs),
     /// List volumes with driver, size, compose project and the containers using them
     Ls(LsArgs),
@@ -94,7 +94,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write entries of an archive into a host directory (no engine involved)
     Extract(ExtractArgs),
-    /// Check an archive end to end; compare it with a volume, or test-restore it
+    /// Check an archive end to end; compare it with a volume, or test-restore it; or check a
+    /// restic repository
     Verify(VerifyArgs),
     /// The newest backup of every volume, its age, and whether it meets the RPO
     Status(StatusArgs),
@@ -102,7 +103,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Copy a volume into a new volume on the same engine, verified end to end
     Clone(CloneArgs),
-    /// List the backups in a destination (a directory or s3://bucket/prefix), newest first
+    /// List the backups in a destination (a directory, s3://bucket/prefix or restic:REPO), newest
+    /// first
     Backups(BackupsArgs),
     /// Delete old backups from a destination by restic-style retention rules, per volume
     Prune(PruneArgs),
