@@ -45,8 +45,19 @@ fn the_awkward_volume_comes_back_from_a_restic_snapshot() {
     repo.tool(&["save", &source.name, "--to", &repo.url()]).ok();
     let again = Volume::named("rr-again");
     let run = repo
-        .tool(&["restore", &repo.url(), &source.name, "--as", &again.name])
+        .tool(&[
+            "restore",
+            &repo.url(),
+            &source.name,
+            "--as",
+            &again.name,
+            "--verify",
+        ])
         .ok();
+    assert!(
+        run.stderr.contains("every entry read back and compared"),
+        "{run}"
+    );
     assert_eq!(again.snapshot(), want, "{run}");
 
     // Only a subtree, merged into the volume.
@@ -125,6 +136,38 @@ fn snapshot_ids_and_engines() {
         &t.name,
     ])
     .fails_with(4, "no snapshot 0000abcd");
+
+    // status counts this engine's snapshots only: the newest of v is from 2026-01-02, and
+    // the lonely volume has none from this engine, so it misses the RPO (exit 8, stale).
+    let status = repo.tool(&[
+        "status",
+        &repo.url(),
+        "--volume",
+        &v.name,
+        "--volume",
+        &lonely.name,
+        "--rpo",
+        "100000d",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(status.code, 8, "{status}");
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
+    let newest_of = |name: &str| {
+        rows.iter()
+            .find(|r| r["volume"] == name)
+            .map(|r| r["newest"].clone())
+            .unwrap()
+    };
+    let newest = newest_of(&v.name);
+    assert!(
+        newest["created"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("2026-01-02"),
+        "{status}"
+    );
+    assert!(newest_of(&lonely.name).is_null(), "{status}");
 
     let listed = repo
         .tool(&["backups", &repo.url(), "--format", "json"])
