@@ -138,6 +138,9 @@ async fn open_restic(
     if targets.is_empty() {
         return Ok(Vec::new());
     }
+    for target in targets {
+        target.check_supported()?;
+    }
     let password = restic::password(args.password.restic_password_file.as_deref(), args.init)?;
     let mut dests = Vec::new();
     for target in targets {

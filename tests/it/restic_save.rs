@@ -4,6 +4,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use docker_volume_backup::storage::restic;
+
 use crate::harness::*;
 
 const PASSWORD: &str = "correct horse battery staple";
@@ -117,6 +119,20 @@ fn restic_restore_snapshot(repo: &Repo, volume: &str) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The tool's manifest in snapshot `id`, read through the tool's own adapter.
+fn manifest_of(repo: &Repo, id: &str) -> restic::SnapshotManifest {
+    let target = restic::ResticTarget::parse(&repo.arg()).unwrap();
+    let pw = restic::password_from(Some(&repo.pwfile), |_| None, || Err("no".into())).unwrap();
+    let opened = restic::open(&target, &pw).unwrap();
+    let snap = opened
+        .get_all_snapshots()
+        .unwrap()
+        .into_iter()
+        .find(|s| id.starts_with(&s.id.to_string()))
+        .expect("the snapshot restic listed");
+    restic::SnapshotManifest::from_description(&snap).expect("a manifest in the description")
+}
+
 #[test]
 fn awkward_volume_round_trips_through_restic() {
     let src = awkward_volume("rs-rt");
@@ -143,14 +159,16 @@ fn awkward_volume_round_trips_through_restic() {
         "{tags:?}"
     );
     assert!(tags.iter().any(|t| t.starts_with("engine=")), "{tags:?}");
-    // The manifest is kept in the snapshot file, which restic shows as it is.
-    let id = snap["id"].as_str().unwrap();
-    let raw = restic_ok(&repo.path, &repo.pwfile, &["cat", "snapshot", id]);
-    let raw: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_str(raw["description"].as_str().expect("a description")).unwrap();
-    assert_eq!(manifest["volume"]["name"], src.name.as_str());
-    assert!(manifest["entries"].as_u64().unwrap() > 20, "{manifest}");
+    // The manifest is kept in the snapshot's `description` (restic's own `cat snapshot` prints
+    // only the fields it knows: read it the way the tool does).
+    let manifest = manifest_of(&repo, snap["id"].as_str().unwrap());
+    assert_eq!(manifest.volume.name, src.name);
+    assert_eq!(
+        manifest.engine_key,
+        tags.iter().find_map(|t| t.strip_prefix("engine=")).unwrap()
+    );
+    assert!(manifest.entries > 20, "{manifest:?}");
+    assert!(manifest.content_bytes > 300_000, "{manifest:?}");
     // Entry by entry, the volume root's owner and mode included.
     assert_eq!(restic_restore_snapshot(&repo, &src.name), before);
     restic_ok(&repo.path, &repo.pwfile, &["check", "--read-data"]);
@@ -288,6 +306,7 @@ fn interrupted_and_cut_saves_leave_no_snapshot() {
     assert_ne!(r.code, 0, "{r}");
     assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), first);
     assert_eq!(locks_in(&repo.path), 0);
+    assert_eq!(src.helpers_left(), "");
     // Killed outright: the snapshot is written last, so there is none either.
     let mut child = tool()
         .args(["save", &src.name, "--to", &repo.arg(), "--rehash"])
@@ -300,7 +319,9 @@ fn interrupted_and_cut_saves_leave_no_snapshot() {
     assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), first);
     assert_eq!(locks_in(&repo.path), 0);
     restic_ok(&repo.path, &repo.pwfile, &["check"]);
-    assert_eq!(src.helpers_left(), "");
-    // A killed run leaves its helper to the next run's cleanup; remove it here.
+    // A killed run leaves its helper and lock to the next run; remove them here.
+    for id in src.helpers_left().split_whitespace() {
+        docker_run(&["rm", "-f", id]);
+    }
     docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
 }

@@ -226,15 +226,26 @@ impl Password {
     }
 }
 
-fn repository(target: &ResticTarget) -> Result<Repository<()>> {
-    if let Backend::Remote(scheme) = target.kind {
-        return Err(UserError::new(
-            Kind::Usage,
-            format!("{target}: {scheme}: repositories are not built into this binary"),
-        )
-        .hint("rustic_backend carries them only with a C crypto build (aws-lc); use a local path, or a mounted one")
-        .into());
+impl ResticTarget {
+    /// Whether this binary can reach the repository: local paths only (see `Backend::Remote`).
+    /// Checked before a password is asked for.
+    pub fn check_supported(&self) -> Result<(), UserError> {
+        match self.kind {
+            Backend::Local(_) => Ok(()),
+            Backend::Remote(scheme) => Err(UserError::new(
+                Kind::Usage,
+                format!("{self}: {scheme}: repositories are not built into this binary"),
+            )
+            .hint(
+                "rustic_backend carries them only with a C crypto build (aws-lc); use a local \
+                 path, or a mounted one",
+            )),
+        }
     }
+}
+
+fn repository(target: &ResticTarget) -> Result<Repository<()>> {
+    target.check_supported()?;
     let backends = BackendOptions::default()
         .repository(target.repo.as_str())
         .to_backends()
