@@ -104,6 +104,7 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         }
     };
     progress.finish();
+    let from_restic = export.is_some();
     let exported = match export {
         Some(done) => restic::finished(done).await,
         None => None,
@@ -124,9 +125,16 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
         Some(p) => format!("{p} of {what}"),
         None => what,
     };
+    let mut described = describe(&report);
+    if from_restic {
+        // A snapshot has no manifest; restic's format authenticates every blob read instead.
+        described = described.replace(
+            "no manifest to verify against",
+            "every blob authenticated by the repository",
+        );
+    }
     ctx.out.info(&format!(
-        "restored {what} into volume {target} ({}{compared}, {:.1} s)",
-        describe(&report),
+        "restored {what} into volume {target} ({described}{compared}, {:.1} s)",
         started.elapsed().as_secs_f64()
     ));
     Ok(())

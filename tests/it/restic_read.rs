@@ -22,6 +22,11 @@ fn the_awkward_volume_comes_back_from_a_restic_snapshot() {
         .tool(&["restore", &repo.url(), &source.name, "--as", &target.name])
         .ok();
     assert!(run.stderr.contains("taking snapshot"), "{run}");
+    assert!(
+        run.stderr
+            .contains("every blob authenticated by the repository"),
+        "{run}"
+    );
     assert_eq!(target.snapshot(), want);
 
     // Not over data without --force, and the volume is left as it was.
