@@ -443,6 +443,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn restic_password_reaches_runs_as_an_absolute_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "secret\n").unwrap();
+        let given = crate::cli::ResticPasswordArgs {
+            restic_password_file: Some(file.clone()),
+        };
+        assert_eq!(
+            restic_password_file(&given).unwrap(),
+            file.to_string_lossy()
+        );
+        let missing = crate::cli::ResticPasswordArgs {
+            restic_password_file: Some(dir.path().join("none")),
+        };
+        let err = restic_password_file(&missing).unwrap_err().to_string();
+        assert!(err.contains("not a file"), "{err}");
+        assert!(!err.contains("secret"));
+    }
+
+    #[test]
     fn table_is_pinned() {
         let started = Utc::now();
         // Times are shown in local time: the test follows whatever zone it runs in.
