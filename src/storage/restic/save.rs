@@ -110,8 +110,7 @@ pub fn save_stream(
         // snapshot rather than two.
         repo.delete_snapshots(&[old])
             .map_err(|e| fail("cannot replace the snapshot", &e))?;
-        let saved = save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?;
-        saved
+        save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?
     } else {
         let linked = link_pass(repo, target, spec, &manifest, &first, &links, &cancel);
         delete(repo, &first);
