@@ -147,8 +147,13 @@ impl ResticTarget {
 impl fmt::Display for ResticTarget {
     /// `restic:REPO`, without a password a `rest:` URL may carry.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (shown, _) = crate::url::strip_credentials(&self.repo);
-        write!(f, "{PREFIX}{shown}")
+        // `rest:https://user:pass@host/`, `s3:https://...`: the URL after the backend's name.
+        let (backend, url) = match self.repo.split_once(':') {
+            Some((b, url)) if url.contains("://") => (format!("{b}:"), url),
+            _ => (String::new(), self.repo.as_str()),
+        };
+        let (shown, _) = crate::url::strip_credentials(url);
+        write!(f, "{PREFIX}{backend}{shown}")
     }
 }
 
