@@ -60,7 +60,7 @@ pub async fn save_one(
         rehash,
     } = to;
     // With only restic repositories, no archive is made at all.
-    let archive = !(restic.len() > 0 && stores.is_empty() && matches!(target, Target::To(_)));
+    let archive = !(!restic.is_empty() && stores.is_empty() && matches!(target, Target::To(_)));
     let sink = match &target {
         _ if !archive => None,
         Target::Stdout => {

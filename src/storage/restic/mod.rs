@@ -130,6 +130,7 @@ impl ResticTarget {
                 .hint("write restic:/path/to/repo"));
         }
         let kind = match repo.split_once(':') {
+            Some(("local", path)) => Backend::Local(PathBuf::from(path)),
             Some((scheme, _)) if REMOTE.contains(&scheme) => {
                 Backend::Remote(REMOTE.into_iter().find(|r| *r == scheme).unwrap_or("s3"))
             }
@@ -140,7 +141,7 @@ impl ResticTarget {
                 )
                 .hint("use a local path (restic:/srv/repo)"))
             }
-            _ => Backend::Local(PathBuf::from(repo.strip_prefix("local:").unwrap_or(repo))),
+            _ => Backend::Local(PathBuf::from(repo)),
         };
         Ok(ResticTarget {
             repo: repo.to_string(),
@@ -152,8 +153,13 @@ impl ResticTarget {
 impl fmt::Display for ResticTarget {
     /// `restic:REPO`, without a password a `rest:` URL may carry.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (shown, _) = crate::url::strip_credentials(&self.repo);
-        write!(f, "{PREFIX}{shown}")
+        // `rest:https://user:pass@host/`, `s3:https://...`: the URL after the backend's name.
+        let (backend, url) = match self.repo.split_once(':') {
+            Some((b, url)) if url.contains("://") => (format!("{b}:"), url),
+            _ => (String::new(), self.repo.as_str()),
+        };
+        let (shown, _) = crate::url::strip_credentials(url);
+        write!(f, "{PREFIX}{backend}{shown}")
     }
 }
 
@@ -246,8 +252,12 @@ impl ResticTarget {
 
 fn repository(target: &ResticTarget) -> Result<Repository<()>> {
     target.check_supported()?;
+    let location = match &target.kind {
+        Backend::Local(dir) => dir.to_string_lossy().into_owned(),
+        Backend::Remote(_) => target.repo.clone(),
+    };
     let backends = BackendOptions::default()
-        .repository(target.repo.as_str())
+        .repository(location.as_str())
         .to_backends()
         .map_err(|e| rustic_error(target, "cannot use the repository", &e))?;
     // No cache: a local repository is its own cache, and nothing is left in ~/.cache.

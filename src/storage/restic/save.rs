@@ -3,6 +3,7 @@
 //! rustic does not make (a source error or a cut stream deletes the snapshot), the hard-link
 //! fix-up, and the manifest in `description`.
 
+use std::collections::HashMap;
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -110,8 +111,7 @@ pub fn save_stream(
         // snapshot rather than two.
         repo.delete_snapshots(&[old])
             .map_err(|e| fail("cannot replace the snapshot", &e))?;
-        let saved = save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?;
-        saved
+        save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?
     } else {
         let linked = link_pass(repo, target, spec, &manifest, &first, &links, &cancel);
         delete(repo, &first);
@@ -252,8 +252,8 @@ fn link_pass(
     let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(target, what, e);
     let full: Arc<Full> = Arc::new(repo.indexed()?);
     // Group every link with its target: one inode number per group, its size as link count.
-    let mut groups: std::collections::HashMap<PathBuf, (u64, u64)> = Default::default();
-    let mut link_of: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
+    let mut groups: HashMap<PathBuf, (u64, u64)> = Default::default();
+    let mut link_of: HashMap<PathBuf, PathBuf> = Default::default();
     let mut next = 1u64;
     for (link, to) in links {
         let to = link_of.get(to).cloned().unwrap_or_else(|| to.clone());
@@ -266,7 +266,7 @@ fn link_pass(
         groups.insert(link.clone(), g);
         link_of.insert(link.clone(), to);
     }
-    let counts: std::collections::HashMap<u64, u64> = groups
+    let counts: HashMap<u64, u64> = groups
         .iter()
         .filter(|(p, _)| !link_of.contains_key(*p))
         .map(|(_, (ino, n))| (*ino, *n))
@@ -307,82 +307,97 @@ struct TreeSource {
     full: Arc<Full>,
     root: Node,
     /// Snapshot path -> (inode, link count) for every member of a hard-link group.
-    inodes: std::collections::HashMap<PathBuf, (u64, u64)>,
+    inodes: HashMap<PathBuf, (u64, u64)>,
     /// Link -> its target.
-    link_of: std::collections::HashMap<PathBuf, PathBuf>,
+    link_of: HashMap<PathBuf, PathBuf>,
     tracker: Arc<Tracker>,
 }
 
 impl ReadSource for TreeSource {
     type Open = FromRepo;
-    type Iter = std::vec::IntoIter<RusticResult<ReadSourceEntry<FromRepo>>>;
+    type Iter = mpsc::IntoIter<RusticResult<ReadSourceEntry<FromRepo>>>;
 
     fn size(&self) -> RusticResult<Option<u64>> {
         Ok(None)
     }
 
     fn entries(&self) -> Self::Iter {
-        // Only the nodes (content ids, no data): small next to the volume, and only for volumes
-        // with hard links.
-        let mut out = Vec::new();
-        let mut targets: std::collections::HashMap<PathBuf, Node> = Default::default();
-        let listing = match self
-            .full
-            .ls(&self.root, &LsOptions::default().recursive(true))
-        {
-            Ok(l) => l,
-            Err(e) => {
-                self.tracker.fail(e.display_log());
-                return out.into_iter();
-            }
+        // The tree is listed on a thread of its own into a short queue: constant memory
+        // whatever the volume's size.
+        let (tx, rx) = mpsc::sync_channel(256);
+        let (full, root, tracker) = (
+            Arc::clone(&self.full),
+            self.root.clone(),
+            Arc::clone(&self.tracker),
+        );
+        let (inodes, link_of) = (self.inodes.clone(), self.link_of.clone());
+        std::thread::spawn(move || list_linked(full, root, inodes, link_of, tracker, tx));
+        rx.into_iter()
+    }
+}
+
+/// Sends every node of the first pass's tree to `tx`, hard-link groups given one inode and
+/// their link count, and each link its target's content.
+fn list_linked(
+    full: Arc<Full>,
+    root: Node,
+    inodes: HashMap<PathBuf, (u64, u64)>,
+    link_of: HashMap<PathBuf, PathBuf>,
+    tracker: Arc<Tracker>,
+    tx: mpsc::SyncSender<RusticResult<ReadSourceEntry<FromRepo>>>,
+) {
+    // Hard-link targets only (a few), for their links' content.
+    let mut targets: HashMap<PathBuf, Node> = HashMap::new();
+    let listing = match full.ls(&root, &LsOptions::default().recursive(true)) {
+        Ok(l) => l,
+        Err(e) => return tracker.fail(e.display_log()),
+    };
+    for item in listing {
+        let (path, mut node) = match item {
+            Ok(x) => x,
+            Err(e) => return tracker.fail(e.display_log()),
         };
-        for item in listing {
-            let (path, mut node) = match item {
-                Ok(x) => x,
-                Err(e) => {
-                    self.tracker.fail(e.display_log());
-                    break;
-                }
-            };
-            let path = PathBuf::from("/").join(path);
-            let mut open = None;
-            if let Some(&(ino, links)) = self.inodes.get(&path) {
-                node.meta.inode = ino;
-                node.meta.device_id = 1;
-                node.meta.links = links;
-                if let Some(to) = self.link_of.get(&path) {
-                    match targets.get(to) {
-                        Some(t) => {
-                            node.meta.size = t.meta.size;
-                            node.meta.mtime = t.meta.mtime;
-                            node.content = t.content.clone();
-                            open = Some(FromRepo {
-                                full: Arc::clone(&self.full),
-                                node: t.clone(),
-                                tracker: Arc::clone(&self.tracker),
-                            });
-                        }
-                        None => self.tracker.fail(format!(
+        let path = PathBuf::from("/").join(path);
+        let mut open = None;
+        if let Some(&(ino, links)) = inodes.get(&path) {
+            node.meta.inode = ino;
+            node.meta.device_id = 1;
+            node.meta.links = links;
+            if let Some(to) = link_of.get(&path) {
+                match targets.get(to) {
+                    Some(t) => {
+                        node.meta.size = t.meta.size;
+                        node.meta.mtime = t.meta.mtime;
+                        node.content = t.content.clone();
+                        open = Some(FromRepo {
+                            full: Arc::clone(&full),
+                            node: t.clone(),
+                            tracker: Arc::clone(&tracker),
+                        });
+                    }
+                    None => {
+                        return tracker.fail(format!(
                             "{}: a hard link to {}, which is not in the volume",
                             String::from_utf8_lossy(path.as_os_str().as_bytes()),
                             String::from_utf8_lossy(to.as_os_str().as_bytes())
-                        )),
+                        ))
                     }
-                } else {
-                    targets.insert(path.clone(), node.clone());
                 }
+            } else {
+                targets.insert(path.clone(), node.clone());
             }
-            if open.is_none() && node.is_file() {
-                // Unchanged: the parent (the first pass) has it; an empty reader never read.
-                open = Some(FromRepo {
-                    full: Arc::clone(&self.full),
-                    node: node.clone(),
-                    tracker: Arc::clone(&self.tracker),
-                });
-            }
-            out.push(Ok(ReadSourceEntry { path, node, open }));
         }
-        out.into_iter()
+        if open.is_none() && node.is_file() {
+            // Unchanged: the parent (the first pass) has it, so this is never opened.
+            open = Some(FromRepo {
+                full: Arc::clone(&full),
+                node: node.clone(),
+                tracker: Arc::clone(&tracker),
+            });
+        }
+        if tx.send(Ok(ReadSourceEntry { path, node, open })).is_err() {
+            return;
+        }
     }
 }
 
