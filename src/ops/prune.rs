@@ -190,10 +190,12 @@ pub async fn prune_restic(
         .expect("pruning panicked")
         .map_err(|e| e.context(format!("pruning {shown} failed")))?;
     out.info(&format!(
-        "pruned {shown}: {n} snapshot(s) forgotten, {} pack file(s) removed and {} repacked, {} freed",
-        pruned.packs_removed,
+        "pruned {shown}: {n} snapshot(s) forgotten; {} pack file(s) marked for deletion, {} repacked; \
+         {} marked by an earlier prune removed ({})",
+        pruned.packs_marked,
         pruned.packs_repacked,
-        output::bytes(pruned.bytes_freed)
+        pruned.packs_removed,
+        output::bytes(pruned.bytes_removed)
     ));
     Ok(())
 }

@@ -53,16 +53,20 @@ pub struct Group {
 #[derive(Debug, Default)]
 pub struct Pruned {
     pub forgotten: usize,
-    /// Pack files removed, and pack files repacked (their live blobs kept).
-    pub packs_removed: u64,
+    /// Pack files no snapshot needs any more, now marked for deletion.
+    pub packs_marked: u64,
+    /// Pack files repacked (their live blobs copied, the pack then marked).
     pub packs_repacked: u64,
-    /// Bytes the repository freed (pack sizes).
-    pub bytes_freed: u64,
+    /// Pack files an earlier prune marked at least 23 hours ago, removed now, and their bytes.
+    pub packs_removed: u64,
+    pub bytes_removed: u64,
 }
 
-/// Removes the snapshots `ids`, then the data no snapshot needs any more (restic's `prune`
-/// with its defaults: repack when more than 5% of a pack is unused, up to 10% of the
-/// repository). Blocking.
+/// Removes the snapshots `ids`, then prunes with rustic's defaults: packs no snapshot needs are
+/// marked for deletion and removed by a prune at least 23 hours later (rustic takes no lock, so
+/// this two-phase delete is what keeps a save running meanwhile safe), partly used ones are
+/// repacked while more than 5% of the repository is unused (at most 10% of it per run).
+/// Blocking.
 pub fn forget_and_prune<S: Open>(repo: &Repository<S>, ids: &[String]) -> Result<Pruned> {
     let ids: Vec<SnapshotId> = ids
         .iter()
@@ -83,9 +87,10 @@ pub fn forget_and_prune<S: Open>(repo: &Repository<S>, ids: &[String]) -> Result
     let stats = &plan.stats;
     let pruned = Pruned {
         forgotten: ids.len(),
+        packs_marked: stats.packs.unused,
+        packs_repacked: stats.packs.repack,
         packs_removed: stats.packs_to_delete.remove,
-        packs_repacked: plan.repack_packs().len() as u64,
-        bytes_freed: stats.size_to_delete.remove,
+        bytes_removed: stats.size_to_delete.remove,
     };
     repo.prune(&opts, plan)
         .map_err(|e| super::failed("pruning unused data", e))?;
