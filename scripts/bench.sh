@@ -10,6 +10,9 @@
 #   (d) migrate over ssh to a context `ssh://USER@127.0.0.1:PORT` served by a private sshd on loopback
 #              (pointing back at this engine): `migrate --to` against the pipe
 #              `save -o - | ssh ... docker-volume-backup restore -` (BENCH_MIGRATE)
+#   (e) restic `save --to restic:REPO`: first save, unchanged second save, a save after 1% of the
+#              files changed, against the engine's raw archive read (`curl ... > /dev/null`), the
+#              tool's zstd save (c), and `curl ... | restic backup --stdin` (BENCH_RESTIC)
 #
 # Usage: scripts/bench.sh        (or `make bench`; `make bench-quick` for BENCH_SCALE=0.1)
 #
@@ -25,6 +28,7 @@
 #   BENCH_MIGRATE    1 = also measure (d) (default: 1 when /usr/sbin/sshd is installed)
 #   BENCH_MIGRATE_ONLY 1 = measure only (d) (`make bench-migrate`, with BENCH_SCALE=0.1)
 #   BENCH_REPORT     also write the markdown report to this file (default $BENCH_DIR/report-scale<S>.md)
+#   BENCH_RESTIC     1 = also measure (e) (default: 1 when the restic CLI is installed)
 #
 # Targets (PASS/MISS is printed; the exit status is 0 either way, it is not a test):
 #   save:    seed / tool >= 6        save and restore: tool / pipe <= 1.15
@@ -45,6 +49,9 @@ BENCH_VERIFY="${BENCH_VERIFY:-1}"
 BENCH_MIGRATE_ONLY="${BENCH_MIGRATE_ONLY:-0}"
 if [ -x /usr/sbin/sshd ]; then BENCH_MIGRATE="${BENCH_MIGRATE:-1}"; else BENCH_MIGRATE="${BENCH_MIGRATE:-0}"; fi
 [ "$BENCH_MIGRATE_ONLY" != 1 ] || BENCH_MIGRATE=1
+if command -v restic >/dev/null 2>&1; then BENCH_RESTIC="${BENCH_RESTIC:-1}"; else BENCH_RESTIC="${BENCH_RESTIC:-0}"; fi
+[ "$BENCH_MIGRATE_ONLY" != 1 ] || BENCH_RESTIC=0
+[ "$BENCH_SKIP_TOOL" != 1 ] || BENCH_RESTIC=0
 SEED=20240601
 
 TOOL="${BENCH_TOOL:-$REPO/target/release/docker-volume-backup}"
@@ -59,6 +66,7 @@ V_MIG=dvb-bench-migrate
 V_MIGPIPE=dvb-bench-migrate-pipe
 C_PIPE_SAVE=dvb-bench-pipe-save
 C_PIPE_RESTORE=dvb-bench-pipe-restore
+C_RAW=dvb-bench-raw-read
 VOLUMES=("$V_SRC" "$V_SEED" "$V_PIPE" "$V_TOOL" "$V_MIG" "$V_MIGPIPE")
 SSHD_PID=
 
@@ -112,7 +120,7 @@ cleanup() {
     ids="$(docker ps -aq --filter "label=$LABEL" 2>/dev/null)"
     # shellcheck disable=SC2086
     [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1
-    for c in "$C_PIPE_SAVE" "$C_PIPE_RESTORE"; do docker rm -f "$c" >/dev/null 2>&1; done
+    for c in "$C_PIPE_SAVE" "$C_PIPE_RESTORE" "$C_RAW"; do docker rm -f "$c" >/dev/null 2>&1; done
     if [ -n "${STEP_PID:-}" ]; then
         for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$STEP_PID" 2>/dev/null || break; sleep 1; done
     fi
@@ -253,6 +261,19 @@ zstd -dc -q "$A" | c -o /dev/null -X PUT -T - -H "Content-Type: application/x-ta
   "$U/containers/$C/archive?path=/mnt"
 c -o /dev/null -X DELETE "$U/containers/$C?force=1"'
 
+# (e) the engine's archive endpoint read to the end and thrown away (the floor of any save), or
+# piped into a command ($7...). $1 socket, $2 API URL, $3 helper name, $4 image, $5 volume.
+# shellcheck disable=SC2016
+RAW_READ='set -eo pipefail
+S=$1 U=$2 C=$3 I=$4 V=$5
+shift 5
+c() { curl -sS --fail-with-body --unix-socket "$S" "$@"; }
+c -o /dev/null -H "Content-Type: application/json" \
+  -d "{\"Image\":\"$I\",\"Cmd\":[\"/none\"],\"Labels\":{\"dvb-bench\":\"1\"},\"HostConfig\":{\"Binds\":[\"$V:/mnt:ro\"]}}" \
+  "$U/containers/create?name=$C"
+if [ $# -gt 0 ]; then c "$U/containers/$C/archive?path=/mnt/." | "$@"; else c -o /dev/null "$U/containers/$C/archive?path=/mnt/."; fi
+c -o /dev/null -X DELETE "$U/containers/$C?force=1"'
+
 # (d) baseline: save to stdout, ssh, restore from stdin on the other side. $1 tool, $2 source
 # volume, $3 target volume, $4 ssh port, $5 user@host.
 # shellcheck disable=SC2016
@@ -377,6 +398,43 @@ for run in $(seq 1 "$BENCH_RUNS"); do
     fi
 done
 
+# ---------------------------------------------------------------- (e) restic
+# After everything else: the 1% step changes the source volume.
+declare -A GROWTH=()
+if [ "$BENCH_RESTIC" = 1 ]; then
+    RREPO="$SCRATCH/restic-repo"
+    RCLI="$SCRATCH/restic-cli-repo"
+    printf 'bench-password\n' > "$SCRATCH/restic-pw"
+    export RESTIC_PASSWORD_FILE="$SCRATCH/restic-pw"
+    repo_bytes() { du -sb "$1" | cut -f1; }
+    timed raw_read bash -c "$RAW_READ" _ "$SOCK" "$URL" "$C_RAW" "$EMPTY_IMAGE" "$V_SRC"
+    timed restic_first "$TOOL" save "$V_SRC" --to "restic:$RREPO" --init -q
+    GROWTH[restic_first]="$(repo_bytes "$RREPO")"
+    b0="$(repo_bytes "$RREPO")"
+    timed restic_second "$TOOL" save "$V_SRC" --to "restic:$RREPO" -q
+    GROWTH[restic_second]=$(( $(repo_bytes "$RREPO") - b0 ))
+    log "changing 1% of the files of $V_SRC (same sizes, new content)"
+    docker run --rm --pull never --network none --log-driver none --label "$LABEL" \
+        -v "$V_SRC:/data" "$BB_IMAGE" sh -c 'cd /data && find . -type f | sort | awk "NR % 100 == 0" |
+            while IFS= read -r f; do s=$(stat -c %s "$f"); head -c "$s" /dev/urandom > "$f"; done'
+    CHANGED="$(docker run --rm --pull never --network none --log-driver none --label "$LABEL" \
+        -v "$V_SRC:/data:ro" "$BB_IMAGE" sh -c 'cd /data && find . -type f | sort | awk "NR % 100 == 0" | tr "\n" "\0" | xargs -0 cat | wc -c')"
+    b1="$(repo_bytes "$RREPO")"
+    timed restic_changed "$TOOL" save "$V_SRC" --to "restic:$RREPO" -q
+    GROWTH[restic_changed]=$(( $(repo_bytes "$RREPO") - b1 ))
+    restic -r "$RCLI" init --repository-version 2 >/dev/null 2>&1
+    b2="$(repo_bytes "$RCLI")"
+    timed restic_cli bash -c "$RAW_READ" _ "$SOCK" "$URL" "$C_RAW" "$EMPTY_IMAGE" "$V_SRC" \
+        restic -r "$RCLI" --no-cache -q backup --stdin --stdin-filename volume.tar
+    GROWTH[restic_cli]=$(( $(repo_bytes "$RCLI") - b2 ))
+    if restic -r "$RREPO" --no-cache check --read-data >"$SCRATCH/restic-check.log" 2>&1; then
+        RESTIC_CHECK="passed"
+    else
+        RESTIC_CHECK="FAILED (see the log above)"
+        cat "$SCRATCH/restic-check.log" >&2
+    fi
+fi
+
 # ---------------------------------------------------------------- report
 mib() { awk -v b="$1" 'BEGIN {printf "%.1f", b / 1048576}'; }
 kib2mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
@@ -442,6 +500,33 @@ REPORT_FILE="${BENCH_REPORT:-$BENCH_DIR/report-scale$BENCH_SCALE.md}"
         echo "| restore, tool / pipe | $r3 | <= 1.15 | $(verdict "$r3" "<=" 1.15) |"
         echo "| tool peak RSS (max of save, restore) | $(kib2mib "$rss") MiB | < 64 MiB | $(verdict "$rss" "<" 65536) |"
         echo "| restore speed-up, seed / tool (for reference) | ${r4}x | – | – |"
+    fi
+    if [ "$BENCH_RESTIC" = 1 ]; then
+        echo
+        echo "restic repositories (e): the tool's \`save --to restic:REPO\` (rustic_core 0.13, format 2, compressed)"
+        echo "against the raw read of the same volume, the tool's zstd archive and restic $(restic version | cut -d' ' -f2) reading the tar stream:"
+        echo
+        echo "| step | time (s) | peak RSS (MiB) | repository growth (MiB) |"
+        echo "| --- | ---: | ---: | ---: |"
+        echo "| engine's raw archive read (\`curl > /dev/null\`) | ${BEST_T[raw_read]} | $(kib2mib "${MAX_RSS[raw_read]}") | – |"
+        echo "| tool, zstd archive (c) | ${BEST_T[tool_save]} | $(kib2mib "${MAX_RSS[tool_save]}") | $(mib "${SIZE[tool]}") (archive) |"
+        echo "| tool, first save into restic | ${BEST_T[restic_first]} | $(kib2mib "${MAX_RSS[restic_first]}") | $(mib "${GROWTH[restic_first]}") |"
+        echo "| tool, second save, unchanged | ${BEST_T[restic_second]} | $(kib2mib "${MAX_RSS[restic_second]}") | $(mib "${GROWTH[restic_second]}") |"
+        echo "| tool, save after 1% of the files changed ($(mib "$CHANGED") MiB) | ${BEST_T[restic_changed]} | $(kib2mib "${MAX_RSS[restic_changed]}") | $(mib "${GROWTH[restic_changed]}") |"
+        echo "| \`curl ... \| restic backup --stdin\` | ${BEST_T[restic_cli]} | $(kib2mib "${MAX_RSS[restic_cli]}") (largest process) | $(mib "${GROWTH[restic_cli]}") |"
+        echo
+        r5="$(ratio "${BEST_T[restic_second]}" "${BEST_T[raw_read]}")"
+        g2="$(awk -v a="${GROWTH[restic_second]}" -v b="${GROWTH[restic_first]}" 'BEGIN {printf "%.2f", 100 * a / b}')"
+        g3="$(awk -v a="${GROWTH[restic_changed]}" -v b="${GROWTH[restic_first]}" 'BEGIN {printf "%.2f", 100 * a / b}')"
+        rrss=0
+        for k in restic_first restic_second restic_changed; do [ "${MAX_RSS[$k]}" -le "$rrss" ] || rrss="${MAX_RSS[$k]}"; done
+        echo "| restic target | measured | goal | result |"
+        echo "| --- | ---: | ---: | --- |"
+        echo "| unchanged second save / raw read | $r5 | <= 1.3 | $(verdict "$r5" "<=" 1.3) |"
+        echo "| unchanged second save, growth | ${g2}% | < 2% | $(verdict "$g2" "<" 2) |"
+        echo "| 1% changed, growth (for reference: about 1%) | ${g3}% | ~1% | – |"
+        echo "| peak RSS of the restic saves | $(kib2mib "$rrss") MiB | < 256 MiB | $(verdict "$rrss" "<" 262144) |"
+        echo "| \`restic check --read-data\` of the tool's repository | $RESTIC_CHECK | passed | – |"
     fi
     if [ "${#verified[@]}" -gt 0 ]; then
         echo

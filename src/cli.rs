@@ -86,7 +86,7 @@ pub enum Command {
     /// Back up volumes into compressed archives, streaming, with a manifest
     Save(SaveArgs),
     /// Restore an archive (file or `-` for stdin) into a volume, or the newest backup of a volume
-    /// found in a destination (`restore DEST VOLUME`)
+    /// found in a destination (`restore DEST VOLUME`) or a restic repository (`restic:REPO`)
     Restore(RestoreArgs),
     /// List volumes with driver, size, compose project and the containers using them
     Ls(LsArgs),
@@ -94,7 +94,8 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Write entries of an archive into a host directory (no engine involved)
     Extract(ExtractArgs),
-    /// Check an archive end to end; compare it with a volume, or test-restore it
+    /// Check an archive end to end; compare it with a volume, or test-restore it; or check a
+    /// restic repository
     Verify(VerifyArgs),
     /// The newest backup of every volume, its age, and whether it meets the RPO
     Status(StatusArgs),
@@ -102,7 +103,8 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Copy a volume into a new volume on the same engine, verified end to end
     Clone(CloneArgs),
-    /// List the backups in a destination (a directory or s3://bucket/prefix), newest first
+    /// List the backups in a destination (a directory, s3://bucket/prefix or restic:REPO), newest
+    /// first
     Backups(BackupsArgs),
     /// Delete old backups from a destination by restic-style retention rules, per volume
     Prune(PruneArgs),
@@ -157,13 +159,16 @@ pub struct SaveArgs {
     #[arg(short = 'f', long)]
     pub force: bool,
 
-    /// Destination: a directory or s3://bucket/prefix; repeatable (the volume is read once and
-    /// streamed to all of them) [names: <volume>_<YYYYmmdd_HHMMSS>.tar.zst]
+    /// Destination: a directory, s3://bucket/prefix or restic:REPO; repeatable (the volume is
+    /// read once and streamed to all of them) [names: <volume>_<YYYYmmdd_HHMMSS>.tar.zst]
     #[arg(long = "to", value_name = "DEST", conflicts_with = "output")]
     pub to: Vec<String>,
 
     #[command(flatten)]
     pub encrypt: EncryptArgs,
+
+    #[command(flatten)]
+    pub restic: ResticSaveArgs,
 
     #[command(flatten)]
     pub keep: KeepArgs,
@@ -173,6 +178,33 @@ pub struct SaveArgs {
 
     #[command(flatten)]
     pub notify: NotifyArgs,
+}
+
+/// The password of restic repositories (`restic:REPO`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "restic repositories")]
+pub struct ResticPasswordArgs {
+    /// Read the restic repository's password from FILE [else RESTIC_PASSWORD_FILE,
+    /// RESTIC_PASSWORD, or a prompt on the terminal]
+    #[arg(long, value_name = "FILE")]
+    pub restic_password_file: Option<PathBuf>,
+}
+
+/// Saving into restic repositories (`--to restic:REPO`).
+#[derive(Debug, Args, Default, Clone)]
+#[command(next_help_heading = "restic repositories")]
+pub struct ResticSaveArgs {
+    #[command(flatten)]
+    pub password: ResticPasswordArgs,
+
+    /// Create a missing restic repository (format 2, compressed)
+    #[arg(long)]
+    pub init: bool,
+
+    /// Read and chunk every file again instead of trusting the last snapshot's size and mtime
+    /// (tar carries no ctime)
+    #[arg(long)]
+    pub rehash: bool,
 }
 
 /// Encrypting a new archive with age (all of the archive, manifest included).
@@ -271,11 +303,19 @@ pub struct RestoreArgs {
     #[arg(long)]
     pub verify: bool,
 
+    /// With restic:REPO: this snapshot (an ID as `backups` shows it), or ID:/PATH to name the
+    /// directory in it that becomes the volume (a snapshot restic made of several paths)
+    #[arg(long, value_name = "ID[:/PATH]")]
+    pub snapshot: Option<String>,
+
     #[command(flatten)]
     pub filter: EntryFilterArgs,
 
     #[command(flatten)]
     pub decrypt: DecryptArgs,
+
+    #[command(flatten)]
+    pub restic: ResticPasswordArgs,
 
     #[command(flatten)]
     pub lock: LockArgs,
@@ -350,9 +390,22 @@ pub struct ExtractArgs {
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archive file, or `-` for stdin
-    #[arg(value_name = "ARCHIVE|-")]
+    /// Archive file, `-` for stdin, or restic:REPO (the repository is checked as `restic check`
+    /// does)
+    #[arg(value_name = "ARCHIVE|-|restic:REPO")]
     pub archive: String,
+
+    /// With restic:REPO: also read and check every pack file
+    #[arg(long)]
+    pub read_data: bool,
+
+    /// With restic:REPO: read and check only a part of the pack files, as restic's option:
+    /// `n/m` (the n-th of m parts), `x%` (a random sample) or a size such as `500M`
+    #[arg(long, value_name = "SUBSET", conflicts_with = "read_data")]
+    pub read_data_subset: Option<String>,
+
+    #[command(flatten)]
+    pub restic: ResticPasswordArgs,
 
     /// Compare the archive with this live volume, entry by entry
     #[arg(long, value_name = "VOLUME", conflicts_with = "restore_test")]
@@ -375,9 +428,12 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// Where backups are kept (directories, s3://bucket/prefix) [default: ./backups]
+    /// Where backups are kept (directories, s3://bucket/prefix, restic:REPO) [default: ./backups]
     #[arg(value_name = "DEST")]
     pub destinations: Vec<String>,
+
+    #[command(flatten)]
+    pub restic: ResticPasswordArgs,
 
     /// Recovery point objective: the newest backup must be younger than this (e.g. 24h, 7d)
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
@@ -537,7 +593,7 @@ pub struct KeepArgs {
 
 #[derive(Debug, Args)]
 pub struct BackupsArgs {
-    /// A directory or s3://bucket/prefix
+    /// A directory, s3://bucket/prefix or restic:REPO
     #[arg(value_name = "DEST")]
     pub destination: String,
 
@@ -548,11 +604,15 @@ pub struct BackupsArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub restic: ResticPasswordArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PruneArgs {
-    /// A directory or s3://bucket/prefix
+    /// A directory, s3://bucket/prefix or restic:REPO (its snapshots are forgotten, then the
+    /// data no snapshot needs is pruned)
     #[arg(value_name = "DEST")]
     pub destination: String,
 
@@ -566,6 +626,9 @@ pub struct PruneArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub restic: ResticPasswordArgs,
 
     #[command(flatten)]
     pub notify: NotifyArgs,
@@ -654,6 +717,9 @@ pub struct ScheduleAddArgs {
 
     #[command(flatten)]
     pub keep: KeepArgs,
+
+    #[command(flatten)]
+    pub restic: ResticPasswordArgs,
 
     #[command(flatten)]
     pub notify: NotifyArgs,

@@ -1,5 +1,6 @@
 //! `backups DEST [--volume V] [--format json]`: what a destination holds, newest first, with
-//! the engine each backup came from.
+//! the engine each backup came from; for `restic:REPO`, its snapshots by engine (restic's host)
+//! and volume.
 
 use anyhow::Result;
 use chrono::Local;
@@ -7,9 +8,63 @@ use chrono::Local;
 use crate::cli::{BackupsArgs, Format};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
+use crate::storage::restic::list::Snapshot;
+use crate::storage::restic::{self, ResticTarget};
 use crate::storage::{catalog, Location, Store};
 
+async fn snapshots(args: &BackupsArgs, target: ResticTarget) -> Result<()> {
+    let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
+    let mut found = tokio::task::spawn_blocking(move || {
+        let repo = restic::open(&target, &password)?;
+        restic::read::snapshots(&repo)
+    })
+    .await
+    .expect("listing the snapshots panicked")?;
+    if let Some(volume) = &args.volume {
+        found.retain(|s| s.volume.as_ref() == Some(volume));
+    }
+    match args.format {
+        Format::Json => output::data_json(&found)?,
+        Format::Table => output::data(&snapshot_table(&found))?,
+    }
+    Ok(())
+}
+
+/// One line per snapshot: engine (restic's host), volume (`-` for a snapshot restic or another
+/// tool made: its path is shown instead), when, size, and the ID to name it by.
+fn snapshot_table(found: &[Snapshot]) -> String {
+    let mut table = Table::new([
+        Column::left("ENGINE"),
+        Column::left("VOLUME"),
+        Column::left("CREATED").min(19),
+        Column::right("SIZE").min(9),
+        Column::left("ID"),
+        Column::left("PATHS"),
+    ]);
+    for s in found {
+        table.row([
+            s.host.clone(),
+            match (&s.volume, s.ours) {
+                (Some(v), true) => v.clone(),
+                _ => "-".into(),
+            },
+            s.created
+                .with_timezone(&Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string(),
+            s.size.map_or_else(|| "-".into(), output::bytes),
+            s.short_id().to_string(),
+            s.paths.join(","),
+        ]);
+    }
+    table.render()
+}
+
 pub async fn run(ctx: &Ctx, args: BackupsArgs) -> Result<()> {
+    if ResticTarget::is_restic(&args.destination) {
+        let target = ResticTarget::parse(&args.destination)?;
+        return snapshots(&args, target).await;
+    }
     let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;
     let mut found = catalog::list(&store).await?;
     if let Some(volume) = &args.volume {

@@ -364,6 +364,8 @@ async fn export_split(
             stores: &[],
             uploads: &uploads,
             force,
+            restic: &[],
+            rehash: false,
         };
         let label = label(manifest, i, &bv.volume);
         let one = save_one(ctx, engine, &volume, &label, to, options.clone());

@@ -7,6 +7,7 @@ use crate::cli::PruneArgs;
 use crate::error::{Kind, UserError};
 use crate::ops::prune;
 use crate::settings::{flags, Ctx};
+use crate::storage::restic::{self, ResticTarget};
 use crate::storage::{Location, Store};
 
 pub async fn run(ctx: &Ctx, args: PruneArgs) -> Result<()> {
@@ -18,7 +19,20 @@ pub async fn run(ctx: &Ctx, args: PruneArgs) -> Result<()> {
                 .into(),
         );
     }
-    let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;
     let volumes = args.volume.map(|v| vec![v]);
+    if ResticTarget::is_restic(&args.destination) {
+        let target = ResticTarget::parse(&args.destination)?;
+        let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
+        return prune::prune_restic(
+            &target,
+            password,
+            volumes.as_deref(),
+            &policy,
+            args.dry_run,
+            ctx.out,
+        )
+        .await;
+    }
+    let store = Store::open(&Location::parse(&args.destination)?, false, &ctx.s3)?;
     prune::prune(&store, volumes.as_deref(), &policy, args.dry_run, ctx.out).await
 }

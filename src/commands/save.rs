@@ -6,14 +6,14 @@ use std::sync::Arc;
 use anyhow::Result;
 use chrono::Utc;
 
-use crate::cli::SaveArgs;
+use crate::cli::{ResticSaveArgs, SaveArgs};
 use crate::docker::lock::Held;
 use crate::docker::quiesce::Quiesce;
 use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::ops::output_plan::{self, ArchiveFlags};
 use crate::ops::prune;
-use crate::ops::save::{self, SaveTo};
+use crate::ops::save::{self, ResticDest, SaveTo};
 use crate::ops::transfer::ArchiveOptions;
 use crate::settings::{flags, Ctx};
 use crate::storage::catalog;
@@ -56,7 +56,15 @@ async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> 
             "--keep-* prunes the --to destinations: give one".into(),
         ));
     }
-    let stores = crate::storage::open_all(&args.to, true, &ctx.s3)?;
+    let (restic_targets, others) = crate::storage::split_restic(&args.to)?;
+    if (args.restic.init || args.restic.rehash) && restic_targets.is_empty() {
+        return Err(usage(
+            "--init and --rehash are about restic repositories: give --to restic:REPO".into(),
+        ));
+    }
+    let stores = crate::storage::open_all(&others, true, &ctx.s3)?;
+    // restic repositories are opened (or created, with --init) before the engine is touched.
+    let restic = open_restic(&restic_targets, &args.restic).await?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
     let encrypt = crate::settings::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
     let uploads = Uploads::new(ctx.out);
@@ -95,6 +103,8 @@ async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> 
                 stores: &stores,
                 uploads: &uploads,
                 force: args.force,
+                restic: &restic,
+                rehash: args.restic.rehash,
             };
             let label = match count {
                 1 => volume.name.clone(),
@@ -118,4 +128,32 @@ async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> 
         prune::after_save(&stores, &names, &policy, ctx.out).await?;
     }
     Ok(())
+}
+
+/// Opens every restic repository of `--to` with the one password (asked once), creating a
+/// missing one only with `--init`.
+async fn open_restic(
+    targets: &[crate::storage::restic::ResticTarget],
+    args: &ResticSaveArgs,
+) -> Result<Vec<ResticDest>> {
+    use crate::storage::restic;
+    if targets.is_empty() {
+        return Ok(Vec::new());
+    }
+    for target in targets {
+        target.check_supported()?;
+    }
+    let password = restic::password(args.password.restic_password_file.as_deref(), args.init)?;
+    let mut dests = Vec::new();
+    for target in targets {
+        let (t, p, init) = (target.clone(), password.clone(), args.init);
+        let repo = tokio::task::spawn_blocking(move || restic::open_or_init(&t, &p, init))
+            .await
+            .expect("opening a restic repository panicked")?;
+        dests.push(ResticDest {
+            target: target.clone(),
+            repo,
+        });
+    }
+    Ok(dests)
 }

@@ -13,6 +13,7 @@ use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::schedule::{self, cron::Cron, Dirs, Job, LastRun, Scheduler};
 use crate::settings::{flags, Ctx};
+use crate::storage::restic::ResticTarget;
 use crate::storage::{Location, S3Options};
 
 pub async fn run(ctx: &Ctx, command: ScheduleCommand) -> Result<()> {
@@ -41,6 +42,14 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         destinations.push(match Location::parse(dest)? {
             Location::Local(dir) => std::path::absolute(&dir)?.to_string_lossy().into_owned(),
             Location::S3 { .. } => dest.clone(),
+            Location::Restic(t) => match &t.kind {
+                crate::storage::restic::Backend::Local(dir) => format!(
+                    "{}{}",
+                    crate::storage::restic::PREFIX,
+                    std::path::absolute(dir)?.to_string_lossy()
+                ),
+                crate::storage::restic::Backend::Remote(_) => dest.clone(),
+            },
         });
     }
     let scheduler = schedule::choose(args.using.map(Into::into))?;
@@ -58,6 +67,15 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
         ]);
     }
     saved.extend(policy.to_args());
+    // A restic repository's password reaches the runs as a file, never as a value.
+    let password_file = if destinations.iter().any(|d| ResticTarget::is_restic(d)) {
+        Some(restic_password_file(&args.restic)?)
+    } else {
+        None
+    };
+    if let Some(file) = &password_file {
+        saved.extend(["--restic-password-file".to_string(), file.clone()]);
+    }
     // Credentials in a URL would sit in the schedule's file and every log line of its runs.
     let mut stripped = Vec::new();
     for arg in saved.iter_mut().chain(destinations.iter_mut()) {
@@ -90,6 +108,9 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
             status.extend(s3_args(&ctx.s3));
             status.push("status".into());
             status.extend(destinations.iter().cloned());
+            if let Some(file) = &password_file {
+                status.extend(["--restic-password-file".to_string(), file.clone()]);
+            }
             for v in &args.volumes {
                 status.extend(["--volume".to_string(), v.clone()]);
             }
@@ -202,6 +223,34 @@ fn s3_args(given: &S3Options) -> Vec<String> {
         .or_else(|| env("AWS_DEFAULT_REGION"));
     opts.profile = opts.profile.or_else(|| env("AWS_PROFILE"));
     crate::settings::storage::to_args(&opts)
+}
+
+/// The file scheduled runs read the restic password from: `--restic-password-file`, else
+/// `RESTIC_PASSWORD_FILE` (made absolute). A password given only as `RESTIC_PASSWORD` cannot be
+/// saved with a schedule.
+fn restic_password_file(given: &crate::cli::ResticPasswordArgs) -> Result<String> {
+    let file = given
+        .restic_password_file
+        .clone()
+        .or_else(|| std::env::var_os("RESTIC_PASSWORD_FILE").map(Into::into));
+    match file {
+        Some(f) => {
+            if !f.is_file() {
+                return Err(UserError::new(
+                    Kind::Usage,
+                    format!("restic password file {}: not a file", f.display()),
+                )
+                .into());
+            }
+            Ok(std::path::absolute(&f)?.to_string_lossy().into_owned())
+        }
+        None => Err(UserError::new(
+            Kind::Usage,
+            "a scheduled save to a restic repository needs its password in a file",
+        )
+        .hint("give --restic-password-file FILE (or set RESTIC_PASSWORD_FILE); RESTIC_PASSWORD is not saved with a schedule")
+        .into()),
+    }
 }
 
 fn scheduler_name(s: Scheduler) -> &'static str {
@@ -392,6 +441,26 @@ async fn foreground(ctx: &Ctx, dirs: &Dirs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restic_password_reaches_runs_as_an_absolute_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("pw");
+        std::fs::write(&file, "secret\n").unwrap();
+        let given = crate::cli::ResticPasswordArgs {
+            restic_password_file: Some(file.clone()),
+        };
+        assert_eq!(
+            restic_password_file(&given).unwrap(),
+            file.to_string_lossy()
+        );
+        let missing = crate::cli::ResticPasswordArgs {
+            restic_password_file: Some(dir.path().join("none")),
+        };
+        let err = restic_password_file(&missing).unwrap_err().to_string();
+        assert!(err.contains("not a file"), "{err}");
+        assert!(!err.contains("secret"));
+    }
 
     #[test]
     fn table_is_pinned() {

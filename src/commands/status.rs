@@ -6,6 +6,8 @@
 //! Rows are (engine, volume): the engine's own volumes, and every engine's backups found in the
 //! destinations. Archives of an unknown engine (older versions' names) count for the volume of
 //! the engine status talks to, else stand as their own rows.
+//! A `restic:REPO` destination counts the tool's snapshots there, by engine (restic's host) and
+//! volume.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,6 +21,7 @@ use crate::docker::volumes;
 use crate::error::{Kind, UserError};
 use crate::output::{self, Column, Table};
 use crate::settings::Ctx;
+use crate::storage::restic::{self, ResticTarget};
 use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::save_times;
 use crate::storage::{catalog, Location, Store};
@@ -62,6 +65,31 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     // The newest backup of each (volume, engine).
     let mut newest: BTreeMap<(String, String), Backup> = BTreeMap::new();
     for dest in &destinations {
+        if ResticTarget::is_restic(dest) {
+            let target = ResticTarget::parse(dest)?;
+            let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
+            let all = tokio::task::spawn_blocking(move || {
+                let repo = restic::open(&target, &password)?;
+                restic::read::snapshots(&repo)
+            })
+            .await
+            .expect("listing the snapshots panicked")?;
+            // restic's host is the engine's label: rows are (volume, engine) as for archives.
+            for s in all.into_iter().filter(|s| s.ours) {
+                let backup = Backup {
+                    path: format!("{dest} snapshot {}", s.short_id()),
+                    name: String::new(),
+                    created: s.created,
+                    size: s.size.unwrap_or(0),
+                };
+                let key = (s.volume.clone().unwrap_or_default(), s.host.clone());
+                let slot = newest.entry(key).or_insert_with(|| backup.clone());
+                if backup.created > slot.created {
+                    *slot = backup;
+                }
+            }
+            continue;
+        }
         let store = Store::open(&Location::parse(dest)?, false, &ctx.s3)?;
         for b in catalog::list(&store).await? {
             let key = (b.volume.clone(), b.engine_label().to_string());

@@ -1,6 +1,8 @@
 //! `verify ARCHIVE [--against VOLUME | --restore-test]`: read the whole archive (decompression,
 //! every tar entry, the manifest's counts and checksum) and give a verdict; optionally compare it
 //! entry by entry with a live volume, or restore it into a scratch volume and compare that.
+//! `verify restic:REPO` checks a restic repository as `restic check` does, reading all or a
+//! sample of its pack files with `--read-data` / `--read-data-subset`.
 
 use std::sync::Arc;
 
@@ -18,6 +20,7 @@ use crate::ops::transfer;
 use crate::output;
 use crate::pipe::DynRead;
 use crate::settings::{flags, Ctx};
+use crate::storage::restic::{self, maintain, ResticTarget};
 use crate::storage::restore_times::{self, RestoreTime};
 use crate::storage::{open_input, S3Options};
 
@@ -32,6 +35,17 @@ struct Read {
 }
 
 pub async fn run(ctx: &Ctx, args: VerifyArgs) -> Result<()> {
+    if ResticTarget::is_restic(&args.archive) {
+        let target = ResticTarget::parse(&args.archive)?;
+        return verify_restic(&args, target).await;
+    }
+    if args.read_data || args.read_data_subset.is_some() {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--read-data and --read-data-subset are for restic:REPO; an archive is always read whole",
+        )
+        .into());
+    }
     if args.restore_test && args.archive == "-" {
         return Err(UserError::new(
             Kind::Usage,
@@ -269,4 +283,82 @@ async fn restore_test(
         mark.keep();
     }
     result
+}
+
+/// `verify restic:REPO [--read-data | --read-data-subset S]`.
+async fn verify_restic(args: &VerifyArgs, target: ResticTarget) -> Result<()> {
+    if args.against.is_some() || args.restore_test {
+        return Err(UserError::new(
+            Kind::Usage,
+            "--against and --restore-test are for archives; restore a snapshot with `restore restic:REPO VOLUME --snapshot ID`",
+        )
+        .into());
+    }
+    let read = match (&args.read_data_subset, args.read_data) {
+        (Some(s), _) => {
+            maintain::parse_subset(s).map_err(|why| {
+                UserError::new(Kind::Usage, format!("--read-data-subset {why}"))
+                    .hint("give n/m (e.g. 1/5), a percentage (10%) or a size (500M)")
+            })?;
+            maintain::ReadData::Subset(s.clone())
+        }
+        (None, true) => maintain::ReadData::Subset("all".into()),
+        (None, false) => maintain::ReadData::None,
+    };
+    let shown = target.to_string();
+    let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
+    let (checked, snapshots) = {
+        let read = read.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let repo = restic::open(&target, &password)?;
+            let snapshots = restic::read::snapshots(&repo)?.len();
+            Ok((maintain::check(&repo, &read)?, snapshots))
+        })
+        .await
+        .expect("checking the repository panicked")?
+    };
+    let data = match &read {
+        maintain::ReadData::None => "pack data not read (--read-data reads it)".to_string(),
+        maintain::ReadData::Subset(s) if s == "all" => "all pack data read".to_string(),
+        maintain::ReadData::Subset(s) => format!("pack data subset {s} read"),
+    };
+    match args.format {
+        Format::Json => output::data_json(&json!({
+            "repository": shown,
+            "verified": checked.errors.is_empty(),
+            "snapshots": snapshots,
+            "read_data": match &read {
+                maintain::ReadData::None => None,
+                maintain::ReadData::Subset(s) => Some(s.clone()),
+            },
+            "errors": checked.errors,
+            "warnings": checked.warnings,
+        }))?,
+        Format::Table => {
+            for w in &checked.warnings {
+                output::warn(w);
+            }
+            if checked.errors.is_empty() {
+                output::data_line(&format!(
+                    "ok: {shown}: {snapshots} snapshot(s), index, snapshots and trees checked, {data}"
+                ))?;
+            } else {
+                for e in &checked.errors {
+                    output::data_line(&format!("error: {e}"))?;
+                }
+            }
+        }
+    }
+    if checked.errors.is_empty() {
+        Ok(())
+    } else {
+        Err(UserError::new(
+            Kind::Damaged,
+            format!(
+                "{shown} is damaged: the check found {} error(s) (listed)",
+                checked.errors.len()
+            ),
+        )
+        .into())
+    }
 }

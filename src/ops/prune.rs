@@ -2,7 +2,8 @@
 //! on its own (two hosts saving a same-named volume into one bucket never prune each other's).
 //! Only archives this tool wrote are candidates, and the newest of a group always stays; a dry
 //! run shows what would go and which rules keep the rest. `after_save` runs the rules on every
-//! destination a save wrote to.
+//! destination a save wrote to. In a restic repository (`prune_restic`) the rules apply per
+//! volume and engine, then restic's forget and prune.
 
 use std::collections::BTreeMap;
 
@@ -11,6 +12,7 @@ use chrono::Local;
 
 use crate::output::{self, Printer};
 use crate::retention::{self, Policy};
+use crate::storage::restic::{self, maintain, Password, ResticTarget};
 use crate::storage::{catalog, storage_error, Store};
 
 /// After a successful save: the same rules on each destination written to, for the volumes
@@ -116,5 +118,87 @@ pub async fn prune(
         )));
     }
     out.info(&format!("pruned {}: {} removed", store.url, doomed.len()));
+    Ok(())
+}
+
+/// The same rules on a restic repository: the tool's snapshots of each volume of each engine
+/// (restic's host) on their own; snapshots restic or another tool made are left alone. The
+/// ones that go are forgotten, then the data no snapshot needs any more is pruned.
+pub async fn prune_restic(
+    target: &ResticTarget,
+    password: Password,
+    volumes: Option<&[String]>,
+    policy: &Policy,
+    dry_run: bool,
+    out: Printer,
+) -> Result<()> {
+    let shown = target.to_string();
+    let (repo, all) = {
+        let target = target.clone();
+        tokio::task::spawn_blocking(move || -> Result<_> {
+            let repo = restic::open(&target, &password)?;
+            let all = restic::read::snapshots(&repo)?;
+            Ok((repo, all))
+        })
+        .await
+        .expect("opening the repository panicked")?
+    };
+    let mut doomed = Vec::new();
+    for group in maintain::decide(&all, None, policy) {
+        if volumes.is_some_and(|vs| !vs.contains(&group.volume)) {
+            continue;
+        }
+        if !out.quiet() || dry_run {
+            output::message(&format!(
+                "{} of engine {} in {shown}:",
+                group.volume, group.host
+            ));
+        }
+        for (s, d) in &group.verdicts {
+            let when = s.created.with_timezone(&Local).format("%Y-%m-%d %H:%M:%S");
+            let id = s.short_id();
+            let line = if d.keep {
+                format!("  keep    {when}  {id}  ({})", d.reasons.join(", "))
+            } else if dry_run {
+                format!("  would remove  {when}  {id}")
+            } else {
+                format!("  remove  {when}  {id}")
+            };
+            if dry_run {
+                output::message(&line);
+            } else {
+                out.info(&line);
+            }
+            if !d.keep {
+                doomed.push(s.id.clone());
+            }
+        }
+    }
+    let foreign = all.iter().filter(|s| !s.ours).count();
+    if foreign > 0 {
+        out.info(&format!(
+            "{foreign} snapshot(s) in {shown} not made by this tool: left alone"
+        ));
+    }
+    if dry_run {
+        out.info(&format!(
+            "dry run: {} snapshot(s) would be forgotten in {shown}",
+            doomed.len()
+        ));
+        return Ok(());
+    }
+    let n = doomed.len();
+    let pruned = tokio::task::spawn_blocking(move || maintain::forget_and_prune(&repo, &doomed))
+        .await
+        .expect("pruning panicked")
+        .map_err(|e| e.context(format!("pruning {shown} failed")))?;
+    out.info(&format!(
+        "pruned {shown}: {n} snapshot(s) forgotten; {} pack file(s) marked for deletion, {} repacked; \
+         {} marked by an earlier prune removed ({})",
+        pruned.packs_marked,
+        pruned.packs_repacked,
+        pruned.packs_removed,
+        output::bytes(pruned.bytes_removed)
+    ));
     Ok(())
 }

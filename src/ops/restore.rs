@@ -69,6 +69,24 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
+/// What a restore reads from, opened and checked before the engine is touched.
+pub struct Source {
+    pub reader: TarReader<DynRead>,
+    pub counters: Arc<Counters>,
+    /// The volume to restore into.
+    pub target: String,
+    /// What a missing target is created like.
+    pub new: NewVolume,
+    /// Bytes to read, when known (a file's size).
+    pub input_len: Option<u64>,
+    /// How the source is named in messages.
+    pub what: String,
+    /// A restic snapshot being read out on its own thread.
+    pub export: Option<crate::storage::restic::read::Running>,
+    /// The engine, when finding the source needed it already.
+    pub engine: Option<Engine>,
+}
+
 /// How a restore treats its target and the archive's entries.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RestoreOptions {

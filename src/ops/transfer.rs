@@ -19,7 +19,7 @@ use crate::docker::Helper;
 use crate::error::{Kind, UserError};
 use crate::pipe::{self, ChannelReader, ChannelWriter, DynRead};
 
-/// How `save_volume` writes an archive.
+/// How `save_volume_fanout` writes an archive.
 #[derive(Clone)]
 pub struct ArchiveOptions {
     pub encode: EncodeOptions,
@@ -27,36 +27,82 @@ pub struct ArchiveOptions {
     pub encrypt: Option<Arc<EncryptTo>>,
 }
 
-/// Streams the volume behind `helper` into `sink` as an archive. On error or cancellation the
-/// sink is dropped (a file sink deletes its temporary file, an upload is aborted). Any writer will
-/// do: a compose bundle passes the writer of its parts.
-pub async fn save_volume<W: Write + Send + 'static>(
+/// A blocking consumer of a volume's raw tar stream (a restic snapshot being written).
+pub type RawConsumer<T> = Box<dyn FnOnce(DynRead) -> Result<T> + Send>;
+
+/// Streams the volume behind `helper` once, to an archive in `sink` (when given) and to each
+/// of `raw`, every one on its own blocking thread behind its own bounded pipe: the slowest sets
+/// the pace, memory stays constant. A consumer that stops ends the others' input early (which
+/// each reports as a cut stream: an archive is not committed, a snapshot not kept).
+pub async fn save_volume_fanout<W: Write + Send + 'static, T: Send + 'static>(
     docker: &Docker,
     helper: &Helper,
-    sink: W,
-    opts: ArchiveOptions,
-    head: ManifestHead,
+    sink: Option<(W, ArchiveOptions, ManifestHead)>,
+    raw: Vec<RawConsumer<T>>,
     counters: Arc<Counters>,
     cancel: &CancellationToken,
-) -> Result<(W, ManifestTrailer)> {
-    let (tx, rx) = pipe::channel();
-    let writer = tokio::task::spawn_blocking(move || {
-        let reader = ChannelReader::new(rx);
-        let encrypt = opts.encrypt.as_deref();
-        archive::write_archive(reader, sink, opts.encode, encrypt, &head, counters)
+) -> Result<(Option<(W, ManifestTrailer)>, Vec<T>)> {
+    let mut txs = Vec::new();
+    let writer = sink.map(|(sink, opts, head)| {
+        let (tx, rx) = pipe::channel();
+        txs.push(tx);
+        let counters = Arc::clone(&counters);
+        tokio::task::spawn_blocking(move || {
+            let reader = ChannelReader::new(rx);
+            let encrypt = opts.encrypt.as_deref();
+            archive::write_archive(reader, sink, opts.encode, encrypt, &head, counters)
+        })
     });
-    let download = stream::download(docker, &helper.id, tx);
+    let mut consumers = Vec::new();
+    for consume in raw {
+        let (tx, rx) = pipe::channel();
+        txs.push(tx);
+        consumers.push(tokio::task::spawn_blocking(move || {
+            consume(Box::new(ChannelReader::new(rx)))
+        }));
+    }
+    let (tx, mut rx) = pipe::channel();
+    let forward = async move {
+        while let Some(chunk) = rx.recv().await {
+            for t in &txs {
+                let copy = match &chunk {
+                    Ok(b) => Ok(b.clone()),
+                    Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+                };
+                if t.send(copy).await.is_err() {
+                    // That consumer stopped (and says why); the others see their input end.
+                    return;
+                }
+            }
+        }
+    };
+    let download = async {
+        let (downloaded, ()) = tokio::join!(stream::download(docker, &helper.id, tx), forward);
+        downloaded
+    };
     let downloaded = tokio::select! {
         r = download => r,
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
     };
-    // The download is over (or dropped): the writer sees the end of its input and stops.
-    let written = writer.await.expect("the archive writer panicked");
-    match (downloaded, written) {
-        (Err(e), _) => Err(e),
-        (Ok(()), Err(e)) => Err(e.into()),
-        (Ok(()), Ok(done)) => Ok(done),
+    let written = match writer {
+        Some(w) => Some(w.await.expect("the archive writer panicked")),
+        None => None,
+    };
+    let mut results = Vec::new();
+    for c in consumers {
+        results.push(c.await.expect("a stream consumer panicked"));
     }
+    downloaded?;
+    let archive = match written {
+        Some(Err(e)) => return Err(e.into()),
+        Some(Ok(done)) => Some(done),
+        None => None,
+    };
+    let mut done = Vec::new();
+    for r in results {
+        done.push(r?);
+    }
+    Ok((archive, done))
 }
 
 /// How a restore confirms, once the engine has taken the upload, that the volume holds it.

@@ -5,6 +5,7 @@
 
 pub mod catalog;
 mod input;
+pub mod restic;
 pub mod restore_times;
 pub mod save_times;
 mod sink;
@@ -47,12 +48,20 @@ pub struct S3Options {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
     Local(PathBuf),
-    S3 { bucket: String, prefix: String },
+    S3 {
+        bucket: String,
+        prefix: String,
+    },
+    /// `restic:REPO`: a restic repository (snapshots, not archives; see `storage::restic`).
+    Restic(restic::ResticTarget),
 }
 
 impl Location {
     /// `s3://bucket/prefix`, `file:///dir`, or a local directory path.
     pub fn parse(s: &str) -> Result<Location, UserError> {
+        if restic::ResticTarget::is_restic(s) {
+            return Ok(Location::Restic(restic::ResticTarget::parse(s)?));
+        }
         if let Some(rest) = s.strip_prefix("s3://") {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
@@ -81,6 +90,9 @@ impl Location {
     /// existing local directory, or an `s3://` URL that is a bare bucket, ends in `/`, or whose
     /// last part is not an archive's name (`.tar`, `.tar.zst`, `.tar.gz`, `.tgz`, `+.age`).
     pub fn is_destination(s: &str) -> bool {
+        if restic::ResticTarget::is_restic(s) {
+            return true;
+        }
         if let Some(rest) = s.strip_prefix("s3://") {
             return match rest.split_once('/') {
                 None => true,
@@ -154,6 +166,13 @@ impl Store {
                 let op = s3_operator(bucket, prefix, s3).map_err(|e| storage_error(&url, e))?;
                 (op, url)
             }
+            Location::Restic(target) => {
+                return Err(UserError::new(
+                    Kind::Usage,
+                    format!("{target} is a restic repository: this command does not take one"),
+                )
+                .into())
+            }
         };
         Ok(Store {
             op,
@@ -179,12 +198,26 @@ impl Store {
 }
 
 /// Opens every destination of `--to` (local ones are created when `create`); argument mistakes
-/// fail here, before anything is read.
+/// fail here, before anything is read. restic repositories are not among them: see
+/// `split_restic`.
 pub fn open_all(destinations: &[String], create: bool, s3: &S3Options) -> Result<Vec<Store>> {
     destinations
         .iter()
         .map(|d| Store::open(&Location::parse(d)?, create, s3))
         .collect()
+}
+
+/// Splits `--to` destinations into restic repositories and the others (as given).
+pub fn split_restic(destinations: &[String]) -> Result<(Vec<restic::ResticTarget>, Vec<String>)> {
+    let mut restic = Vec::new();
+    let mut others = Vec::new();
+    for d in destinations {
+        match Location::parse(d)? {
+            Location::Restic(t) => restic.push(t),
+            _ => others.push(d.clone()),
+        }
+    }
+    Ok((restic, others))
 }
 
 fn absolute(dir: &Path) -> Result<String> {

@@ -119,6 +119,8 @@ impl Fanout {
                     }
                     remotes.push(start_upload(uploads, store.clone(), name.to_string()));
                 }
+                // `Store::open` refuses restic repositories: they are written by `restic::save`.
+                super::Location::Restic(_) => {}
             }
         }
         Ok(Fanout {

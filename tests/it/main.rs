@@ -23,6 +23,8 @@ mod podman;
 mod prune;
 mod recover;
 mod recovery;
+mod restic_read;
+mod restic_save;
 mod restore_check;
 mod roundtrip;
 mod s3;

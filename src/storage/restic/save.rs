@@ -1,0 +1,457 @@
+//! Writing one volume's tar stream into a repository as one snapshot: the parent (the newest
+//! snapshot of the same volume and engine), the archiver over `source::TarSource`, the checks
+//! rustic does not make (a source error or a cut stream deletes the snapshot), the hard-link
+//! fix-up, and the manifest in `description`.
+
+use std::collections::HashMap;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use anyhow::Result;
+use rustic_core::repofile::{Node, SnapshotFile, SnapshotId};
+use rustic_core::{
+    BackupOptions, IndexedFullStatus, LsOptions, ParentOptions, ReadSource, ReadSourceEntry,
+    ReadSourceOpen, Repository, RusticResult, StringList,
+};
+
+use super::source::{TarSource, Tracker};
+use super::{rustic_error, tagged, Repo, ResticTarget, SnapshotManifest};
+use crate::archive::Counters;
+use crate::error::UserError;
+use crate::pipe::DynRead;
+
+/// What a snapshot records about the volume and where it came from.
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The volume's name is `manifest.volume.name`; counts are filled in at the end.
+    pub manifest: SnapshotManifest,
+    /// `hostname(engine)`, `tags(volume, engine)`.
+    pub hostname: String,
+    pub tags: Vec<String>,
+    /// No parent: every file is read and chunked again.
+    pub rehash: bool,
+}
+
+/// What a save wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub id: String,
+    pub parent: Option<String>,
+    pub entries: u64,
+    pub content_bytes: u64,
+    /// Bytes added to the repository (packed, after compression and deduplication).
+    pub added_bytes: u64,
+    pub files_new: u64,
+    pub files_changed: u64,
+    pub files_unmodified: u64,
+    /// Files that went through a temp file (over the memory budget).
+    pub spilled: u64,
+}
+
+/// Writes the tar `stream` of one volume into `repo` as one snapshot; blocking. On any error
+/// (the stream's, rustic's, `cancel`) no snapshot is left behind.
+pub fn save_stream(
+    repo: &Repo,
+    target: &ResticTarget,
+    spec: &Spec,
+    stream: DynRead,
+    counters: Arc<Counters>,
+    cancel: Arc<AtomicBool>,
+) -> Result<Written> {
+    let volume = spec.manifest.volume.name.clone();
+    let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(target, what, e);
+    let parent = if spec.rehash {
+        None
+    } else {
+        newest_of(repo, &spec.tags).map_err(|e| fail("cannot list the snapshots", &e))?
+    };
+    let indexed = repo.indexed_ids()?;
+    let tracker = Arc::new(Tracker::default());
+    let watch = watch_cancel(&cancel, &tracker);
+    let root = super::snapshot_path(&volume);
+    let source = TarSource::new(stream, root.clone(), Arc::clone(&tracker), counters);
+    let snap = template(spec, &spec.manifest);
+    let opts = backup_options(parent.as_ref().map(|p| p.id));
+    let result = indexed.archive(&opts, &source, snap, std::slice::from_ref(&root));
+    drop(watch);
+    let first = result.map_err(|e| fail("cannot write the snapshot", &e));
+    // rustic only logs a source's errors: a snapshot of a cut stream must not stay.
+    let problem = tracker.error().or_else(|| {
+        (!tracker.complete.load(Ordering::Relaxed))
+            .then(|| "the volume's stream ended early".to_string())
+    });
+    let first = match (first, problem) {
+        (Ok(snap), None) => snap,
+        (Ok(snap), Some(problem)) => {
+            delete(repo, &snap);
+            return Err(stream_error(&volume, &problem, &cancel));
+        }
+        (Err(e), problem) => {
+            return Err(match problem {
+                Some(p) => stream_error(&volume, &p, &cancel),
+                None => e,
+            })
+        }
+    };
+    let mut manifest = spec.manifest.clone();
+    manifest.entries = tracker.entries.load(Ordering::Relaxed);
+    manifest.content_bytes = tracker.content_bytes.load(Ordering::Relaxed);
+    let links = std::mem::take(&mut *tracker.hard_links.lock().unwrap_or_else(|p| p.into_inner()));
+    // The final snapshot: the one written, with the counts in its manifest; with hard links,
+    // one more pass (over the first snapshot's tree, as its parent) that links them.
+    let last = if links.is_empty() {
+        let mut snap = first.clone();
+        snap.description = Some(serde_json::to_string(&manifest)?);
+        snap.parent = parent.as_ref().map(|p| p.id);
+        let old = snap.id;
+        // The first is deleted before its copy is written: a run killed in between leaves no
+        // snapshot rather than two.
+        repo.delete_snapshots(&[old])
+            .map_err(|e| fail("cannot replace the snapshot", &e))?;
+        save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?
+    } else {
+        let linked = link_pass(repo, target, spec, &manifest, &first, &links, &cancel);
+        delete(repo, &first);
+        let mut snap = linked?;
+        if snap.parent != parent.as_ref().map(|p| p.id) {
+            // Its parent was the first pass's snapshot, just deleted.
+            let old = snap.id;
+            snap.parent = parent.as_ref().map(|p| p.id);
+            snap.parents = parent.iter().map(|p| p.id).collect();
+            repo.delete_snapshots(&[old])
+                .map_err(|e| fail("cannot replace the snapshot", &e))?;
+            save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?
+        } else {
+            snap
+        }
+    };
+    let summary = first.summary.clone().unwrap_or_default();
+    Ok(Written {
+        id: last.id.to_string(),
+        parent: parent.map(|p| p.id.to_string()),
+        entries: manifest.entries,
+        content_bytes: manifest.content_bytes,
+        added_bytes: summary.data_added_packed,
+        files_new: summary.files_new,
+        files_changed: summary.files_changed,
+        files_unmodified: summary.files_unmodified,
+        spilled: tracker.spilled.load(Ordering::Relaxed),
+    })
+}
+
+/// The newest of the tool's snapshots carrying all of `tags` (same volume, same engine).
+pub fn newest_of(repo: &Repo, tags: &[String]) -> RusticResult<Option<SnapshotFile>> {
+    let want = super::parse_tags(tags);
+    let snaps = repo.get_all_snapshots()?;
+    Ok(snaps
+        .into_iter()
+        .filter(|s| want.is_some() && tagged(s) == want)
+        .max_by(|a, b| a.time.cmp(&b.time)))
+}
+
+fn template(spec: &Spec, manifest: &SnapshotManifest) -> SnapshotFile {
+    let mut tags = StringList::default();
+    for t in &spec.tags {
+        tags.add(t.clone());
+    }
+    SnapshotFile {
+        hostname: spec.hostname.clone(),
+        tags,
+        program_version: super::program_version(),
+        description: serde_json::to_string(manifest).ok(),
+        username: std::env::var("USER").unwrap_or_default(),
+        // SAFETY: getuid and getgid cannot fail and touch no memory.
+        uid: unsafe { libc::getuid() },
+        gid: unsafe { libc::getgid() },
+        ..SnapshotFile::default()
+    }
+}
+
+fn backup_options(parent: Option<SnapshotId>) -> BackupOptions {
+    // tar carries no ctime and no inode: size and mtime decide whether a file changed.
+    let parent_opts = ParentOptions::default()
+        .ignore_ctime(true)
+        .ignore_inode(true);
+    let parent_opts = match parent {
+        Some(id) => parent_opts.parents(vec![id.to_string()]),
+        // Without a parent of its own, never rustic's guess (any snapshot with this host/path).
+        None => parent_opts.force(true),
+    };
+    BackupOptions::default()
+        .no_scan(true)
+        .parent_opts(parent_opts)
+}
+
+fn save_one(repo: &Repo, snap: SnapshotFile) -> RusticResult<SnapshotFile> {
+    repo.save_snapshots(vec![snap.clone()])?;
+    // save_snapshots does not say the new id: find it by its tree and time.
+    let found = repo
+        .get_all_snapshots()?
+        .into_iter()
+        .find(|s| s.tree == snap.tree && s.time == snap.time && s.description == snap.description);
+    Ok(found.unwrap_or(snap))
+}
+
+fn delete(repo: &Repo, snap: &SnapshotFile) {
+    if !snap.id.is_null() {
+        if let Err(e) = repo.delete_snapshots(&[snap.id]) {
+            crate::output::warn(&format!(
+                "snapshot {} of a failed save could not be deleted: {}",
+                snap.id,
+                e.display_log()
+            ));
+        }
+    }
+}
+
+fn stream_error(volume: &str, problem: &str, cancel: &AtomicBool) -> anyhow::Error {
+    if cancel.load(Ordering::Relaxed) {
+        return UserError::interrupted().into();
+    }
+    anyhow::anyhow!("reading volume `{volume}`: {problem}")
+}
+
+/// Tells the source to stop when `cancel` is set (checked between entries).
+fn watch_cancel(cancel: &Arc<AtomicBool>, tracker: &Arc<Tracker>) -> CancelWatch {
+    let (stop_tx, stop_rx) = mpsc::channel::<()>();
+    let (cancel, tracker) = (Arc::clone(cancel), Arc::clone(tracker));
+    std::thread::spawn(move || loop {
+        if cancel.load(Ordering::Relaxed) {
+            tracker.cancelled.store(true, Ordering::Relaxed);
+            tracker.fail("interrupted");
+            return;
+        }
+        match stop_rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            _ => return,
+        }
+    });
+    CancelWatch(stop_tx)
+}
+
+struct CancelWatch(#[allow(dead_code)] mpsc::Sender<()>);
+
+// ---- Hard links: tar says "link to X" after X went by; restic wants both nodes to carry the
+// same inode and a link count. A second pass over the first snapshot's tree (its parent, so
+// nothing is chunked again) sets them and gives each link its target's content.
+
+type Full = Repository<IndexedFullStatus>;
+
+fn link_pass(
+    repo: &Repo,
+    target: &ResticTarget,
+    spec: &Spec,
+    manifest: &SnapshotManifest,
+    first: &SnapshotFile,
+    links: &[(PathBuf, PathBuf)],
+    cancel: &Arc<AtomicBool>,
+) -> Result<SnapshotFile> {
+    let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(target, what, e);
+    let full: Arc<Full> = Arc::new(repo.indexed()?);
+    // Group every link with its target: one inode number per group, its size as link count.
+    let mut groups: HashMap<PathBuf, (u64, u64)> = Default::default();
+    let mut link_of: HashMap<PathBuf, PathBuf> = Default::default();
+    let mut next = 1u64;
+    for (link, to) in links {
+        let to = link_of.get(to).cloned().unwrap_or_else(|| to.clone());
+        let group = groups.entry(to.clone()).or_insert_with(|| {
+            next += 1;
+            (next - 1, 1)
+        });
+        group.1 += 1;
+        let g = *group;
+        groups.insert(link.clone(), g);
+        link_of.insert(link.clone(), to);
+    }
+    let counts: HashMap<u64, u64> = groups
+        .iter()
+        .filter(|(p, _)| !link_of.contains_key(*p))
+        .map(|(_, (ino, n))| (*ino, *n))
+        .collect();
+    let root = full
+        .node_from_snapshot_and_path(first, "")
+        .map_err(|e| fail("cannot read the snapshot back", &e))?;
+    // Target nodes, for the links' content (found in the same ls; targets come first).
+    let tracker = Arc::new(Tracker::default());
+    let source = TreeSource {
+        full: Arc::clone(&full),
+        root,
+        inodes: groups
+            .into_iter()
+            .map(|(p, (ino, _))| (p, (ino, counts.get(&ino).copied().unwrap_or(2))))
+            .collect(),
+        link_of,
+        tracker: Arc::clone(&tracker),
+    };
+    let watch = watch_cancel(cancel, &tracker);
+    let indexed = repo.indexed_ids()?;
+    let mut snap = template(spec, manifest);
+    snap.time = first.time.clone();
+    let opts = backup_options(Some(first.id));
+    let path = super::snapshot_path(&manifest.volume.name);
+    let result = indexed.archive(&opts, &source, snap, std::slice::from_ref(&path));
+    drop(watch);
+    let snap = result.map_err(|e| fail("cannot write the snapshot", &e))?;
+    if let Some(problem) = tracker.error() {
+        delete(repo, &snap);
+        return Err(stream_error(&manifest.volume.name, &problem, cancel));
+    }
+    Ok(snap)
+}
+
+/// The first pass's tree, with the hard links' nodes set.
+struct TreeSource {
+    full: Arc<Full>,
+    root: Node,
+    /// Snapshot path -> (inode, link count) for every member of a hard-link group.
+    inodes: HashMap<PathBuf, (u64, u64)>,
+    /// Link -> its target.
+    link_of: HashMap<PathBuf, PathBuf>,
+    tracker: Arc<Tracker>,
+}
+
+impl ReadSource for TreeSource {
+    type Open = FromRepo;
+    type Iter = mpsc::IntoIter<RusticResult<ReadSourceEntry<FromRepo>>>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        Ok(None)
+    }
+
+    fn entries(&self) -> Self::Iter {
+        // The tree is listed on a thread of its own into a short queue: constant memory
+        // whatever the volume's size.
+        let (tx, rx) = mpsc::sync_channel(256);
+        let (full, root, tracker) = (
+            Arc::clone(&self.full),
+            self.root.clone(),
+            Arc::clone(&self.tracker),
+        );
+        let (inodes, link_of) = (self.inodes.clone(), self.link_of.clone());
+        std::thread::spawn(move || list_linked(full, root, inodes, link_of, tracker, tx));
+        rx.into_iter()
+    }
+}
+
+/// Sends every node of the first pass's tree to `tx`, hard-link groups given one inode and
+/// their link count, and each link its target's content.
+fn list_linked(
+    full: Arc<Full>,
+    root: Node,
+    inodes: HashMap<PathBuf, (u64, u64)>,
+    link_of: HashMap<PathBuf, PathBuf>,
+    tracker: Arc<Tracker>,
+    tx: mpsc::SyncSender<RusticResult<ReadSourceEntry<FromRepo>>>,
+) {
+    // Hard-link targets only (a few), for their links' content.
+    let mut targets: HashMap<PathBuf, Node> = HashMap::new();
+    let listing = match full.ls(&root, &LsOptions::default().recursive(true)) {
+        Ok(l) => l,
+        Err(e) => return tracker.fail(e.display_log()),
+    };
+    for item in listing {
+        let (path, mut node) = match item {
+            Ok(x) => x,
+            Err(e) => return tracker.fail(e.display_log()),
+        };
+        let path = PathBuf::from("/").join(path);
+        let mut open = None;
+        if let Some(&(ino, links)) = inodes.get(&path) {
+            node.meta.inode = ino;
+            node.meta.device_id = 1;
+            node.meta.links = links;
+            if let Some(to) = link_of.get(&path) {
+                match targets.get(to) {
+                    Some(t) => {
+                        node.meta.size = t.meta.size;
+                        node.meta.mtime = t.meta.mtime;
+                        node.content = t.content.clone();
+                        open = Some(FromRepo {
+                            full: Arc::clone(&full),
+                            node: t.clone(),
+                            tracker: Arc::clone(&tracker),
+                        });
+                    }
+                    None => {
+                        return tracker.fail(format!(
+                            "{}: a hard link to {}, which is not in the volume",
+                            String::from_utf8_lossy(path.as_os_str().as_bytes()),
+                            String::from_utf8_lossy(to.as_os_str().as_bytes())
+                        ))
+                    }
+                }
+            } else {
+                targets.insert(path.clone(), node.clone());
+            }
+        }
+        if open.is_none() && node.is_file() {
+            // Unchanged: the parent (the first pass) has it, so this is never opened.
+            open = Some(FromRepo {
+                full: Arc::clone(&full),
+                node: node.clone(),
+                tracker: Arc::clone(&tracker),
+            });
+        }
+        if tx.send(Ok(ReadSourceEntry { path, node, open })).is_err() {
+            return;
+        }
+    }
+}
+
+/// A file's content read back from the repository.
+struct FromRepo {
+    full: Arc<Full>,
+    node: Node,
+    tracker: Arc<Tracker>,
+}
+
+impl ReadSourceOpen for FromRepo {
+    type Reader = RepoReader;
+
+    fn open(self) -> RusticResult<RepoReader> {
+        let file = self.full.open_file(&self.node)?;
+        Ok(RepoReader {
+            full: self.full,
+            file,
+            offset: 0,
+            size: self.node.meta.size as usize,
+            tracker: self.tracker,
+        })
+    }
+}
+
+struct RepoReader {
+    full: Arc<Full>,
+    file: rustic_core::vfs::OpenFile,
+    offset: usize,
+    size: usize,
+    tracker: Arc<Tracker>,
+}
+
+impl Read for RepoReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let want = buf.len().min(self.size - self.offset).min(1 << 20);
+        if want == 0 {
+            return Ok(0);
+        }
+        let bytes = self
+            .full
+            .read_file_at(&self.file, self.offset, want)
+            .map_err(|e| {
+                self.tracker.fail(e.display_log());
+                io::Error::other(e.display_log())
+            })?;
+        let n = bytes.len().min(want);
+        if n == 0 {
+            self.tracker
+                .fail("a linked file is shorter in the repository");
+            return Ok(0);
+        }
+        buf[..n].copy_from_slice(&bytes[..n]);
+        self.offset += n;
+        Ok(n)
+    }
+}

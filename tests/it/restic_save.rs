@@ -1,0 +1,327 @@
+//! `save --to restic:REPO`: snapshots that restic itself reads back exactly, incremental saves,
+//! and failures that leave no snapshot behind (checked with the restic CLI).
+
+use std::path::Path;
+use std::process::Command;
+
+use docker_volume_backup::storage::restic;
+
+use crate::harness::*;
+
+const PASSWORD: &str = "correct horse battery staple";
+
+/// The restic CLI on `repo`, with the password in a file.
+fn restic(repo: &Path, pwfile: &Path, args: &[&str]) -> std::process::Output {
+    Command::new("restic")
+        .arg("-r")
+        .arg(repo)
+        .arg("--password-file")
+        .arg(pwfile)
+        .arg("--no-cache")
+        .args(args)
+        .output()
+        .expect("restic runs")
+}
+
+#[track_caller]
+fn restic_ok(repo: &Path, pwfile: &Path, args: &[&str]) -> String {
+    let o = restic(repo, pwfile, args);
+    assert!(
+        o.status.success(),
+        "restic {args:?} failed\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The snapshots in `repo` as restic lists them (JSON).
+fn snapshots(repo: &Path, pwfile: &Path) -> Vec<serde_json::Value> {
+    serde_json::from_str(&restic_ok(repo, pwfile, &["snapshots", "--json"])).unwrap()
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let m = e.metadata().unwrap();
+        total += if m.is_dir() {
+            dir_size(&e.path())
+        } else {
+            m.len()
+        };
+    }
+    total
+}
+
+fn locks_in(repo: &Path) -> usize {
+    std::fs::read_dir(repo.join("locks")).map_or(0, |d| d.count())
+}
+
+struct Repo {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    pwfile: std::path::PathBuf,
+}
+
+impl Repo {
+    fn new() -> Repo {
+        let dir = tempdir();
+        let path = dir.path().join("repo");
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
+        Repo {
+            _dir: dir,
+            path,
+            pwfile,
+        }
+    }
+
+    fn arg(&self) -> String {
+        format!("restic:{}", self.path.display())
+    }
+
+    fn save(&self, volume: &str, extra: &[&str]) -> Run {
+        tool()
+            .args(["save", volume, "--to", &self.arg()])
+            .args(extra)
+            .env("RESTIC_PASSWORD_FILE", &self.pwfile)
+            .run()
+    }
+}
+
+/// Restores the newest snapshot of `volume` with restic into a directory and describes it the
+/// way `Volume::snapshot` describes a volume (run as root in a container, so owners stay).
+fn restic_restore_snapshot(repo: &Repo, volume: &str) -> String {
+    let out = tempdir();
+    restic_ok(
+        &repo.path,
+        &repo.pwfile,
+        &[
+            "restore",
+            "latest",
+            "--tag",
+            &format!("volume={volume}"),
+            "--target",
+            out.path().to_str().unwrap(),
+        ],
+    );
+    let root = out.path().join(volume);
+    let script = r#"cd "$1" && find . | LC_ALL=C sort | while IFS= read -r f; do
+                 stat -c '%n|%F|%u:%g|%a|%Y|%s|%h' "$f"
+                 if [ -L "$f" ]; then echo "-> $(readlink "$f")";
+                 elif [ -f "$f" ]; then md5sum < "$f"; fi
+               done"#;
+    let o = Command::new("sh")
+        .args(["-euc", script, "sh", root.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The tool's manifest in snapshot `id`, read through the tool's own adapter.
+fn manifest_of(repo: &Repo, id: &str) -> restic::SnapshotManifest {
+    let target = restic::ResticTarget::parse(&repo.arg()).unwrap();
+    let pw = restic::password_from(Some(&repo.pwfile), |_| None, || Err("no".into())).unwrap();
+    let opened = restic::open(&target, &pw).unwrap();
+    let snap = opened
+        .get_all_snapshots()
+        .unwrap()
+        .into_iter()
+        .find(|s| id.starts_with(&s.id.to_string()))
+        .expect("the snapshot restic listed");
+    restic::SnapshotManifest::from_description(&snap).expect("a manifest in the description")
+}
+
+#[test]
+fn awkward_volume_round_trips_through_restic() {
+    let src = awkward_volume("rs-rt");
+    let before = src.snapshot();
+    let repo = Repo::new();
+    let r = repo.save(&src.name, &["--init"]);
+    let r = r.ok();
+    assert!(r.stderr.contains("as snapshot"), "{}", r.stderr);
+    assert!(!r.stderr.contains(PASSWORD));
+    // restic reads it: one snapshot, tagged, with the engine as host and the volume as path.
+    let snaps = snapshots(&repo.path, &repo.pwfile);
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let snap = &snaps[0];
+    assert_eq!(snap["paths"][0], format!("/{}", src.name));
+    let tags: Vec<&str> = snap["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(tags.contains(&"docker-volume-backup"), "{tags:?}");
+    assert!(
+        tags.contains(&format!("volume={}", src.name).as_str()),
+        "{tags:?}"
+    );
+    assert!(tags.iter().any(|t| t.starts_with("engine=")), "{tags:?}");
+    // The manifest is kept in the snapshot's `description` (restic's own `cat snapshot` prints
+    // only the fields it knows: read it the way the tool does).
+    let manifest = manifest_of(&repo, snap["id"].as_str().unwrap());
+    assert_eq!(manifest.volume.name, src.name);
+    assert_eq!(
+        manifest.engine_key,
+        tags.iter().find_map(|t| t.strip_prefix("engine=")).unwrap()
+    );
+    assert!(manifest.entries > 20, "{manifest:?}");
+    assert!(manifest.content_bytes > 300_000, "{manifest:?}");
+    // Entry by entry, the volume root's owner and mode included.
+    assert_eq!(restic_restore_snapshot(&repo, &src.name), before);
+    restic_ok(&repo.path, &repo.pwfile, &["check", "--read-data"]);
+    assert_eq!(locks_in(&repo.path), 0, "no lock left");
+    assert_eq!(src.helpers_left(), "");
+}
+
+#[test]
+fn second_save_adds_almost_nothing_and_keeps_a_parent() {
+    let src = Volume::new("rs-incr");
+    src.sh("for i in $(seq 1 40); do head -c 200000 /dev/urandom > /data/f$i; done; mkdir /data/d; echo x > /data/d/y");
+    let repo = Repo::new();
+    repo.save(&src.name, &["--init"]).ok();
+    let after_first = dir_size(&repo.path);
+    let r = repo.save(&src.name, &[]).ok();
+    assert!(r.stderr.contains("parent"), "{}", r.stderr);
+    let after_second = dir_size(&repo.path);
+    let added = after_second - after_first;
+    assert!(
+        added * 100 < after_first,
+        "the unchanged second save added {added} bytes to {after_first}"
+    );
+    // One file changed: about its size is added, and restic restores the new content.
+    src.sh("head -c 200000 /dev/urandom > /data/f7");
+    repo.save(&src.name, &[]).ok();
+    let added = dir_size(&repo.path) - after_second;
+    assert!(
+        added > 150_000 && added < 400_000,
+        "one changed file added {added}"
+    );
+    let snaps = snapshots(&repo.path, &repo.pwfile);
+    assert_eq!(snaps.len(), 3);
+    assert!(snaps[2]["parent"].is_string(), "{:?}", snaps[2]);
+    assert_eq!(restic_restore_snapshot(&repo, &src.name), src.snapshot());
+    // --rehash reads everything again and still adds nothing new.
+    let before = dir_size(&repo.path);
+    let r = repo.save(&src.name, &["--rehash"]).ok();
+    assert!(r.stderr.contains("no parent"), "{}", r.stderr);
+    assert!(dir_size(&repo.path) - before < 50_000);
+    restic_ok(&repo.path, &repo.pwfile, &["check", "--read-data"]);
+}
+
+#[test]
+fn the_same_read_feeds_a_directory_and_a_repository() {
+    let src = Volume::new("rs-fan");
+    src.sh("echo one > /data/a; mkdir /data/b; echo two > /data/b/c");
+    let repo = Repo::new();
+    let dir = tempdir();
+    repo.save(&src.name, &["--init", "--to", dir.path().to_str().unwrap()])
+        .ok();
+    assert!(only_archive(dir.path()).exists());
+    assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), 1);
+    assert_eq!(restic_restore_snapshot(&repo, &src.name), src.snapshot());
+}
+
+#[test]
+fn missing_repository_wrong_password_and_no_password_are_clear_errors() {
+    let src = Volume::new("rs-err");
+    src.sh("echo x > /data/x");
+    let repo = Repo::new();
+    // No repository and no --init: nothing is created.
+    repo.save(&src.name, &[])
+        .fails_with(4, "no restic repository");
+    assert!(!repo.path.exists());
+    repo.save(&src.name, &["--init"]).ok();
+    // --init on an existing repository just uses it.
+    repo.save(&src.name, &["--init"]).ok();
+    // A wrong password: a clear error, and the password shown nowhere.
+    let wrong = "not-the-password-4711";
+    let r = tool()
+        .args(["save", &src.name, "--to", &repo.arg()])
+        .env("RESTIC_PASSWORD", wrong)
+        .env_remove("RESTIC_PASSWORD_FILE")
+        .run();
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("password does not open"), "{r}");
+    assert!(
+        !r.stderr.contains(wrong) && !r.stdout_str().contains(wrong),
+        "{r}"
+    );
+    // No password anywhere and no terminal.
+    let r = tool()
+        .args(["save", &src.name, "--to", &repo.arg()])
+        .env_remove("RESTIC_PASSWORD")
+        .env_remove("RESTIC_PASSWORD_FILE")
+        .run();
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("RESTIC_PASSWORD_FILE"), "{r}");
+    // --restic-password-file wins over the environment.
+    tool()
+        .args([
+            "save",
+            &src.name,
+            "--to",
+            &repo.arg(),
+            "--restic-password-file",
+        ])
+        .arg(&repo.pwfile)
+        .env("RESTIC_PASSWORD", wrong)
+        .run()
+        .ok();
+    assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), 3);
+    // Backends this build does not carry are refused before the engine is asked anything.
+    run(&["save", &src.name, "--to", "restic:s3:localhost/bucket"]).fails_with(2, "not built");
+}
+
+#[test]
+fn interrupted_and_cut_saves_leave_no_snapshot() {
+    let src = Volume::new("rs-cut");
+    src.sh("for i in $(seq 1 60); do head -c 50000 /dev/urandom > /data/f$i; done");
+    let repo = Repo::new();
+    repo.save(&src.name, &["--init"]).ok();
+    let first = snapshots(&repo.path, &repo.pwfile).len();
+    // The stream ends after 10 entries (as if the engine's connection was cut).
+    let r = tool()
+        .args(["save", &src.name, "--to", &repo.arg(), "--rehash"])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .env("FAILPOINTS", "restic-stream-cut=10*off->return")
+        .run();
+    assert_ne!(r.code, 0, "{r}");
+    assert!(
+        r.stderr.contains("ended early") || r.stderr.contains("truncated"),
+        "{r}"
+    );
+    assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), first);
+    // Interrupted halfway (each entry slowed down): no snapshot, no lock.
+    let child = tool()
+        .args(["save", &src.name, "--to", &repo.arg(), "--rehash"])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .env("FAILPOINTS", "restic-entry=sleep(100)")
+        .stderr(std::process::Stdio::piped())
+        .start();
+    let started = std::time::Instant::now();
+    let r = interrupt_after(child, || started.elapsed().as_millis() > 1500);
+    assert_ne!(r.code, 0, "{r}");
+    assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), first);
+    assert_eq!(locks_in(&repo.path), 0);
+    assert_eq!(src.helpers_left(), "");
+    // Killed outright: the snapshot is written last, so there is none either.
+    let mut child = tool()
+        .args(["save", &src.name, "--to", &repo.arg(), "--rehash"])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .env("FAILPOINTS", "restic-entry=sleep(100)")
+        .start();
+    std::thread::sleep(std::time::Duration::from_millis(2000));
+    child.kill().unwrap();
+    child.finish();
+    assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), first);
+    assert_eq!(locks_in(&repo.path), 0);
+    restic_ok(&repo.path, &repo.pwfile, &["check"]);
+    // A killed run leaves its helper and lock to the next run; remove them here.
+    for id in src.helpers_left().split_whitespace() {
+        docker_run(&["rm", "-f", id]);
+    }
+    docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
+}
