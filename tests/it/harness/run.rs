@@ -158,6 +158,23 @@ impl RunExt for Command {
     #[track_caller]
     fn start(&mut self) -> Running {
         let command = command_line(self);
+        // A started process (a server, a service) may outlive a test process that is killed
+        // before its guards run; it must not keep the descriptors the test was started with (a
+        // `flock` around the test run would stay held by the orphan). CLOEXEC, not close: std's
+        // own exec-error pipe must stay open until the exec.
+        // SAFETY: close_range is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            self.pre_exec(|| {
+                libc::syscall(
+                    libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    libc::CLOSE_RANGE_CLOEXEC,
+                );
+                Ok(())
+            });
+        }
         let child = self
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {command}: {e}"));
