@@ -97,3 +97,15 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
         }
     )
 }
+
+/// Whether a container create failed because the name is taken: Docker answers 409, Podman 500
+/// with "that name is already in use".
+pub fn is_name_conflict(e: &bollard::errors::Error) -> bool {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => *status_code == 409 || (*status_code == 500 && message.contains("already in use")),
+        _ => false,
+    }
+}

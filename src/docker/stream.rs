@@ -1,5 +1,7 @@
 //! The engine's archive endpoints: a volume downloaded as a tar stream into the pipe
-//! (`crate::pipe`), and a tar stream uploaded from the pipe into a helper container.
+//! (`crate::pipe`), and a tar stream uploaded from the pipe into a helper container. Where the
+//! engines' endpoints differ, the helper says how ([`super::helper::Endpoints`]); what comes out
+//! of [`download`] is the same tar layout on every engine.
 
 use std::io;
 
@@ -10,21 +12,53 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
-use super::helper::MOUNT_DIR;
+use super::helper::Helper;
+use crate::archive::{self, RewriteOptions, TarReader};
+use crate::pipe::{self, ChannelReader, ChannelWriter};
 
 /// Size of the chunks handed from the engine's download to the archive code.
 const DOWNLOAD_BATCH: usize = 256 * 1024;
 
-/// Streams the volume of `helper` as a tar into `tx`, as the engine's GET archive endpoint
-/// produces it (`./`, `./a`, ...). Returns when the engine's stream ends or the reader hung up.
+/// Streams the volume of `helper` as a tar into `tx` in Docker's layout (`./`, `./a`, ...).
+/// Returns when the engine's stream ends or the reader hung up.
 pub async fn download(
     docker: &Docker,
-    helper_id: &str,
+    helper: &Helper,
     tx: mpsc::Sender<io::Result<Bytes>>,
 ) -> Result<()> {
-    let options = DownloadFromContainerOptions {
-        path: format!("/{MOUNT_DIR}/."),
-    };
+    let endpoints = helper.endpoints();
+    if !endpoints.renames_download() {
+        return download_raw(docker, &helper.id, endpoints.download_path(), tx).await;
+    }
+    // Podman's `/`, `/a`: renamed to `./`, `./a` on a blocking thread between two pipes (headers
+    // built anew as a restore's rewrite does, with `.` as the directory to name entries under).
+    let (raw_tx, raw_rx) = pipe::channel();
+    let renamer = tokio::task::spawn_blocking(move || {
+        let mut reader = TarReader::unchecksummed(ChannelReader::new(raw_rx), Default::default());
+        let writer = ChannelWriter::new(tx);
+        let (writer, _) =
+            archive::rewrite_for_upload(&mut reader, writer, ".", RewriteOptions::default())?;
+        writer.finish().map_err(archive::ArchiveError::Output)?;
+        Ok::<_, archive::ArchiveError>(())
+    });
+    let downloaded = download_raw(docker, &helper.id, endpoints.download_path(), raw_tx).await;
+    let renamed = renamer.await.expect("the renamer panicked");
+    downloaded?;
+    match renamed {
+        Ok(()) => Ok(()),
+        // The reader downstream hung up (and says why).
+        Err(archive::ArchiveError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context("reading the volume from the engine")),
+    }
+}
+
+async fn download_raw(
+    docker: &Docker,
+    helper_id: &str,
+    path: String,
+    tx: mpsc::Sender<io::Result<Bytes>>,
+) -> Result<()> {
+    let options = DownloadFromContainerOptions { path };
     let mut body = docker.download_from_container(helper_id, Some(options));
     // The engine's body arrives in small frames; gathering them into larger chunks saves the
     // archive thread a wake-up per frame.
@@ -58,22 +92,22 @@ pub async fn download(
     }
 }
 
-/// Uploads the tar stream arriving on `rx` into the helper's container at `/`, so that
-/// `volume/...` entries land in the volume. The engine answers only after the whole body.
+/// Uploads the tar stream arriving on `rx` into the helper's volume; its entries are named under
+/// [`Helper::upload_root`]. The engine answers only after the whole body.
 pub async fn upload(
     docker: &Docker,
-    helper_id: &str,
+    helper: &Helper,
     rx: mpsc::Receiver<io::Result<Bytes>>,
 ) -> Result<()> {
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
     let options = UploadToContainerOptions {
-        path: "/".into(),
+        path: helper.endpoints().upload_path(),
         ..Default::default()
     };
     docker
-        .upload_to_container(helper_id, Some(options), bollard::body_try_stream(stream))
+        .upload_to_container(&helper.id, Some(options), bollard::body_try_stream(stream))
         .await
         .context("the engine did not accept the restored data")
 }

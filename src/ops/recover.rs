@@ -248,7 +248,7 @@ async fn undo_restore(
             };
             let users = volumes::users(docker, target).await?;
             restore::refuse_running(target, &users)?;
-            volumes::wipe(docker, &volume, &users).await?;
+            volumes::wipe(engine, &volume, &users).await?;
             Ok(format!(
                 "emptied volume `{target}` again (it held an incomplete restore)"
             ))

@@ -135,7 +135,7 @@ pub async fn restore_subtree(
         .into());
     }
     refuse_running(target, &volumes::users(docker, target).await?)?;
-    if !force && volumes::path_exists(docker, target, &shown).await? {
+    if !force && volumes::path_exists(engine, target, &shown).await? {
         return Err(UserError::new(
             Kind::Refused,
             format!("`{shown}` exists in volume `{target}`"),
@@ -144,7 +144,7 @@ pub async fn restore_subtree(
         .into());
     }
     let subtree = subtree.to_vec();
-    with_helper(docker, target, false, async |helper| {
+    with_helper(engine, target, false, async |helper| {
         transfer::restore_subtree_into(docker, helper, reader, subtree, how.rewrite, &ctx.cancel)
             .await
     })
@@ -245,7 +245,7 @@ async fn into_new(
         // A driver or options (a bind to a host directory, a network share) can give a new
         // volume old content: never overwrite that without --force.
         let may_hold_data = like.driver != "local" || !like.options.is_empty();
-        if may_hold_data && !volumes::is_empty(docker, target).await? {
+        if may_hold_data && !volumes::is_empty(engine, target).await? {
             return Err(UserError::new(
                 Kind::Refused,
                 format!(
@@ -302,12 +302,12 @@ async fn into_existing(
         scratch: scratch.map(String::from),
         phase,
     };
-    if volumes::is_empty(docker, target).await? {
+    if volumes::is_empty(engine, target).await? {
         let mark = journal::record(step(None, journal::Phase::Filling));
         let result = restore_with_helper(ctx, engine, target, reader, options, check).await;
         if result.is_err() {
             // Leave it as it was: empty.
-            if let Err(e) = volumes::wipe(docker, volume, users).await {
+            if let Err(e) = volumes::wipe(engine, volume, users).await {
                 output::warn(&format!("could not empty volume `{target}` again: {e:#}"));
                 mark.keep();
             }
@@ -383,7 +383,7 @@ pub async fn swap(
 ) -> Result<()> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
-    if let Err(e) = volumes::wipe(docker, volume, users).await {
+    if let Err(e) = volumes::wipe(engine, volume, users).await {
         if volumes::inspect(docker, target)
             .await
             .ok()
@@ -401,8 +401,8 @@ pub async fn swap(
     // The fault tests kill the run here: the target emptied, the data only in the scratch volume.
     fail::fail_point!("restore-swap-emptied");
     let never = CancellationToken::new();
-    let copied = with_helper(docker, scratch, true, async |from| {
-        with_helper(docker, target, false, async |to| {
+    let copied = with_helper(engine, scratch, true, async |from| {
+        with_helper(engine, target, false, async |to| {
             transfer::copy_volume(docker, from, to, counters, check, &never).await
         })
         .await
@@ -430,7 +430,7 @@ async fn restore_with_helper(
     check: Check,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
-    with_helper(docker, volume, false, async |helper| {
+    with_helper(engine, volume, false, async |helper| {
         // The fault tests kill the run here: a volume being filled, a helper.
         fail::fail_point!("restore-filling");
         transfer::restore_into(docker, helper, reader, options, check, &ctx.cancel).await

@@ -149,13 +149,14 @@ pub async fn stream_volume<W: std::io::Write + Send + 'static>(
         options.encode.compression,
     );
     let docker = &engine.docker;
-    let result = with_helper(docker, &volume.name, true, async |helper| {
+    let result = with_helper(engine, &volume.name, true, async |helper| {
         ctx.out.debug(&format!(
             "helper container {} for {}",
             helper.name, volume.name
         ));
         // The fault tests kill the run here: containers stopped, a helper and a partial file.
         fail::fail_point!("save-streaming");
+        helper.warn_if_owners_unread();
         let counters = Arc::default();
         let progress = VolumeProgress::start(engine, &volume.name, label, Arc::clone(&counters));
         let result =

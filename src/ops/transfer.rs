@@ -13,7 +13,6 @@ use crate::archive::{
     self, index, landed, ArchiveError, Counters, EncodeOptions, EncryptTo, ManifestHead,
     ManifestTrailer, RewriteOptions, RewriteReport, TarReader,
 };
-use crate::docker::helper::MOUNT_DIR;
 use crate::docker::stream;
 use crate::docker::Helper;
 use crate::error::{Kind, UserError};
@@ -45,7 +44,7 @@ pub async fn save_volume<W: Write + Send + 'static>(
         let encrypt = opts.encrypt.as_deref();
         archive::write_archive(reader, sink, opts.encode, encrypt, &head, counters)
     });
-    let download = stream::download(docker, &helper.id, tx);
+    let download = stream::download(docker, helper, tx);
     let downloaded = tokio::select! {
         r = download => r,
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
@@ -87,20 +86,20 @@ pub async fn restore_into(
 ) -> Result<RewriteReport> {
     let (tx, rx) = pipe::channel();
     let (seen_tx, seen_rx) = pipe::channel();
+    let (root, owners) = (helper.upload_root(), helper.reports_owners());
     let observer = (check != Check::ByCaller)
-        .then(|| tokio::task::spawn_blocking(move || describe_sent(seen_rx, check)));
+        .then(|| tokio::task::spawn_blocking(move || describe_sent(seen_rx, check, root, owners)));
     let copy = observer.is_some().then(|| ChannelWriter::new(seen_tx));
     let producer = tokio::task::spawn_blocking(move || {
         let writer = TeeWriter {
             upload: ChannelWriter::new(tx),
             copy,
         };
-        let (writer, report) =
-            archive::rewrite_for_upload(&mut reader, writer, MOUNT_DIR, options)?;
+        let (writer, report) = archive::rewrite_for_upload(&mut reader, writer, root, options)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
-    let upload = stream::upload(docker, &helper.id, rx);
+    let upload = stream::upload(docker, helper, rx);
     let uploaded = tokio::select! {
         r = upload => r,
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
@@ -142,19 +141,28 @@ enum Sent {
     Index(index::Index),
 }
 
+/// `root` is what the entries are named under (`Helper::upload_root`); without `owners` (the
+/// engine cannot report them back) owners are left out of what is compared.
 fn describe_sent(
     rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
     check: Check,
+    root: &str,
+    owners: bool,
 ) -> Result<Sent, ArchiveError> {
     let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
     let sent = match check {
         Check::Quick => Sent::Summary(Box::new(landed::summarize(
             &mut reader,
-            Some(MOUNT_DIR),
-            landed::Summary::watching(Vec::new()),
+            Some(root),
+            landed::Summary::watching(Vec::new()).owners(owners),
         )?)),
         Check::Full | Check::ByCaller => {
-            Sent::Index(index::rebase(index::index_entries(&mut reader)?, MOUNT_DIR))
+            let index = index::rebase(index::index_entries(&mut reader)?, root);
+            Sent::Index(if owners {
+                index
+            } else {
+                index::without_owners(index)
+            })
         }
     };
     // Whatever follows the end-of-archive marker: read it so the upload never waits.
@@ -168,11 +176,13 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
         Sent::Summary(sent) => {
             let (tx, rx) = pipe::channel();
             let watch = sent.samples();
+            let owners = helper.reports_owners();
             let reading = tokio::task::spawn_blocking(move || {
                 let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
-                landed::summarize(&mut reader, None, landed::Summary::watching(watch))
+                let summary = landed::Summary::watching(watch).owners(owners);
+                landed::summarize(&mut reader, None, summary)
             });
-            let downloaded = stream::download(docker, &helper.id, tx).await;
+            let downloaded = stream::download(docker, helper, tx).await;
             let landed = reading.await.expect("the volume reader panicked");
             downloaded.context("reading the volume back")?;
             let landed = landed.context("reading the volume back")?;
@@ -185,6 +195,11 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
             let landed = index_volume(docker, helper)
                 .await
                 .context("reading the volume back")?;
+            let landed = if helper.reports_owners() {
+                landed
+            } else {
+                index::without_owners(landed)
+            };
             let diff = index::compare_restored(&sent, &landed);
             if diff.is_empty() {
                 return Ok(());
@@ -258,20 +273,16 @@ pub async fn restore_subtree_into(
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
     let (tx, rx) = pipe::channel();
+    let root = helper.upload_root();
     let producer = tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter::new(tx);
-        let (writer, report) = archive::rewrite_subtree_for_upload(
-            &mut reader,
-            writer,
-            crate::docker::helper::MOUNT_DIR,
-            options,
-            &subtree,
-        )?;
+        let (writer, report) =
+            archive::rewrite_subtree_for_upload(&mut reader, writer, root, options, &subtree)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
     let uploaded = tokio::select! {
-        r = stream::upload(docker, &helper.id, rx) => r,
+        r = stream::upload(docker, helper, rx) => r,
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
     };
     let produced = producer.await.expect("the archive reader panicked");
@@ -324,8 +335,7 @@ where
         (source, None)
     };
     let reader = TarReader::new(source, counters);
-    let (downloaded, consumed) =
-        tokio::join!(stream::download(docker, &from.id, tx), consume(reader));
+    let (downloaded, consumed) = tokio::join!(stream::download(docker, from, tx), consume(reader));
     let indexed = match indexer {
         Some(task) => Some(task.await.expect("the indexer panicked")),
         None => None,
@@ -409,7 +419,7 @@ pub async fn index_volume_counted(
         let mut reader = TarReader::new(ChannelReader::new(rx), counters);
         index::index_entries(&mut reader)
     });
-    let downloaded = stream::download(docker, &helper.id, tx).await;
+    let downloaded = stream::download(docker, helper, tx).await;
     let indexed = indexer.await.expect("the volume reader panicked");
     downloaded?;
     Ok(indexed?)
