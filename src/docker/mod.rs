@@ -81,6 +81,13 @@ impl Engine {
         self.ssh_failures.since(since)
     }
 
+    /// Whether a volume read through this engine carries its owners ([`helper::Endpoints`]):
+    /// where it does not (Podman), a copy from one volume into another inside the engine would
+    /// lose them.
+    pub fn reads_owners(&self) -> bool {
+        helper::Endpoints::of(self.identity.flavour).reports_owners()
+    }
+
     /// How the engine is named in messages and manifests: ``context `x` (unix:///...)``.
     pub fn describe(&self) -> String {
         self.endpoint.to_string()

@@ -286,6 +286,8 @@ async fn undo_restore(
                 Arc::default(),
                 crate::ops::transfer::Check::Quick,
                 run,
+                // The run that spooled (Podman) is gone with its file: copied inside the engine.
+                None,
             )
             .await?;
             Ok(format!(

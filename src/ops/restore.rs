@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::{Counters, RewriteOptions, RewriteReport, TarReader};
@@ -256,7 +256,7 @@ async fn into_new(
             .hint("restore into a volume of another name, or create it and use --force")
             .into());
         }
-        restore_with_helper(ctx, engine, target, reader, options, check).await
+        restore_with_helper(ctx, engine, target, reader, options, check, None).await
     }
     .await;
     if let Err(failed) = &result {
@@ -304,7 +304,7 @@ async fn into_existing(
     };
     if volumes::is_empty(engine, target).await? {
         let mark = journal::record(step(None, journal::Phase::Filling));
-        let result = restore_with_helper(ctx, engine, target, reader, options, check).await;
+        let result = restore_with_helper(ctx, engine, target, reader, options, check, None).await;
         if result.is_err() {
             // Leave it as it was: empty.
             if let Err(e) = volumes::wipe(engine, volume, users).await {
@@ -325,9 +325,23 @@ async fn into_existing(
     volumes::can_wipe(volume, users)?;
     // Restore into a scratch volume first: the archive is verified before the target changes.
     let scratch = volumes::scratch_name("scratch", target);
+    // An engine that cannot read owners back (Podman) would lose them in the copy out of the
+    // scratch volume: the verified stream sent there is also kept in a temporary file (as large
+    // as the volume's content) and sent again into the target.
+    let spool = if engine.reads_owners() {
+        None
+    } else {
+        Some(tempfile::tempfile().context("creating a temporary file for the restore")?)
+    };
+    let spooling = spool
+        .as_ref()
+        .map(std::fs::File::try_clone)
+        .transpose()
+        .context("creating a temporary file for the restore")?;
     let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch));
     volumes::create_scratch_named(docker, &scratch).await?;
-    let filled = match restore_with_helper(ctx, engine, &scratch, reader, options, check).await {
+    let filled = restore_with_helper(ctx, engine, &scratch, reader, options, check, spooling);
+    let filled = match filled.await {
         Ok(report) => ctx.check_cancelled().map(|()| report),
         Err(e) => Err(e),
     };
@@ -352,6 +366,7 @@ async fn into_existing(
         counters,
         check,
         &Owner::this_run().run,
+        spool,
     )
     .await;
     match finished {
@@ -370,8 +385,10 @@ async fn into_existing(
     }
 }
 
-/// Empties `volume` and copies the verified data of `scratch` into it, then removes `scratch`
-/// (which run `made_by` created). Not cancellable: the scratch volume may hold the only copy. Shared with `recover`.
+/// Empties `volume` and copies the verified data of `scratch` into it (or, given the `spool` that
+/// filled `scratch`, sends that again), then removes `scratch` (which run `made_by` created). Not
+/// cancellable: the scratch volume may hold the only copy. Shared with `recover`.
+#[allow(clippy::too_many_arguments)]
 pub async fn swap(
     engine: &Engine,
     volume: &bollard::models::Volume,
@@ -380,6 +397,7 @@ pub async fn swap(
     counters: Arc<Counters>,
     check: Check,
     made_by: &str,
+    spool: Option<std::fs::File>,
 ) -> Result<()> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
@@ -401,14 +419,24 @@ pub async fn swap(
     // The fault tests kill the run here: the target emptied, the data only in the scratch volume.
     fail::fail_point!("restore-swap-emptied");
     let never = CancellationToken::new();
-    let copied = with_helper(engine, scratch, true, async |from| {
-        with_helper(engine, target, false, async |to| {
-            transfer::copy_volume(docker, from, to, counters, check, &never).await
-        })
-        .await
-        .map(|_| ())
-    })
-    .await;
+    let copied = match spool {
+        Some(spool) => {
+            with_helper(engine, target, false, async |to| {
+                transfer::upload_spool(docker, to, spool, check, &never).await
+            })
+            .await
+        }
+        None => {
+            with_helper(engine, scratch, true, async |from| {
+                with_helper(engine, target, false, async |to| {
+                    transfer::copy_volume(docker, from, to, counters, check, &never).await
+                })
+                .await
+                .map(|_| ())
+            })
+            .await
+        }
+    };
     match copied {
         Ok(()) => {
             volumes::remove_scratch_made_by(docker, scratch, made_by).await;
@@ -428,12 +456,14 @@ async fn restore_with_helper(
     reader: TarReader<DynRead>,
     options: RewriteOptions,
     check: Check,
+    spool: Option<std::fs::File>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
     with_helper(engine, volume, false, async |helper| {
         // The fault tests kill the run here: a volume being filled, a helper.
         fail::fail_point!("restore-filling");
-        transfer::restore_into(docker, helper, reader, options, check, &ctx.cancel).await
+        transfer::restore_into_spooled(docker, helper, reader, options, check, spool, &ctx.cancel)
+            .await
     })
     .await
 }

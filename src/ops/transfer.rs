@@ -79,11 +79,63 @@ pub enum Check {
 pub async fn restore_into(
     docker: &Docker,
     helper: &Helper,
-    mut reader: TarReader<DynRead>,
+    reader: TarReader<DynRead>,
     options: RewriteOptions,
     check: Check,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
+    restore_into_spooled(docker, helper, reader, options, check, None, cancel).await
+}
+
+/// As [`restore_into`]; with `spool`, the stream sent to the engine is also written into that
+/// file, to be sent again into another volume of the same engine ([`upload_spool`]).
+pub async fn restore_into_spooled(
+    docker: &Docker,
+    helper: &Helper,
+    mut reader: TarReader<DynRead>,
+    options: RewriteOptions,
+    check: Check,
+    spool: Option<std::fs::File>,
+    cancel: &CancellationToken,
+) -> Result<RewriteReport> {
+    let root = helper.upload_root();
+    send(docker, helper, check, spool, cancel, move |writer| {
+        let (writer, report) = archive::rewrite_for_upload(&mut reader, writer, root, options)?;
+        Ok((writer, report))
+    })
+    .await
+}
+
+/// Sends a stream that [`restore_into_spooled`] wrote into `spool` (rewound here) into the empty
+/// volume behind `helper`, checked as `check` says.
+pub async fn upload_spool(
+    docker: &Docker,
+    helper: &Helper,
+    mut spool: std::fs::File,
+    check: Check,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    use std::io::Seek;
+    spool
+        .seek(io::SeekFrom::Start(0))
+        .context("rewinding the spooled restore")?;
+    send(docker, helper, check, None, cancel, move |mut writer| {
+        io::copy(&mut spool, &mut writer).map_err(ArchiveError::Io)?;
+        Ok((writer, ()))
+    })
+    .await
+}
+
+/// Uploads what `produce` writes into the volume behind `helper` (with a copy to `spool`), then
+/// reads the volume back and checks (as `check` says) that it holds what was sent.
+async fn send<T: Send + 'static>(
+    docker: &Docker,
+    helper: &Helper,
+    check: Check,
+    spool: Option<std::fs::File>,
+    cancel: &CancellationToken,
+    produce: impl FnOnce(TeeWriter) -> Result<(TeeWriter, T), ArchiveError> + Send + 'static,
+) -> Result<T> {
     let (tx, rx) = pipe::channel();
     let (seen_tx, seen_rx) = pipe::channel();
     let (root, owners) = (helper.upload_root(), helper.reports_owners());
@@ -94,8 +146,9 @@ pub async fn restore_into(
         let writer = TeeWriter {
             upload: ChannelWriter::new(tx),
             copy,
+            spool: spool.map(io::BufWriter::new),
         };
-        let (writer, report) = archive::rewrite_for_upload(&mut reader, writer, root, options)?;
+        let (writer, report) = produce(writer)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
@@ -230,14 +283,18 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
 }
 
 /// The upload's writer, handing a copy of every byte to an observer thread (bounded channel).
-/// An observer that gave up is dropped; the upload goes on.
+/// An observer that gave up is dropped; the upload goes on. A spool must take every byte.
 struct TeeWriter {
     upload: ChannelWriter,
     copy: Option<ChannelWriter>,
+    spool: Option<io::BufWriter<std::fs::File>>,
 }
 
 impl TeeWriter {
     fn finish(self) -> io::Result<()> {
+        if let Some(mut spool) = self.spool {
+            spool.flush()?;
+        }
         self.upload.finish()?;
         if let Some(copy) = self.copy {
             let _ = copy.finish();
@@ -249,6 +306,9 @@ impl TeeWriter {
 impl Write for TeeWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let n = self.upload.write(data)?;
+        if let Some(spool) = &mut self.spool {
+            spool.write_all(&data[..n])?;
+        }
         if let Some(copy) = &mut self.copy {
             if copy.write_all(&data[..n]).is_err() {
                 self.copy = None;

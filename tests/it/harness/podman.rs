@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{tempdir, Run, RunExt, Running};
+use super::{tempdir, unique, Contexts, Run, RunExt, Running, AWKWARD, SNAPSHOT};
 
 /// A rootful Podman service (`vfs` storage, cgroupfs, file events: nothing of systemd or
 /// journald is needed). Stopped, and its storage removed, on drop.
@@ -14,13 +14,21 @@ pub struct PodmanEngine {
     dir: tempfile::TempDir,
 }
 
-#[allow(dead_code)] // used by the Podman tests as they land
 impl PodmanEngine {
     pub fn start() -> PodmanEngine {
         let dir = tempdir();
         let d = dir.path();
         let socket = d.join("podman.sock");
+        // Podman sets RLIMIT_NOFILE and RLIMIT_NPROC of every container to the maximum, which
+        // sandboxes refuse ("error setting rlimit type 7"); lower ones can be set.
+        let conf = d.join("containers.conf");
+        std::fs::write(
+            &conf,
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+        )
+        .unwrap();
         let child = Command::new("podman")
+            .env("CONTAINERS_CONF", &conf)
             .args(Self::global_args(d))
             .args(["system", "service", "--time", "0"])
             .arg(format!("unix://{}", socket.display()))
@@ -79,6 +87,7 @@ impl PodmanEngine {
     /// Runs the `podman` CLI on the same storage (not through the service).
     pub fn podman(&self, args: &[&str]) -> Run {
         Command::new("podman")
+            .env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
             .args(Self::global_args(self.dir.path()))
             .args(args)
             .run()
@@ -93,10 +102,84 @@ impl PodmanEngine {
             .join(volume)
             .join("_data")
     }
+
+    /// Creates a volume on this engine (removed with the engine's storage on drop).
+    pub fn volume(&self, tag: &str) -> String {
+        let name = unique(tag);
+        self.docker(&["volume", "create", &name])
+            .expect_ok("creating a podman volume");
+        name
+    }
+
+    /// Runs a shell script as root on the host in the volume's directory. Then every entry's
+    /// mtime is cut to whole seconds, as a restore through an engine leaves them: Podman's
+    /// archive GET rounds a fraction to the nearest second (Docker's cuts it), so a file the host
+    /// wrote at .6 s would read back one second later.
+    #[track_caller]
+    pub fn sh(&self, volume: &str, script: &str) -> String {
+        self.run_sh(
+            volume,
+            &format!(
+                "{script}\nfind . | while IFS= read -r f; do \
+                 touch -h -d \"@$(stat -c %Y \"$f\")\" \"$f\"; done"
+            ),
+        )
+    }
+
+    #[track_caller]
+    fn run_sh(&self, volume: &str, script: &str) -> String {
+        Command::new("sh")
+            .args(["-euc", script])
+            .current_dir(self.volume_dir(volume))
+            .run()
+            .expect_ok("a script in a podman volume")
+            .stdout_str()
+    }
+
+    /// Every entry of the volume as [`super::Volume::snapshot`] lists it.
+    pub fn snapshot(&self, volume: &str) -> String {
+        self.run_sh(volume, SNAPSHOT)
+    }
+
+    /// A volume holding the awkward fixture and a name that is not UTF-8.
+    pub fn awkward(&self, tag: &str) -> String {
+        let v = self.volume(tag);
+        self.sh(&v, AWKWARD);
+        self.sh(&v, NOT_UTF8);
+        v
+    }
+
+    /// Imports the busybox test image into this engine (`docker import` through the service, as
+    /// scripts/busybox-image.sh does for Docker); returns its name.
+    pub fn busybox(&self) -> &'static str {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
+        Command::new("bash")
+            .arg(script)
+            .arg("dvb-test-busybox:latest")
+            .env("QUIET", "1")
+            .env("DOCKER_HOST", self.host())
+            .run()
+            .expect_ok("cannot import the busybox test image into podman");
+        "dvb-test-busybox:latest"
+    }
+
+    /// A Docker config dir with contexts `dock` (the local engine) and `pod` (this service).
+    pub fn contexts(&self) -> Contexts {
+        let ctx = Contexts::new();
+        ctx.create("dock", "host=unix:///var/run/docker.sock");
+        ctx.create("pod", &format!("host={}", self.host()));
+        ctx
+    }
 }
+
+/// Makes a file whose name is not UTF-8 in the current directory.
+pub const NOT_UTF8: &str = r#"echo latin1 > "$(printf 'caf\351-\377')""#;
 
 impl Drop for PodmanEngine {
     fn drop(&mut self) {
+        // Containers a test started run under conmon, not under the service: removed first.
+        let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
