@@ -82,7 +82,7 @@ impl Endpoints {
 
     /// The `path` of a GET that yields the volume with its root's own entry: Docker's
     /// `<mount>/.` gives `./`, `./a`; Podman's lacks the `./` entry there, and `<mount>` gives
-    /// `/`, `/a`, which [`Endpoints::renames_download`] turns into `./`, `./a`.
+    /// `/`, `/a`, which [`Endpoints::renames_download`] turns into `./`, `a`.
     pub(crate) fn download_path(self) -> String {
         match self.flavour {
             Flavour::Docker => format!("/{MOUNT_DIR}/."),

@@ -116,3 +116,31 @@ pub fn is_name_conflict(e: &bollard::errors::Error) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status_code: u16, message: &str) -> bollard::errors::Error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_taken_name_is_409_or_podman_s_500() {
+        assert!(is_name_conflict(&answer(
+            409,
+            "Conflict. The container name is in use"
+        )));
+        assert!(is_name_conflict(&answer(
+            500,
+            "container create: creating container storage: the container name \"dvb-lock-v\" \
+             is already in use by 164ee. You have to remove that container to be able to reuse \
+             that name: that name is already in use"
+        )));
+        assert!(!is_name_conflict(&answer(500, "no space left on device")));
+        assert!(!is_name_conflict(&answer(404, "already in use")));
+    }
+}

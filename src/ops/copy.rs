@@ -231,10 +231,11 @@ async fn check_copy(
     ctx.check_cancelled()?;
     let landed = with_helper(dest, name, true, async |helper| {
         let owners = helper.reports_owners();
-        tokio::select! {
-            r = transfer::index_volume_counted(&dest.docker, helper, counters) => r.map(|i| (i, owners)),
-            _ = ctx.cancel.cancelled() => Err(UserError::interrupted().into()),
-        }
+        let index = tokio::select! {
+            r = transfer::index_volume_counted(&dest.docker, helper, counters) => r?,
+            _ = ctx.cancel.cancelled() => return Err(UserError::interrupted().into()),
+        };
+        Ok((index, owners))
     })
     .await;
     progress.finish();

@@ -390,3 +390,83 @@ impl Unique {
         Unique(unique(tag))
     }
 }
+
+#[test]
+fn db_dump_and_restore_through_exec_on_podman() {
+    let podman = PodmanEngine::start();
+    let password = format!("pm-pg-{}", std::process::id());
+    let server = DbServer::start_on(
+        Some(&podman.host()),
+        "postgres",
+        &[
+            ("POSTGRES_USER", "app"),
+            ("POSTGRES_PASSWORD", &password),
+            ("POSTGRES_DB", "appdb"),
+        ],
+        &[],
+        &password,
+    );
+    server.sql(
+        "appdb",
+        "CREATE TABLE people (name text); INSERT INTO people VALUES ('Zoë Ångström')",
+    );
+    let dir = tempdir();
+    let d = dir.path();
+    let c = server.name.as_str();
+    let host = podman.host();
+    let with = |args: &[&str]| tool().current_dir(d).args(["-H", &host]).args(args).run();
+    with(&["db-dump", c, "-o", "appdb.sql.zst"]).ok();
+    // Over a database that holds data: refused, then replaced with --force.
+    server.sql("appdb", "INSERT INTO people VALUES ('added later')");
+    with(&["db-restore", "appdb.sql.zst", c]).fails_with(5, "--force");
+    with(&["db-restore", "appdb.sql.zst", c, "--force"]).ok();
+    assert_eq!(
+        server.sql("appdb", "SELECT name FROM people ORDER BY name"),
+        "Zoë Ångström"
+    );
+    assert_eq!(leftovers(&podman), "");
+}
+
+#[test]
+fn rootless_podman_round_trips_what_it_can_own() {
+    let podman = PodmanEngine::start_rootless();
+    // A volume of root's files (a rootless service without subordinate ids maps only root).
+    let src = Volume::new("pm-rl");
+    src.sh(&format!(
+        "cd /data && chmod 0750 . && mkdir -p d/e && echo x > d/f && ln -s ../../up climb && \
+         ln d/f hard && mkfifo fifo && touch -d '2001-02-03 04:05:06' d/f && chmod 4755 d/f && \
+         {NOT_UTF8}"
+    ));
+    let dir = tempdir();
+    let file = dir.path().join("rl.tar.zst");
+    let file = file.to_str().unwrap();
+    run(&["save", &src.name, "-o", file]).ok();
+    let dst = Unique::new("pm-rl-dst");
+    on(&podman, &["restore", file, &dst.0]).ok();
+    // On the host the rootless user owns what root owns in its namespace.
+    assert_same(
+        &without_owners(&podman.snapshot(&dst.0)),
+        &without_owners(&src.snapshot()),
+    );
+    let back = Volume::named("pm-rl-back");
+    let file2 = dir.path().join("back.tar.zst");
+    let file2 = file2.to_str().unwrap();
+    on(&podman, &["save", &dst.0, "-o", file2]).ok();
+    run(&["restore", file2, &back.name]).ok();
+    assert_same(&back.snapshot(), &src.snapshot());
+
+    // Other owners cannot exist there: the engine's refusal is reported and nothing is left.
+    let owned = Volume::new("pm-rl-owned");
+    owned.sh("chown 999:998 /data && echo a > /data/a");
+    let file3 = dir.path().join("owned.tar.zst");
+    let file3 = file3.to_str().unwrap();
+    run(&["save", &owned.name, "-o", file3]).ok();
+    let refused = Unique::new("pm-rl-refused");
+    on(&podman, &["restore", file3, &refused.0]).fails_with(1, "lchown");
+    let volumes = podman
+        .docker(&["volume", "ls", "-q"])
+        .expect_ok("listing volumes")
+        .stdout_str();
+    assert!(!volumes.contains(&refused.0), "{volumes}");
+    assert_eq!(leftovers(&podman), "");
+}

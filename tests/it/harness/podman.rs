@@ -12,10 +12,42 @@ use super::{tempdir, unique, Contexts, Run, RunExt, Running, AWKWARD, SNAPSHOT};
 pub struct PodmanEngine {
     child: Running,
     dir: tempfile::TempDir,
+    /// The user a rootless service runs as (uid, gid).
+    user: Option<(u32, u32)>,
+}
+
+/// The user the rootless tests run Podman as: `DVB_ROOTLESS_USER`, else `dvb-rootless`, which
+/// scripts/test-deps.sh creates.
+pub fn rootless_user() -> (u32, u32) {
+    let name = std::env::var("DVB_ROOTLESS_USER").unwrap_or_else(|_| "dvb-rootless".into());
+    let id = |flag: &str| -> u32 {
+        Command::new("id")
+            .args([flag, &name])
+            .run()
+            .expect_ok(&format!(
+                "no user `{name}` for the rootless Podman tests (run scripts/test-deps.sh)"
+            ))
+            .stdout_str()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
 }
 
 impl PodmanEngine {
     pub fn start() -> PodmanEngine {
+        Self::launch(None)
+    }
+
+    /// A rootless service: run as [`rootless_user`], its storage in a directory of its own. That
+    /// user has no subordinate id ranges here, so only files owned by root (mapped to the user)
+    /// can be created in its volumes.
+    pub fn start_rootless() -> PodmanEngine {
+        Self::launch(Some(rootless_user()))
+    }
+
+    fn launch(user: Option<(u32, u32)>) -> PodmanEngine {
         let dir = tempdir();
         let d = dir.path();
         let socket = d.join("podman.sock");
@@ -27,16 +59,22 @@ impl PodmanEngine {
             "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
         )
         .unwrap();
-        let child = Command::new("podman")
-            .env("CONTAINERS_CONF", &conf)
-            .args(Self::global_args(d))
+        if let Some((uid, gid)) = user {
+            std::fs::create_dir(d.join("xdg")).unwrap();
+            Command::new("chown")
+                .args(["-R", &format!("{uid}:{gid}")])
+                .arg(d)
+                .run()
+                .expect_ok("chown");
+        }
+        let child = Self::podman_as(user, d)
             .args(["system", "service", "--time", "0"])
             .arg(format!("unix://{}", socket.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("podman.log")).unwrap())
             .start();
-        let engine = PodmanEngine { child, dir };
+        let engine = PodmanEngine { child, dir, user };
         let started = Instant::now();
         while engine.docker(&["version"]).code != 0 {
             assert!(
@@ -47,6 +85,32 @@ impl PodmanEngine {
             std::thread::sleep(Duration::from_millis(200));
         }
         engine
+    }
+
+    /// `podman` with the storage in `d`, as `user` (rootless) or root.
+    fn podman_as(user: Option<(u32, u32)>, d: &std::path::Path) -> Command {
+        let mut c = match user {
+            None => Command::new("podman"),
+            Some((uid, gid)) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    "--reuid",
+                    &uid.to_string(),
+                    "--regid",
+                    &gid.to_string(),
+                    "--clear-groups",
+                    "podman",
+                ]);
+                c.env("HOME", d)
+                    .env("XDG_RUNTIME_DIR", d.join("xdg"))
+                    .env("XDG_CONFIG_HOME", d.join("xdg"))
+                    .env("XDG_DATA_HOME", d.join("xdg"));
+                c
+            }
+        };
+        c.env("CONTAINERS_CONF", d.join("containers.conf"))
+            .args(Self::global_args(d));
+        c
     }
 
     fn global_args(d: &std::path::Path) -> Vec<String> {
@@ -86,11 +150,7 @@ impl PodmanEngine {
 
     /// Runs the `podman` CLI on the same storage (not through the service).
     pub fn podman(&self, args: &[&str]) -> Run {
-        Command::new("podman")
-            .env("CONTAINERS_CONF", self.dir.path().join("containers.conf"))
-            .args(Self::global_args(self.dir.path()))
-            .args(args)
-            .run()
+        Self::podman_as(self.user, self.dir.path()).args(args).run()
     }
 
     /// The host directory of a volume (rootful Podman keeps it under its storage root): tests
