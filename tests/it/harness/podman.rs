@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{tempdir, unique, Contexts, Run, RunExt, Running, AWKWARD, SNAPSHOT};
+use super::{unique, Contexts, Run, RunExt, Running, AWKWARD, SNAPSHOT};
 
 /// A rootful Podman service (`vfs` storage, cgroupfs, file events: nothing of systemd or
 /// journald is needed). Stopped, and its storage removed, on drop.
@@ -48,7 +48,12 @@ impl PodmanEngine {
     }
 
     fn launch(user: Option<(u32, u32)>) -> PodmanEngine {
-        let dir = tempdir();
+        // Under /tmp, which every user can reach (a TMPDIR under /root would shut the rootless
+        // user out).
+        let dir = tempfile::Builder::new()
+            .prefix("dvb-podman-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let d = dir.path();
         let socket = d.join("podman.sock");
         // Podman sets RLIMIT_NOFILE and RLIMIT_NPROC of every container to the maximum, which
@@ -252,9 +257,27 @@ impl Drop for PodmanEngine {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The conmon of each exec session waits 300 s (`--exit-delay`) before cleaning it up:
+        // those of this engine (its directory on their command line) go with it.
+        let base = self.dir.path().display().to_string();
+        for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = proc.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(proc.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            let conmon = cmdline
+                .split('\0')
+                .next()
+                .is_some_and(|a| a.ends_with("conmon"));
+            if conmon && cmdline.contains(&base) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
         // Anything podman left mounted under its directories (shm of the run root).
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        let base = self.dir.path().display().to_string();
         let mut under: Vec<&str> = mounts
             .lines()
             .filter_map(|l| l.split(' ').nth(1))
