@@ -90,7 +90,7 @@ impl Endpoints {
         }
     }
 
-    /// Whether the GET's names must be rewritten to `./a`.
+    /// Whether the GET's names must be rewritten (`/a` to `a`, the root `/` to `./`).
     pub(crate) fn renames_download(self) -> bool {
         self.flavour == Flavour::Podman
     }
@@ -107,7 +107,7 @@ impl Endpoints {
     }
 
     /// The directory, relative to [`Endpoints::upload_path`], under which uploaded entries are
-    /// named (`volume/a`, or `./a`).
+    /// named (`volume/a` at `/`, or `a` at the mount).
     pub(crate) fn upload_root(self) -> &'static str {
         match self.flavour {
             Flavour::Docker => MOUNT_DIR,

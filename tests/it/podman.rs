@@ -251,9 +251,10 @@ fn compose_projects_on_podman_export_and_import() {
     );
     // `docker compose` against Podman labels volumes as it does on Docker; its service runs.
     podman.busybox();
+    // No network: nothing of Podman's network stack (netavark, aardvark-dns) is needed.
     let compose_yaml = "services:\n  app:\n    image: dvb-test-busybox:latest\n    \
-                        command: [\"sleep\", \"600\"]\n    volumes: [\"cache:/cache\"]\n\
-                        volumes:\n  cache: {}\n";
+                        network_mode: none\n    command: [\"sleep\", \"600\"]\n    \
+                        volumes: [\"cache:/cache\"]\nvolumes:\n  cache: {}\n";
     let dir = tempdir();
     let proj_dir = dir.path().join(&project);
     std::fs::create_dir(&proj_dir).unwrap();
@@ -477,5 +478,67 @@ fn rootless_podman_round_trips_what_it_can_own() {
         .expect_ok("listing volumes")
         .stdout_str();
     assert!(!volumes.contains(&refused.0), "{volumes}");
+    assert_eq!(leftovers(&podman), "");
+}
+
+#[test]
+fn on_podman_an_upload_that_did_not_land_fails_the_restore() {
+    let podman = PodmanEngine::start();
+    let src = podman.volume("pm-rc-src");
+    podman.sh(&src, "mkdir d && echo one > d/one && echo two > two");
+    let dir = tempdir();
+    let file = dir.path().join("rc.tar.zst");
+    let file = file.to_str().unwrap();
+    on(&podman, &["save", &src, "-o", file, "-q"]).ok();
+    let message = "the volume read back does not hold it";
+    let scratch_of = |v: &str| {
+        podman
+            .docker(&[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("name=dvb-scratch-{v}"),
+            ])
+            .expect_ok("listing volumes")
+            .stdout_str()
+    };
+
+    // Uploads answered 200 and dropped (as Podman's own PUT at `/` did): a created volume is
+    // removed again, a replaced one left as it was.
+    let proxy = DroppingProxy::start(&podman.socket(), 0);
+    let host = proxy.host();
+    let fresh = Unique::new("pm-rc-fresh");
+    tool()
+        .args(["-H", &host, "restore", file, &fresh.0])
+        .run()
+        .fails_with(11, message);
+    let volumes = podman.docker(&["volume", "ls", "-q"]).stdout_str();
+    assert!(!volumes.contains(&fresh.0), "{volumes}");
+    let kept = podman.volume("pm-rc-kept");
+    podman.sh(&kept, "echo mine > mine");
+    let before = podman.snapshot(&kept);
+    tool()
+        .args(["-H", &host, "restore", "--force", file, &kept])
+        .run()
+        .fails_with(11, message);
+    assert_same(&podman.snapshot(&kept), &before);
+    assert_eq!(scratch_of(&kept), "");
+    drop(proxy);
+
+    // The scratch volume takes the archive and the spooled copy into the emptied target is
+    // dropped: the restore fails and says where the data is.
+    let proxy = DroppingProxy::start(&podman.socket(), 1);
+    let r = tool()
+        .args(["-H", &proxy.host(), "restore", "--force", file, &kept])
+        .run()
+        .fails_with(11, message);
+    let scratch = scratch_of(&kept).trim().to_owned();
+    assert!(
+        r.stderr
+            .contains(&format!("the restored data is kept in volume `{scratch}`")),
+        "{r}"
+    );
+    assert_same(&podman.snapshot(&scratch), &podman.snapshot(&src));
     assert_eq!(leftovers(&podman), "");
 }
