@@ -382,11 +382,15 @@ fn a_lock_held_on_podman_is_seen_and_waited_for() {
     let r = on(&podman, &["save", &v, "-o", &out, "--no-wait"])
         .fails_with(10, "is locked by `save` run");
     assert!(r.stderr.contains(&format!("pid {}", holder.id())), "{r}");
+    // The held lock is one of the tool's containers, as `leftovers` finds them.
+    assert_eq!(leftovers(&podman).lines().count(), 1);
+    // Killed (it sleeps at the failpoint): its lock is taken over, its pid being dead.
     let _ = Command::new("kill")
-        .args(["-TERM", &holder.id().to_string()])
+        .args(["-KILL", &holder.id().to_string()])
         .status();
     let _ = holder.wait();
-    on(&podman, &["save", &v, "-o", &out]).ok();
+    let r = on(&podman, &["save", &v, "-o", &out]).ok();
+    assert!(r.stderr.contains("taking over"), "{r}");
     assert_eq!(files_in(dir.path()).len(), 1);
     assert_eq!(leftovers(&podman), "");
 }
