@@ -23,7 +23,9 @@
 #   mariadb-server  the same for the MariaDB containers (mariadbd, mariadb, mariadb-dump)
 #   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #   cron            crontab: the schedule tests install (and remove) a user crontab entry
-#   podman          the Podman tests start `podman system service` on a temporary socket
+#   podman          the Podman tests start `podman system service` on a temporary socket (as
+#                   root, and as the user `dvb-rootless`, made here when missing, for the rootless
+#                   test: a system user without a home, a shell or subordinate ids)
 #   restic          the restic tests check the tool's repositories with restic itself
 #
 # Then it installs moto's S3 server from PyPI into its own virtualenv (scripts/s3-server.sh), for
@@ -124,6 +126,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
     done
 else
     log "nothing to install"
+fi
+
+if ! id dvb-rootless >/dev/null 2>&1; then
+    SUDO=()
+    [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+    "${SUDO[@]}" useradd --system --no-create-home --shell /usr/sbin/nologin dvb-rootless
+    log "created user dvb-rootless (rootless Podman tests)"
+else
+    log "ok       user dvb-rootless"
 fi
 
 log "S3 test server: $("$(dirname "${BASH_SOURCE[0]}")/s3-server.sh")"

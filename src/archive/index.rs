@@ -101,6 +101,18 @@ pub fn rebase(index: Index, mount: &str) -> Index {
         .collect()
 }
 
+/// The index with every owner set to 0: for comparing with a volume read through an engine that
+/// does not report owners (Podman's archive endpoint answers every entry as root's).
+pub fn without_owners(index: Index) -> Index {
+    index
+        .into_iter()
+        .map(|(path, mut info)| {
+            (info.uid, info.gid) = (0, 0);
+            (path, info)
+        })
+        .collect()
+}
+
 /// `volume/a` -> `a`, `volume` -> the root; other paths as they are.
 pub(crate) fn under(path: &[u8], mount: &str) -> Vec<u8> {
     let mount = mount.as_bytes();

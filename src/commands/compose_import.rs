@@ -115,7 +115,7 @@ async fn import(ctx: &Ctx, args: ComposeImportArgs, held: &mut Held) -> Result<(
             }
             Some(_) => {
                 refuse_running(&info.name, &volumes::users(docker, &info.name).await?)?;
-                if volumes::is_empty(docker, &info.name).await? {
+                if volumes::is_empty(&engine, &info.name).await? {
                     "fill empty existing"
                 } else {
                     not_empty.push(info.name.clone());

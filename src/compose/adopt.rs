@@ -5,11 +5,13 @@ use std::collections::HashMap;
 
 use super::volumes::ProjectVolume;
 use crate::archive::VolumeInfo;
-use crate::docker::labels::{COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_VOLUME};
+use crate::docker::labels::{
+    COMPOSE_CONFIG_HASH, COMPOSE_PROJECT, COMPOSE_VOLUME, PODMAN_COMPOSE_PROJECT,
+};
 
 /// The volume to create for `v` (exported from project `old`) when importing into project
 /// `new`. Project-owned volumes named `<old>_<key>` become `<new>_<key>` with the project and
-/// volume labels compose checks; a custom `name:` and external volumes keep their names. An old
+/// volume labels compose checks (and podman-compose's project label where it put one); a custom `name:` and external volumes keep their names. An old
 /// `com.docker.compose.config-hash` is dropped: compose v2 would otherwise ask to recreate (and
 /// empty) a volume whose configuration changed since.
 pub fn import_target(v: &ProjectVolume, old: &str, new: &str) -> VolumeInfo {
@@ -20,6 +22,10 @@ pub fn import_target(v: &ProjectVolume, old: &str, new: &str) -> VolumeInfo {
     } else {
         labels.insert(COMPOSE_PROJECT.into(), new.into());
         labels.insert(COMPOSE_VOLUME.into(), v.key.clone());
+        // podman-compose's own project label, where it put one, follows the project too.
+        if let Some(p) = labels.get_mut(PODMAN_COMPOSE_PROJECT) {
+            *p = new.into();
+        }
         match v.name.strip_prefix(&format!("{old}_")) {
             Some(rest) if rest == v.key => format!("{new}_{}", v.key),
             _ => v.name.clone(),
@@ -67,6 +73,22 @@ mod tests {
         // Same project: same name.
         let t = import_target(&volume("db-data", "shop_db-data", false), "shop", "shop");
         assert_eq!(t.name, "shop_db-data");
+    }
+
+    #[test]
+    fn podman_compose_volumes_follow_the_project() {
+        let mut v = volume("data", "shop_data", false);
+        v.labels.remove(COMPOSE_VOLUME);
+        v.labels
+            .insert(PODMAN_COMPOSE_PROJECT.into(), "shop".into());
+        let t = import_target(&v, "shop", "shop2");
+        assert_eq!(t.name, "shop2_data");
+        assert_eq!(t.labels[PODMAN_COMPOSE_PROJECT], "shop2");
+        assert_eq!(t.labels[COMPOSE_PROJECT], "shop2");
+        assert_eq!(t.labels[COMPOSE_VOLUME], "data");
+        // Not added where podman-compose did not put it.
+        let t = import_target(&volume("db", "shop_db", false), "shop", "shop2");
+        assert!(!t.labels.contains_key(PODMAN_COMPOSE_PROJECT));
     }
 
     #[test]

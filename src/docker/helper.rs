@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 
 use super::labels;
 use super::owner::Owner;
+use super::{Engine, Flavour};
 use crate::journal;
 
 /// Where helper containers mount the volume, relative to `/`. The archive code is handed it to
@@ -32,15 +33,16 @@ pub fn helper_image() -> String {
 }
 
 /// Imports the empty helper image unless the engine has it. Idempotent; a `docker image prune -a`
-/// that removed it only costs a 40 ms re-import.
+/// that removed it only costs a 40 ms re-import. The tag travels inside `repo`: Podman ignores the
+/// `tag` parameter of an import (and would name the image `REPO:latest`), both engines take
+/// `repo=REPO:TAG`.
 pub async fn ensure_image(docker: &Docker) -> Result<()> {
     if docker.inspect_image(&helper_image()).await.is_ok() {
         return Ok(());
     }
     let options = CreateImageOptions {
         from_src: Some("-".into()),
-        repo: Some(HELPER_REPO.into()),
-        tag: Some(HELPER_TAG.into()),
+        repo: Some(helper_image()),
         changes: vec![format!("LABEL {}=true", labels::HELPER)],
         ..Default::default()
     };
@@ -59,14 +61,101 @@ pub async fn ensure_image(docker: &Docker) -> Result<()> {
 pub struct Helper {
     pub id: String,
     pub name: String,
+    /// How the engine's archive endpoints reach the volume.
+    endpoints: Endpoints,
     /// Its line in the run's journal, cleared once it is removed.
     mark: journal::Mark,
 }
 
+/// How the engine's archive endpoints reach a helper's volume: the one place where Docker Engine
+/// and Podman's Docker-compatible API differ (ARCHITECTURE.md, engine facts). The rest of the
+/// code asks a [`Helper`] and never looks at the flavour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Endpoints {
+    flavour: Flavour,
+}
+
+impl Endpoints {
+    pub(crate) fn of(flavour: Flavour) -> Endpoints {
+        Endpoints { flavour }
+    }
+
+    /// The `path` of a GET that yields the volume with its root's own entry: Docker's
+    /// `<mount>/.` gives `./`, `./a`; Podman's lacks the `./` entry there, and `<mount>` gives
+    /// `/`, `/a`, which [`Endpoints::renames_download`] turns into `./`, `a`.
+    pub(crate) fn download_path(self) -> String {
+        match self.flavour {
+            Flavour::Docker => format!("/{MOUNT_DIR}/."),
+            Flavour::Podman => format!("/{MOUNT_DIR}"),
+        }
+    }
+
+    /// Whether the GET's names must be rewritten (`/a` to `a`, the root `/` to `./`).
+    pub(crate) fn renames_download(self) -> bool {
+        self.flavour == Flavour::Podman
+    }
+
+    /// The `path` of the PUT that extracts into the volume: Docker's at the mount skips the
+    /// `./` entry (the root's owner and mode) and refuses symlinks that climb out, so Docker gets
+    /// `/` and names under the mount; Podman's at `/` writes into the container's own
+    /// filesystem, at the mount it does all of it right.
+    pub(crate) fn upload_path(self) -> String {
+        match self.flavour {
+            Flavour::Docker => "/".into(),
+            Flavour::Podman => format!("/{MOUNT_DIR}"),
+        }
+    }
+
+    /// The directory, relative to [`Endpoints::upload_path`], under which uploaded entries are
+    /// named (`volume/a` at `/`, or `a` at the mount).
+    pub(crate) fn upload_root(self) -> &'static str {
+        match self.flavour {
+            Flavour::Docker => MOUNT_DIR,
+            Flavour::Podman => ".",
+        }
+    }
+
+    /// Whether the GET reports owners: Podman's reports every entry as owned by the container's
+    /// user (`podman cp` semantics), so the owners a volume holds cannot be read through it.
+    pub(crate) fn reports_owners(self) -> bool {
+        self.flavour == Flavour::Docker
+    }
+}
+
 impl Helper {
+    /// See [`Endpoints::upload_root`]: what the archive code names uploaded entries under.
+    pub fn upload_root(&self) -> &'static str {
+        self.endpoints.upload_root()
+    }
+
+    /// Whether what is read through this helper carries the volume's owners (Podman's API
+    /// answers every entry as root's): a check that compares owners must not on `false`.
+    pub fn reports_owners(&self) -> bool {
+        self.endpoints.reports_owners()
+    }
+
+    /// Warns, once per run, that the volume's owners cannot be read through this helper (to be
+    /// called where a volume is read to be kept: `save`, `migrate`, `clone`).
+    pub fn warn_if_owners_unread(&self) {
+        static WARNED: std::sync::Once = std::sync::Once::new();
+        if !self.reports_owners() {
+            WARNED.call_once(|| {
+                crate::output::warn(
+                    "this engine (Podman) reports every file of a volume as owned by root: \
+                     owners are not kept (modes, times, links and content are)",
+                )
+            });
+        }
+    }
+
+    pub(crate) fn endpoints(&self) -> Endpoints {
+        self.endpoints
+    }
+
     /// Creates a helper for `volume`. The volume must exist: creating a container silently
     /// creates a missing named volume.
-    async fn create(docker: &Docker, volume: &str, read_only: bool) -> Result<Helper> {
+    async fn create(engine: &Engine, volume: &str, read_only: bool) -> Result<Helper> {
+        let docker = &engine.docker;
         ensure_image(docker).await?;
         let name = helper_name(volume);
         // Written down before it exists: a run killed at any point leaves nothing unrecorded.
@@ -87,6 +176,7 @@ impl Helper {
         Ok(Helper {
             id: created.id,
             name,
+            endpoints: Endpoints::of(engine.identity.flavour),
             mark,
         })
     }
@@ -111,14 +201,14 @@ impl Helper {
 /// succeeded or failed. (Dropping the future midway skips the removal: callers that can be
 /// interrupted let `f` see the cancellation and return instead.)
 pub async fn with_helper<T>(
-    docker: &Docker,
+    engine: &Engine,
     volume: &str,
     read_only: bool,
     f: impl AsyncFnOnce(&Helper) -> Result<T>,
 ) -> Result<T> {
-    let helper = Helper::create(docker, volume, read_only).await?;
+    let helper = Helper::create(engine, volume, read_only).await?;
     let result = f(&helper).await;
-    helper.remove(docker).await;
+    helper.remove(&engine.docker).await;
     result
 }
 

@@ -3,6 +3,9 @@
 
 /// The compose project a container or volume belongs to.
 pub const COMPOSE_PROJECT: &str = "com.docker.compose.project";
+/// podman-compose's project label, next to [`COMPOSE_PROJECT`] on the volumes it creates (named
+/// `<project>_<key>`, without [`COMPOSE_VOLUME`]).
+pub const PODMAN_COMPOSE_PROJECT: &str = "io.podman.compose.project";
 /// A volume's key under `volumes:` in the compose file.
 pub const COMPOSE_VOLUME: &str = "com.docker.compose.volume";
 /// The compose version that created the object.

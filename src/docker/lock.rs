@@ -4,8 +4,9 @@
 //! A lock is a never-started container from the empty helper image, named after the volume
 //! (`dvb-lock-<volume>`) and labelled with its owner (`docker::owner`). Container names are
 //! unique on an engine and creating one is atomic, so the lock holds across every host that uses
-//! the engine: a second run's create fails with 409, and it waits (bounded by [`Wait`]) or
-//! refuses. The holder writes a heartbeat into its lock container every few seconds.
+//! the engine: a second run's create fails with 409 (Podman: 500, "already in use"), and it waits
+//! (bounded by [`Wait`]) or refuses. The holder writes a heartbeat into its lock container every
+//! few seconds.
 //!
 //! A lock whose run is gone is taken over, with a message: on the same machine, its process is
 //! dead (or its pid belongs to another process now); from another machine, its heartbeat has
@@ -300,9 +301,7 @@ async fn create(
     };
     match docker.create_container(Some(options), body).await {
         Ok(created) => Ok(created.id),
-        Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: 409, ..
-        }) => Err(CreateError::Exists),
+        Err(e) if super::is_name_conflict(&e) => Err(CreateError::Exists),
         Err(e) => Err(CreateError::Other(e.into())),
     }
 }

@@ -81,6 +81,13 @@ impl Engine {
         self.ssh_failures.since(since)
     }
 
+    /// Whether a volume read through this engine carries its owners ([`helper::Endpoints`]):
+    /// where it does not (Podman), a copy from one volume into another inside the engine would
+    /// lose them.
+    pub fn reads_owners(&self) -> bool {
+        helper::Endpoints::of(self.identity.flavour).reports_owners()
+    }
+
     /// How the engine is named in messages and manifests: ``context `x` (unix:///...)``.
     pub fn describe(&self) -> String {
         self.endpoint.to_string()
@@ -113,4 +120,44 @@ pub fn is_not_found(e: &bollard::errors::Error) -> bool {
             ..
         }
     )
+}
+
+/// Whether a container create failed because the name is taken: Docker answers 409, Podman 500
+/// with "that name is already in use".
+pub fn is_name_conflict(e: &bollard::errors::Error) -> bool {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => *status_code == 409 || (*status_code == 500 && message.contains("already in use")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status_code: u16, message: &str) -> bollard::errors::Error {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message: message.into(),
+        }
+    }
+
+    #[test]
+    fn a_taken_name_is_409_or_podman_s_500() {
+        assert!(is_name_conflict(&answer(
+            409,
+            "Conflict. The container name is in use"
+        )));
+        assert!(is_name_conflict(&answer(
+            500,
+            "container create: creating container storage: the container name \"dvb-lock-v\" \
+             is already in use by 164ee. You have to remove that container to be able to reuse \
+             that name: that name is already in use"
+        )));
+        assert!(!is_name_conflict(&answer(500, "no space left on device")));
+        assert!(!is_name_conflict(&answer(404, "already in use")));
+    }
 }

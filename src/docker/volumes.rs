@@ -18,7 +18,7 @@ use futures_util::StreamExt;
 
 use super::helper::{container_body, with_helper, Helper, MOUNT_DIR};
 use super::owner::{Liveness, Owner};
-use super::{containers, is_not_found, labels};
+use super::{containers, is_not_found, labels, Engine};
 use crate::archive::VolumeInfo;
 use crate::error::{Kind, UserError};
 
@@ -110,16 +110,18 @@ pub async fn users(docker: &Docker, volume: &str) -> Result<Vec<User>> {
 
 /// Whether the volume holds anything besides its root directory. Reads only the first two tar
 /// headers of the engine's stream, through a read-only helper that is removed again.
-pub async fn is_empty(docker: &Docker, volume: &str) -> Result<bool> {
-    with_helper(docker, volume, true, async |helper| {
+pub async fn is_empty(engine: &Engine, volume: &str) -> Result<bool> {
+    let docker = &engine.docker;
+    with_helper(engine, volume, true, async |helper| {
         first_entries_empty(docker, helper).await
     })
     .await
 }
 
 /// Whether `rel` (a path inside the volume, `a/b`) exists in it, through a read-only helper.
-pub async fn path_exists(docker: &Docker, volume: &str, rel: &str) -> Result<bool> {
-    with_helper(docker, volume, true, async |helper| {
+pub async fn path_exists(engine: &Engine, volume: &str, rel: &str) -> Result<bool> {
+    let docker = &engine.docker;
+    with_helper(engine, volume, true, async |helper| {
         let options = DownloadFromContainerOptions {
             path: format!("/{MOUNT_DIR}/{rel}"),
         };
@@ -139,8 +141,9 @@ pub async fn path_exists(docker: &Docker, volume: &str, rel: &str) -> Result<boo
 }
 
 async fn first_entries_empty(docker: &Docker, helper: &Helper) -> Result<bool> {
+    // On every engine that path's stream starts with the root's own entry.
     let options = DownloadFromContainerOptions {
-        path: format!("/{MOUNT_DIR}/."),
+        path: helper.endpoints().download_path(),
     };
     let mut body = docker.download_from_container(&helper.id, Some(options));
     let mut head = Vec::with_capacity(1024);
@@ -339,10 +342,11 @@ pub async fn remove_stray_helpers(docker: &Docker, volume: &str) -> usize {
 /// endpoints cannot delete files, so then the image of one of those containers runs
 /// `rm -rf` on it (nothing is pulled; the image is already there). Whatever the driver, the
 /// volume is read again afterwards: one that still holds data is an error, never a success.
-pub async fn wipe(docker: &Docker, volume: &Volume, users: &[User]) -> Result<()> {
+pub async fn wipe(engine: &Engine, volume: &Volume, users: &[User]) -> Result<()> {
+    let docker = &engine.docker;
     can_wipe(volume, users)?;
     empty(docker, volume, users).await?;
-    if !is_empty(docker, &volume.name).await? {
+    if !is_empty(engine, &volume.name).await? {
         return Err(UserError::new(
             Kind::Refused,
             format!(

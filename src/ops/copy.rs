@@ -58,7 +58,7 @@ pub async fn check_target(dest: &Engine, target: &str, force: bool) -> Result<De
     let existing = volumes::inspect(docker, target).await?;
     if existing.is_some() {
         restore::refuse_running(target, &volumes::users(docker, target).await?)?;
-        if !force && !volumes::is_empty(docker, target).await? {
+        if !force && !volumes::is_empty(dest, target).await? {
             return Err(UserError::new(
                 Kind::Refused,
                 format!("volume `{target}` on {} is not empty", dest.describe()),
@@ -125,7 +125,8 @@ pub async fn copy_volume_between(
         ..volumes::info(volume)
     });
     let counters: Arc<Counters> = Arc::default();
-    let streamed = with_helper(&source.docker, &volume.name, true, async |helper| {
+    let streamed = with_helper(source, &volume.name, true, async |helper| {
+        helper.warn_if_owners_unread();
         let progress = VolumeProgress::start(source, &volume.name, label, Arc::clone(&counters));
         let streamed = transfer::stream_volume(
             &source.docker,
@@ -228,16 +229,23 @@ async fn check_copy(
     progress: Progress,
 ) -> Result<()> {
     ctx.check_cancelled()?;
-    let landed = with_helper(&dest.docker, name, true, async |helper| {
-        tokio::select! {
-            r = transfer::index_volume_counted(&dest.docker, helper, counters) => r,
-            _ = ctx.cancel.cancelled() => Err(UserError::interrupted().into()),
-        }
+    let landed = with_helper(dest, name, true, async |helper| {
+        let owners = helper.reports_owners();
+        let index = tokio::select! {
+            r = transfer::index_volume_counted(&dest.docker, helper, counters) => r?,
+            _ = ctx.cancel.cancelled() => return Err(UserError::interrupted().into()),
+        };
+        Ok((index, owners))
     })
     .await;
     progress.finish();
-    let landed = landed.context("reading the copy back to verify it")?;
-    let diff = index::compare(sent, &landed);
+    let (landed, owners) = landed.context("reading the copy back to verify it")?;
+    // An engine that cannot report owners (Podman) is compared without them.
+    let diff = if owners {
+        index::compare(sent, &landed)
+    } else {
+        index::compare(&index::without_owners(sent.clone()), &landed)
+    };
     if diff.is_empty() {
         return Ok(());
     }

@@ -248,7 +248,7 @@ async fn undo_restore(
             };
             let users = volumes::users(docker, target).await?;
             restore::refuse_running(target, &users)?;
-            volumes::wipe(docker, &volume, &users).await?;
+            volumes::wipe(engine, &volume, &users).await?;
             Ok(format!(
                 "emptied volume `{target}` again (it held an incomplete restore)"
             ))
@@ -286,6 +286,8 @@ async fn undo_restore(
                 Arc::default(),
                 crate::ops::transfer::Check::Quick,
                 run,
+                // The run that spooled (Podman) is gone with its file: copied inside the engine.
+                None,
             )
             .await?;
             Ok(format!(

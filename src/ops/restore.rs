@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::archive::{Counters, RewriteOptions, RewriteReport, TarReader};
@@ -153,7 +153,7 @@ pub async fn restore_subtree(
         .into());
     }
     refuse_running(target, &volumes::users(docker, target).await?)?;
-    if !force && volumes::path_exists(docker, target, &shown).await? {
+    if !force && volumes::path_exists(engine, target, &shown).await? {
         return Err(UserError::new(
             Kind::Refused,
             format!("`{shown}` exists in volume `{target}`"),
@@ -162,7 +162,7 @@ pub async fn restore_subtree(
         .into());
     }
     let subtree = subtree.to_vec();
-    with_helper(docker, target, false, async |helper| {
+    with_helper(engine, target, false, async |helper| {
         transfer::restore_subtree_into(docker, helper, reader, subtree, how.rewrite, &ctx.cancel)
             .await
     })
@@ -263,7 +263,7 @@ async fn into_new(
         // A driver or options (a bind to a host directory, a network share) can give a new
         // volume old content: never overwrite that without --force.
         let may_hold_data = like.driver != "local" || !like.options.is_empty();
-        if may_hold_data && !volumes::is_empty(docker, target).await? {
+        if may_hold_data && !volumes::is_empty(engine, target).await? {
             return Err(UserError::new(
                 Kind::Refused,
                 format!(
@@ -274,7 +274,7 @@ async fn into_new(
             .hint("restore into a volume of another name, or create it and use --force")
             .into());
         }
-        restore_with_helper(ctx, engine, target, reader, options, check).await
+        restore_with_helper(ctx, engine, target, reader, options, check, None).await
     }
     .await;
     if let Err(failed) = &result {
@@ -320,12 +320,12 @@ async fn into_existing(
         scratch: scratch.map(String::from),
         phase,
     };
-    if volumes::is_empty(docker, target).await? {
+    if volumes::is_empty(engine, target).await? {
         let mark = journal::record(step(None, journal::Phase::Filling));
-        let result = restore_with_helper(ctx, engine, target, reader, options, check).await;
+        let result = restore_with_helper(ctx, engine, target, reader, options, check, None).await;
         if result.is_err() {
             // Leave it as it was: empty.
-            if let Err(e) = volumes::wipe(docker, volume, users).await {
+            if let Err(e) = volumes::wipe(engine, volume, users).await {
                 output::warn(&format!("could not empty volume `{target}` again: {e:#}"));
                 mark.keep();
             }
@@ -343,9 +343,23 @@ async fn into_existing(
     volumes::can_wipe(volume, users)?;
     // Restore into a scratch volume first: the archive is verified before the target changes.
     let scratch = volumes::scratch_name("scratch", target);
+    // An engine that cannot read owners back (Podman) would lose them in the copy out of the
+    // scratch volume: the verified stream sent there is also kept in a temporary file (as large
+    // as the volume's content) and sent again into the target.
+    let spool = if engine.reads_owners() {
+        None
+    } else {
+        Some(tempfile::tempfile().context("creating a temporary file for the restore")?)
+    };
+    let spooling = spool
+        .as_ref()
+        .map(std::fs::File::try_clone)
+        .transpose()
+        .context("creating a temporary file for the restore")?;
     let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch));
     volumes::create_scratch_named(docker, &scratch).await?;
-    let filled = match restore_with_helper(ctx, engine, &scratch, reader, options, check).await {
+    let filled = restore_with_helper(ctx, engine, &scratch, reader, options, check, spooling);
+    let filled = match filled.await {
         Ok(report) => ctx.check_cancelled().map(|()| report),
         Err(e) => Err(e),
     };
@@ -370,6 +384,7 @@ async fn into_existing(
         counters,
         check,
         &Owner::this_run().run,
+        spool,
     )
     .await;
     match finished {
@@ -388,8 +403,10 @@ async fn into_existing(
     }
 }
 
-/// Empties `volume` and copies the verified data of `scratch` into it, then removes `scratch`
-/// (which run `made_by` created). Not cancellable: the scratch volume may hold the only copy. Shared with `recover`.
+/// Empties `volume` and copies the verified data of `scratch` into it (or, given the `spool` that
+/// filled `scratch`, sends that again), then removes `scratch` (which run `made_by` created). Not
+/// cancellable: the scratch volume may hold the only copy. Shared with `recover`.
+#[allow(clippy::too_many_arguments)]
 pub async fn swap(
     engine: &Engine,
     volume: &bollard::models::Volume,
@@ -398,10 +415,11 @@ pub async fn swap(
     counters: Arc<Counters>,
     check: Check,
     made_by: &str,
+    spool: Option<std::fs::File>,
 ) -> Result<()> {
     let docker = &engine.docker;
     let target = volume.name.as_str();
-    if let Err(e) = volumes::wipe(docker, volume, users).await {
+    if let Err(e) = volumes::wipe(engine, volume, users).await {
         if volumes::inspect(docker, target)
             .await
             .ok()
@@ -419,14 +437,24 @@ pub async fn swap(
     // The fault tests kill the run here: the target emptied, the data only in the scratch volume.
     fail::fail_point!("restore-swap-emptied");
     let never = CancellationToken::new();
-    let copied = with_helper(docker, scratch, true, async |from| {
-        with_helper(docker, target, false, async |to| {
-            transfer::copy_volume(docker, from, to, counters, check, &never).await
-        })
-        .await
-        .map(|_| ())
-    })
-    .await;
+    let copied = match spool {
+        Some(spool) => {
+            with_helper(engine, target, false, async |to| {
+                transfer::upload_spool(docker, to, spool, check, &never).await
+            })
+            .await
+        }
+        None => {
+            with_helper(engine, scratch, true, async |from| {
+                with_helper(engine, target, false, async |to| {
+                    transfer::copy_volume(docker, from, to, counters, check, &never).await
+                })
+                .await
+                .map(|_| ())
+            })
+            .await
+        }
+    };
     match copied {
         Ok(()) => {
             volumes::remove_scratch_made_by(docker, scratch, made_by).await;
@@ -446,12 +474,14 @@ async fn restore_with_helper(
     reader: TarReader<DynRead>,
     options: RewriteOptions,
     check: Check,
+    spool: Option<std::fs::File>,
 ) -> Result<RewriteReport> {
     let docker = &engine.docker;
-    with_helper(docker, volume, false, async |helper| {
+    with_helper(engine, volume, false, async |helper| {
         // The fault tests kill the run here: a volume being filled, a helper.
         fail::fail_point!("restore-filling");
-        transfer::restore_into(docker, helper, reader, options, check, &ctx.cancel).await
+        transfer::restore_into_spooled(docker, helper, reader, options, check, spool, &ctx.cancel)
+            .await
     })
     .await
 }

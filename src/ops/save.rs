@@ -253,13 +253,14 @@ async fn stream_volume_to<W: std::io::Write + Send + 'static>(
             flag.store(true, std::sync::atomic::Ordering::Relaxed);
         })
     };
-    let result = with_helper(docker, &volume.name, true, async |helper| {
+    let result = with_helper(engine, &volume.name, true, async |helper| {
         ctx.out.debug(&format!(
             "helper container {} for {}",
             helper.name, volume.name
         ));
         // The fault tests kill the run here: containers stopped, a helper and a partial file.
         fail::fail_point!("save-streaming");
+        helper.warn_if_owners_unread();
         let progress = VolumeProgress::start(engine, &volume.name, label, Arc::clone(&counters));
         let sink = sink.map(|s| (s, options, head));
         let result = transfer::save_volume_fanout(

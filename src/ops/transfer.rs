@@ -13,7 +13,6 @@ use crate::archive::{
     self, index, landed, ArchiveError, Counters, EncodeOptions, EncryptTo, ManifestHead,
     ManifestTrailer, RewriteOptions, RewriteReport, TarReader,
 };
-use crate::docker::helper::MOUNT_DIR;
 use crate::docker::stream;
 use crate::docker::Helper;
 use crate::error::{Kind, UserError};
@@ -77,7 +76,7 @@ pub async fn save_volume_fanout<W: Write + Send + 'static, T: Send + 'static>(
         }
     };
     let download = async {
-        let (downloaded, ()) = tokio::join!(stream::download(docker, &helper.id, tx), forward);
+        let (downloaded, ()) = tokio::join!(stream::download(docker, helper, tx), forward);
         downloaded
     };
     let downloaded = tokio::select! {
@@ -126,27 +125,80 @@ pub enum Check {
 pub async fn restore_into(
     docker: &Docker,
     helper: &Helper,
-    mut reader: TarReader<DynRead>,
+    reader: TarReader<DynRead>,
     options: RewriteOptions,
     check: Check,
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
+    restore_into_spooled(docker, helper, reader, options, check, None, cancel).await
+}
+
+/// As [`restore_into`]; with `spool`, the stream sent to the engine is also written into that
+/// file, to be sent again into another volume of the same engine ([`upload_spool`]).
+pub async fn restore_into_spooled(
+    docker: &Docker,
+    helper: &Helper,
+    mut reader: TarReader<DynRead>,
+    options: RewriteOptions,
+    check: Check,
+    spool: Option<std::fs::File>,
+    cancel: &CancellationToken,
+) -> Result<RewriteReport> {
+    let root = helper.upload_root();
+    send(docker, helper, check, spool, cancel, move |writer| {
+        let (writer, report) = archive::rewrite_for_upload(&mut reader, writer, root, options)?;
+        Ok((writer, report))
+    })
+    .await
+}
+
+/// Sends a stream that [`restore_into_spooled`] wrote into `spool` (rewound here) into the empty
+/// volume behind `helper`, checked as `check` says.
+pub async fn upload_spool(
+    docker: &Docker,
+    helper: &Helper,
+    mut spool: std::fs::File,
+    check: Check,
+    cancel: &CancellationToken,
+) -> Result<()> {
+    use std::io::Seek;
+    spool
+        .seek(io::SeekFrom::Start(0))
+        .context("rewinding the spooled restore")?;
+    send(docker, helper, check, None, cancel, move |mut writer| {
+        io::copy(&mut spool, &mut writer).map_err(ArchiveError::Io)?;
+        Ok((writer, ()))
+    })
+    .await
+}
+
+/// Uploads what `produce` writes into the volume behind `helper` (with a copy to `spool`), then
+/// reads the volume back and checks (as `check` says) that it holds what was sent.
+async fn send<T: Send + 'static>(
+    docker: &Docker,
+    helper: &Helper,
+    check: Check,
+    spool: Option<std::fs::File>,
+    cancel: &CancellationToken,
+    produce: impl FnOnce(TeeWriter) -> Result<(TeeWriter, T), ArchiveError> + Send + 'static,
+) -> Result<T> {
     let (tx, rx) = pipe::channel();
     let (seen_tx, seen_rx) = pipe::channel();
+    let (root, owners) = (helper.upload_root(), helper.reports_owners());
     let observer = (check != Check::ByCaller)
-        .then(|| tokio::task::spawn_blocking(move || describe_sent(seen_rx, check)));
+        .then(|| tokio::task::spawn_blocking(move || describe_sent(seen_rx, check, root, owners)));
     let copy = observer.is_some().then(|| ChannelWriter::new(seen_tx));
     let producer = tokio::task::spawn_blocking(move || {
         let writer = TeeWriter {
             upload: ChannelWriter::new(tx),
             copy,
+            spool: spool.map(io::BufWriter::new),
         };
-        let (writer, report) =
-            archive::rewrite_for_upload(&mut reader, writer, MOUNT_DIR, options)?;
+        let (writer, report) = produce(writer)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
-    let upload = stream::upload(docker, &helper.id, rx);
+    let upload = stream::upload(docker, helper, rx);
     let uploaded = tokio::select! {
         r = upload => r,
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
@@ -188,19 +240,28 @@ enum Sent {
     Index(index::Index),
 }
 
+/// `root` is what the entries are named under (`Helper::upload_root`); without `owners` (the
+/// engine cannot report them back) owners are left out of what is compared.
 fn describe_sent(
     rx: tokio::sync::mpsc::Receiver<io::Result<bytes::Bytes>>,
     check: Check,
+    root: &str,
+    owners: bool,
 ) -> Result<Sent, ArchiveError> {
     let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
     let sent = match check {
         Check::Quick => Sent::Summary(Box::new(landed::summarize(
             &mut reader,
-            Some(MOUNT_DIR),
-            landed::Summary::watching(Vec::new()),
+            Some(root),
+            landed::Summary::watching(Vec::new()).owners(owners),
         )?)),
         Check::Full | Check::ByCaller => {
-            Sent::Index(index::rebase(index::index_entries(&mut reader)?, MOUNT_DIR))
+            let index = index::rebase(index::index_entries(&mut reader)?, root);
+            Sent::Index(if owners {
+                index
+            } else {
+                index::without_owners(index)
+            })
         }
     };
     // Whatever follows the end-of-archive marker: read it so the upload never waits.
@@ -214,11 +275,13 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
         Sent::Summary(sent) => {
             let (tx, rx) = pipe::channel();
             let watch = sent.samples();
+            let owners = helper.reports_owners();
             let reading = tokio::task::spawn_blocking(move || {
                 let mut reader = TarReader::unchecksummed(ChannelReader::new(rx), Arc::default());
-                landed::summarize(&mut reader, None, landed::Summary::watching(watch))
+                let summary = landed::Summary::watching(watch).owners(owners);
+                landed::summarize(&mut reader, None, summary)
             });
-            let downloaded = stream::download(docker, &helper.id, tx).await;
+            let downloaded = stream::download(docker, helper, tx).await;
             let landed = reading.await.expect("the volume reader panicked");
             downloaded.context("reading the volume back")?;
             let landed = landed.context("reading the volume back")?;
@@ -231,6 +294,11 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
             let landed = index_volume(docker, helper)
                 .await
                 .context("reading the volume back")?;
+            let landed = if helper.reports_owners() {
+                landed
+            } else {
+                index::without_owners(landed)
+            };
             let diff = index::compare_restored(&sent, &landed);
             if diff.is_empty() {
                 return Ok(());
@@ -261,14 +329,18 @@ async fn confirm(docker: &Docker, helper: &Helper, sent: Sent) -> Result<()> {
 }
 
 /// The upload's writer, handing a copy of every byte to an observer thread (bounded channel).
-/// An observer that gave up is dropped; the upload goes on.
+/// An observer that gave up is dropped; the upload goes on. A spool must take every byte.
 struct TeeWriter {
     upload: ChannelWriter,
     copy: Option<ChannelWriter>,
+    spool: Option<io::BufWriter<std::fs::File>>,
 }
 
 impl TeeWriter {
     fn finish(self) -> io::Result<()> {
+        if let Some(mut spool) = self.spool {
+            spool.flush()?;
+        }
         self.upload.finish()?;
         if let Some(copy) = self.copy {
             let _ = copy.finish();
@@ -280,6 +352,9 @@ impl TeeWriter {
 impl Write for TeeWriter {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         let n = self.upload.write(data)?;
+        if let Some(spool) = &mut self.spool {
+            spool.write_all(&data[..n])?;
+        }
         if let Some(copy) = &mut self.copy {
             if copy.write_all(&data[..n]).is_err() {
                 self.copy = None;
@@ -304,20 +379,16 @@ pub async fn restore_subtree_into(
     cancel: &CancellationToken,
 ) -> Result<RewriteReport> {
     let (tx, rx) = pipe::channel();
+    let root = helper.upload_root();
     let producer = tokio::task::spawn_blocking(move || {
         let writer = ChannelWriter::new(tx);
-        let (writer, report) = archive::rewrite_subtree_for_upload(
-            &mut reader,
-            writer,
-            crate::docker::helper::MOUNT_DIR,
-            options,
-            &subtree,
-        )?;
+        let (writer, report) =
+            archive::rewrite_subtree_for_upload(&mut reader, writer, root, options, &subtree)?;
         writer.finish().map_err(ArchiveError::Output)?;
         Ok::<_, ArchiveError>(report)
     });
     let uploaded = tokio::select! {
-        r = stream::upload(docker, &helper.id, rx) => r,
+        r = stream::upload(docker, helper, rx) => r,
         _ = cancel.cancelled() => Err(UserError::interrupted().into()),
     };
     let produced = producer.await.expect("the archive reader panicked");
@@ -370,8 +441,7 @@ where
         (source, None)
     };
     let reader = TarReader::new(source, counters);
-    let (downloaded, consumed) =
-        tokio::join!(stream::download(docker, &from.id, tx), consume(reader));
+    let (downloaded, consumed) = tokio::join!(stream::download(docker, from, tx), consume(reader));
     let indexed = match indexer {
         Some(task) => Some(task.await.expect("the indexer panicked")),
         None => None,
@@ -455,7 +525,7 @@ pub async fn index_volume_counted(
         let mut reader = TarReader::new(ChannelReader::new(rx), counters);
         index::index_entries(&mut reader)
     });
-    let downloaded = stream::download(docker, &helper.id, tx).await;
+    let downloaded = stream::download(docker, helper, tx).await;
     let indexed = indexer.await.expect("the volume reader panicked");
     downloaded?;
     Ok(indexed?)

@@ -118,8 +118,9 @@ impl DroppingProxy {
                 let count = Arc::clone(&count);
                 let to_client = Arc::new(Mutex::new(client.try_clone().unwrap()));
                 let (u_read, back) = (upstream.try_clone().unwrap(), Arc::clone(&to_client));
+                let engine = socket.clone();
                 std::thread::spawn(move || {
-                    let _ = requests(client, upstream, to_client, &count, pass);
+                    let _ = requests(client, upstream, to_client, &count, pass, &engine);
                 });
                 std::thread::spawn(move || responses(u_read, back));
             }
@@ -145,8 +146,8 @@ impl Drop for DroppingProxy {
 }
 
 /// Whether the request line `PUT /v1.xx/containers/ID/archive?...` addresses one of the tool's
-/// lock containers (`dvb-lock-...`).
-fn into_lock_container(line: &str) -> bool {
+/// lock containers (`dvb-lock-...`) on the engine at `socket`.
+fn into_lock_container(line: &str, socket: &Path) -> bool {
     let Some(id) = line
         .split("/containers/")
         .nth(1)
@@ -155,6 +156,8 @@ fn into_lock_container(line: &str) -> bool {
         return false;
     };
     std::process::Command::new("docker")
+        .arg("-H")
+        .arg(format!("unix://{}", socket.display()))
         .args(["inspect", "--format", "{{.Name}}", id])
         .output()
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).starts_with("/dvb-lock-"))
@@ -168,6 +171,7 @@ fn requests(
     to_client: Arc<Mutex<TcpStream>>,
     uploads: &AtomicU64,
     pass: u64,
+    socket: &Path,
 ) -> std::io::Result<()> {
     let mut from = BufReader::new(client);
     loop {
@@ -187,7 +191,7 @@ fn requests(
         // they are not what the tests drop.
         let drop_it = line.starts_with("PUT ")
             && line.contains("/archive")
-            && !into_lock_container(line)
+            && !into_lock_container(line, socket)
             && uploads.fetch_add(1, Ordering::SeqCst) >= pass;
         let header = |name: &str| {
             text.lines()

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::{docker, docker_run, unique, Run, RunExt};
+use super::{docker, unique, Run, RunExt};
 
 /// Builds (once per run, idempotently) the local server image of `kind`.
 pub fn db_image(kind: &'static str) -> String {
@@ -37,6 +37,8 @@ pub struct DbServer {
     pub name: String,
     password: String,
     kind: &'static str,
+    /// The engine's `-H` when it is not the local Docker (a Podman service).
+    host: Option<String>,
 }
 
 impl DbServer {
@@ -48,11 +50,38 @@ impl DbServer {
         extra: &[&str],
         password: &str,
     ) -> DbServer {
-        let image = db_image(kind);
+        Self::start_on(None, kind, env, extra, password)
+    }
+
+    /// As [`DbServer::start`], on the engine at `host` (its image imported there first).
+    pub fn start_on(
+        host: Option<&str>,
+        kind: &'static str,
+        env: &[(&str, &str)],
+        extra: &[&str],
+        password: &str,
+    ) -> DbServer {
+        let image = match host {
+            None => db_image(kind),
+            Some(host) => {
+                let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/db-images.sh");
+                Command::new("bash")
+                    .arg(script)
+                    .arg(kind)
+                    .env("QUIET", "1")
+                    .env("DOCKER_HOST", host)
+                    .run()
+                    .expect_ok(&format!("cannot import the {kind} test image into {host}"))
+                    .stdout_str()
+                    .trim()
+                    .to_string()
+            }
+        };
         let server = DbServer {
             name: unique(kind),
             password: password.to_string(),
             kind,
+            host: host.map(String::from),
         };
         let mut args: Vec<String> = [
             "run",
@@ -74,7 +103,11 @@ impl DbServer {
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         args.push(image);
-        docker(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        server
+            .cli()
+            .args(&args)
+            .run()
+            .expect_ok("starting a database server");
         let start = Instant::now();
         loop {
             let probe = server.sql_run("postgres", "SELECT 1");
@@ -82,7 +115,10 @@ impl DbServer {
                 return server;
             }
             if start.elapsed() > Duration::from_secs(90) {
-                let logs = docker_run(&["logs", "--tail", "30", &server.name]);
+                let logs = server
+                    .cli()
+                    .args(["logs", "--tail", "30", &server.name])
+                    .run();
                 panic!(
                     "the {kind} server did not come up: {}\n{}",
                     probe.stderr, logs.stderr
@@ -92,9 +128,23 @@ impl DbServer {
         }
     }
 
+    /// The docker CLI for the server's engine.
+    fn cli(&self) -> Command {
+        let mut c = Command::new("docker");
+        if let Some(host) = &self.host {
+            c.args(["-H", host]);
+        }
+        c
+    }
+
     /// Runs SQL with the server's own client, the password in the exec's environment.
     pub fn sql_run(&self, db: &str, sql: &str) -> Run {
-        sql_in(self.kind, &self.name, &self.password, db, sql)
+        let (var, cmd) = sql_command(self.kind, db, sql);
+        self.cli()
+            .env(var, &self.password)
+            .args(["exec", "-e", var, &self.name])
+            .args(cmd)
+            .run()
     }
 
     #[track_caller]
@@ -130,14 +180,24 @@ impl DbServer {
 
 impl Drop for DbServer {
     fn drop(&mut self) {
-        let _ = docker_run(&["rm", "-f", "-v", &self.name]);
+        let _ = self.cli().args(["rm", "-f", "-v", &self.name]).run();
     }
 }
 
 /// Runs SQL in `container` (a `kind` server) with its own client, the password in the exec's
 /// environment (and in no command line: `-e VAR` takes it from the docker CLI's environment).
 pub fn sql_in(kind: &str, container: &str, password: &str, db: &str, sql: &str) -> Run {
-    let (var, cmd): (&str, Vec<&str>) = match kind {
+    let (var, cmd) = sql_command(kind, db, sql);
+    Command::new("docker")
+        .env(var, password)
+        .args(["exec", "-e", var, container])
+        .args(cmd)
+        .run()
+}
+
+/// The password's variable and the client's command line for SQL in a `kind` server.
+fn sql_command<'a>(kind: &str, db: &'a str, sql: &'a str) -> (&'static str, Vec<&'a str>) {
+    match kind {
         "postgres" => (
             "PGPASSWORD",
             vec![
@@ -162,10 +222,5 @@ pub fn sql_in(kind: &str, container: &str, password: &str, db: &str, sql: &str) 
                 vec!["mariadb", "-uroot", "-N", "-B", db, "-e", sql],
             )
         }
-    };
-    Command::new("docker")
-        .env(var, password)
-        .args(["exec", "-e", var, container])
-        .args(cmd)
-        .run()
+    }
 }

@@ -16,13 +16,13 @@ mod sshd;
 mod tls;
 mod volume;
 
-pub use compose::{compose_volume, Project};
+pub use compose::{compose, compose_volume, Project};
 pub use contexts::Contexts;
 pub use cutting_proxy::{CuttingProxy, DroppingProxy};
 pub use db::{db_image, sql_in, DbServer};
 pub use engine::SecondEngine;
 pub use http::Recorder;
-pub use podman::PodmanEngine;
+pub use podman::{PodmanEngine, NOT_UTF8};
 pub use restic::{engine_identity, ResticRepo, RESTIC_PASSWORD};
 pub use run::*;
 pub use s3::S3Server;

@@ -5,30 +5,81 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{tempdir, Run, RunExt, Running};
+use super::{unique, Contexts, Run, RunExt, Running, AWKWARD, SNAPSHOT};
 
 /// A rootful Podman service (`vfs` storage, cgroupfs, file events: nothing of systemd or
 /// journald is needed). Stopped, and its storage removed, on drop.
 pub struct PodmanEngine {
     child: Running,
     dir: tempfile::TempDir,
+    /// The user a rootless service runs as (uid, gid).
+    user: Option<(u32, u32)>,
 }
 
-#[allow(dead_code)] // used by the Podman tests as they land
+/// The user the rootless tests run Podman as: `DVB_ROOTLESS_USER`, else `dvb-rootless`, which
+/// scripts/test-deps.sh creates.
+pub fn rootless_user() -> (u32, u32) {
+    let name = std::env::var("DVB_ROOTLESS_USER").unwrap_or_else(|_| "dvb-rootless".into());
+    let id = |flag: &str| -> u32 {
+        Command::new("id")
+            .args([flag, &name])
+            .run()
+            .expect_ok(&format!(
+                "no user `{name}` for the rootless Podman tests (run scripts/test-deps.sh)"
+            ))
+            .stdout_str()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
 impl PodmanEngine {
     pub fn start() -> PodmanEngine {
-        let dir = tempdir();
+        Self::launch(None)
+    }
+
+    /// A rootless service: run as [`rootless_user`], its storage in a directory of its own. That
+    /// user has no subordinate id ranges here, so only files owned by root (mapped to the user)
+    /// can be created in its volumes.
+    pub fn start_rootless() -> PodmanEngine {
+        Self::launch(Some(rootless_user()))
+    }
+
+    fn launch(user: Option<(u32, u32)>) -> PodmanEngine {
+        // Under /tmp, which every user can reach (a TMPDIR under /root would shut the rootless
+        // user out).
+        let dir = tempfile::Builder::new()
+            .prefix("dvb-podman-")
+            .tempdir_in("/tmp")
+            .expect("temp dir");
         let d = dir.path();
         let socket = d.join("podman.sock");
-        let child = Command::new("podman")
-            .args(Self::global_args(d))
+        // Podman sets RLIMIT_NOFILE and RLIMIT_NPROC of every container to the maximum, which
+        // sandboxes refuse ("error setting rlimit type 7"); lower ones can be set.
+        let conf = d.join("containers.conf");
+        std::fs::write(
+            &conf,
+            "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n",
+        )
+        .unwrap();
+        if let Some((uid, gid)) = user {
+            std::fs::create_dir(d.join("xdg")).unwrap();
+            Command::new("chown")
+                .args(["-R", &format!("{uid}:{gid}")])
+                .arg(d)
+                .run()
+                .expect_ok("chown");
+        }
+        let child = Self::podman_as(user, d)
             .args(["system", "service", "--time", "0"])
             .arg(format!("unix://{}", socket.display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("podman.log")).unwrap())
             .start();
-        let engine = PodmanEngine { child, dir };
+        let engine = PodmanEngine { child, dir, user };
         let started = Instant::now();
         while engine.docker(&["version"]).code != 0 {
             assert!(
@@ -39,6 +90,32 @@ impl PodmanEngine {
             std::thread::sleep(Duration::from_millis(200));
         }
         engine
+    }
+
+    /// `podman` with the storage in `d`, as `user` (rootless) or root.
+    fn podman_as(user: Option<(u32, u32)>, d: &std::path::Path) -> Command {
+        let mut c = match user {
+            None => Command::new("podman"),
+            Some((uid, gid)) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    "--reuid",
+                    &uid.to_string(),
+                    "--regid",
+                    &gid.to_string(),
+                    "--clear-groups",
+                    "podman",
+                ]);
+                c.env("HOME", d)
+                    .env("XDG_RUNTIME_DIR", d.join("xdg"))
+                    .env("XDG_CONFIG_HOME", d.join("xdg"))
+                    .env("XDG_DATA_HOME", d.join("xdg"));
+                c
+            }
+        };
+        c.env("CONTAINERS_CONF", d.join("containers.conf"))
+            .args(Self::global_args(d));
+        c
     }
 
     fn global_args(d: &std::path::Path) -> Vec<String> {
@@ -78,10 +155,7 @@ impl PodmanEngine {
 
     /// Runs the `podman` CLI on the same storage (not through the service).
     pub fn podman(&self, args: &[&str]) -> Run {
-        Command::new("podman")
-            .args(Self::global_args(self.dir.path()))
-            .args(args)
-            .run()
+        Self::podman_as(self.user, self.dir.path()).args(args).run()
     }
 
     /// The host directory of a volume (rootful Podman keeps it under its storage root): tests
@@ -93,10 +167,84 @@ impl PodmanEngine {
             .join(volume)
             .join("_data")
     }
+
+    /// Creates a volume on this engine (removed with the engine's storage on drop).
+    pub fn volume(&self, tag: &str) -> String {
+        let name = unique(tag);
+        self.docker(&["volume", "create", &name])
+            .expect_ok("creating a podman volume");
+        name
+    }
+
+    /// Runs a shell script as root on the host in the volume's directory. Then every entry's
+    /// mtime is cut to whole seconds, as a restore through an engine leaves them: Podman's
+    /// archive GET rounds a fraction to the nearest second (Docker's cuts it), so a file the host
+    /// wrote at .6 s would read back one second later.
+    #[track_caller]
+    pub fn sh(&self, volume: &str, script: &str) -> String {
+        self.run_sh(
+            volume,
+            &format!(
+                "{script}\nfind . | while IFS= read -r f; do \
+                 touch -h -d \"@$(stat -c %Y \"$f\")\" \"$f\"; done"
+            ),
+        )
+    }
+
+    #[track_caller]
+    fn run_sh(&self, volume: &str, script: &str) -> String {
+        Command::new("sh")
+            .args(["-euc", script])
+            .current_dir(self.volume_dir(volume))
+            .run()
+            .expect_ok("a script in a podman volume")
+            .stdout_str()
+    }
+
+    /// Every entry of the volume as [`super::Volume::snapshot`] lists it.
+    pub fn snapshot(&self, volume: &str) -> String {
+        self.run_sh(volume, SNAPSHOT)
+    }
+
+    /// A volume holding the awkward fixture and a name that is not UTF-8.
+    pub fn awkward(&self, tag: &str) -> String {
+        let v = self.volume(tag);
+        self.sh(&v, AWKWARD);
+        self.sh(&v, NOT_UTF8);
+        v
+    }
+
+    /// Imports the busybox test image into this engine (`docker import` through the service, as
+    /// scripts/busybox-image.sh does for Docker); returns its name.
+    pub fn busybox(&self) -> &'static str {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/busybox-image.sh");
+        Command::new("bash")
+            .arg(script)
+            .arg("dvb-test-busybox:latest")
+            .env("QUIET", "1")
+            .env("DOCKER_HOST", self.host())
+            .run()
+            .expect_ok("cannot import the busybox test image into podman");
+        "dvb-test-busybox:latest"
+    }
+
+    /// A Docker config dir with contexts `dock` (the local engine) and `pod` (this service).
+    pub fn contexts(&self) -> Contexts {
+        let ctx = Contexts::new();
+        ctx.create("dock", "host=unix:///var/run/docker.sock");
+        ctx.create("pod", &format!("host={}", self.host()));
+        ctx
+    }
 }
+
+/// Makes a file whose name is not UTF-8 in the current directory.
+pub const NOT_UTF8: &str = r#"echo latin1 > "$(printf 'caf\351-\377')""#;
 
 impl Drop for PodmanEngine {
     fn drop(&mut self) {
+        // Containers a test started run under conmon, not under the service: removed first.
+        let _ = self.podman(&["rm", "--all", "--force", "--time", "0"]);
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -109,9 +257,27 @@ impl Drop for PodmanEngine {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The conmon of each exec session waits 300 s (`--exit-delay`) before cleaning it up:
+        // those of this engine (its directory on their command line) go with it.
+        let base = self.dir.path().display().to_string();
+        for proc in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = proc.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(proc.path().join("cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline);
+            let conmon = cmdline
+                .split('\0')
+                .next()
+                .is_some_and(|a| a.ends_with("conmon"));
+            if conmon && cmdline.contains(&base) {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .status();
+            }
+        }
         // Anything podman left mounted under its directories (shm of the run root).
         let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
-        let base = self.dir.path().display().to_string();
         let mut under: Vec<&str> = mounts
             .lines()
             .filter_map(|l| l.split(' ').nth(1))

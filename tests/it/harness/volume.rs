@@ -50,13 +50,7 @@ impl Volume {
     /// Every entry of the volume, root included: path, type, owner, mode, mtime, size, link
     /// count, and the link target or content hash. Equal snapshots mean equal volumes.
     pub fn snapshot(&self) -> String {
-        self.sh(
-            r#"cd /data && find . | LC_ALL=C sort | while IFS= read -r f; do
-                 stat -c '%n|%F|%u:%g|%a|%Y|%s|%h' "$f"
-                 if [ -L "$f" ]; then echo "-> $(readlink "$f")";
-                 elif [ -f "$f" ]; then md5sum < "$f"; fi
-               done"#,
-        )
+        self.sh(&format!("cd /data && {SNAPSHOT}"))
     }
 
     /// Helper containers of the tool still around for this volume.
@@ -110,11 +104,9 @@ impl Drop for Container {
     }
 }
 
-/// Fills a volume with the awkward things the README promises to keep.
-pub fn awkward_volume(tag: &str) -> Volume {
-    let v = Volume::new(tag);
-    v.sh(r#"
-        cd /data
+/// The awkward things the README promises to keep, made in the current directory (a volume's
+/// root) by a POSIX shell as root (busybox in a container, or the host's for a Podman volume).
+pub const AWKWARD: &str = r#"
         chown 999:998 . && chmod 0750 .
         mkdir -p dir/empty 'with space' "$(printf 'tab\there')" 'ünïcødé' deep/a/b/c
         echo hello > dir/file.txt
@@ -134,7 +126,19 @@ pub fn awkward_volume(tag: &str) -> Volume {
         head -c 300000 /dev/urandom > deep/a/b/c/random.bin
         touch -d '2001-02-03 04:05:06' dir/file.txt old
         chmod 0555 deep/a
-    "#);
+    "#;
+
+/// What [`Volume::snapshot`] runs in a volume's root.
+pub const SNAPSHOT: &str = r#"find . | LC_ALL=C sort | while IFS= read -r f; do
+                 stat -c '%n|%F|%u:%g|%a|%Y|%s|%h' "$f"
+                 if [ -L "$f" ]; then echo "-> $(readlink "$f")";
+                 elif [ -f "$f" ]; then md5sum < "$f"; fi
+               done"#;
+
+/// Fills a volume with the awkward things the README promises to keep.
+pub fn awkward_volume(tag: &str) -> Volume {
+    let v = Volume::new(tag);
+    v.sh(&format!("cd /data\n{AWKWARD}"));
     v
 }
 
