@@ -185,8 +185,16 @@ fn text(archive: &str, len: Option<u64>, s: &Summary) -> String {
             let _ = match &h.source.engine {
                 Some(e) => writeln!(
                     out,
-                    "engine    {} ({} on {}, id {})",
-                    e.label, e.flavour, e.name, e.id
+                    "engine    {} ({} on {}, id {}){}",
+                    e.label,
+                    e.flavour,
+                    e.name,
+                    e.id,
+                    if e.flavour == "podman" {
+                        "; owners not recorded (Podman's API reports every file as root's)"
+                    } else {
+                        ""
+                    }
                 ),
                 None => writeln!(
                     out,

@@ -185,6 +185,16 @@ async fn archive_source(ctx: &Ctx, args: &RestoreArgs) -> Result<Source> {
     };
     let reader = opened.with_context(|| format!("cannot restore {archive}"))?;
     let recorded = reader.head().map(|h| h.volume.clone());
+    if let Some(engine) = reader.head().and_then(|h| h.source.engine.as_ref()) {
+        if engine.flavour == "podman" {
+            // Podman's archive endpoint reports every entry as root's: the archive has no owners.
+            output::warn(&format!(
+                "{archive} was saved from Podman ({}), whose API does not report owners: every \
+                 file it holds is owned by root (0:0), and will be so in the volume",
+                engine.label
+            ));
+        }
+    }
     let target = match (&volume, &recorded) {
         (Some(v), _) => v.clone(),
         (None, Some(info)) => info.name.clone(),

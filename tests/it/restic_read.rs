@@ -142,8 +142,9 @@ fn snapshot_ids_and_engines() {
     ])
     .fails_with(4, "no snapshot 0000abcd");
 
-    // status counts this engine's snapshots only: the newest of v is from 2026-01-02, and
-    // the lonely volume has none from this engine, so it misses the RPO (exit 8, stale).
+    // status has a row per engine and volume: this engine's newest of v is from 2026-01-02
+    // (the other engine's, newer, is its own row), and the lonely volume has none from this
+    // engine, so it misses the RPO (exit 8, stale).
     let status = repo.tool(&[
         "status",
         &repo.url(),
@@ -160,7 +161,7 @@ fn snapshot_ids_and_engines() {
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
     let newest_of = |name: &str| {
         rows.iter()
-            .find(|r| r["volume"] == name)
+            .find(|r| r["volume"] == name && r["engine"] == docker_label().as_str())
             .map(|r| r["newest"].clone())
             .unwrap()
     };
@@ -173,6 +174,20 @@ fn snapshot_ids_and_engines() {
         "{status}"
     );
     assert!(newest_of(&lonely.name).is_null(), "{status}");
+    let elsewhere = rows
+        .iter()
+        .find(|r| r["volume"] == v.name.as_str() && r["engine"] == "elsewhere-00000000")
+        .map(|r| {
+            r["newest"]["created"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        });
+    assert_eq!(
+        elsewhere.as_deref(),
+        Some("2026-01-03T10:00:00Z"),
+        "{status}"
+    );
 
     let listed = repo
         .tool(&["backups", &repo.url(), "--format", "json"])
