@@ -21,8 +21,8 @@ use crate::ops::restore::{
 use crate::ops::transfer::Check;
 use crate::output::{self, Measure};
 use crate::settings::{flags, Ctx};
-use crate::storage::restic::ResticTarget;
 use crate::storage::catalog::{self, EngineChoice};
+use crate::storage::restic::ResticTarget;
 use crate::storage::{Location, Store};
 
 mod restic;
