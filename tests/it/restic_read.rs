@@ -142,8 +142,9 @@ fn snapshot_ids_and_engines() {
     ])
     .fails_with(4, "no snapshot 0000abcd");
 
-    // status counts this engine's snapshots only: the newest of v is from 2026-01-02, and
-    // the lonely volume has none from this engine, so it misses the RPO (exit 8, stale).
+    // status has a row per volume and engine: this engine's newest of v is from 2026-01-02
+    // (not the other engine's 2026-01-03), and the lonely volume has none from this engine, so
+    // its row misses the RPO (exit 8, stale).
     let status = repo.tool(&[
         "status",
         &repo.url(),
@@ -160,7 +161,7 @@ fn snapshot_ids_and_engines() {
     let rows: Vec<serde_json::Value> = serde_json::from_slice(&status.stdout).unwrap();
     let newest_of = |name: &str| {
         rows.iter()
-            .find(|r| r["volume"] == name)
+            .find(|r| r["volume"] == name && r["engine"] == label.as_str())
             .map(|r| r["newest"].clone())
             .unwrap()
     };
