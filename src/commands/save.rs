@@ -64,7 +64,7 @@ async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> 
     }
     let stores = crate::storage::open_all(&others, true, &ctx.s3)?;
     // restic repositories are opened (or created, with --init) before the engine is touched.
-    let restic = open_restic(&restic_targets, &args.restic).await?;
+    let (restic, restic_password) = open_restic(&restic_targets, &args.restic).await?;
     // Keys are read (or the passphrase asked) before the engine is touched, too.
     let encrypt = crate::settings::keys::encrypt_to(&args.encrypt)?.map(Arc::new);
     let uploads = Uploads::new(ctx.out);
@@ -125,20 +125,24 @@ async fn save_volumes(ctx: &Ctx, args: SaveArgs, held: &mut Held) -> Result<()> 
     }
     // Pruning only after every volume reached every destination: a failed save deletes nothing.
     if !policy.is_empty() {
-        prune::after_save(&stores, &names, &policy, ctx.out).await?;
+        let restic = restic_password.as_ref().map(|password| prune::ResticSaved {
+            targets: &restic_targets,
+            password,
+        });
+        prune::after_save(&stores, restic, &names, &policy, ctx.out).await?;
     }
     Ok(())
 }
 
-/// Opens every restic repository of `--to` with the one password (asked once), creating a
-/// missing one only with `--init`.
+/// Opens every restic repository of `--to` with the one password (asked once, and returned
+/// for pruning after the save), creating a missing one only with `--init`.
 async fn open_restic(
     targets: &[crate::storage::restic::ResticTarget],
     args: &ResticSaveArgs,
-) -> Result<Vec<ResticDest>> {
+) -> Result<(Vec<ResticDest>, Option<crate::storage::restic::Password>)> {
     use crate::storage::restic;
     if targets.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), None));
     }
     for target in targets {
         target.check_supported()?;
@@ -155,5 +159,5 @@ async fn open_restic(
             repo,
         });
     }
-    Ok(dests)
+    Ok((dests, Some(password)))
 }

@@ -15,10 +15,18 @@ use crate::retention::{self, Policy};
 use crate::storage::restic::{self, maintain, Password, ResticTarget};
 use crate::storage::{catalog, storage_error, Store};
 
-/// After a successful save: the same rules on each destination written to, for the volumes
-/// saved. Every destination is tried; the first failure is returned.
+/// The restic repositories a save wrote to, and the password that opens them.
+pub struct ResticSaved<'a> {
+    pub targets: &'a [ResticTarget],
+    pub password: &'a Password,
+}
+
+/// After a successful save: the same rules on each destination written to (directories and
+/// buckets, then restic repositories), for the volumes saved. Every destination is tried; the
+/// first failure is returned.
 pub async fn after_save(
     stores: &[Store],
+    restic: Option<ResticSaved<'_>>,
     volumes: &[String],
     policy: &Policy,
     out: Printer,
@@ -28,6 +36,16 @@ pub async fn after_save(
         if let Err(e) = prune(store, Some(volumes), policy, false, out).await {
             output::warn(&format!("{e:#}"));
             first_error.get_or_insert(e);
+        }
+    }
+    if let Some(restic) = restic {
+        for target in restic.targets {
+            let password = restic.password.clone();
+            if let Err(e) = prune_restic(target, password, Some(volumes), policy, false, out).await
+            {
+                output::warn(&format!("{e:#}"));
+                first_error.get_or_insert(e);
+            }
         }
     }
     match first_error {

@@ -16,24 +16,6 @@ fn new_archive_of(dir: &Path, label: &str, known: &[String]) -> String {
     found[0].clone()
 }
 
-/// Podman names an imported image `docker.io/library/REPO:latest` whatever the tag asked for,
-/// so a save looking the helper image up by its tag fails until the Podman edge names it by ID
-/// (issue 14, part 1); the image is imported here under the name the tool looks for.
-fn helper_image_for(podman: &PodmanEngine) {
-    let dir = tempdir();
-    let empty = dir.path().join("empty.tar");
-    std::fs::write(&empty, [0u8; 1024]).unwrap();
-    podman
-        .podman(&[
-            "import",
-            "--change",
-            "LABEL org.docker-volume-backup.helper=true",
-            empty.to_str().unwrap(),
-            "docker.io/library/docker-volume-backup-helper:empty-1",
-        ])
-        .expect_ok("podman import");
-}
-
 #[test]
 fn two_engines_share_a_destination_without_pruning_each_other() {
     let podman = PodmanEngine::start();
@@ -50,7 +32,6 @@ fn two_engines_share_a_destination_without_pruning_each_other() {
     podman
         .docker(&["volume", "create", v])
         .expect_ok("podman volume create");
-    helper_image_for(&podman);
     let fill_podman = |content: &str| {
         std::fs::write(podman.volume_dir(v).join("which"), format!("{content}\n")).unwrap();
     };

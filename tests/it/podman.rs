@@ -550,3 +550,74 @@ fn on_podman_an_upload_that_did_not_land_fails_the_restore() {
     assert_same(&podman.snapshot(&scratch), &podman.snapshot(&src));
     assert_eq!(leftovers(&podman), "");
 }
+
+#[test]
+fn a_podman_volume_saved_to_restic_restores_into_docker() {
+    let podman = PodmanEngine::start();
+    let src = podman.awkward("pm-rs");
+    let dir = tempdir();
+    let repo = dir.path().join("repo");
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, "pm-restic-pw\n").unwrap();
+    let target = format!("restic:{}", repo.display());
+    tool()
+        .args([
+            "-H",
+            &podman.host(),
+            "save",
+            &src,
+            "--to",
+            &target,
+            "--init",
+        ])
+        .env("RESTIC_PASSWORD_FILE", &pwfile)
+        .run()
+        .ok();
+
+    // restic's own view: the host is the Podman engine's label, and the snapshot's root node
+    // (the volume's directory) has the volume root's mode (0750 in the fixture, not a default).
+    let restic = |args: &[&str]| -> String {
+        let o = Command::new("restic")
+            .arg("-r")
+            .arg(&repo)
+            .arg("--password-file")
+            .arg(&pwfile)
+            .arg("--no-cache")
+            .args(args)
+            .output()
+            .expect("restic runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let snaps: Vec<serde_json::Value> =
+        serde_json::from_str(&restic(&["snapshots", "--json"])).unwrap();
+    assert_eq!(snaps.len(), 1, "{snaps:?}");
+    let label = engine_label(Some(&podman.host()), true);
+    assert_eq!(snaps[0]["hostname"], label.as_str());
+    let root_path = format!("/{src}");
+    let root = restic(&["ls", "--json", "latest"])
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|n| n["struct_type"] == "node" && n["path"] == root_path.as_str())
+        .expect("the volume's root node");
+    assert_eq!(root["type"], "dir", "{root}");
+    assert_eq!(root["mode"].as_u64().unwrap() & 0o7777, 0o750, "{root}");
+
+    // Into Docker (another engine: --from-engine), entry by entry but for the owners.
+    let dst = Volume::named("pm-rs-dst");
+    tool()
+        .args([
+            "restore",
+            &target,
+            &src,
+            "--as",
+            &dst.name,
+            "--from-engine",
+            &label,
+        ])
+        .env("RESTIC_PASSWORD_FILE", &pwfile)
+        .run()
+        .ok();
+    assert_same(&dst.snapshot(), &without_owners(&podman.snapshot(&src)));
+    assert_eq!(leftovers(&podman), "");
+}

@@ -325,3 +325,48 @@ fn interrupted_and_cut_saves_leave_no_snapshot() {
     }
     docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
 }
+
+#[test]
+fn keep_rules_prune_the_repository_per_volume_after_a_save() {
+    let kept = Volume::new("rs-keep");
+    let other = Volume::new("rs-keep-other");
+    kept.sh("echo one > /data/a");
+    other.sh("echo two > /data/b");
+    let repo = Repo::new();
+    // The other volume's two snapshots: the rules never reach them.
+    repo.save(&other.name, &["--init"]).ok();
+    repo.save(&other.name, &[]).ok();
+    let of = |volume: &str| -> Vec<String> {
+        let tag = format!("volume={volume}");
+        snapshots(&repo.path, &repo.pwfile)
+            .iter()
+            .filter(|s| s["tags"].as_array().unwrap().iter().any(|t| t == &tag))
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let others = of(&other.name);
+    assert_eq!(others.len(), 2);
+    let mut made: Vec<String> = Vec::new();
+    for i in 0..3 {
+        kept.sh(&format!("echo {i} > /data/a"));
+        let r = repo.save(&kept.name, &["--keep-last", "2"]).ok();
+        let now = of(&kept.name);
+        let new: Vec<String> = now
+            .iter()
+            .filter(|id| !made.contains(id))
+            .cloned()
+            .collect();
+        made.extend(new);
+        assert_eq!(now.len(), (i + 1).min(2), "after save {}: {r}", i + 1);
+        if i == 2 {
+            assert!(r.stderr.contains("1 snapshot(s) forgotten"), "{r}");
+        }
+    }
+    // The two newest stay (restic lists oldest first), the other volume's are untouched.
+    assert_eq!(made.len(), 3);
+    assert_eq!(of(&kept.name), made[1..].to_vec());
+    assert_eq!(of(&other.name), others);
+    assert_eq!(restic_restore_snapshot(&repo, &kept.name), kept.snapshot());
+    restic_ok(&repo.path, &repo.pwfile, &["check"]);
+    assert_eq!(locks_in(&repo.path), 0);
+}
