@@ -270,7 +270,15 @@ impl Drop for PodmanEngine {
                 .split('\0')
                 .next()
                 .is_some_and(|a| a.ends_with("conmon"));
-            if conmon && cmdline.contains(&base) {
+            // A rootless service leaves its user namespace's pause process (`podman`, pid in
+            // `$XDG_RUNTIME_DIR/libpod/tmp/pause.pid`), whose environment names this directory.
+            let pause = self.user.is_some()
+                && cmdline.split('\0').next() == Some("podman")
+                && String::from_utf8_lossy(
+                    &std::fs::read(proc.path().join("environ")).unwrap_or_default(),
+                )
+                .contains(&base);
+            if (conmon && cmdline.contains(&base)) || pause {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
