@@ -37,9 +37,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-/// The label the tool gives the engine `docker [-H host]` reaches (archive names, `backups`,
-/// `status`), from what its `/info` says: `podman` for a Podman service.
-pub fn engine_label(host: Option<&str>, podman: bool) -> String {
+/// The identity the tool computes for the engine `docker [-H host]` reaches, from what its
+/// `/info` says (`podman` for a Podman service).
+pub fn engine_identity_of(
+    host: Option<&str>,
+    podman: bool,
+) -> docker_volume_backup::docker::EngineIdentity {
     use docker_volume_backup::docker::{EngineIdentity, Flavour};
     let mut cmd = Command::new("docker");
     if let Some(h) = host {
@@ -56,7 +59,13 @@ pub fn engine_label(host: Option<&str>, podman: bool) -> String {
     } else {
         Flavour::Docker
     };
-    EngineIdentity::new(flavour, parts[0], parts[1], parts[2]).label()
+    EngineIdentity::new(flavour, parts[0], parts[1], parts[2])
+}
+
+/// The label the tool gives the engine `docker [-H host]` reaches (archive names, `backups`,
+/// `status`, restic's host).
+pub fn engine_label(host: Option<&str>, podman: bool) -> String {
+    engine_identity_of(host, podman).label()
 }
 
 /// The label of the engine the tests run against.

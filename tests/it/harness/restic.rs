@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use docker_volume_backup::docker::identity::{EngineIdentity, Flavour};
+use docker_volume_backup::docker::identity::EngineIdentity;
 
 use super::{docker, run::RunExt, tempdir, tool, Run};
 
@@ -124,12 +124,5 @@ fn snapshot_id(run: &Run) -> String {
 
 /// The test engine's identity, as the tool computes it (its label is restic's host).
 pub fn engine_identity() -> EngineIdentity {
-    let info = docker(&["info", "-f", "{{.ID}}|{{.Name}}|{{.DockerRootDir}}"]);
-    let mut parts = info.trim().splitn(3, '|');
-    let (id, name, root) = (
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-        parts.next().unwrap_or_default(),
-    );
-    EngineIdentity::new(Flavour::Docker, id, name, root)
+    super::engine_identity_of(None, false)
 }
