@@ -42,11 +42,7 @@ impl Recorder {
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     match listener.accept() {
-                        Ok((stream, _)) => {
-                            if let Some(r) = serve(stream) {
-                                seen.lock().unwrap().push(r);
-                            }
-                        }
+                        Ok((stream, _)) => serve(stream, &seen),
                         Err(_) => std::thread::sleep(Duration::from_millis(10)),
                     }
                 }
@@ -70,7 +66,17 @@ impl Recorder {
     }
 }
 
-fn serve(stream: TcpStream) -> Option<Request> {
+/// Reads one request and records it, then answers: the tool may exit as soon as it has the
+/// answer, and a test that looks right after must find the request already recorded.
+fn serve(stream: TcpStream, seen: &Mutex<Vec<Request>>) {
+    if let Some((request, mut stream)) = read_request(stream) {
+        seen.lock().unwrap().push(request);
+        let _ =
+            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    }
+}
+
+fn read_request(stream: TcpStream) -> Option<(Request, TcpStream)> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
@@ -97,14 +103,13 @@ fn serve(stream: TcpStream) -> Option<Request> {
     }
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
-    let mut stream = stream;
-    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    Some(Request {
+    let request = Request {
         method,
         path,
         content_type,
         body,
-    })
+    };
+    Some((request, stream))
 }
 
 impl Drop for Recorder {
