@@ -318,6 +318,28 @@ fn interrupted_and_cut_saves_leave_no_snapshot() {
     child.finish();
     assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), first);
     assert_eq!(locks_in(&repo.path), 0);
+    // Killed after a cut stream went through the archiver, before the tool looked at it: the
+    // archiver's snapshot was never written. (It writes its index just before it returns; a new
+    // file makes the cut tree a new one.)
+    src.sh("echo new > /data/0new");
+    let indexes = files_in(&repo.path.join("index")).len();
+    let mut child = tool()
+        .args(["save", &src.name, "--to", &repo.arg(), "--rehash"])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .env(
+            "FAILPOINTS",
+            "restic-stream-cut=10*off->return;restic-archived=sleep(60000)",
+        )
+        .start();
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs() < 60 && files_in(&repo.path.join("index")).len() == indexes {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(started.elapsed().as_secs() < 60, "the index never came");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    child.kill().unwrap();
+    child.finish();
+    assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), first);
     restic_ok(&repo.path, &repo.pwfile, &["check"]);
     // A killed run leaves its helper and lock to the next run; remove them here.
     for id in src.helpers_left().split_whitespace() {

@@ -6,6 +6,7 @@
 
 pub mod export;
 mod fault;
+mod gate;
 pub mod list;
 pub mod maintain;
 mod mode;
@@ -22,7 +23,7 @@ use rustic_backend::BackendOptions;
 use rustic_core::repofile::SnapshotFile;
 use rustic_core::{
     ConfigOptions, Credentials, IndexedFullStatus, IndexedIdsStatus, KeyOptions, OpenStatus,
-    Repository, RepositoryOptions, RusticError,
+    Repository, RepositoryBackends, RepositoryOptions, RusticError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -260,6 +261,12 @@ fn repository(target: &ResticTarget) -> Result<Repository<()>> {
         .repository(location.as_str())
         .to_backends()
         .map_err(|e| rustic_error(target, "cannot use the repository", &e))?;
+    // Behind the snapshot gate: a save's snapshot is written by this tool, once complete.
+    let gated = |be| -> std::sync::Arc<dyn rustic_core::WriteBackend> {
+        std::sync::Arc::new(gate::Gate(be))
+    };
+    let backends =
+        RepositoryBackends::new(gated(backends.repository()), backends.repo_hot().map(gated));
     // No cache: a local repository is its own cache, and nothing is left in ~/.cache.
     let opts = RepositoryOptions::default().no_cache(true);
     Repository::new(&opts, &backends)

@@ -1,7 +1,8 @@
 //! Writing one volume's tar stream into a repository as one snapshot: the parent (the newest
 //! snapshot of the same volume and engine), the archiver over `source::TarSource`, the checks
-//! rustic does not make (a source error or a cut stream deletes the snapshot), the hard-link
-//! fix-up, and the manifest in `description`.
+//! rustic does not make (its snapshot write is held back by `gate`, and this module writes the
+//! snapshot only once the stream is known whole), the hard-link fix-up, and the manifest in
+//! `description`.
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -75,20 +76,20 @@ pub fn save_stream(
     let source = TarSource::new(stream, root.clone(), Arc::clone(&tracker), counters);
     let snap = template(spec, &spec.manifest);
     let opts = backup_options(parent.as_ref().map(|p| p.id));
-    let result = indexed.archive(&opts, &source, snap, std::slice::from_ref(&root));
+    // Held: rustic's own snapshot write is not made; the one below is, once the stream is whole.
+    let result =
+        super::gate::held(|| indexed.archive(&opts, &source, snap, std::slice::from_ref(&root)));
     drop(watch);
+    fail::fail_point!("restic-archived");
     let first = result.map_err(|e| fail("cannot write the snapshot", &e));
-    // rustic only logs a source's errors: a snapshot of a cut stream must not stay.
+    // rustic only logs a source's errors: a cut stream must not become a snapshot.
     let problem = tracker.error().or_else(|| {
         (!tracker.complete.load(Ordering::Relaxed))
             .then(|| "the volume's stream ended early".to_string())
     });
     let first = match (first, problem) {
         (Ok(snap), None) => snap,
-        (Ok(snap), Some(problem)) => {
-            delete(repo, &snap);
-            return Err(stream_error(&volume, &problem, &cancel));
-        }
+        (Ok(_), Some(problem)) => return Err(stream_error(&volume, &problem, &cancel)),
         (Err(e), problem) => {
             return Err(match problem {
                 Some(p) => stream_error(&volume, &p, &cancel),
@@ -100,32 +101,30 @@ pub fn save_stream(
     manifest.entries = tracker.entries.load(Ordering::Relaxed);
     manifest.content_bytes = tracker.content_bytes.load(Ordering::Relaxed);
     let links = std::mem::take(&mut *tracker.hard_links.lock().unwrap_or_else(|p| p.into_inner()));
-    // The final snapshot: the one written, with the counts in its manifest; with hard links,
-    // one more pass (over the first snapshot's tree, as its parent) that links them.
+    // The snapshot as written: the archiver's, with the counts in its manifest and its parent.
+    let mut whole = first.clone();
+    whole.description = Some(serde_json::to_string(&manifest)?);
+    whole.parent = parent.as_ref().map(|p| p.id);
+    fail::fail_point!("restic-before-snapshot");
+    let whole = save_one(repo, whole).map_err(|e| fail("cannot write the snapshot", &e))?;
+    // With hard links, one more pass (over that snapshot's tree, as its parent) links them; its
+    // snapshot replaces the first. A run killed in between leaves the first: complete, its hard
+    // links separate copies.
     let last = if links.is_empty() {
-        let mut snap = first.clone();
-        snap.description = Some(serde_json::to_string(&manifest)?);
-        snap.parent = parent.as_ref().map(|p| p.id);
-        let old = snap.id;
-        // The first is deleted before its copy is written: a run killed in between leaves no
-        // snapshot rather than two.
-        repo.delete_snapshots(&[old])
-            .map_err(|e| fail("cannot replace the snapshot", &e))?;
-        save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?
+        whole
     } else {
-        let linked = link_pass(repo, target, spec, &manifest, &first, &links, &cancel);
-        delete(repo, &first);
-        let mut snap = linked?;
-        if snap.parent != parent.as_ref().map(|p| p.id) {
-            // Its parent was the first pass's snapshot, just deleted.
-            let old = snap.id;
-            snap.parent = parent.as_ref().map(|p| p.id);
-            snap.parents = parent.iter().map(|p| p.id).collect();
-            repo.delete_snapshots(&[old])
-                .map_err(|e| fail("cannot replace the snapshot", &e))?;
-            save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e))?
-        } else {
-            snap
+        match link_pass(repo, target, spec, &manifest, &whole, &links, &cancel) {
+            Ok(mut snap) => {
+                snap.parent = parent.as_ref().map(|p| p.id);
+                snap.parents = parent.iter().map(|p| p.id).collect();
+                let snap = save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e));
+                delete(repo, &whole);
+                snap?
+            }
+            Err(e) => {
+                delete(repo, &whole);
+                return Err(e);
+            }
         }
     };
     let summary = first.summary.clone().unwrap_or_default();
@@ -292,13 +291,14 @@ fn link_pass(
     snap.time = first.time.clone();
     let opts = backup_options(Some(first.id));
     let path = super::snapshot_path(&manifest.volume.name);
-    let result = indexed.archive(&opts, &source, snap, std::slice::from_ref(&path));
+    let result =
+        super::gate::held(|| indexed.archive(&opts, &source, snap, std::slice::from_ref(&path)));
     drop(watch);
     let snap = result.map_err(|e| fail("cannot write the snapshot", &e))?;
     if let Some(problem) = tracker.error() {
-        delete(repo, &snap);
         return Err(stream_error(&manifest.volume.name, &problem, cancel));
     }
+    // Not written yet (held): the caller writes it.
     Ok(snap)
 }
 
