@@ -383,3 +383,44 @@ fn verify_finds_a_damaged_pack_file() {
     assert!(bad.stdout_str().starts_with("error: "), "{bad}");
     assert!(!bad.stdout_str().contains("Backtrace"), "{bad}");
 }
+
+/// Ctrl-C in the middle of `restore restic:` (each entry slowed down): a volume it was making
+/// is removed again, a volume it was replacing with `--force` keeps its content, and no helper
+/// is left.
+#[test]
+fn ctrl_c_during_a_restic_restore_loses_nothing() {
+    let repo = ResticRepo::init();
+    let source = Volume::new("rr-cancel");
+    // Files large enough that each goes out to the engine as it is read.
+    source.sh("for i in $(seq 1 60); do head -c 200000 /dev/urandom > /data/f$i; done");
+    repo.tool(&["save", &source.name, "--to", &repo.url()]).ok();
+    let slow = |target: &str, extra: &[&str]| {
+        let mut c = tool();
+        c.env("RESTIC_PASSWORD_FILE", &repo.password_file)
+            .env_remove("RESTIC_PASSWORD")
+            .env("FAILPOINTS", "restic-export-entry=sleep(100)")
+            .args(["restore", &repo.url(), &source.name, "--as", target])
+            .args(extra)
+            .stderr(std::process::Stdio::piped());
+        c.start()
+    };
+
+    let fresh = Volume::named("rr-cancel-new");
+    let name = fresh.name.clone();
+    let r = interrupt_after(slow(&fresh.name, &[]), || !helpers_of(&name).is_empty());
+    r.fails_with(130, "interrupted");
+    assert!(!fresh.exists(), "the half-restored volume is removed");
+    assert_eq!(fresh.helpers_left(), "");
+
+    let kept = Volume::new("rr-cancel-kept");
+    kept.sh("echo mine > /data/mine; mkdir /data/d; echo deep > /data/d/x");
+    let before = kept.snapshot();
+    let name = kept.name.clone();
+    let r = interrupt_after(slow(&kept.name, &["--force"]), || {
+        !helpers_of(&name).is_empty()
+    });
+    r.fails_with(130, "interrupted");
+    assert_eq!(kept.snapshot(), before, "the target keeps its content");
+    assert_eq!(kept.helpers_left(), "");
+    assert_eq!(source.helpers_left(), "");
+}

@@ -122,6 +122,7 @@ impl TarWriter<'_> {
         rel: &Path,
         node: &Node,
     ) -> Result<()> {
+        fail::fail_point!("restic-export-entry");
         let mut name = b"./".to_vec();
         name.extend_from_slice(rel.as_os_str().as_bytes());
         let meta = &node.meta;
