@@ -112,9 +112,19 @@ pub async fn run(ctx: &Ctx, args: RestoreArgs) -> Result<()> {
     };
     let report = result.with_context(|| format!("restoring {what} into volume `{target}`"))?;
     warn_skipped(&ctx.out, &report);
-    if let Some(sockets) = exported.map(|e| e.sockets).filter(|&n| n > 0) {
+    if let Some(sockets) = exported.as_ref().map(|e| e.sockets).filter(|&n| n > 0) {
         output::warn(&format!(
             "{sockets} socket(s) in the snapshot were not restored (tar cannot carry sockets)"
+        ));
+    }
+    if let Some(n) = exported
+        .as_ref()
+        .map(|e| e.xattrs_left_out)
+        .filter(|&n| n > 0)
+    {
+        output::warn(&format!(
+            "{n} extended attribute(s) in the snapshot were not restored (only \
+             security.capability goes through the engine)"
         ));
     }
     let compared = if args.verify {

@@ -392,3 +392,76 @@ fn keep_rules_prune_the_repository_per_volume_after_a_save() {
     restic_ok(&repo.path, &repo.pwfile, &["check"]);
     assert_eq!(locks_in(&repo.path), 0);
 }
+
+/// `security.capability`, the extended attribute the engine's archive carries, is kept in the
+/// snapshot where restic keeps attributes, and comes back with the file.
+#[test]
+fn a_file_capability_goes_through_a_repository() {
+    let src = Volume::new("rs-cap");
+    src.sh("echo x > /data/ping; echo y > /data/plain");
+    let mount = |v: &str| {
+        docker(&["volume", "inspect", "-f", "{{.Mountpoint}}", v])
+            .trim()
+            .to_string()
+    };
+    let ping = format!("{}/ping", mount(&src.name));
+    let set = Command::new("setcap")
+        .args(["cap_net_raw+ep", &ping])
+        .status()
+        .expect("setcap (libcap2-bin) runs");
+    assert!(set.success());
+    let repo = Repo::new();
+    repo.save(&src.name, &["--init"]).ok();
+    let id = snapshots(&repo.path, &repo.pwfile)[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let listing = restic_ok(&repo.path, &repo.pwfile, &["cat", "snapshot", &id]);
+    let snap: serde_json::Value = serde_json::from_str(&listing).unwrap();
+    let tree = restic_ok(
+        &repo.path,
+        &repo.pwfile,
+        &["cat", "blob", snap["tree"].as_str().unwrap()],
+    );
+    let root: serde_json::Value = serde_json::from_str(&tree).unwrap();
+    let volume_tree = root["nodes"][0]["subtree"].as_str().unwrap().to_string();
+    let tree = restic_ok(&repo.path, &repo.pwfile, &["cat", "blob", &volume_tree]);
+    let nodes: serde_json::Value = serde_json::from_str(&tree).unwrap();
+    let node = |name: &str| {
+        nodes["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let attrs = &node("ping")["extended_attributes"];
+    assert_eq!(attrs[0]["name"], "security.capability", "{attrs}");
+    assert!(node("plain")["extended_attributes"].is_null());
+
+    let back = Volume::named("rs-cap-back");
+    tool()
+        .args(["restore", &repo.arg(), &src.name, "--as", &back.name])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .run()
+        .ok();
+    let get = |path: String| {
+        let o = Command::new("getcap").arg(path).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    assert!(
+        get(format!("{}/ping", mount(&back.name))).contains("cap_net_raw"),
+        "the capability came back"
+    );
+    assert_eq!(get(format!("{}/plain", mount(&back.name))), "");
+    // restic itself restores it too.
+    let out = tempdir();
+    restic_ok(
+        &repo.path,
+        &repo.pwfile,
+        &["restore", &id, "--target", out.path().to_str().unwrap()],
+    );
+    let restored = out.path().join(&src.name).join("ping");
+    assert!(get(restored.display().to_string()).contains("cap_net_raw"));
+}

@@ -7,8 +7,9 @@
 //! GNU headers with base-256 numbers where octal is too small, and a PAX `path`/`linkpath`
 //! record for a name over 100 bytes. Hard links are rebuilt from the nodes' inode, device and
 //! link count (the first path met carries the content). Sockets have no tar form and are left
-//! out (counted); extended attributes are not carried (the engine keeps only
-//! `security.capability`, and a foreign one could fail the whole upload).
+//! out (counted); of the extended attributes only `security.capability` is carried (the one the
+//! engine's archive endpoint gives and applies; a foreign one could fail the whole upload), the
+//! others are counted.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -34,7 +35,12 @@ pub struct Exported {
     pub content_bytes: u64,
     /// Sockets left out (tar cannot carry them).
     pub sockets: u64,
+    /// Extended attributes left out (all but `security.capability`).
+    pub xattrs_left_out: u64,
 }
+
+/// The one extended attribute a volume's archive endpoint carries both ways.
+const CAPABILITY: &str = "security.capability";
 
 /// Writes `root` (a directory node of a snapshot) and everything under it to `out` as a tar
 /// stream, ending with the two zero blocks. With `only`, just the directories leading to that
@@ -191,6 +197,16 @@ impl TarWriter<'_> {
                 set_field(&mut header.as_old_mut().linkname, &target[..100]);
             } else {
                 set_field(&mut header.as_old_mut().linkname, target);
+            }
+        }
+        // Only the attribute the engine itself gives and takes: another (a snapshot restic
+        // made of a directory with `user.*` attributes) could fail the whole upload.
+        for xattr in &meta.extended_attributes {
+            match (&xattr.value, xattr.name == CAPABILITY) {
+                (Some(value), true) => {
+                    pax_record(&mut pax, &format!("SCHILY.xattr.{CAPABILITY}"), value);
+                }
+                _ => self.done.xattrs_left_out += 1,
             }
         }
         if !pax.is_empty() {

@@ -225,6 +225,8 @@ impl Entries {
             links: if node_type.is_dir() { 2 } else { 1 },
             extended_attributes: Vec::new(),
         };
+        let mut metadata = metadata;
+        metadata.extended_attributes = xattrs(&entry.pax);
         let name = path.file_name().unwrap_or(OsStr::new("/")).to_os_string();
         let node = Node::new_node(&name, node_type, metadata);
         self.tracker.entries.fetch_add(1, Ordering::Relaxed);
@@ -243,6 +245,27 @@ impl Entries {
         };
         Ok(Some(ReadSourceEntry { path, node, open }))
     }
+}
+
+/// The extended attributes among an entry's PAX records (`SCHILY.xattr.NAME`: the engine gives
+/// `security.capability`), as restic nodes carry them. rustic_core 0.13 does not export the
+/// attribute's type, only the field: it is built from its serde form (name, base64 value).
+fn xattrs<T: serde::de::DeserializeOwned + Default>(pax: &[(String, Vec<u8>)]) -> T {
+    use base64::Engine as _;
+    let list: Vec<serde_json::Value> = pax
+        .iter()
+        .filter_map(|(key, value)| {
+            let name = key.strip_prefix("SCHILY.xattr.")?;
+            Some(serde_json::json!({
+                "name": name,
+                "value": base64::engine::general_purpose::STANDARD.encode(value),
+            }))
+        })
+        .collect();
+    if list.is_empty() {
+        return T::default();
+    }
+    serde_json::from_value(serde_json::Value::Array(list)).unwrap_or_default()
 }
 
 /// Whether `node_type` is a directory (a helper on `NodeType`).
@@ -335,5 +358,33 @@ impl Read for Content {
                 tracker.fail(format!("reading a buffered file back: {e}"));
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rustic_core::repofile::Metadata;
+
+    #[test]
+    fn xattr_records_become_node_attributes() {
+        let pax = vec![
+            ("mtime".to_string(), b"1.5".to_vec()),
+            (
+                "SCHILY.xattr.security.capability".to_string(),
+                b"\x01\x00\x00\x02\xff".to_vec(),
+            ),
+        ];
+        let mut meta = Metadata {
+            extended_attributes: super::xattrs(&pax),
+            ..Metadata::default()
+        };
+        assert_eq!(meta.extended_attributes.len(), 1);
+        assert_eq!(meta.extended_attributes[0].name, "security.capability");
+        assert_eq!(
+            meta.extended_attributes[0].value.as_deref(),
+            Some(&b"\x01\x00\x00\x02\xff"[..])
+        );
+        meta.extended_attributes = super::xattrs(&pax[..1]);
+        assert!(meta.extended_attributes.is_empty());
     }
 }
