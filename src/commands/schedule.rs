@@ -48,6 +48,18 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
                     crate::storage::restic::PREFIX,
                     std::path::absolute(dir)?.to_string_lossy()
                 ),
+                // Credentials in the URL would sit in the schedule's file (see below).
+                crate::storage::restic::Backend::Rest(loc) => {
+                    let clean = format!("{}rest:{loc}", crate::storage::restic::PREFIX);
+                    if loc.has_credentials() {
+                        output::warn(&format!(
+                            "the credentials in {clean} are not saved with the schedule: its runs \
+                             connect without them (or with RESTIC_REST_USERNAME and \
+                             RESTIC_REST_PASSWORD, if the scheduler gives them)"
+                        ));
+                    }
+                    clean
+                }
                 crate::storage::restic::Backend::Remote(_) => dest.clone(),
             },
         });

@@ -11,11 +11,13 @@ pub mod list;
 pub mod maintain;
 mod mode;
 pub mod read;
+mod rest;
 pub mod save;
 mod source;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use age::secrecy::{ExposeSecret, SecretString};
 use anyhow::Result;
@@ -106,13 +108,15 @@ pub struct ResticTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Local(PathBuf),
-    /// `s3:`, `sftp:`, `rest:`: recognised, not built into this binary (see `open`).
+    /// `rest:http[s]://[user:password@]host:port/path/`: restic's REST server (`rest.rs`).
+    Rest(rest::Location),
+    /// `s3:`, `sftp:`: recognised, not built into this binary (see `open`).
     Remote(&'static str),
 }
 
-/// The remote forms restic writes, and the reason this build does not carry them: the backend
-/// crate carries them only through OpenDAL/reqwest with aws-lc-rs, a C crypto build.
-const REMOTE: [&str; 3] = ["s3", "sftp", "rest"];
+/// The remote forms restic writes that this build does not carry: the backend crate carries
+/// them only through OpenDAL/reqwest with aws-lc-rs, a C crypto build.
+const REMOTE: [&str; 2] = ["s3", "sftp"];
 
 impl ResticTarget {
     /// Whether `s` is a restic destination (`restic:...`).
@@ -132,6 +136,7 @@ impl ResticTarget {
         }
         let kind = match repo.split_once(':') {
             Some(("local", path)) => Backend::Local(PathBuf::from(path)),
+            Some(("rest", url)) => Backend::Rest(rest::Location::parse(url)?),
             Some((scheme, _)) if REMOTE.contains(&scheme) => {
                 Backend::Remote(REMOTE.into_iter().find(|r| *r == scheme).unwrap_or("s3"))
             }
@@ -234,11 +239,11 @@ impl Password {
 }
 
 impl ResticTarget {
-    /// Whether this binary can reach the repository: local paths only (see `Backend::Remote`).
-    /// Checked before a password is asked for.
+    /// Whether this binary can reach the repository: local paths and REST servers (see
+    /// `Backend::Remote`). Checked before a password is asked for.
     pub fn check_supported(&self) -> Result<(), UserError> {
         match self.kind {
-            Backend::Local(_) => Ok(()),
+            Backend::Local(_) | Backend::Rest(_) => Ok(()),
             Backend::Remote(scheme) => Err(UserError::new(
                 Kind::Usage,
                 format!("{self}: {scheme}: repositories are not built into this binary"),
@@ -253,18 +258,22 @@ impl ResticTarget {
 
 fn repository(target: &ResticTarget) -> Result<Repository<()>> {
     target.check_supported()?;
-    let location = match &target.kind {
-        Backend::Local(dir) => dir.to_string_lossy().into_owned(),
-        Backend::Remote(_) => target.repo.clone(),
+    let backends = match &target.kind {
+        // Our own backend: rustic_backend's would bring a C crypto build.
+        Backend::Rest(loc) => RepositoryBackends::new(Arc::new(rest::RestBackend::new(loc)?), None),
+        Backend::Local(_) | Backend::Remote(_) => {
+            let location = match &target.kind {
+                Backend::Local(dir) => dir.to_string_lossy().into_owned(),
+                _ => target.repo.clone(),
+            };
+            BackendOptions::default()
+                .repository(location.as_str())
+                .to_backends()
+                .map_err(|e| rustic_error(target, "cannot use the repository", &e))?
+        }
     };
-    let backends = BackendOptions::default()
-        .repository(location.as_str())
-        .to_backends()
-        .map_err(|e| rustic_error(target, "cannot use the repository", &e))?;
     // Behind the snapshot gate: a save's snapshot is written by this tool, once complete.
-    let gated = |be| -> std::sync::Arc<dyn rustic_core::WriteBackend> {
-        std::sync::Arc::new(gate::Gate(be))
-    };
+    let gated = |be| -> Arc<dyn rustic_core::WriteBackend> { Arc::new(gate::Gate(be)) };
     let backends =
         RepositoryBackends::new(gated(backends.repository()), backends.repo_hot().map(gated));
     // No cache: a local repository is its own cache, and nothing is left in ~/.cache.
@@ -275,10 +284,11 @@ fn repository(target: &ResticTarget) -> Result<Repository<()>> {
 
 /// Whether a repository exists at `target` (it has a `config` file).
 pub fn exists(target: &ResticTarget) -> Result<bool> {
-    if let Backend::Local(dir) = &target.kind {
-        if !dir.join("config").is_file() {
-            return Ok(false);
-        }
+    match &target.kind {
+        Backend::Local(dir) if !dir.join("config").is_file() => return Ok(false),
+        // An unreachable server or refused credentials are no missing repository.
+        Backend::Rest(loc) => return rest::exists(loc, &target.to_string()),
+        _ => {}
     }
     let repo = repository(target)?;
     match repo.config_id() {
@@ -456,8 +466,13 @@ mod tests {
         let t = ResticTarget::parse("restic:s3:s3.amazonaws.com/bucket").unwrap();
         assert_eq!(t.kind, Backend::Remote("s3"));
         let t = ResticTarget::parse("restic:rest:https://u:secret@host:8000/").unwrap();
-        assert_eq!(t.kind, Backend::Remote("rest"));
+        assert!(matches!(&t.kind, Backend::Rest(l) if l.to_string() == "https://host:8000/"));
         assert!(!t.to_string().contains("secret"), "{t}");
+        assert!(!format!("{:?}", t.kind).contains("secret"));
+        assert!(t.check_supported().is_ok());
+        let e = ResticTarget::parse("restic:rest:u:secret@host:8000/").unwrap_err();
+        assert_eq!(e.kind, Kind::Usage);
+        assert!(!e.message.contains("secret"), "{}", e.message);
         assert_eq!(
             ResticTarget::parse("restic:sftp:u@h:/r").unwrap().kind,
             Backend::Remote("sftp")
