@@ -28,6 +28,8 @@
 #                   test: a system user without a home, a shell or subordinate ids)
 #   restic          the restic tests check the tool's repositories with restic itself
 #   libcap2-bin     setcap/getcap: a file capability (security.capability) through a repository
+#   rclone          `rclone serve restic`: the REST server of the rest: repository tests (on
+#                   loopback, started by the tests)
 #
 # Then it installs moto's S3 server from PyPI into its own virtualenv (scripts/s3-server.sh), for
 # the S3 tests (python3-venv from apt when `python3 -m venv` is missing).
@@ -59,9 +61,10 @@ declare -A probe=(
     [podman]=podman
     [restic]=restic
     [libcap2-bin]=/usr/sbin/setcap
+    [rclone]=rclone
 )
 order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server iproute2 util-linux
-    docker-compose postgresql mariadb-server cron podman restic libcap2-bin)
+    docker-compose postgresql mariadb-server cron podman restic libcap2-bin rclone)
 if ! python3 -m venv --help >/dev/null 2>&1; then
     probe[python3-venv]=venv
     order+=(python3-venv)

@@ -1,0 +1,126 @@
+//! A real restic REST server on loopback: `rclone serve restic` (Debian's rclone) serving a
+//! temporary directory, with a user and a password (given in its environment, not on its
+//! command line), optionally append-only. Stopped, and its directory removed, on drop.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use super::{free_port, tempdir, wait_for_port, RunExt, Running};
+
+pub const REST_USER: &str = "dvb";
+/// Percent-encoded in URLs (`%40`), to check that the tool decodes it.
+pub const REST_PASSWORD: &str = "rest-p@ss-f3c1";
+
+pub struct RestServer {
+    child: Option<Running>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    append_only: bool,
+}
+
+impl RestServer {
+    pub fn start() -> RestServer {
+        let dir = tempdir();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let mut server = RestServer {
+            child: None,
+            dir,
+            port: 0,
+            append_only: false,
+        };
+        server.restart();
+        server
+    }
+
+    /// Starts the server (again) on a free port, serving the same directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        assert!(
+            Command::new("rclone")
+                .arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success()),
+            "rclone is missing: run scripts/test-deps.sh (rclone)"
+        );
+        // A free port, then the server on it; another process may take it in between, so retry.
+        for _ in 0..5 {
+            let port = free_port();
+            let mut cmd = Command::new("rclone");
+            cmd.args(["serve", "restic"])
+                .arg(self.data())
+                .args(["--addr", &format!("127.0.0.1:{port}")])
+                // No rclone.conf of the machine's user is read or written.
+                .env("RCLONE_CONFIG", self.dir.path().join("rclone.conf"))
+                .env("RCLONE_USER", REST_USER)
+                .env("RCLONE_PASS", REST_PASSWORD)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            if self.append_only {
+                cmd.arg("--append-only");
+            }
+            let mut child = cmd.start();
+            if wait_for_port(port, Duration::from_secs(10)) {
+                if let Ok(None) = child.try_wait() {
+                    self.child = Some(child);
+                    self.port = port;
+                    return;
+                }
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("rclone serve restic did not start");
+    }
+
+    /// Stops the server; the directory it served stays.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The directory served: repositories are its subdirectories.
+    pub fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// `rest:http://USER:PASSWORD@127.0.0.1:PORT/REPO/` (the password percent-encoded).
+    pub fn url(&self, repo: &str) -> String {
+        self.url_with(repo, REST_PASSWORD)
+    }
+
+    /// The URL with another password.
+    pub fn url_with(&self, repo: &str, password: &str) -> String {
+        format!(
+            "rest:http://{REST_USER}:{}@127.0.0.1:{}/{repo}/",
+            password.replace('@', "%40"),
+            self.port
+        )
+    }
+
+    /// The URL without credentials.
+    pub fn bare_url(&self, repo: &str) -> String {
+        format!("rest:http://127.0.0.1:{}/{repo}/", self.port)
+    }
+
+    /// The repository's directory on the server.
+    pub fn repo_dir(&self, repo: &str) -> PathBuf {
+        self.data().join(repo)
+    }
+
+    /// Whether the next `restart` refuses deletions (`--append-only`).
+    pub fn set_append_only(&mut self, on: bool) {
+        self.append_only = on;
+    }
+}
+
+impl Drop for RestServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
