@@ -64,10 +64,12 @@ pub fn main() -> i32 {
     } else {
         "docker-volume-backup recover".to_string()
     };
+    // Kept in the run's journal and shown after a crash: without the credentials of a URL
+    // (`restic:rest:https://user:password@host/`).
     let command_line = args
         .iter()
         .skip(1)
-        .map(|a| a.to_string_lossy())
+        .map(|a| url::strip_in_text(&a.to_string_lossy()))
         .collect::<Vec<_>>()
         .join(" ");
     let parsed = command

@@ -362,3 +362,51 @@ fn prune_on_an_append_only_server_fails_and_loses_nothing() {
     assert_eq!(snapshot_count(&server, "repo", &pw), 3);
     restic(&server, "repo", &pw.file(), &["check", "--read-data"]).expect_ok("restic check");
 }
+
+#[test]
+fn a_killed_run_leaves_no_rest_password_behind() {
+    let server = RestServer::start();
+    let pw = Password::new();
+    let src = Volume::new("rest-kill");
+    src.sh("for i in $(seq 1 40); do head -c 20000 /dev/urandom > /data/f$i; done");
+    let url = format!("restic:{}", server.url("repo"));
+    pw.tool()
+        .args(["save", &src.name, "--to", &url, "--init"])
+        .run()
+        .ok();
+    // Killed outright while it streams: its journal stays, for `recover` and the next run.
+    let mut child = pw
+        .tool()
+        .args(["save", &src.name, "--to", &url, "--rehash"])
+        .env("FAILPOINTS", "restic-entry=sleep(100)")
+        .start();
+    let started = std::time::Instant::now();
+    while src.helpers_left().is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "the save never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.finish();
+    let next = pw.tool().args(["backups", &url]).run().ok();
+    assert!(next.stderr.contains("ended without cleaning up"), "{next}");
+    assert!(
+        next.stderr
+            .contains(&format!("--to restic:{}", server.bare_url("repo"))),
+        "{next}"
+    );
+    no_rest_password(&next, "");
+    // Nothing the runs keep holds it either.
+    let state = state_home();
+    let found = Command::new("grep")
+        .args(["-rlF", &REST_PASSWORD.replace('@', "%40")])
+        .arg(&state)
+        .run();
+    assert_eq!(found.code, 1, "the REST password is kept in {found}");
+    assert!(state.exists());
+    assert_eq!(snapshot_count(&server, "repo", &pw), 1);
+    for id in src.helpers_left().split_whitespace() {
+        docker_run(&["rm", "-f", id]);
+    }
+    docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
+}

@@ -96,8 +96,9 @@ impl Repo {
     }
 }
 
-/// A restic repository, written the way restic writes it (after `restic:`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A restic repository, written the way restic writes it (after `restic:`). `Debug` shows it
+/// as `Display` does, without a password.
+#[derive(Clone, PartialEq, Eq)]
 pub struct ResticTarget {
     /// What follows `restic:`, as given: handed to the backend crate.
     pub repo: String,
@@ -153,6 +154,15 @@ impl ResticTarget {
             repo: repo.to_string(),
             kind,
         })
+    }
+}
+
+impl fmt::Debug for ResticTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResticTarget")
+            .field("repo", &self.to_string())
+            .field("kind", &self.kind)
+            .finish()
     }
 }
 
@@ -468,7 +478,7 @@ mod tests {
         let t = ResticTarget::parse("restic:rest:https://u:secret@host:8000/").unwrap();
         assert!(matches!(&t.kind, Backend::Rest(l) if l.to_string() == "https://host:8000/"));
         assert!(!t.to_string().contains("secret"), "{t}");
-        assert!(!format!("{:?}", t.kind).contains("secret"));
+        assert!(!format!("{t:?}").contains("secret"), "{t:?}");
         assert!(t.check_supported().is_ok());
         let e = ResticTarget::parse("restic:rest:u:secret@host:8000/").unwrap_err();
         assert_eq!(e.kind, Kind::Usage);
