@@ -10,13 +10,15 @@ use crate::harness::*;
 /// The restic CLI on the REST repository `repo` (the URL in the environment, not on the command
 /// line; Debian's restic 0.14 takes no `RESTIC_REST_*` variables).
 fn restic(server: &RestServer, repo: &str, password_file: &std::path::Path, args: &[&str]) -> Run {
-    Command::new("restic")
-        .env("RESTIC_REPOSITORY", server.url(repo))
+    let mut cmd = Command::new("restic");
+    cmd.env("RESTIC_REPOSITORY", server.url(repo))
         .env("RESTIC_PASSWORD_FILE", password_file)
         .env_remove("RESTIC_PASSWORD")
-        .arg("--no-cache")
-        .args(args)
-        .run()
+        .arg("--no-cache");
+    if server.ca().exists() {
+        cmd.arg("--cacert").arg(server.ca());
+    }
+    cmd.args(args).run()
 }
 
 /// A repository password in a file of the test's own.
@@ -409,4 +411,48 @@ fn a_killed_run_leaves_no_rest_password_behind() {
         docker_run(&["rm", "-f", id]);
     }
     docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
+}
+
+#[test]
+fn https_with_the_servers_ca_and_without_it() {
+    let server = RestServer::start_https();
+    let pw = Password::new();
+    let src = Volume::new("rest-tls");
+    src.sh("echo hello > /data/a; mkdir /data/d; head -c 100000 /dev/urandom > /data/d/b");
+    let url = format!("restic:{}", server.url("repo"));
+    assert!(url.starts_with("restic:rest:https://"), "{url}");
+
+    // The system's certificates do not know the test's CA: refused, said so, not retried.
+    let started = std::time::Instant::now();
+    let run = pw
+        .tool()
+        .args(["save", &src.name, "--to", &url, "--init"])
+        .env_remove("SSL_CERT_FILE")
+        .run();
+    let run = run.fails_with(1, "certificate");
+    assert!(
+        run.stderr
+            .contains("hint: the server's TLS certificate is not trusted"),
+        "{run}"
+    );
+    assert!(
+        started.elapsed().as_millis() < 1500,
+        "retried an untrusted certificate"
+    );
+    no_rest_password(&run, "");
+    assert!(!server.repo_dir("repo").exists());
+
+    // With the CA in SSL_CERT_FILE: saved, checked by restic, restored entry by entry.
+    let with_ca = |args: &[&str]| {
+        pw.tool()
+            .args(args)
+            .env("SSL_CERT_FILE", server.ca())
+            .run()
+            .ok()
+    };
+    with_ca(&["save", &src.name, "--to", &url, "--init"]);
+    restic(&server, "repo", &pw.file(), &["check", "--read-data"]).expect_ok("restic check");
+    let back = Volume::named("rest-tls-back");
+    with_ca(&["restore", &url, &src.name, "--as", &back.name]);
+    assert_eq!(back.snapshot(), src.snapshot());
 }

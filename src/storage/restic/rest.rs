@@ -205,7 +205,8 @@ impl Failure {
                 (s.is_server_error() && *s != StatusCode::NOT_IMPLEMENTED)
                     || *s == StatusCode::TOO_MANY_REQUESTS
             }
-            Failure::Network(_) => true,
+            // A certificate that is not trusted stays so.
+            Failure::Network(e) => !e.contains("certificate"),
         }
     }
 
@@ -240,6 +241,14 @@ impl Failure {
                 };
                 (format!("the REST server answered {said}"), hint)
             }
+            Failure::Network(e) if e.contains("certificate") => (
+                format!("cannot reach the REST server ({e})"),
+                Some(
+                    "the server's TLS certificate is not trusted: add its CA to the system's \
+                     certificates, or name a file of them in SSL_CERT_FILE"
+                        .to_string(),
+                ),
+            ),
             Failure::Network(e) => (
                 format!("cannot reach the REST server ({e})"),
                 Some(format!(

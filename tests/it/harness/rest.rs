@@ -1,12 +1,12 @@
 //! A real restic REST server on loopback: `rclone serve restic` (Debian's rclone) serving a
 //! temporary directory, with a user and a password (given in its environment, not on its
-//! command line), optionally append-only. Stopped, and its directory removed, on drop.
+//! command line), optionally append-only or on HTTPS. Stopped, and its directory removed, on drop.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use super::{free_port, tempdir, wait_for_port, RunExt, Running};
+use super::{certificates, free_port, tempdir, wait_for_port, RunExt, Running};
 
 pub const REST_USER: &str = "dvb";
 /// Percent-encoded in URLs (`%40`), to check that the tool decodes it.
@@ -17,17 +17,32 @@ pub struct RestServer {
     dir: tempfile::TempDir,
     pub port: u16,
     append_only: bool,
+    /// Serving HTTPS with a certificate for 127.0.0.1 from the test CA (`ca()`).
+    https: bool,
 }
 
 impl RestServer {
     pub fn start() -> RestServer {
+        RestServer::start_with(false)
+    }
+
+    /// A server on HTTPS, its certificate signed by a CA of the test's (`ca()`).
+    pub fn start_https() -> RestServer {
+        RestServer::start_with(true)
+    }
+
+    fn start_with(https: bool) -> RestServer {
         let dir = tempdir();
         std::fs::create_dir(dir.path().join("data")).unwrap();
+        if https {
+            certificates(dir.path());
+        }
         let mut server = RestServer {
             child: None,
             dir,
             port: 0,
             append_only: false,
+            https,
         };
         server.restart();
         server
@@ -62,6 +77,12 @@ impl RestServer {
             if self.append_only {
                 cmd.arg("--append-only");
             }
+            if self.https {
+                cmd.arg("--cert")
+                    .arg(self.dir.path().join("server-cert.pem"))
+                    .arg("--key")
+                    .arg(self.dir.path().join("server-key.pem"));
+            }
             let mut child = cmd.start();
             if wait_for_port(port, Duration::from_secs(10)) {
                 if let Ok(None) = child.try_wait() {
@@ -74,6 +95,19 @@ impl RestServer {
             let _ = child.wait();
         }
         panic!("rclone serve restic did not start");
+    }
+
+    /// The CA that signed an HTTPS server's certificate.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    fn scheme(&self) -> &'static str {
+        if self.https {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// Stops the server; the directory it served stays.
@@ -97,7 +131,8 @@ impl RestServer {
     /// The URL with another password.
     pub fn url_with(&self, repo: &str, password: &str) -> String {
         format!(
-            "rest:http://{REST_USER}:{}@127.0.0.1:{}/{repo}/",
+            "rest:{}://{REST_USER}:{}@127.0.0.1:{}/{repo}/",
+            self.scheme(),
             password.replace('@', "%40"),
             self.port
         )
@@ -105,7 +140,7 @@ impl RestServer {
 
     /// The URL without credentials.
     pub fn bare_url(&self, repo: &str) -> String {
-        format!("rest:http://127.0.0.1:{}/{repo}/", self.port)
+        format!("rest:{}://127.0.0.1:{}/{repo}/", self.scheme(), self.port)
     }
 
     /// The repository's directory on the server.
