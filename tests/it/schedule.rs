@@ -434,3 +434,54 @@ fn a_schedule_notifies_pings_and_writes_its_metrics() {
     assert_eq!(left, ["backup.prom"], "a partial file is left");
     tool_at(h, &["schedule", "rm", &id]).ok();
 }
+
+/// A `restic:rest:` URL's credentials are not saved with a schedule (the warning says so), the
+/// crontab line neither.
+#[test]
+fn a_rest_repositorys_credentials_are_not_saved_with_a_schedule() {
+    let home = tempdir();
+    let h = home.path();
+    let vol = Volume::new("sched-rest");
+    let mut guard = CronGuard::new();
+    let secret = "Rest-S3cret-in-url";
+    let pw = h.join("restic-pw");
+    std::fs::write(&pw, "x\n").unwrap();
+    let url = format!("restic:rest:http://dvb:{secret}@127.0.0.1:9/repo/");
+    let added = tool_at(
+        h,
+        &[
+            "schedule",
+            "add",
+            &vol.name,
+            "--every",
+            "1h",
+            "--to",
+            &url,
+            "--restic-password-file",
+            pw.to_str().unwrap(),
+            "--using",
+            "cron",
+        ],
+    )
+    .ok();
+    let id = added.stdout_str().trim().to_string();
+    guard.0.push(id.clone());
+    assert!(!added.stderr.contains(secret), "{added}");
+    assert!(
+        added.stderr.contains(
+            "the credentials in restic:rest:http://127.0.0.1:9/repo/ are not saved with the schedule"
+        ),
+        "{added}"
+    );
+    let job = h.join(format!(".config/docker-volume-backup/schedules/{id}.json"));
+    let saved = std::fs::read_to_string(&job).unwrap();
+    assert!(!saved.contains(secret), "{saved}");
+    assert!(
+        saved.contains("restic:rest:http://127.0.0.1:9/repo/"),
+        "{saved}"
+    );
+    assert!(!crontab().contains(secret));
+    let ls = tool_at(h, &["schedule", "ls"]).ok();
+    assert!(!ls.stdout_str().contains(secret), "{ls}");
+    tool_at(h, &["schedule", "rm", &id]).ok();
+}
