@@ -456,3 +456,32 @@ fn https_with_the_servers_ca_and_without_it() {
     with_ca(&["restore", &url, &src.name, "--as", &back.name]);
     assert_eq!(back.snapshot(), src.snapshot());
 }
+
+#[test]
+fn dropped_connections_are_tried_again_a_bounded_number_of_times() {
+    let server = RestServer::start();
+    let pw = Password::new();
+    let src = Volume::new("rest-retry");
+    src.sh("echo hello > /data/a; head -c 100000 /dev/urandom > /data/b");
+    // Three connections dropped: the fourth attempt of the first request goes through.
+    let flaky = FlakyProxy::start(server.port, 3);
+    let url = format!("restic:{}", server.url("repo"))
+        .replace(&format!(":{}/", server.port), &format!(":{}/", flaky.port));
+    let run = pw
+        .tool()
+        .args(["save", &src.name, "--to", &url, "--init"])
+        .run()
+        .ok();
+    assert_eq!(flaky.dropped(), 3, "{run}");
+    assert_eq!(snapshot_count(&server, "repo", &pw), 1);
+
+    // Every connection dropped: four attempts, then a clear error.
+    let down = FlakyProxy::start(server.port, usize::MAX);
+    let url = url.replace(&format!(":{}/", flaky.port), &format!(":{}/", down.port));
+    let started = std::time::Instant::now();
+    let run = pw.tool().args(["backups", &url]).run();
+    let run = run.fails_with(1, "cannot reach the REST server");
+    assert_eq!(down.dropped(), 4, "{run}");
+    assert!(started.elapsed().as_secs() < 10, "{run}");
+    no_rest_password(&run, "");
+}

@@ -159,3 +159,68 @@ impl Drop for RestServer {
         self.stop();
     }
 }
+
+/// A loopback TCP proxy to `target` that closes the first `drop` connections it accepts at once
+/// (a server that is restarting) and passes the others through; it counts what it dropped.
+/// Stops listening on drop.
+pub struct FlakyProxy {
+    pub port: u16,
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyProxy {
+    pub fn start(target: u16, drop: usize) -> FlakyProxy {
+        use std::net::{Shutdown, TcpListener, TcpStream};
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (count, stopped) = (
+            std::sync::Arc::clone(&dropped),
+            std::sync::Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                if stopped.load(Ordering::SeqCst) {
+                    return;
+                }
+                if count.load(Ordering::SeqCst) < drop {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let pump = |mut from: TcpStream, mut to: TcpStream| {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(Shutdown::Write);
+                    });
+                };
+                pump(client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                pump(upstream, client);
+            }
+        });
+        FlakyProxy {
+            port,
+            dropped,
+            stop,
+        }
+    }
+
+    pub fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for FlakyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wakes the accepting thread, which then ends and closes the listener.
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
