@@ -67,6 +67,8 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
     for dest in &destinations {
         if ResticTarget::is_restic(dest) {
             let target = ResticTarget::parse(dest)?;
+            // As shown: without a password a `rest:` URL carries.
+            let shown = target.to_string();
             let password = restic::password(args.restic.restic_password_file.as_deref(), false)?;
             let all = tokio::task::spawn_blocking(move || {
                 let repo = restic::open(&target, &password)?;
@@ -77,7 +79,7 @@ pub async fn run(ctx: &Ctx, args: StatusArgs) -> Result<()> {
             // restic's host is the engine's label: rows are (volume, engine) as for archives.
             for s in all.into_iter().filter(|s| s.ours) {
                 let backup = Backup {
-                    path: format!("{dest} snapshot {}", s.short_id()),
+                    path: format!("{shown} snapshot {}", s.short_id()),
                     name: String::new(),
                     created: s.created,
                     size: s.size.unwrap_or(0),

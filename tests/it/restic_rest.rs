@@ -149,7 +149,16 @@ fn a_volume_round_trips_through_a_rest_server() {
     let listed = pw.tool().args(["backups", &url]).run().ok();
     assert!(listed.stdout_str().contains(&src.name), "{listed}");
     no_rest_password(&listed, "");
-    pw.tool().args(["verify", &url, "--read-data"]).run().ok();
+    let verified = pw.tool().args(["verify", &url, "--read-data"]).run().ok();
+    assert!(verified.stdout_str().starts_with("ok: "), "{verified}");
+    no_rest_password(&verified, "");
+    let status = pw
+        .tool()
+        .args(["status", &url, "--rpo", "1d", "--volume", &src.name])
+        .run()
+        .ok();
+    assert!(status.stdout_str().contains(&src.name), "{status}");
+    no_rest_password(&status, "");
     let target = Volume::named("rest-rt-back");
     let restored = pw
         .tool()
@@ -206,6 +215,7 @@ fn a_second_save_adds_almost_nothing_and_prune_removes_through_the_server() {
         pruned.stderr.contains("2 snapshot(s) forgotten"),
         "{pruned}"
     );
+    no_rest_password(&pruned, "");
     assert_eq!(snapshot_count(&server, "repo", &pw), 1);
     assert!(dir_size(&server.repo_dir("repo")) < before);
     restic(&server, "repo", &pw.file(), &["check", "--read-data"]).expect_ok("restic check");
