@@ -667,6 +667,45 @@ mod tests {
     }
 
     #[test]
+    fn failures_say_what_to_do_and_only_some_are_tried_again() {
+        let server = Location::parse("http://u:secret@h:8000/r/").unwrap();
+        let status =
+            |code: u16| Failure::Status(StatusCode::from_u16(code).unwrap(), String::new());
+        let (what, hint) = status(401).explain(&server);
+        assert_eq!(what, "the REST server answered 401 Unauthorized");
+        assert!(hint.unwrap().contains("RESTIC_REST_PASSWORD"));
+        assert!(status(403)
+            .explain(&server)
+            .1
+            .unwrap()
+            .contains("append-only"));
+        let refused = Failure::Network("cannot connect: Connection refused".into());
+        let (what, hint) = refused.explain(&server);
+        assert!(what.contains("Connection refused"), "{what}");
+        assert_eq!(
+            hint.unwrap(),
+            "is the server running at http://h:8000/? check the host, the port and http/https"
+        );
+        let untrusted = Failure::Network("cannot connect: invalid peer certificate".into());
+        assert!(untrusted
+            .explain(&server)
+            .1
+            .unwrap()
+            .contains("SSL_CERT_FILE"));
+        assert!(refused.is_transient());
+        assert!(!untrusted.is_transient());
+        for (code, again) in [
+            (500, true),
+            (503, true),
+            (429, true),
+            (501, false),
+            (404, false),
+        ] {
+            assert_eq!(status(code).is_transient(), again, "{code}");
+        }
+    }
+
+    #[test]
     fn paths() {
         let be = RestBackend::new(&Location::parse("http://h:1/r/").unwrap()).unwrap();
         let id: Id = "ab".repeat(32).parse().unwrap();
