@@ -212,6 +212,62 @@ fn second_save_adds_almost_nothing_and_keeps_a_parent() {
 }
 
 #[test]
+fn hard_links_are_numbered_from_the_parent_and_follow_changes() {
+    let src = Volume::new("rs-links");
+    src.sh(
+        "mkdir /data/a /data/b; head -c 100000 /dev/urandom > /data/a/t; \
+         ln /data/a/t /data/b/l1; ln /data/a/t /data/l2; echo one > /data/u; ln /data/u /data/b/u2",
+    );
+    let repo = Repo::new();
+    // restic restores links from the nodes' inodes, the tool's restore from inode and count.
+    let both_restores_match = || {
+        let want = src.snapshot();
+        assert_eq!(restic_restore_snapshot(&repo, &src.name), want);
+        let back = Volume::named("rs-links-back");
+        tool()
+            .args(["restore", &repo.arg(), &src.name, "--as", &back.name])
+            .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+            .run()
+            .ok();
+        assert_eq!(back.snapshot(), want);
+    };
+    let save = |what: &str| {
+        let r = repo.save(&src.name, &["-D"]).ok();
+        assert!(
+            r.stderr.contains(&format!("hard links: {what}")),
+            "{}",
+            r.stderr
+        );
+        both_restores_match();
+    };
+    let r = repo.save(&src.name, &["--init", "-D"]).ok();
+    assert!(
+        r.stderr.contains("hard links: set in a second pass"),
+        "{}",
+        r.stderr
+    );
+    both_restores_match();
+    // Unchanged: one pass, the links numbered from the parent's manifest.
+    save("numbered from the parent's");
+    // A linked file changes (same size): its links must carry the new content.
+    src.sh("sleep 1; head -c 100000 /dev/urandom > /data/a/t");
+    save("set in a second pass");
+    save("numbered from the parent's");
+    // A link goes, another comes: groups a/t (inode 1) and a/u3 (2).
+    src.sh("rm /data/l2; ln /data/u /data/a/u3");
+    save("set in a second pass");
+    // a/t is no longer linked and a/u3's group becomes inode 1: a/t must not keep the number
+    // it was given from the parent's links (the tool's restore would link it to a/u3).
+    src.sh("rm /data/b/l1");
+    save("set in a second pass");
+    save("numbered from the parent's");
+    src.sh("rm /data/b/u2 /data/a/u3");
+    save("set in a second pass");
+    save("none");
+    restic_ok(&repo.path, &repo.pwfile, &["check", "--read-data"]);
+}
+
+#[test]
 fn the_same_read_feeds_a_directory_and_a_repository() {
     let src = Volume::new("rs-fan");
     src.sh("echo one > /data/a; mkdir /data/b; echo two > /data/b/c");
