@@ -177,9 +177,7 @@ pub fn save_stream(
             .flatten()
             .flat_map(|(l, t)| [l.clone(), t.clone()])
             .collect();
-        let linked = link_pass(
-            repo, target, spec, &manifest, &first, &links, &guessed, &cancel,
-        );
+        let linked = link_pass(repo, spec, &manifest, &first, &links, &guessed, &cancel);
         delete(repo, &first);
         let mut snap = linked?;
         if snap.parent != parent.as_ref().map(|p| p.id) {
@@ -365,7 +363,6 @@ type Full = Repository<IndexedFullStatus>;
 
 fn link_pass(
     repo: &Repo,
-    target: &ResticTarget,
     spec: &Spec,
     manifest: &SnapshotManifest,
     first: &SnapshotFile,
@@ -373,7 +370,7 @@ fn link_pass(
     guessed: &HashSet<PathBuf>,
     cancel: &Arc<AtomicBool>,
 ) -> Result<SnapshotFile> {
-    let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(target, what, e);
+    let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(repo.target(), what, e);
     let full: Arc<Full> = Arc::new(repo.indexed()?);
     let LinkGroups { inodes, link_of } = link_groups(links);
     let root = full
