@@ -109,8 +109,8 @@ pub async fn save_one(
             output::bytes(w.added_bytes),
         ));
         ctx.out.debug(&format!(
-            "files: {} new, {} changed, {} unchanged; {} through temp files",
-            w.files_new, w.files_changed, w.files_unmodified, w.spilled
+            "files: {} new, {} changed, {} unchanged; {} through temp files; hard links: {}",
+            w.files_new, w.files_changed, w.files_unmodified, w.spilled, w.links
         ));
         ctx.report.add(crate::notify::Item {
             volume: volume.name.clone(),
@@ -228,6 +228,7 @@ async fn stream_volume_to<W: std::io::Write + Send + 'static>(
                 engine_flavour: engine.identity.flavour.as_str().into(),
                 entries: 0,
                 content_bytes: 0,
+                hard_links: Vec::new(),
             },
             hostname: restic::hostname(&engine.identity),
             tags: restic::tags(&volume.name, &engine.identity),
@@ -241,8 +242,15 @@ async fn stream_volume_to<W: std::io::Write + Send + 'static>(
             Arc::clone(&counters)
         };
         let cancel = Arc::clone(&cancel);
+        // The parent and the index are read while the helper is made: the stream, once it
+        // flows, is never held up by them.
+        let prepared = {
+            let (repo, target, spec) = (repo.reopen()?, target.clone(), spec.clone());
+            std::thread::spawn(move || restic::save::prepare(&repo, &target, &spec))
+        };
         raw.push(Box::new(move |stream| {
-            restic::save::save_stream(&repo, &target, &spec, stream, counters, cancel)
+            let prepared = prepared.join().expect("reading the index panicked")?;
+            restic::save::save_stream(&repo, &target, &spec, prepared, stream, counters, cancel)
         }));
     }
     let docker = &engine.docker;

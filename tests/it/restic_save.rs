@@ -212,6 +212,117 @@ fn second_save_adds_almost_nothing_and_keeps_a_parent() {
 }
 
 #[test]
+fn hard_links_are_numbered_from_the_parent_and_follow_changes() {
+    let src = Volume::new("rs-links");
+    src.sh(
+        "mkdir /data/a /data/b; head -c 100000 /dev/urandom > /data/a/t; \
+         ln /data/a/t /data/b/l1; ln /data/a/t /data/l2; echo one > /data/u; ln /data/u /data/b/u2",
+    );
+    let repo = Repo::new();
+    // restic restores links from the nodes' inodes, the tool's restore from inode and count.
+    let both_restores_match = || {
+        let want = src.snapshot();
+        assert_eq!(restic_restore_snapshot(&repo, &src.name), want);
+        let back = Volume::named("rs-links-back");
+        tool()
+            .args(["restore", &repo.arg(), &src.name, "--as", &back.name])
+            .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+            .run()
+            .ok();
+        assert_eq!(back.snapshot(), want);
+    };
+    let save = |what: &str| {
+        let r = repo.save(&src.name, &["-D"]).ok();
+        assert!(
+            r.stderr.contains(&format!("hard links: {what}")),
+            "{}",
+            r.stderr
+        );
+        both_restores_match();
+    };
+    let r = repo.save(&src.name, &["--init", "-D"]).ok();
+    assert!(
+        r.stderr.contains("hard links: set in a second pass"),
+        "{}",
+        r.stderr
+    );
+    both_restores_match();
+    // Unchanged: one pass, the links numbered from the parent's manifest.
+    save("numbered from the parent's");
+    // A linked file changes (same size): its links must carry the new content.
+    src.sh("sleep 1; head -c 100000 /dev/urandom > /data/a/t");
+    save("set in a second pass");
+    save("numbered from the parent's");
+    // A link goes, another comes: groups a/t (inode 1) and a/u3 (2).
+    src.sh("rm /data/l2; ln /data/u /data/a/u3");
+    save("set in a second pass");
+    // a/t is no longer linked and a/u3's group becomes inode 1: a/t must not keep the number
+    // it was given from the parent's links (the tool's restore would link it to a/u3).
+    src.sh("rm /data/b/l1");
+    save("set in a second pass");
+    save("numbered from the parent's");
+    src.sh("rm /data/b/u2 /data/a/u3");
+    save("set in a second pass");
+    save("none");
+
+    // Killed during a link pass: the first pass's snapshot stays, tagged only as partial, which
+    // nothing takes for the volume's backup; the next save removes it.
+    let ours = || {
+        let tag = format!("volume={}", src.name);
+        let out = restic_ok(
+            &repo.path,
+            &repo.pwfile,
+            &["snapshots", "--json", "--tag", &tag],
+        );
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .unwrap()
+            .len()
+    };
+    let partials = || {
+        let out = restic_ok(
+            &repo.path,
+            &repo.pwfile,
+            &["snapshots", "--json", "--tag", restic::save::PARTIAL_TAG],
+        );
+        serde_json::from_str::<Vec<serde_json::Value>>(&out)
+            .unwrap()
+            .len()
+    };
+    let backups = ours();
+    src.sh("ln /data/u /data/b/u4");
+    let files = files_in(&repo.path.join("snapshots")).len();
+    let mut child = tool()
+        .args(["save", &src.name, "--to", &repo.arg()])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .env("FAILPOINTS", "restic-link-pass=sleep(60000)")
+        .start();
+    let started = std::time::Instant::now();
+    while files_in(&repo.path.join("snapshots")).len() == files {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the first pass never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.finish();
+    assert_eq!(partials(), 1);
+    assert_eq!(
+        ours(),
+        backups,
+        "the partial snapshot is not one of the volume's"
+    );
+    for id in src.helpers_left().split_whitespace() {
+        docker_run(&["rm", "-f", id]);
+    }
+    docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
+    save("set in a second pass");
+    assert_eq!(partials(), 0, "the next save removed it");
+    assert_eq!(ours(), backups + 1);
+    restic_ok(&repo.path, &repo.pwfile, &["check", "--read-data"]);
+}
+
+#[test]
 fn the_same_read_feeds_a_directory_and_a_repository() {
     let src = Volume::new("rs-fan");
     src.sh("echo one > /data/a; mkdir /data/b; echo two > /data/b/c");

@@ -453,6 +453,11 @@ pub struct SnapshotManifest {
     pub entries: u64,
     /// Bytes of file content.
     pub content_bytes: u64,
+    /// The volume's hard links as (link, target) snapshot paths, in stream order, when there
+    /// are at most `save::MAX_RECORDED_LINKS` (and all are UTF-8): the next save of the volume
+    /// numbers its link groups from them in its one pass, and needs no link pass if they hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hard_links: Vec<(String, String)>,
 }
 
 impl SnapshotManifest {

@@ -4,7 +4,7 @@
 //! snapshot only once the stream is known whole), the hard-link fix-up, and the manifest in
 //! `description`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -14,11 +14,11 @@ use std::sync::{mpsc, Arc};
 use anyhow::Result;
 use rustic_core::repofile::{Node, SnapshotFile, SnapshotId};
 use rustic_core::{
-    BackupOptions, IndexedFullStatus, LsOptions, ParentOptions, ReadSource, ReadSourceEntry,
-    ReadSourceOpen, Repository, RusticResult, StringList,
+    BackupOptions, IndexedFullStatus, IndexedIdsStatus, LsOptions, ParentOptions, ReadSource,
+    ReadSourceEntry, ReadSourceOpen, Repository, RusticResult, StringList,
 };
 
-use super::source::{TarSource, Tracker};
+use super::source::{LinkGroups, TarSource, Tracker};
 use super::{rustic_error, tagged, Repo, ResticTarget, SnapshotManifest};
 use crate::archive::Counters;
 use crate::error::UserError;
@@ -50,6 +50,52 @@ pub struct Written {
     pub files_unmodified: u64,
     /// Files that went through a temp file (over the memory budget).
     pub spilled: u64,
+    /// How the hard links were set.
+    pub links: LinkPass,
+}
+
+/// How a save set the hard links' nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPass {
+    /// The volume has none.
+    None,
+    /// In the one pass, numbered from the parent's manifest, which held.
+    FromParent,
+    /// A second pass over the first one's tree.
+    Second,
+}
+
+impl std::fmt::Display for LinkPass {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LinkPass::None => "none",
+            LinkPass::FromParent => "numbered from the parent's",
+            LinkPass::Second => "set in a second pass",
+        })
+    }
+}
+
+/// Hard links recorded in a snapshot's manifest at most (about 100 bytes each), so that the next
+/// save can number them in its one pass; a volume with more always takes the link pass.
+pub const MAX_RECORDED_LINKS: usize = 10_000;
+
+/// What a save needs before the stream: the parent snapshot and the index's ids.
+pub struct Prepared {
+    parent: Option<SnapshotFile>,
+    indexed: Repository<IndexedIdsStatus>,
+}
+
+/// Finds the parent and reads the index; blocking. Done while the engine prepares the stream,
+/// so that the stream does not wait for it.
+pub fn prepare(repo: &Repo, target: &ResticTarget, spec: &Spec) -> Result<Prepared> {
+    let parent = if spec.rehash {
+        None
+    } else {
+        newest_of(repo, &spec.tags)
+            .map_err(|e| rustic_error(target, "cannot list the snapshots", &e))?
+    };
+    let indexed = repo.indexed_ids()?;
+    Ok(Prepared { parent, indexed })
 }
 
 /// Writes the tar `stream` of one volume into `repo` as one snapshot; blocking. On any error
@@ -58,22 +104,24 @@ pub fn save_stream(
     repo: &Repo,
     target: &ResticTarget,
     spec: &Spec,
+    prepared: Prepared,
     stream: DynRead,
     counters: Arc<Counters>,
     cancel: Arc<AtomicBool>,
 ) -> Result<Written> {
     let volume = spec.manifest.volume.name.clone();
     let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(target, what, e);
-    let parent = if spec.rehash {
-        None
-    } else {
-        newest_of(repo, &spec.tags).map_err(|e| fail("cannot list the snapshots", &e))?
-    };
-    let indexed = repo.indexed_ids()?;
+    let Prepared { parent, indexed } = prepared;
     let tracker = Arc::new(Tracker::default());
     let watch = watch_cancel(&cancel, &tracker);
     let root = super::snapshot_path(&volume);
-    let source = TarSource::new(stream, root.clone(), Arc::clone(&tracker), counters);
+    let mut source = TarSource::new(stream, root.clone(), Arc::clone(&tracker), counters);
+    // The parent's hard links, numbered as the link pass numbered them: when this stream has the
+    // same links and their targets did not change, this one pass makes the final snapshot.
+    let predicted = parent.as_ref().and_then(recorded_links);
+    if let Some(links) = &predicted {
+        source = source.predicting(Arc::new(link_groups(links)));
+    }
     let snap = template(spec, &spec.manifest);
     let opts = backup_options(parent.as_ref().map(|p| p.id));
     // Held: rustic's own snapshot write is not made; the one below is, once the stream is whole.
@@ -101,19 +149,41 @@ pub fn save_stream(
     manifest.entries = tracker.entries.load(Ordering::Relaxed);
     manifest.content_bytes = tracker.content_bytes.load(Ordering::Relaxed);
     let links = std::mem::take(&mut *tracker.hard_links.lock().unwrap_or_else(|p| p.into_inner()));
+    manifest.hard_links = record_links(&links);
+    let predicted_held = predicted.as_ref().is_some_and(|p| *p == links)
+        && !tracker.link_missed.load(Ordering::Relaxed);
+    let how = if links.is_empty() && predicted.is_none() {
+        LinkPass::None
+    } else if predicted_held {
+        LinkPass::FromParent
+    } else {
+        LinkPass::Second
+    };
     // The snapshot as written: the archiver's, with the counts in its manifest and its parent.
     let mut whole = first.clone();
     whole.description = Some(serde_json::to_string(&manifest)?);
     whole.parent = parent.as_ref().map(|p| p.id);
+    if how == LinkPass::Second {
+        // Only the link pass's parent: its links may be numbered from the parent's, which no
+        // longer hold, so nothing may take it for a backup (a run killed during the link pass
+        // leaves it; the next save of the volume removes it).
+        whole.tags = StringList::default();
+        whole.tags.add(PARTIAL_TAG.to_string());
+    }
     fail::fail_point!("restic-before-snapshot");
     let whole = save_one(repo, whole).map_err(|e| fail("cannot write the snapshot", &e))?;
-    // With hard links, one more pass (over that snapshot's tree, as its parent) links them; its
-    // snapshot replaces the first. A run killed in between leaves the first: complete, its hard
-    // links separate copies.
-    let last = if links.is_empty() {
+    // Links other than the parent's (or whose targets changed): one more pass over that
+    // snapshot's tree (as its parent) links them; its snapshot is the backup.
+    let last = if how != LinkPass::Second {
         whole
     } else {
-        match link_pass(repo, target, spec, &manifest, &whole, &links, &cancel) {
+        let guessed: HashSet<PathBuf> = predicted
+            .iter()
+            .flatten()
+            .flat_map(|(l, t)| [l.clone(), t.clone()])
+            .collect();
+        fail::fail_point!("restic-link-pass");
+        match link_pass(repo, spec, &manifest, &whole, &links, &guessed, &cancel) {
             Ok(mut snap) => {
                 snap.parent = parent.as_ref().map(|p| p.id);
                 snap.parents = parent.iter().map(|p| p.id).collect();
@@ -127,6 +197,7 @@ pub fn save_stream(
             }
         }
     };
+    remove_partials(repo, &last);
     let summary = first.summary.clone().unwrap_or_default();
     Ok(Written {
         id: last.id.to_string(),
@@ -138,7 +209,81 @@ pub fn save_stream(
         files_changed: summary.files_changed,
         files_unmodified: summary.files_unmodified,
         spilled: tracker.spilled.load(Ordering::Relaxed),
+        links: how,
     })
+}
+
+/// The only tag of a snapshot written as the link pass's parent, never a backup.
+pub const PARTIAL_TAG: &str = "docker-volume-backup-partial";
+
+/// Removes what killed runs left of their link passes for the volume of `done` (same host and
+/// paths, tagged `PARTIAL_TAG` only); best effort.
+fn remove_partials(repo: &Repo, done: &SnapshotFile) {
+    let Ok(all) = repo.get_all_snapshots() else {
+        return;
+    };
+    for snap in all {
+        let partial = snap.tags.iter().eq([PARTIAL_TAG].iter().copied());
+        if partial && snap.hostname == done.hostname && snap.paths == done.paths {
+            delete(repo, &snap);
+        }
+    }
+}
+
+/// The hard links `snap`'s manifest recorded, as snapshot paths.
+fn recorded_links(snap: &SnapshotFile) -> Option<Vec<(PathBuf, PathBuf)>> {
+    let manifest = SnapshotManifest::from_description(snap)?;
+    let links = manifest.hard_links;
+    (!links.is_empty() && links.len() <= MAX_RECORDED_LINKS).then(|| {
+        links
+            .into_iter()
+            .map(|(l, t)| (PathBuf::from(l), PathBuf::from(t)))
+            .collect()
+    })
+}
+
+/// `links` for the manifest: none when there are too many or one is not UTF-8.
+fn record_links(links: &[(PathBuf, PathBuf)]) -> Vec<(String, String)> {
+    if links.len() > MAX_RECORDED_LINKS {
+        return Vec::new();
+    }
+    let text = |p: &PathBuf| p.to_str().map(str::to_string);
+    links
+        .iter()
+        .map(|(l, t)| Some((text(l)?, text(t)?)))
+        .collect::<Option<Vec<_>>>()
+        .unwrap_or_default()
+}
+
+/// Groups every link with its target: one inode number per group (from 1, in stream order),
+/// the group's size as link count.
+fn link_groups(links: &[(PathBuf, PathBuf)]) -> LinkGroups {
+    let mut groups: HashMap<PathBuf, (u64, u64)> = Default::default();
+    let mut link_of: HashMap<PathBuf, PathBuf> = Default::default();
+    let mut next = 1u64;
+    for (link, to) in links {
+        let to = link_of.get(to).cloned().unwrap_or_else(|| to.clone());
+        let group = groups.entry(to.clone()).or_insert_with(|| {
+            next += 1;
+            (next - 1, 1)
+        });
+        group.1 += 1;
+        let g = *group;
+        groups.insert(link.clone(), g);
+        link_of.insert(link.clone(), to);
+    }
+    let counts: HashMap<u64, u64> = groups
+        .iter()
+        .filter(|(p, _)| !link_of.contains_key(*p))
+        .map(|(_, (ino, n))| (*ino, *n))
+        .collect();
+    LinkGroups {
+        inodes: groups
+            .into_iter()
+            .map(|(p, (ino, _))| (p, (ino, counts.get(&ino).copied().unwrap_or(2))))
+            .collect(),
+        link_of,
+    }
 }
 
 /// The newest of the tool's snapshots carrying all of `tags` (same volume, same engine).
@@ -241,35 +386,16 @@ type Full = Repository<IndexedFullStatus>;
 
 fn link_pass(
     repo: &Repo,
-    target: &ResticTarget,
     spec: &Spec,
     manifest: &SnapshotManifest,
     first: &SnapshotFile,
     links: &[(PathBuf, PathBuf)],
+    guessed: &HashSet<PathBuf>,
     cancel: &Arc<AtomicBool>,
 ) -> Result<SnapshotFile> {
-    let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(target, what, e);
+    let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(repo.target(), what, e);
     let full: Arc<Full> = Arc::new(repo.indexed()?);
-    // Group every link with its target: one inode number per group, its size as link count.
-    let mut groups: HashMap<PathBuf, (u64, u64)> = Default::default();
-    let mut link_of: HashMap<PathBuf, PathBuf> = Default::default();
-    let mut next = 1u64;
-    for (link, to) in links {
-        let to = link_of.get(to).cloned().unwrap_or_else(|| to.clone());
-        let group = groups.entry(to.clone()).or_insert_with(|| {
-            next += 1;
-            (next - 1, 1)
-        });
-        group.1 += 1;
-        let g = *group;
-        groups.insert(link.clone(), g);
-        link_of.insert(link.clone(), to);
-    }
-    let counts: HashMap<u64, u64> = groups
-        .iter()
-        .filter(|(p, _)| !link_of.contains_key(*p))
-        .map(|(_, (ino, n))| (*ino, *n))
-        .collect();
+    let LinkGroups { inodes, link_of } = link_groups(links);
     let root = full
         .node_from_snapshot_and_path(first, "")
         .map_err(|e| fail("cannot read the snapshot back", &e))?;
@@ -278,11 +404,9 @@ fn link_pass(
     let source = TreeSource {
         full: Arc::clone(&full),
         root,
-        inodes: groups
-            .into_iter()
-            .map(|(p, (ino, _))| (p, (ino, counts.get(&ino).copied().unwrap_or(2))))
-            .collect(),
+        inodes,
         link_of,
+        guessed: guessed.clone(),
         tracker: Arc::clone(&tracker),
     };
     let watch = watch_cancel(cancel, &tracker);
@@ -310,6 +434,8 @@ struct TreeSource {
     inodes: HashMap<PathBuf, (u64, u64)>,
     /// Link -> its target.
     link_of: HashMap<PathBuf, PathBuf>,
+    /// Paths the first pass numbered from the parent's links: those no longer linked are reset.
+    guessed: HashSet<PathBuf>,
     tracker: Arc<Tracker>,
 }
 
@@ -331,7 +457,8 @@ impl ReadSource for TreeSource {
             Arc::clone(&self.tracker),
         );
         let (inodes, link_of) = (self.inodes.clone(), self.link_of.clone());
-        std::thread::spawn(move || list_linked(full, root, inodes, link_of, tracker, tx));
+        let guessed = self.guessed.clone();
+        std::thread::spawn(move || list_linked(full, root, inodes, link_of, guessed, tracker, tx));
         rx.into_iter()
     }
 }
@@ -343,6 +470,7 @@ fn list_linked(
     root: Node,
     inodes: HashMap<PathBuf, (u64, u64)>,
     link_of: HashMap<PathBuf, PathBuf>,
+    guessed: HashSet<PathBuf>,
     tracker: Arc<Tracker>,
     tx: mpsc::SyncSender<RusticResult<ReadSourceEntry<FromRepo>>>,
 ) {
@@ -386,6 +514,11 @@ fn list_linked(
             } else {
                 targets.insert(path.clone(), node.clone());
             }
+        } else if guessed.contains(&path) && !node.is_dir() {
+            // Numbered from the parent's links in the first pass, no longer linked.
+            node.meta.inode = 0;
+            node.meta.device_id = 0;
+            node.meta.links = 1;
         }
         if open.is_none() && node.is_file() {
             // Unchanged: the parent (the first pass) has it, so this is never opened.

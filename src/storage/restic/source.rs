@@ -4,6 +4,7 @@
 //! file; blocking on the stream instead would deadlock, as the archiver looks ahead). rustic only
 //! logs a source's errors, so they are kept here (`Tracker`) for the save to act on.
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, Write};
@@ -40,6 +41,9 @@ pub struct Tracker {
     /// The stream ended with its end-of-archive marker.
     pub complete: AtomicBool,
     pub cancelled: AtomicBool,
+    /// A link numbered from the parent's manifest was not matched in the parent (its target
+    /// changed): its node's content is wrong until the link pass sets it.
+    pub link_missed: AtomicBool,
 }
 
 impl Tracker {
@@ -55,12 +59,23 @@ impl Tracker {
     }
 }
 
+/// Hard-link groups as the link pass numbers them (`save::link_groups`).
+#[derive(Debug, Clone, Default)]
+pub struct LinkGroups {
+    /// Snapshot path -> (inode, link count) for every member of a group.
+    pub inodes: HashMap<PathBuf, (u64, u64)>,
+    /// Link -> its target.
+    pub link_of: HashMap<PathBuf, PathBuf>,
+}
+
 /// The engine's tar stream, read once by `entries()`.
 pub struct TarSource {
     stream: Mutex<Option<DynRead>>,
     root: PathBuf,
     tracker: Arc<Tracker>,
     counters: Arc<Counters>,
+    /// The link groups the parent snapshot recorded, given to the nodes in this one pass.
+    predicted: Option<Arc<LinkGroups>>,
 }
 
 impl TarSource {
@@ -75,7 +90,16 @@ impl TarSource {
             root,
             tracker,
             counters,
+            predicted: None,
         }
+    }
+
+    /// Numbers the hard links as `groups` says (the parent's, expected to hold again): each
+    /// member's node gets its inode and link count, each link its target's size and mtime, so
+    /// that unchanged links match the parent and keep its content.
+    pub fn predicting(mut self, groups: Arc<LinkGroups>) -> Self {
+        self.predicted = Some(groups);
+        self
     }
 }
 
@@ -96,6 +120,8 @@ impl ReadSource for TarSource {
             reader: stream.map(|s| TarReader::unchecksummed(s, Arc::clone(&self.counters))),
             root: self.root.clone(),
             tracker: Arc::clone(&self.tracker),
+            predicted: self.predicted.clone(),
+            targets: HashMap::new(),
         }
     }
 }
@@ -105,6 +131,9 @@ pub struct Entries {
     reader: Option<TarReader<DynRead>>,
     root: PathBuf,
     tracker: Arc<Tracker>,
+    predicted: Option<Arc<LinkGroups>>,
+    /// Size and mtime of the predicted groups' targets seen so far (their links follow them).
+    targets: HashMap<PathBuf, (u64, Option<Timestamp>)>,
 }
 
 impl Iterator for Entries {
@@ -180,12 +209,7 @@ impl Entries {
                 )
             }
             T::Link => {
-                let target = entry
-                    .link
-                    .as_deref()
-                    .and_then(normalize)
-                    .unwrap_or_default();
-                let target = self.root.join(OsStr::from_bytes(&target));
+                let target = links_to(&entry, &self.root);
                 let mut links = self
                     .tracker
                     .hard_links
@@ -209,7 +233,27 @@ impl Entries {
         } else {
             0
         };
-        let mtime = Timestamp::from_second(meta.mtime).ok();
+        let mut mtime = Timestamp::from_second(meta.mtime).ok();
+        let mut node_size = size;
+        let mut inode = (0, 0);
+        let mut links = if node_type.is_dir() { 2 } else { 1 };
+        let mut guessed_link = false;
+        if let Some(groups) = &self.predicted {
+            if let Some(&(ino, count)) = groups.inodes.get(&path) {
+                (inode, links) = ((ino, 1), count);
+                match groups.link_of.get(&path) {
+                    None => {
+                        self.targets.insert(path.clone(), (size, mtime));
+                    }
+                    Some(to) if matches!(kind, T::Link) && links_to(&entry, &self.root) == *to => {
+                        if let Some(&(s, m)) = self.targets.get(to) {
+                            (node_size, mtime, guessed_link) = (s, m, true);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         let metadata = Metadata {
             mode: Some(go_mode(type_bits | meta.mode)),
             mtime,
@@ -219,10 +263,10 @@ impl Entries {
             gid: u32::try_from(meta.gid).ok(),
             user: meta.user.clone(),
             group: meta.group.clone(),
-            inode: 0,
-            device_id: 0,
-            size,
-            links: if node_type.is_dir() { 2 } else { 1 },
+            inode: inode.0,
+            device_id: inode.1,
+            size: node_size,
+            links,
             extended_attributes: Vec::new(),
         };
         let mut metadata = metadata;
@@ -238,6 +282,8 @@ impl Entries {
                 Content::buffer(reader, size, &self.tracker)
                     .map_err(|e| format!("{}: buffering the content: {e}", entry.display_path()))?,
             )
+        } else if guessed_link {
+            Some(Content::LinkGuess(Arc::clone(&self.tracker)))
         } else if matches!(kind, T::Link) {
             Some(Content::empty())
         } else {
@@ -245,6 +291,16 @@ impl Entries {
         };
         Ok(Some(ReadSourceEntry { path, node, open }))
     }
+}
+
+/// The snapshot path a hard link's entry points at.
+fn links_to(entry: &crate::archive::tar_stream::Entry, root: &Path) -> PathBuf {
+    let target = entry
+        .link
+        .as_deref()
+        .and_then(normalize)
+        .unwrap_or_default();
+    root.join(OsStr::from_bytes(&target))
 }
 
 /// The extended attributes among an entry's PAX records (`SCHILY.xattr.NAME`: the engine gives
@@ -300,6 +356,10 @@ pub fn normalize(path: &[u8]) -> Option<Vec<u8>> {
 pub enum Content {
     Memory(Cursor<Vec<u8>>, Option<(Arc<Tracker>, u64)>),
     Spilled(File, Arc<Tracker>),
+    /// A link given its target's size and mtime from the parent's groups: rustic opens it only
+    /// when the parent does not match (the target changed), which sends the save through the
+    /// link pass.
+    LinkGuess(Arc<Tracker>),
 }
 
 impl Content {
@@ -357,6 +417,10 @@ impl Read for Content {
                 // rustic only logs a reader's errors (and leaves the file out).
                 tracker.fail(format!("reading a buffered file back: {e}"));
             }),
+            Content::LinkGuess(tracker) => {
+                tracker.link_missed.store(true, Ordering::Relaxed);
+                Ok(0)
+            }
         }
     }
 }
