@@ -48,7 +48,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
                     crate::storage::restic::PREFIX,
                     std::path::absolute(dir)?.to_string_lossy()
                 ),
-                crate::storage::restic::Backend::Remote(_) => dest.clone(),
+                _ => dest.clone(),
             },
         });
     }

@@ -272,7 +272,13 @@ fn missing_repository_wrong_password_and_no_password_are_clear_errors() {
         .ok();
     assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), 3);
     // Backends this build does not carry are refused before the engine is asked anything.
-    run(&["save", &src.name, "--to", "restic:s3:localhost/bucket"]).fails_with(2, "not built");
+    run(&[
+        "save",
+        &src.name,
+        "--to",
+        "restic:rest:http://localhost:8000/",
+    ])
+    .fails_with(2, "not built");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! the manifest in `description`), which the writer (`save`) and the readers (`restore`,
 //! `backups`, `prune`, `verify`) share.
 
+mod backend;
 pub mod export;
 mod fault;
 mod gate;
@@ -11,11 +12,13 @@ pub mod list;
 pub mod maintain;
 mod mode;
 pub mod read;
+pub mod remote;
 pub mod save;
 mod source;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use age::secrecy::{ExposeSecret, SecretString};
 use anyhow::Result;
@@ -30,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use crate::archive::{SourceInfo, VolumeInfo};
 use crate::docker::identity::EngineIdentity;
 use crate::error::{Kind, UserError};
+use remote::{S3Repo, SftpRepo};
 
 pub use fault::{brief, failed};
 pub use mode::{go_mode, unix_mode};
@@ -106,13 +110,13 @@ pub struct ResticTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Local(PathBuf),
-    /// `s3:`, `sftp:`, `rest:`: recognised, not built into this binary (see `open`).
+    /// `s3:...`, through the tool's own OpenDAL S3 service (`backend::OpendalBackend`).
+    S3(S3Repo),
+    /// `sftp:...`: recognised and parsed.
+    Sftp(SftpRepo),
+    /// `rest:...`: recognised, not built into this binary (see `check_supported`).
     Remote(&'static str),
 }
-
-/// The remote forms restic writes, and the reason this build does not carry them: the backend
-/// crate carries them only through OpenDAL/reqwest with aws-lc-rs, a C crypto build.
-const REMOTE: [&str; 3] = ["s3", "sftp", "rest"];
 
 impl ResticTarget {
     /// Whether `s` is a restic destination (`restic:...`).
@@ -132,15 +136,15 @@ impl ResticTarget {
         }
         let kind = match repo.split_once(':') {
             Some(("local", path)) => Backend::Local(PathBuf::from(path)),
-            Some((scheme, _)) if REMOTE.contains(&scheme) => {
-                Backend::Remote(REMOTE.into_iter().find(|r| *r == scheme).unwrap_or("s3"))
-            }
+            Some(("s3", rest)) => Backend::S3(remote::parse_s3(rest)?),
+            Some(("sftp", rest)) => Backend::Sftp(remote::parse_sftp(rest)?),
+            Some(("rest", _)) => Backend::Remote("rest"),
             Some((scheme, _)) if !scheme.contains('/') && scheme.len() > 1 => {
                 return Err(UserError::new(
                     Kind::Usage,
                     format!("restic:{scheme}: repositories are not supported"),
                 )
-                .hint("use a local path (restic:/srv/repo)"))
+                .hint("use a local path (restic:/srv/repo), s3:... or sftp:..."))
             }
             _ => Backend::Local(PathBuf::from(repo)),
         };
@@ -234,47 +238,89 @@ impl Password {
 }
 
 impl ResticTarget {
-    /// Whether this binary can reach the repository: local paths only (see `Backend::Remote`).
-    /// Checked before a password is asked for.
+    /// Whether this binary can reach the repository: local paths and `s3:`. Checked before a
+    /// password is asked for.
     pub fn check_supported(&self) -> Result<(), UserError> {
-        match self.kind {
-            Backend::Local(_) => Ok(()),
-            Backend::Remote(scheme) => Err(UserError::new(
+        let refused = |scheme: &str, hint: &str| {
+            Err(UserError::new(
                 Kind::Usage,
                 format!("{self}: {scheme}: repositories are not built into this binary"),
             )
-            .hint(
+            .hint(hint))
+        };
+        match self.kind {
+            Backend::Local(_) | Backend::S3(_) => Ok(()),
+            Backend::Sftp(_) => {
+                refused("sftp", "use a local path, a mounted one (sshfs), or s3:...")
+            }
+            Backend::Remote(scheme) => refused(
+                scheme,
                 "rustic_backend carries them only with a C crypto build (aws-lc); use a local \
-                 path, or a mounted one",
-            )),
+                 path, a mounted one, or s3:...",
+            ),
         }
     }
 }
 
+/// The OpenDAL-backed storage of a remote repository (None for a local one).
+fn remote_backend(target: &ResticTarget) -> Result<Option<backend::OpendalBackend>> {
+    let location = target.to_string();
+    let location = location
+        .strip_prefix(PREFIX)
+        .unwrap_or(&location)
+        .to_string();
+    let op = match &target.kind {
+        Backend::S3(s3) => s3
+            .operator()
+            .map_err(|e| crate::storage::storage_error(&target.to_string(), e))?,
+        _ => return Ok(None),
+    };
+    Ok(Some(backend::OpendalBackend::new(op, location)))
+}
+
 fn repository(target: &ResticTarget) -> Result<Repository<()>> {
     target.check_supported()?;
-    let location = match &target.kind {
-        Backend::Local(dir) => dir.to_string_lossy().into_owned(),
-        Backend::Remote(_) => target.repo.clone(),
+    let (backends, opts) = match remote_backend(target)? {
+        // A cache (rustic's, in ~/.cache/rustic/<repository id>) for a remote repository: every
+        // save reads the whole index and every listing all snapshots, which would otherwise
+        // come over the network on each run. It holds only those (and tree packs), never a
+        // secret beyond what the repository holds encrypted; without a writable home, rustic
+        // goes on without it.
+        Some(remote) => (
+            RepositoryBackends::new(Arc::new(remote), None),
+            RepositoryOptions::default(),
+        ),
+        None => {
+            let location = match &target.kind {
+                Backend::Local(dir) => dir.to_string_lossy().into_owned(),
+                _ => target.repo.clone(),
+            };
+            let backends = BackendOptions::default()
+                .repository(location.as_str())
+                .to_backends()
+                .map_err(|e| rustic_error(target, "cannot use the repository", &e))?;
+            // No cache: a local repository is its own cache, and nothing is left in ~/.cache.
+            (backends, RepositoryOptions::default().no_cache(true))
+        }
     };
-    let backends = BackendOptions::default()
-        .repository(location.as_str())
-        .to_backends()
-        .map_err(|e| rustic_error(target, "cannot use the repository", &e))?;
     // Behind the snapshot gate: a save's snapshot is written by this tool, once complete.
-    let gated = |be| -> std::sync::Arc<dyn rustic_core::WriteBackend> {
-        std::sync::Arc::new(gate::Gate(be))
-    };
+    let gated = |be| -> Arc<dyn rustic_core::WriteBackend> { Arc::new(gate::Gate(be)) };
     let backends =
         RepositoryBackends::new(gated(backends.repository()), backends.repo_hot().map(gated));
-    // No cache: a local repository is its own cache, and nothing is left in ~/.cache.
-    let opts = RepositoryOptions::default().no_cache(true);
     Repository::new(&opts, &backends)
         .map_err(|e| rustic_error(target, "cannot use the repository", &e))
 }
 
-/// Whether a repository exists at `target` (it has a `config` file).
+/// Whether a repository exists at `target` (it has a `config` file). For a remote one this is
+/// the first request, and its failures (no bucket, wrong credentials, no answer) are errors
+/// that say so, not "no repository".
 pub fn exists(target: &ResticTarget) -> Result<bool> {
+    target.check_supported()?;
+    if let Some(remote) = remote_backend(target)? {
+        return remote
+            .has_config()
+            .map_err(|e| crate::storage::storage_error(&target.to_string(), e));
+    }
     if let Backend::Local(dir) = &target.kind {
         if !dir.join("config").is_file() {
             return Ok(false);
@@ -454,14 +500,20 @@ mod tests {
         let t = ResticTarget::parse("restic:local:/srv/r").unwrap();
         assert_eq!(t.kind, Backend::Local("/srv/r".into()));
         let t = ResticTarget::parse("restic:s3:s3.amazonaws.com/bucket").unwrap();
-        assert_eq!(t.kind, Backend::Remote("s3"));
+        assert!(
+            matches!(&t.kind, Backend::S3(s) if s.bucket == "bucket"),
+            "{t:?}"
+        );
+        assert!(t.check_supported().is_ok());
+        let t = ResticTarget::parse("restic:s3:http://127.0.0.1:9000/b/p").unwrap();
+        assert_eq!(t.to_string(), "restic:s3:http://127.0.0.1:9000/b/p");
+        assert!(ResticTarget::parse("restic:s3:host").is_err());
         let t = ResticTarget::parse("restic:rest:https://u:secret@host:8000/").unwrap();
         assert_eq!(t.kind, Backend::Remote("rest"));
         assert!(!t.to_string().contains("secret"), "{t}");
-        assert_eq!(
-            ResticTarget::parse("restic:sftp:u@h:/r").unwrap().kind,
-            Backend::Remote("sftp")
-        );
+        assert!(t.check_supported().is_err());
+        let t = ResticTarget::parse("restic:sftp:u@h:/r").unwrap();
+        assert!(matches!(&t.kind, Backend::Sftp(s) if s.host == "h" && s.path == "/r"));
         assert!(ResticTarget::parse("restic:").is_err());
         assert!(ResticTarget::parse("restic:azure:x").is_err());
         assert!(ResticTarget::parse("/srv/repo").is_err());
