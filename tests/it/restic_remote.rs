@@ -259,3 +259,121 @@ fn missing_bucket_dead_endpoint_and_cut_saves_leave_nothing() {
     repo.restic_ok(&["check"]);
     assert_eq!(src.helpers_left(), "");
 }
+
+/// ssh master processes the openssh crate starts for SFTP (their control sockets live in
+/// `.ssh-connection*` directories) still running.
+fn ssh_masters(port: u16) -> Vec<String> {
+    let out = Command::new("ps")
+        .args(["-eo", "pid,args"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("ssh-connection") && l.contains(&port.to_string()))
+        .map(str::to_string)
+        .collect()
+}
+
+/// A volume through a repository on SFTP (the harness's sshd on loopback, the system ssh):
+/// restic reads what the tool wrote, the tool restores it, a second save adds little, and a
+/// missing repository, an unknown host key and a refused key are clear errors that make
+/// nothing.
+#[test]
+fn a_volume_through_an_sftp_repository() {
+    let sshd = Sshd::start();
+    let dir = tempdir();
+    let path = dir.path().join("repo");
+    let pwfile = dir.path().join("pw");
+    std::fs::write(&pwfile, format!("{PASSWORD}\n")).unwrap();
+    let url = format!(
+        "restic:sftp://{}@127.0.0.1:{}/{}",
+        sshd.user,
+        sshd.port,
+        path.display()
+    );
+    // The openssh crate puts its control sockets in the state directory, and a socket's path
+    // must fit in 108 bytes: the harness's per-test one is longer.
+    let state = tempdir();
+    let tool = |args: &[&str]| -> Run {
+        sshd.tool()
+            .env("XDG_STATE_HOME", state.path())
+            .env("RESTIC_PASSWORD_FILE", &pwfile)
+            .env_remove("RESTIC_PASSWORD")
+            .args(args)
+            .run()
+    };
+    let src = awkward_volume("rsf-rt");
+    let before = src.snapshot();
+    // The host's key is not known: refused, nothing made.
+    let r = tool(&["save", &src.name, "--to", &url, "--init"]);
+    assert_ne!(r.code, 0, "{r}");
+    assert!(r.stderr.contains(&url), "{r}");
+    assert!(!path.exists());
+    sshd.trust_host_key();
+    // No repository there and no --init: nothing made either.
+    tool(&["save", &src.name, "--to", &url]).fails_with(4, "no restic repository");
+    assert!(!path.exists());
+    let r = tool(&["save", &src.name, "--to", &url, "--init"]).ok();
+    assert!(r.stderr.contains("as snapshot"), "{r}");
+    // restic reads it (the same directory, locally).
+    let local = ResticRepo::existing(path.clone(), pwfile.clone());
+    local
+        .restic(&["check", "--read-data"])
+        .expect_ok("restic check");
+    let out = tempdir();
+    local
+        .restic(&[
+            "restore",
+            "latest",
+            "--tag",
+            &format!("volume={}", src.name),
+            "--target",
+            out.path().to_str().unwrap(),
+        ])
+        .expect_ok("restic restore");
+    assert_eq!(describe_tree(&out.path().join(&src.name)), before);
+    let back = Volume::named("rsf-back");
+    tool(&["restore", &url, &src.name, "--as", &back.name]).ok();
+    assert_eq!(back.snapshot(), before);
+    // A second save adds little; no temporary file is left anywhere.
+    let size = || {
+        let o = Command::new("du")
+            .args(["-sb"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let first = size();
+    tool(&["save", &src.name, "--to", &url]).ok();
+    let added = size() - first;
+    assert!(
+        added < 64 << 10,
+        "the unchanged second save added {added} to {first}"
+    );
+    let temps = Command::new("find")
+        .arg(&path)
+        .args(["-name", "*.tmp-*"])
+        .output()
+        .unwrap();
+    assert!(
+        temps.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&temps.stdout)
+    );
+    assert_eq!(local.snapshot_ids(&[]).len(), 2);
+    // A key the server does not take.
+    sshd.use_key("id_unknown");
+    let r = tool(&["backups", &url]);
+    assert_eq!(r.code, 1, "{r}");
+    assert!(r.stderr.contains(&url), "{r}");
+    assert!(!r.stderr.contains(PASSWORD), "{r}");
+    // No ssh master outlives the runs.
+    assert_eq!(ssh_masters(sshd.port), Vec::<String>::new());
+    assert_eq!(src.helpers_left(), "");
+}

@@ -8,9 +8,10 @@
 //! calling thread waits for its answer: that works from any thread, whatever runtime (if any)
 //! it belongs to, and never blocks the tool's single-threaded main runtime.
 //!
-//! Each object is written with one PUT, so a write is whole or absent: an interrupted save
-//! leaves at most unreferenced packs, never a half object (and rustic writes the snapshot file
-//! last).
+//! On S3 each object is written with one PUT, so a write is whole or absent; on a file system
+//! (SFTP) a file is written under a temporary name and renamed, to the same effect. An
+//! interrupted save leaves at most unreferenced packs, never a half object (and rustic writes
+//! the snapshot file last).
 
 use std::future::{Future, IntoFuture};
 use std::sync::OnceLock;
@@ -27,9 +28,10 @@ use rustic_core::{
 const ATTEMPTS: u32 = 4;
 const FIRST_PAUSE: Duration = Duration::from_millis(200);
 
+static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+
 /// The runtime the storage calls run on: two worker threads, made on first use.
 fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RUNTIME.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -48,6 +50,19 @@ pub(super) fn wait<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'sta
     });
     rx.recv()
         .expect("a storage call of the restic repository panicked")
+}
+
+/// Gives the storage runtime's tasks up to `limit` to end, once every repository is dropped:
+/// a dropped SFTP connection closes its ssh master process in a task, and one left running when
+/// the process exits would outlive it.
+pub fn settle(limit: Duration) {
+    let Some(runtime) = RUNTIME.get() else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    while runtime.metrics().num_alive_tasks() > 0 && started.elapsed() < limit {
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `op` retried while its error is temporary.
@@ -69,21 +84,53 @@ where
     op().await
 }
 
-/// A restic repository on an OpenDAL operator (rooted at the repository).
+/// A restic repository on an OpenDAL operator.
 #[derive(Debug)]
 pub struct OpendalBackend {
     op: Operator,
+    /// The repository's directory on the operator (`srv/repo/`), or empty when the operator
+    /// is rooted at it.
+    dir: String,
+    /// Write under a temporary name, then rename (file systems, where a write is not atomic).
+    rename: bool,
     /// How the repository is named in messages (`s3:http://host/bucket/prefix`), no secret.
     location: String,
 }
 
 impl OpendalBackend {
+    /// The repository at the root of `op` (S3: the operator's root is the prefix).
     pub fn new(op: Operator, location: String) -> OpendalBackend {
-        OpendalBackend { op, location }
+        OpendalBackend {
+            op,
+            dir: String::new(),
+            rename: false,
+            location,
+        }
     }
 
-    /// Where a file lives: `config`, `keys/ID`, `data/ab/ab...`.
-    fn path(tpe: FileType, id: &Id) -> String {
+    /// The repository in directory `dir` of a file system `op`: files are written under a
+    /// temporary name and renamed.
+    pub fn in_dir(op: Operator, dir: &str, location: String) -> OpendalBackend {
+        let dir = dir.trim_matches('/');
+        OpendalBackend {
+            op,
+            dir: if dir.is_empty() {
+                String::new()
+            } else {
+                format!("{dir}/")
+            },
+            rename: true,
+            location,
+        }
+    }
+
+    /// Where a file lives: `config`, `keys/ID`, `data/ab/ab...` (under `dir`).
+    fn path(&self, tpe: FileType, id: &Id) -> String {
+        format!("{}{}", self.dir, Self::name(tpe, id))
+    }
+
+    /// A file's name in the repository: `config`, `keys/ID`, `data/ab/ab...`.
+    fn name(tpe: FileType, id: &Id) -> String {
         let hex = id.to_hex();
         let hex = hex.as_str();
         match tpe {
@@ -105,13 +152,19 @@ impl OpendalBackend {
     /// errors of a wrong address or credentials come from here, as the storage reports them.
     pub fn has_config(&self) -> opendal::Result<bool> {
         let op = self.op.clone();
+        let config = format!("{}config", self.dir);
+        let dir = if self.dir.is_empty() {
+            "/".to_string()
+        } else {
+            self.dir.clone()
+        };
         wait(async move {
-            match retried(|| op.stat("config")).await {
+            match retried(|| op.stat(&config)).await {
                 Ok(_) => Ok(true),
                 Err(e) if e.kind() == OpenDalKind::NotFound => {
                     // A missing object, or a missing bucket: listing tells them apart (and
                     // checks the credentials, which a HEAD's empty answer does not name).
-                    retried(|| op.list("/")).await.map(|_| false)
+                    retried(|| op.list(&dir)).await.map(|_| false)
                 }
                 Err(e) => Err(e),
             }
@@ -127,14 +180,15 @@ impl ReadBackend for OpendalBackend {
     fn list_with_size(&self, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
         let op = self.op.clone();
         if tpe == FileType::Config {
-            let found = wait(async move { retried(|| op.stat("config")).await });
+            let config = format!("{}config", self.dir);
+            let found = wait(async move { retried(|| op.stat(&config)).await });
             return match found {
                 Ok(meta) => Ok(vec![(Id::default(), size(meta.content_length()))]),
                 Err(e) if e.kind() == OpenDalKind::NotFound => Ok(Vec::new()),
                 Err(e) => Err(self.failed("look for", "config", &e)),
             };
         }
-        let dir = format!("{}/", tpe.dirname());
+        let dir = format!("{}{}/", self.dir, tpe.dirname());
         let listed = {
             let dir = dir.clone();
             // Packs are one level further down (`data/XX/`).
@@ -153,7 +207,7 @@ impl ReadBackend for OpendalBackend {
     }
 
     fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {
-        let path = Self::path(tpe, id);
+        let path = self.path(tpe, id);
         let op = self.op.clone();
         let p = path.clone();
         wait(async move { retried(|| op.read(&p)).await })
@@ -169,7 +223,7 @@ impl ReadBackend for OpendalBackend {
         offset: u32,
         length: u32,
     ) -> RusticResult<Bytes> {
-        let path = Self::path(tpe, id);
+        let path = self.path(tpe, id);
         let op = self.op.clone();
         let p = path.clone();
         let range = u64::from(offset)..u64::from(offset) + u64::from(length);
@@ -179,7 +233,7 @@ impl ReadBackend for OpendalBackend {
     }
 
     fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
-        Self::path(tpe, id)
+        self.path(tpe, id)
     }
 }
 
@@ -197,17 +251,29 @@ impl WriteBackend for OpendalBackend {
         _cacheable: bool,
         content: BytesList,
     ) -> RusticResult<()> {
-        let path = Self::path(tpe, id);
+        let path = self.path(tpe, id);
         let op = self.op.clone();
         let p = path.clone();
         let body = Buffer::from(content.into_vec());
-        wait(async move { retried(|| op.write(&p, body.clone())).await })
-            .map(|_| ())
-            .map_err(|e| self.failed("write", &path, &e))
+        let rename = self.rename;
+        wait(async move {
+            if !rename {
+                return retried(|| op.write(&p, body.clone())).await.map(|_| ());
+            }
+            // `ID.tmp-<random>`: no ID, so listings pass over what a killed run leaves.
+            let temp = format!("{p}.tmp-{}", &Id::random().to_hex().as_str()[..16]);
+            retried(|| op.write(&temp, body.clone())).await?;
+            let renamed = retried(|| op.rename(&temp, &p)).await;
+            if renamed.is_err() {
+                let _ = op.delete(&temp).await;
+            }
+            renamed
+        })
+        .map_err(|e| self.failed("write", &path, &e))
     }
 
     fn remove(&self, tpe: FileType, id: &Id, _cacheable: bool) -> RusticResult<()> {
-        let path = Self::path(tpe, id);
+        let path = self.path(tpe, id);
         let op = self.op.clone();
         let p = path.clone();
         wait(async move { retried(|| op.delete(&p)).await })
@@ -230,21 +296,21 @@ mod tests {
             .parse()
             .unwrap();
         let hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-        assert_eq!(OpendalBackend::path(FileType::Config, &id), "config");
+        assert_eq!(OpendalBackend::name(FileType::Config, &id), "config");
         assert_eq!(
-            OpendalBackend::path(FileType::Pack, &id),
+            OpendalBackend::name(FileType::Pack, &id),
             format!("data/01/{hex}")
         );
         assert_eq!(
-            OpendalBackend::path(FileType::Snapshot, &id),
+            OpendalBackend::name(FileType::Snapshot, &id),
             format!("snapshots/{hex}")
         );
         assert_eq!(
-            OpendalBackend::path(FileType::Key, &id),
+            OpendalBackend::name(FileType::Key, &id),
             format!("keys/{hex}")
         );
         assert_eq!(
-            OpendalBackend::path(FileType::Index, &id),
+            OpendalBackend::name(FileType::Index, &id),
             format!("index/{hex}")
         );
     }
@@ -294,5 +360,35 @@ mod tests {
         assert!(be.list(FileType::Pack).unwrap().is_empty());
         let err = be.read_full(FileType::Pack, &id).unwrap_err();
         assert!(err.to_string().contains("data/"), "{err}");
+    }
+
+    /// In a directory of a file system: written under a temporary name and renamed, nothing
+    /// made before the first write, and no temporary file left.
+    #[test]
+    fn a_directory_of_a_file_system_is_written_by_rename() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let op = Operator::new(opendal::services::Fs::default().root(dir.path().to_str().unwrap()))
+            .unwrap()
+            .finish();
+        let be = OpendalBackend::in_dir(op, "/srv/repo/", "test".into());
+        assert!(!be.has_config().unwrap());
+        assert!(!dir.path().join("srv").exists());
+        let id = Id::random();
+        be.write_bytes(FileType::Snapshot, &id, false, b"snap".to_vec().into())
+            .unwrap();
+        let snapshots = dir.path().join("srv/repo/snapshots");
+        let names: Vec<_> = std::fs::read_dir(&snapshots)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec![id.to_hex().as_str().to_string()]);
+        std::fs::write(
+            snapshots.join(format!("{}.tmp-1", id.to_hex().as_str())),
+            b"x",
+        )
+        .unwrap();
+        assert_eq!(be.list(FileType::Snapshot).unwrap(), vec![id]);
+        assert_eq!(&be.read_full(FileType::Snapshot, &id).unwrap()[..], b"snap");
     }
 }

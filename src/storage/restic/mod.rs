@@ -38,6 +38,12 @@ use remote::{S3Repo, SftpRepo};
 pub use fault::{brief, failed};
 pub use mode::{go_mode, unix_mode};
 
+/// Waits (a few seconds at most) for remote repositories' connections to close: called once
+/// the command is done, before the process exits.
+pub fn settle() {
+    backend::settle(std::time::Duration::from_secs(5));
+}
+
 /// The prefix of a restic destination: `restic:/srv/repo`, `restic:s3:host/bucket`.
 pub const PREFIX: &str = "restic:";
 
@@ -160,6 +166,10 @@ impl fmt::Display for ResticTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `rest:https://user:pass@host/`, `s3:https://...`: the URL after the backend's name.
         let (backend, url) = match self.repo.split_once(':') {
+            // sftp: the user says whom ssh logs in as; a password is refused when parsing.
+            Some(("sftp", _)) if matches!(self.kind, Backend::Sftp(_)) => {
+                return write!(f, "{PREFIX}{}", self.repo)
+            }
             Some((b, url)) if url.contains("://") => (format!("{b}:"), url),
             _ => (String::new(), self.repo.as_str()),
         };
@@ -238,26 +248,26 @@ impl Password {
 }
 
 impl ResticTarget {
-    /// Whether this binary can reach the repository: local paths and `s3:`. Checked before a
-    /// password is asked for.
+    /// Whether this binary can reach the repository: local paths, `s3:` and `sftp:` (with an
+    /// absolute path). Checked before a password is asked for.
     pub fn check_supported(&self) -> Result<(), UserError> {
-        let refused = |scheme: &str, hint: &str| {
-            Err(UserError::new(
+        match &self.kind {
+            Backend::Local(_) | Backend::S3(_) => Ok(()),
+            // OpenDAL's SFTP service roots every path at `/`: the login directory is unknown.
+            Backend::Sftp(sftp) if !sftp.path.starts_with('/') => Err(UserError::new(
+                Kind::Usage,
+                format!("{self}: the path is relative to the login directory"),
+            )
+            .hint("write it absolute: restic:sftp:HOST:/home/USER/repo")),
+            Backend::Sftp(_) => Ok(()),
+            Backend::Remote(scheme) => Err(UserError::new(
                 Kind::Usage,
                 format!("{self}: {scheme}: repositories are not built into this binary"),
             )
-            .hint(hint))
-        };
-        match self.kind {
-            Backend::Local(_) | Backend::S3(_) => Ok(()),
-            Backend::Sftp(_) => {
-                refused("sftp", "use a local path, a mounted one (sshfs), or s3:...")
-            }
-            Backend::Remote(scheme) => refused(
-                scheme,
+            .hint(
                 "rustic_backend carries them only with a C crypto build (aws-lc); use a local \
-                 path, a mounted one, or s3:...",
-            ),
+                 path, a mounted one, s3:... or sftp:...",
+            )),
         }
     }
 }
@@ -269,13 +279,14 @@ fn remote_backend(target: &ResticTarget) -> Result<Option<backend::OpendalBacken
         .strip_prefix(PREFIX)
         .unwrap_or(&location)
         .to_string();
-    let op = match &target.kind {
-        Backend::S3(s3) => s3
-            .operator()
-            .map_err(|e| crate::storage::storage_error(&target.to_string(), e))?,
+    let failed = |e| remote_error(target, e);
+    Ok(Some(match &target.kind {
+        Backend::S3(s3) => backend::OpendalBackend::new(s3.operator().map_err(failed)?, location),
+        Backend::Sftp(sftp) => {
+            backend::OpendalBackend::in_dir(sftp.operator().map_err(failed)?, &sftp.path, location)
+        }
         _ => return Ok(None),
-    };
-    Ok(Some(backend::OpendalBackend::new(op, location)))
+    }))
 }
 
 fn repository(target: &ResticTarget) -> Result<Repository<()>> {
@@ -311,15 +322,44 @@ fn repository(target: &ResticTarget) -> Result<Repository<()>> {
         .map_err(|e| rustic_error(target, "cannot use the repository", &e))
 }
 
+/// A storage error of a remote repository, with the hint its kind of storage calls for.
+fn remote_error(target: &ResticTarget, e: opendal::Error) -> anyhow::Error {
+    if !matches!(target.kind, Backend::Sftp(_)) {
+        return crate::storage::storage_error(&target.to_string(), e);
+    }
+    let (_, detail) = crate::storage::describe(&e);
+    let (kind, hint) = if detail.contains("Host key verification failed") {
+        (
+            Kind::Failure,
+            "the server's host key is not known: connect once with ssh, or add it to \
+             ~/.ssh/known_hosts",
+        )
+    } else if detail.contains("Permission denied") {
+        (
+            Kind::Failure,
+            "check the key the system ssh logs in with (ssh-agent, ~/.ssh/config) and the \
+             directory's permissions",
+        )
+    } else if e.kind() == opendal::ErrorKind::NotFound {
+        (Kind::NotFound, "check the path")
+    } else {
+        (
+            Kind::Failure,
+            "is the SSH server reachable? try `ssh [USER@]HOST` with the same host and port",
+        )
+    };
+    UserError::new(kind, format!("{target}: {detail}"))
+        .hint(hint)
+        .into()
+}
+
 /// Whether a repository exists at `target` (it has a `config` file). For a remote one this is
 /// the first request, and its failures (no bucket, wrong credentials, no answer) are errors
 /// that say so, not "no repository".
 pub fn exists(target: &ResticTarget) -> Result<bool> {
     target.check_supported()?;
     if let Some(remote) = remote_backend(target)? {
-        return remote
-            .has_config()
-            .map_err(|e| crate::storage::storage_error(&target.to_string(), e));
+        return remote.has_config().map_err(|e| remote_error(target, e));
     }
     if let Backend::Local(dir) = &target.kind {
         if !dir.join("config").is_file() {
@@ -514,6 +554,14 @@ mod tests {
         assert!(t.check_supported().is_err());
         let t = ResticTarget::parse("restic:sftp:u@h:/r").unwrap();
         assert!(matches!(&t.kind, Backend::Sftp(s) if s.host == "h" && s.path == "/r"));
+        assert!(t.check_supported().is_ok());
+        assert_eq!(t.to_string(), "restic:sftp:u@h:/r");
+        let t = ResticTarget::parse("restic:sftp://u@h:2222//srv/r").unwrap();
+        assert_eq!(t.to_string(), "restic:sftp://u@h:2222//srv/r");
+        assert!(t.check_supported().is_ok());
+        // Relative to the login directory: OpenDAL's SFTP roots every path at `/`.
+        let t = ResticTarget::parse("restic:sftp:u@h:repo").unwrap();
+        assert!(t.check_supported().is_err());
         assert!(ResticTarget::parse("restic:").is_err());
         assert!(ResticTarget::parse("restic:azure:x").is_err());
         assert!(ResticTarget::parse("/srv/repo").is_err());

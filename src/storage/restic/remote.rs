@@ -180,6 +180,36 @@ impl S3Repo {
     }
 }
 
+impl SftpRepo {
+    /// `ssh://[user@]host[:port]`, as the openssh crate takes it.
+    fn endpoint(&self) -> String {
+        let user = self
+            .user
+            .as_ref()
+            .map(|u| format!("{u}@"))
+            .unwrap_or_default();
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
+        format!("ssh://{user}{host}{port}")
+    }
+
+    /// The operator on the server's file system, rooted at `/` (the repository's directory is
+    /// the backend's: OpenDAL makes its root's directories on every connection, and a missing
+    /// repository must stay missing). The system `ssh` logs in, with the user's config, keys
+    /// and agent; the host's key must be known (`StrictHostKeyChecking=yes`).
+    pub fn operator(&self) -> opendal::Result<Operator> {
+        let builder = opendal::services::Sftp::default()
+            .endpoint(&self.endpoint())
+            .root("/")
+            .known_hosts_strategy("strict");
+        Ok(Operator::new(builder)?.finish())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
