@@ -292,11 +292,13 @@ fn a_volume_through_an_sftp_repository() {
         path.display()
     );
     // The openssh crate puts its control sockets in the state directory, and a socket's path
-    // must fit in 108 bytes: the harness's per-test one is longer.
+    // must fit in 108 bytes: the harness's per-test one is longer. rustic's cache of the
+    // remote repository goes to a directory of the test's too.
     let state = tempdir();
     let tool = |args: &[&str]| -> Run {
         sshd.tool()
             .env("XDG_STATE_HOME", state.path())
+            .env("XDG_CACHE_HOME", state.path().join("cache"))
             .env("RESTIC_PASSWORD_FILE", &pwfile)
             .env_remove("RESTIC_PASSWORD")
             .args(args)
@@ -367,6 +369,8 @@ fn a_volume_through_an_sftp_repository() {
         String::from_utf8_lossy(&temps.stdout)
     );
     assert_eq!(local.snapshot_ids(&[]).len(), 2);
+    // rustic's cache of the repository (snapshots and index), in the cache directory given.
+    assert!(state.path().join("cache/rustic").is_dir());
     // A key the server does not take.
     sshd.use_key("id_unknown");
     let r = tool(&["backups", &url]);
