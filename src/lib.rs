@@ -130,6 +130,7 @@ pub fn main() -> i32 {
         finish(run(&ctx, cli.command).await)
     });
     journal::end();
+    storage::restic::settle();
     // Blocking threads may still wait on a pipe; they hold nothing that needs cleaning.
     runtime.shutdown_background();
     code

@@ -60,7 +60,7 @@ fn add(ctx: &Ctx, args: ScheduleAddArgs) -> Result<()> {
                     }
                     clean
                 }
-                crate::storage::restic::Backend::Remote(_) => dest.clone(),
+                _ => dest.clone(),
             },
         });
     }

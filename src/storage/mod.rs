@@ -225,7 +225,11 @@ fn absolute(dir: &Path) -> Result<String> {
     Ok(abs.to_string_lossy().into_owned())
 }
 
-fn s3_operator(bucket: &str, prefix: &str, opts: &S3Options) -> opendal::Result<Operator> {
+pub(crate) fn s3_operator(
+    bucket: &str,
+    prefix: &str,
+    opts: &S3Options,
+) -> opendal::Result<Operator> {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let endpoint = opts
         .endpoint
@@ -344,7 +348,7 @@ pub fn storage_error(what: &str, e: opendal::Error) -> anyhow::Error {
 /// The service's error code and a one-line description. OpenDAL's own message carries the
 /// whole request context (URI, headers); the S3 error body's code and message, or the chain of
 /// network errors, say more in less.
-fn describe(e: &opendal::Error) -> (Option<String>, String) {
+pub(crate) fn describe(e: &opendal::Error) -> (Option<String>, String) {
     let text = e.to_string();
     let field = |name: &str| -> Option<String> {
         let start = text.find(&format!("{name}: \""))? + name.len() + 3;

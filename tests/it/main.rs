@@ -24,6 +24,7 @@ mod prune;
 mod recover;
 mod recovery;
 mod restic_read;
+mod restic_remote;
 mod restic_rest;
 mod restic_save;
 mod restore_check;

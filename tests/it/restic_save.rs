@@ -105,7 +105,12 @@ fn restic_restore_snapshot(repo: &Repo, volume: &str) -> String {
             out.path().to_str().unwrap(),
         ],
     );
-    let root = out.path().join(volume);
+    describe_tree(&out.path().join(volume))
+}
+
+/// A directory restic restored, described the way `Volume::snapshot` describes a volume (the
+/// tests run as root, so owners stay).
+pub fn describe_tree(root: &Path) -> String {
     let script = r#"cd "$1" && find . | LC_ALL=C sort | while IFS= read -r f; do
                  stat -c '%n|%F|%u:%g|%a|%Y|%s|%h' "$f"
                  if [ -L "$f" ]; then echo "-> $(readlink "$f")";
@@ -383,7 +388,13 @@ fn missing_repository_wrong_password_and_no_password_are_clear_errors() {
         .ok();
     assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), 3);
     // Backends this build does not carry are refused before the engine is asked anything.
-    run(&["save", &src.name, "--to", "restic:s3:localhost/bucket"]).fails_with(2, "not built");
+    run(&[
+        "save",
+        &src.name,
+        "--to",
+        "restic:rest:http://localhost:8000/",
+    ])
+    .fails_with(2, "not built");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 //! the manifest in `description`), which the writer (`save`) and the readers (`restore`,
 //! `backups`, `prune`, `verify`) share.
 
+mod backend;
 pub mod export;
 mod fault;
 mod gate;
@@ -11,6 +12,7 @@ pub mod list;
 pub mod maintain;
 mod mode;
 pub mod read;
+pub mod remote;
 mod rest;
 pub mod save;
 mod source;
@@ -32,9 +34,16 @@ use serde::{Deserialize, Serialize};
 use crate::archive::{SourceInfo, VolumeInfo};
 use crate::docker::identity::EngineIdentity;
 use crate::error::{Kind, UserError};
+use remote::{S3Repo, SftpRepo};
 
 pub use fault::{brief, failed};
 pub use mode::{go_mode, unix_mode};
+
+/// Waits (a few seconds at most) for remote repositories' connections to close: called once
+/// the command is done, before the process exits.
+pub fn settle() {
+    backend::settle(std::time::Duration::from_secs(5));
+}
 
 /// The prefix of a restic destination: `restic:/srv/repo`, `restic:s3:host/bucket`.
 pub const PREFIX: &str = "restic:";
@@ -109,15 +118,13 @@ pub struct ResticTarget {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Local(PathBuf),
+    /// `s3:...`, through the tool's own OpenDAL S3 service (`backend::OpendalBackend`).
+    S3(S3Repo),
+    /// `sftp:...`, through OpenDAL's SFTP service and the system ssh.
+    Sftp(SftpRepo),
     /// `rest:http[s]://[user:password@]host:port/path/`: restic's REST server (`rest.rs`).
     Rest(rest::Location),
-    /// `s3:`, `sftp:`: recognised, not built into this binary (see `open`).
-    Remote(&'static str),
 }
-
-/// The remote forms restic writes that this build does not carry: the backend crate carries
-/// them only through OpenDAL/reqwest with aws-lc-rs, a C crypto build.
-const REMOTE: [&str; 2] = ["s3", "sftp"];
 
 impl ResticTarget {
     /// Whether `s` is a restic destination (`restic:...`).
@@ -137,16 +144,15 @@ impl ResticTarget {
         }
         let kind = match repo.split_once(':') {
             Some(("local", path)) => Backend::Local(PathBuf::from(path)),
+            Some(("s3", rest)) => Backend::S3(remote::parse_s3(rest)?),
+            Some(("sftp", rest)) => Backend::Sftp(remote::parse_sftp(rest)?),
             Some(("rest", url)) => Backend::Rest(rest::Location::parse(url)?),
-            Some((scheme, _)) if REMOTE.contains(&scheme) => {
-                Backend::Remote(REMOTE.into_iter().find(|r| *r == scheme).unwrap_or("s3"))
-            }
             Some((scheme, _)) if !scheme.contains('/') && scheme.len() > 1 => {
                 return Err(UserError::new(
                     Kind::Usage,
                     format!("restic:{scheme}: repositories are not supported"),
                 )
-                .hint("use a local path (restic:/srv/repo)"))
+                .hint("use a local path (restic:/srv/repo), s3:... or sftp:..."))
             }
             _ => Backend::Local(PathBuf::from(repo)),
         };
@@ -171,6 +177,10 @@ impl fmt::Display for ResticTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // `rest:https://user:pass@host/`, `s3:https://...`: the URL after the backend's name.
         let (backend, url) = match self.repo.split_once(':') {
+            // sftp: the user says whom ssh logs in as; a password is refused when parsing.
+            Some(("sftp", _)) if matches!(self.kind, Backend::Sftp(_)) => {
+                return write!(f, "{PREFIX}{}", self.repo)
+            }
             Some((b, url)) if url.contains("://") => (format!("{b}:"), url),
             _ => (String::new(), self.repo.as_str()),
         };
@@ -249,51 +259,121 @@ impl Password {
 }
 
 impl ResticTarget {
-    /// Whether this binary can reach the repository: local paths and REST servers (see
-    /// `Backend::Remote`). Checked before a password is asked for.
+    /// Whether this binary can reach the repository: local paths, `s3:`, `rest:` and `sftp:`
+    /// (with an absolute path). Checked before a password is asked for.
     pub fn check_supported(&self) -> Result<(), UserError> {
-        match self.kind {
-            Backend::Local(_) | Backend::Rest(_) => Ok(()),
-            Backend::Remote(scheme) => Err(UserError::new(
+        match &self.kind {
+            Backend::Local(_) | Backend::S3(_) | Backend::Rest(_) => Ok(()),
+            // OpenDAL's SFTP service roots every path at `/`: the login directory is unknown.
+            Backend::Sftp(sftp) if !sftp.path.starts_with('/') => Err(UserError::new(
                 Kind::Usage,
-                format!("{self}: {scheme}: repositories are not built into this binary"),
+                format!("{self}: the path is relative to the login directory"),
             )
-            .hint(
-                "rustic_backend carries them only with a C crypto build (aws-lc); use a local \
-                 path, or a mounted one",
-            )),
+            .hint("write it absolute: restic:sftp:HOST:/home/USER/repo")),
+            Backend::Sftp(_) => Ok(()),
         }
     }
 }
 
+/// The OpenDAL-backed storage of a remote repository (None for a local one).
+fn remote_backend(target: &ResticTarget) -> Result<Option<backend::OpendalBackend>> {
+    let location = target.to_string();
+    let location = location
+        .strip_prefix(PREFIX)
+        .unwrap_or(&location)
+        .to_string();
+    let failed = |e| remote_error(target, e);
+    Ok(Some(match &target.kind {
+        Backend::S3(s3) => backend::OpendalBackend::new(s3.operator().map_err(failed)?, location),
+        Backend::Sftp(sftp) => {
+            backend::OpendalBackend::in_dir(sftp.operator().map_err(failed)?, &sftp.path, location)
+        }
+        _ => return Ok(None),
+    }))
+}
+
 fn repository(target: &ResticTarget) -> Result<Repository<()>> {
     target.check_supported()?;
-    let backends = match &target.kind {
-        // Our own backend: rustic_backend's would bring a C crypto build.
-        Backend::Rest(loc) => RepositoryBackends::new(Arc::new(rest::RestBackend::new(loc)?), None),
-        Backend::Local(_) | Backend::Remote(_) => {
+    let (backends, opts) = match remote_backend(target)? {
+        // A cache (rustic's, in ~/.cache/rustic/<repository id>) for a repository on S3 or
+        // SFTP: every save reads the whole index and every listing all snapshots, which would
+        // otherwise come over the network on each run. It holds only those (and tree packs),
+        // never a secret beyond what the repository holds encrypted; without a writable home,
+        // rustic goes on without it.
+        Some(remote) => (
+            RepositoryBackends::new(Arc::new(remote), None),
+            RepositoryOptions::default(),
+        ),
+        // Our own REST client: rustic_backend's would bring a C crypto build.
+        None if matches!(target.kind, Backend::Rest(_)) => {
+            let Backend::Rest(loc) = &target.kind else {
+                unreachable!("matched above")
+            };
+            (
+                RepositoryBackends::new(Arc::new(rest::RestBackend::new(loc)?), None),
+                RepositoryOptions::default().no_cache(true),
+            )
+        }
+        None => {
             let location = match &target.kind {
                 Backend::Local(dir) => dir.to_string_lossy().into_owned(),
                 _ => target.repo.clone(),
             };
-            BackendOptions::default()
+            let backends = BackendOptions::default()
                 .repository(location.as_str())
                 .to_backends()
-                .map_err(|e| rustic_error(target, "cannot use the repository", &e))?
+                .map_err(|e| rustic_error(target, "cannot use the repository", &e))?;
+            // No cache: a local repository is its own cache, and nothing is left in ~/.cache.
+            (backends, RepositoryOptions::default().no_cache(true))
         }
     };
     // Behind the snapshot gate: a save's snapshot is written by this tool, once complete.
     let gated = |be| -> Arc<dyn rustic_core::WriteBackend> { Arc::new(gate::Gate(be)) };
     let backends =
         RepositoryBackends::new(gated(backends.repository()), backends.repo_hot().map(gated));
-    // No cache: a local repository is its own cache, and nothing is left in ~/.cache.
-    let opts = RepositoryOptions::default().no_cache(true);
     Repository::new(&opts, &backends)
         .map_err(|e| rustic_error(target, "cannot use the repository", &e))
 }
 
-/// Whether a repository exists at `target` (it has a `config` file).
+/// A storage error of a remote repository, with the hint its kind of storage calls for.
+fn remote_error(target: &ResticTarget, e: opendal::Error) -> anyhow::Error {
+    if !matches!(target.kind, Backend::Sftp(_)) {
+        return crate::storage::storage_error(&target.to_string(), e);
+    }
+    let (_, detail) = crate::storage::describe(&e);
+    let (kind, hint) = if detail.contains("Host key verification failed") {
+        (
+            Kind::Failure,
+            "the server's host key is not known: connect once with ssh, or add it to \
+             ~/.ssh/known_hosts",
+        )
+    } else if detail.contains("Permission denied") {
+        (
+            Kind::Failure,
+            "check the key the system ssh logs in with (ssh-agent, ~/.ssh/config) and the \
+             directory's permissions",
+        )
+    } else if e.kind() == opendal::ErrorKind::NotFound {
+        (Kind::NotFound, "check the path")
+    } else {
+        (
+            Kind::Failure,
+            "is the SSH server reachable? try `ssh [USER@]HOST` with the same host and port",
+        )
+    };
+    UserError::new(kind, format!("{target}: {detail}"))
+        .hint(hint)
+        .into()
+}
+
+/// Whether a repository exists at `target` (it has a `config` file). For a remote one this is
+/// the first request, and its failures (no bucket, wrong credentials, no answer) are errors
+/// that say so, not "no repository".
 pub fn exists(target: &ResticTarget) -> Result<bool> {
+    target.check_supported()?;
+    if let Some(remote) = remote_backend(target)? {
+        return remote.has_config().map_err(|e| remote_error(target, e));
+    }
     match &target.kind {
         Backend::Local(dir) if !dir.join("config").is_file() => return Ok(false),
         // An unreachable server or refused credentials are no missing repository.
@@ -479,7 +559,14 @@ mod tests {
         let t = ResticTarget::parse("restic:local:/srv/r").unwrap();
         assert_eq!(t.kind, Backend::Local("/srv/r".into()));
         let t = ResticTarget::parse("restic:s3:s3.amazonaws.com/bucket").unwrap();
-        assert_eq!(t.kind, Backend::Remote("s3"));
+        assert!(
+            matches!(&t.kind, Backend::S3(s) if s.bucket == "bucket"),
+            "{t:?}"
+        );
+        assert!(t.check_supported().is_ok());
+        let t = ResticTarget::parse("restic:s3:http://127.0.0.1:9000/b/p").unwrap();
+        assert_eq!(t.to_string(), "restic:s3:http://127.0.0.1:9000/b/p");
+        assert!(ResticTarget::parse("restic:s3:host").is_err());
         let t = ResticTarget::parse("restic:rest:https://u:secret@host:8000/").unwrap();
         assert!(matches!(&t.kind, Backend::Rest(l) if l.to_string() == "https://host:8000/"));
         assert!(!t.to_string().contains("secret"), "{t}");
@@ -488,10 +575,16 @@ mod tests {
         let e = ResticTarget::parse("restic:rest:u:secret@host:8000/").unwrap_err();
         assert_eq!(e.kind, Kind::Usage);
         assert!(!e.message.contains("secret"), "{}", e.message);
-        assert_eq!(
-            ResticTarget::parse("restic:sftp:u@h:/r").unwrap().kind,
-            Backend::Remote("sftp")
-        );
+        let t = ResticTarget::parse("restic:sftp:u@h:/r").unwrap();
+        assert!(matches!(&t.kind, Backend::Sftp(s) if s.host == "h" && s.path == "/r"));
+        assert!(t.check_supported().is_ok());
+        assert_eq!(t.to_string(), "restic:sftp:u@h:/r");
+        let t = ResticTarget::parse("restic:sftp://u@h:2222//srv/r").unwrap();
+        assert_eq!(t.to_string(), "restic:sftp://u@h:2222//srv/r");
+        assert!(t.check_supported().is_ok());
+        // Relative to the login directory: OpenDAL's SFTP roots every path at `/`.
+        let t = ResticTarget::parse("restic:sftp:u@h:repo").unwrap();
+        assert!(t.check_supported().is_err());
         assert!(ResticTarget::parse("restic:").is_err());
         assert!(ResticTarget::parse("restic:azure:x").is_err());
         assert!(ResticTarget::parse("/srv/repo").is_err());

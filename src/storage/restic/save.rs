@@ -188,11 +188,11 @@ pub fn save_stream(
                 snap.parent = parent.as_ref().map(|p| p.id);
                 snap.parents = parent.iter().map(|p| p.id).collect();
                 let snap = save_one(repo, snap).map_err(|e| fail("cannot write the snapshot", &e));
-                delete(repo, &whole);
+                delete(repo, &whole, false);
                 snap?
             }
             Err(e) => {
-                delete(repo, &whole);
+                delete(repo, &whole, false);
                 return Err(e);
             }
         }
@@ -225,7 +225,7 @@ fn remove_partials(repo: &Repo, done: &SnapshotFile) {
     for snap in all {
         let partial = snap.tags.iter().eq([PARTIAL_TAG].iter().copied());
         if partial && snap.hostname == done.hostname && snap.paths == done.paths {
-            delete(repo, &snap);
+            delete(repo, &snap, true);
         }
     }
 }
@@ -339,14 +339,19 @@ fn save_one(repo: &Repo, snap: SnapshotFile) -> RusticResult<SnapshotFile> {
     Ok(found.unwrap_or(snap))
 }
 
-fn delete(repo: &Repo, snap: &SnapshotFile) {
+/// Removes the link pass's partial snapshot `snap`; says so when it cannot (an append-only
+/// server keeps it), unless `quiet`.
+fn delete(repo: &Repo, snap: &SnapshotFile, quiet: bool) {
     if !snap.id.is_null() {
         if let Err(e) = repo.delete_snapshots(&[snap.id]) {
-            crate::output::warn(&format!(
-                "snapshot {} of a failed save could not be deleted: {}",
-                snap.id,
-                e.display_log()
-            ));
+            if !quiet {
+                crate::output::warn(&format!(
+                    "the link pass's snapshot {} (tagged only {PARTIAL_TAG}, which no restore \
+                     takes for a backup) could not be removed: {}",
+                    &snap.id.to_string()[..8],
+                    super::brief(&e)
+                ));
+            }
         }
     }
 }

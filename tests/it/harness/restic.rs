@@ -34,6 +34,15 @@ impl ResticRepo {
         repo
     }
 
+    /// A repository that is already there (made by the tool), for the restic CLI.
+    pub fn existing(path: PathBuf, password_file: PathBuf) -> ResticRepo {
+        ResticRepo {
+            _dir: tempdir(),
+            path,
+            password_file,
+        }
+    }
+
     /// `restic:PATH`, as the tool takes it.
     pub fn url(&self) -> String {
         format!("restic:{}", self.path.display())

@@ -245,6 +245,8 @@ pub fn tool() -> Command {
     // Each test keeps the tool's state (journals of killed runs, measured restore times) to
     // itself: a test that leaves a journal on purpose must not make another's output differ.
     c.env("XDG_STATE_HOME", state_home());
+    // rustic's cache of remote restic repositories too: never the user's ~/.cache.
+    c.env("XDG_CACHE_HOME", state_home().join("cache"));
     c.stdin(Stdio::null());
     c
 }

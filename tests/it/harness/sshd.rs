@@ -59,7 +59,7 @@ impl Sshd {
                 "ListenAddress 127.0.0.1\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
                  PidFile none\nStrictModes no\nPermitUserEnvironment yes\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nUsePAM no\nPermitRootLogin prohibit-password\n\
-                 MaxStartups 100\nMaxSessions 100\n",
+                 MaxStartups 100\nMaxSessions 100\nSubsystem sftp internal-sftp\n",
                 d = d.display()
             ),
         )
@@ -158,6 +158,23 @@ impl Sshd {
             }
         }
         std::fs::write(config, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// Makes the server's host key known to the test's ssh (the config's known-hosts file is
+    /// /dev/null otherwise): for clients that insist on `StrictHostKeyChecking=yes`.
+    pub fn trust_host_key(&self) {
+        let d = self.dir.path();
+        let key = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
+        let mut words = key.split_whitespace();
+        let (kind, blob) = (words.next().unwrap(), words.next().unwrap());
+        let known = d.join("known_hosts");
+        std::fs::write(&known, format!("[127.0.0.1]:{} {kind} {blob}\n", self.port)).unwrap();
+        let config = d.join("ssh_config");
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "UserKnownHostsFile /dev/null",
+            &format!("UserKnownHostsFile {}", known.display()),
+        );
+        std::fs::write(config, text).unwrap();
     }
 
     /// The tool, with the test's ssh first on PATH.
