@@ -387,14 +387,11 @@ fn missing_repository_wrong_password_and_no_password_are_clear_errors() {
         .run()
         .ok();
     assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), 3);
-    // Backends this build does not carry are refused before the engine is asked anything.
-    run(&[
-        "save",
-        &src.name,
-        "--to",
-        "restic:rest:http://localhost:8000/",
-    ])
-    .fails_with(2, "not built");
+    // Repositories this build cannot reach are refused before a password is asked for or the
+    // engine asked anything.
+    run(&["save", &src.name, "--to", "restic:sftp:host:relative/repo"])
+        .fails_with(2, "relative to the login directory");
+    run(&["save", &src.name, "--to", "restic:azure:container:/r"]).fails_with(2, "not supported");
 }
 
 #[test]
