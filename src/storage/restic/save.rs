@@ -79,23 +79,47 @@ impl std::fmt::Display for LinkPass {
 /// save can number them in its one pass; a volume with more always takes the link pass.
 pub const MAX_RECORDED_LINKS: usize = 10_000;
 
-/// What a save needs before the stream: the parent snapshot and the index's ids.
+/// What a save needs before the stream: the parent snapshot, the index's ids, and what killed
+/// runs left of their link passes for this volume.
 pub struct Prepared {
     parent: Option<SnapshotFile>,
     indexed: Repository<IndexedIdsStatus>,
+    partials: Vec<SnapshotFile>,
 }
 
 /// Finds the parent and reads the index; blocking. Done while the engine prepares the stream,
 /// so that the stream does not wait for it.
 pub fn prepare(repo: &Repo, target: &ResticTarget, spec: &Spec) -> Result<Prepared> {
-    let parent = if spec.rehash {
-        None
-    } else {
-        newest_of(repo, &spec.tags)
-            .map_err(|e| rustic_error(target, "cannot list the snapshots", &e))?
-    };
+    let all = repo
+        .get_all_snapshots()
+        .map_err(|e| rustic_error(target, "cannot list the snapshots", &e))?;
+    let want = super::parse_tags(&spec.tags);
+    let path = super::snapshot_path(&spec.manifest.volume.name);
+    let partials = all
+        .iter()
+        .filter(|s| {
+            s.tags.iter().eq([PARTIAL_TAG].iter().copied())
+                && s.hostname == spec.hostname
+                && s.paths
+                    .iter()
+                    .eq([path.to_string_lossy().as_ref()])
+        })
+        .cloned()
+        .collect();
+    // The newest of the tool's snapshots of the same volume and engine.
+    let parent = (!spec.rehash)
+        .then(|| {
+            all.into_iter()
+                .filter(|s| want.is_some() && tagged(s) == want)
+                .max_by(|a, b| a.time.cmp(&b.time))
+        })
+        .flatten();
     let indexed = repo.indexed_ids()?;
-    Ok(Prepared { parent, indexed })
+    Ok(Prepared {
+        parent,
+        indexed,
+        partials,
+    })
 }
 
 /// Writes the tar `stream` of one volume into `repo` as one snapshot; blocking. On any error
@@ -111,7 +135,11 @@ pub fn save_stream(
 ) -> Result<Written> {
     let volume = spec.manifest.volume.name.clone();
     let fail = |what: &str, e: &rustic_core::RusticError| rustic_error(target, what, e);
-    let Prepared { parent, indexed } = prepared;
+    let Prepared {
+        parent,
+        indexed,
+        partials,
+    } = prepared;
     let tracker = Arc::new(Tracker::default());
     let watch = watch_cancel(&cancel, &tracker);
     let root = super::snapshot_path(&volume);
@@ -197,7 +225,10 @@ pub fn save_stream(
             }
         }
     };
-    remove_partials(repo, &last);
+    // What killed runs left of their link passes for this volume: a backup of it is there now.
+    for partial in &partials {
+        delete(repo, partial, true);
+    }
     let summary = first.summary.clone().unwrap_or_default();
     Ok(Written {
         id: last.id.to_string(),
@@ -215,20 +246,6 @@ pub fn save_stream(
 
 /// The only tag of a snapshot written as the link pass's parent, never a backup.
 pub const PARTIAL_TAG: &str = "docker-volume-backup-partial";
-
-/// Removes what killed runs left of their link passes for the volume of `done` (same host and
-/// paths, tagged `PARTIAL_TAG` only); best effort.
-fn remove_partials(repo: &Repo, done: &SnapshotFile) {
-    let Ok(all) = repo.get_all_snapshots() else {
-        return;
-    };
-    for snap in all {
-        let partial = snap.tags.iter().eq([PARTIAL_TAG].iter().copied());
-        if partial && snap.hostname == done.hostname && snap.paths == done.paths {
-            delete(repo, &snap, true);
-        }
-    }
-}
 
 /// The hard links `snap`'s manifest recorded, as snapshot paths.
 fn recorded_links(snap: &SnapshotFile) -> Option<Vec<(PathBuf, PathBuf)>> {
@@ -284,16 +301,6 @@ fn link_groups(links: &[(PathBuf, PathBuf)]) -> LinkGroups {
             .collect(),
         link_of,
     }
-}
-
-/// The newest of the tool's snapshots carrying all of `tags` (same volume, same engine).
-pub fn newest_of(repo: &Repo, tags: &[String]) -> RusticResult<Option<SnapshotFile>> {
-    let want = super::parse_tags(tags);
-    let snaps = repo.get_all_snapshots()?;
-    Ok(snaps
-        .into_iter()
-        .filter(|s| want.is_some() && tagged(s) == want)
-        .max_by(|a, b| a.time.cmp(&b.time)))
 }
 
 fn template(spec: &Spec, manifest: &SnapshotManifest) -> SnapshotFile {
