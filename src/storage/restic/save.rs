@@ -100,9 +100,7 @@ pub fn prepare(repo: &Repo, target: &ResticTarget, spec: &Spec) -> Result<Prepar
         .filter(|s| {
             s.tags.iter().eq([PARTIAL_TAG].iter().copied())
                 && s.hostname == spec.hostname
-                && s.paths
-                    .iter()
-                    .eq([path.to_string_lossy().as_ref()])
+                && s.paths.iter().eq([path.to_string_lossy().as_ref()])
         })
         .cloned()
         .collect();
