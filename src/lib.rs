@@ -93,6 +93,9 @@ pub fn main() -> i32 {
     // be installed, which is just as good.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let out = settings::printer(&cli.global);
+    // Every process this run starts is marked as its own, before any thread runs: an ssh master
+    // that outlives a killed run is told by it (`storage::restic::ssh_masters`).
+    std::env::set_var(docker::owner::ENV_RUN, docker::owner::process_tag());
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

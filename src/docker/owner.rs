@@ -132,6 +132,24 @@ impl Owner {
     }
 }
 
+/// The environment variable through which the processes a run starts (and theirs) name it:
+/// `PID/START` (see `process_tag`). An ssh master left by a killed run is told by it.
+pub const ENV_RUN: &str = "DOCKER_VOLUME_BACKUP_RUN";
+
+/// This process as `PID/START` (its start time in clock ticks since boot).
+pub fn process_tag() -> String {
+    let me = Owner::this_run();
+    format!("{}/{}", me.pid, me.pid_start)
+}
+
+/// Whether the process a `process_tag` names (on this machine) is gone: no such pid, or the pid
+/// is another process's now. `None` for a tag that is not one.
+pub fn process_gone(tag: &str) -> Option<bool> {
+    let (pid, start) = tag.split_once('/')?;
+    let (pid, start): (u32, u64) = (pid.parse().ok()?, start.parse().ok()?);
+    Some(pid_start(pid) != Some(start))
+}
+
 /// `<boot id>/<pid namespace>`.
 fn machine() -> String {
     let boot = read_trimmed("/proc/sys/kernel/random/boot_id").unwrap_or_default();
@@ -165,6 +183,17 @@ fn parse_start(stat: &str) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn this_process_is_not_gone_and_a_dead_one_is() {
+        assert_eq!(process_gone(&process_tag()), Some(false));
+        let me = Owner::this_run();
+        assert_eq!(
+            process_gone(&format!("{}/{}", me.pid, me.pid_start + 1)),
+            Some(true)
+        );
+        assert_eq!(process_gone("nonsense"), None);
+    }
 
     #[test]
     fn the_start_time_is_field_22_even_after_an_odd_command_name() {

@@ -400,6 +400,56 @@ fn a_volume_through_an_sftp_repository() {
     assert_eq!(local.snapshot_ids(&[]).len(), 2);
     // rustic's cache of the repository (snapshots and index), in the cache directory given.
     assert!(state.path().join("cache/rustic").is_dir());
+    // Killed outright in the middle of a save: its ssh master stays connected (the openssh
+    // crate's ControlPersist=yes), and the next run that reaches the repository ends it.
+    struct EndMasters(u16);
+    impl Drop for EndMasters {
+        // Should the test fail before the tool ends it.
+        fn drop(&mut self) {
+            for line in ssh_masters(self.0) {
+                let pid = line
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let _ = Command::new("kill").arg(pid).status();
+            }
+        }
+    }
+    let _masters = EndMasters(sshd.port);
+    let mut child = sshd
+        .tool()
+        .env("XDG_STATE_HOME", state.path())
+        .env("XDG_CACHE_HOME", state.path().join("cache"))
+        .env("RESTIC_PASSWORD_FILE", &pwfile)
+        .env_remove("RESTIC_PASSWORD")
+        .env("FAILPOINTS", "restic-entry=sleep(200)")
+        .args(["save", &src.name, "--to", &url, "--rehash"])
+        .start();
+    let started = std::time::Instant::now();
+    while ssh_masters(sshd.port).is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "no ssh master started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.finish();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    // (One or more: rustic's threads may have opened several connections.)
+    let left = ssh_masters(sshd.port).len();
+    assert!(left >= 1, "the killed run's masters stay");
+    for id in src.helpers_left().split_whitespace() {
+        docker_run(&["rm", "-f", id]);
+    }
+    docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
+    let r = tool(&["backups", &url]).ok();
+    let said = if left == 1 {
+        "ended 1 ssh connection to an SFTP repository that a killed run left".to_string()
+    } else {
+        format!("ended {left} ssh connections to an SFTP repository that a killed run left")
+    };
+    assert!(r.stderr.contains(&said), "{r}");
+    assert_eq!(ssh_masters(sshd.port), Vec::<String>::new());
     // A key the server does not take.
     sshd.use_key("id_unknown");
     let r = tool(&["backups", &url]);

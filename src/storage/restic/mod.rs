@@ -16,6 +16,7 @@ pub mod remote;
 mod rest;
 pub mod save;
 mod source;
+mod ssh_masters;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -202,6 +202,8 @@ impl SftpRepo {
     /// repository must stay missing). The system `ssh` logs in, with the user's config, keys
     /// and agent; the host's key must be known (`StrictHostKeyChecking=yes`).
     pub fn operator(&self) -> opendal::Result<Operator> {
+        // What killed runs left connected goes first.
+        super::ssh_masters::end_stale_once();
         let builder = opendal::services::Sftp::default()
             .endpoint(&self.endpoint())
             .root("/")
