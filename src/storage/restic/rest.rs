@@ -5,12 +5,12 @@
 //! of what may pass, and errors that name the server without its password.
 //!
 //! rustic calls backends synchronously, from the caller's thread and its own workers; the
-//! tool's runtime is single-threaded and may be the caller. So the requests run on a small
-//! runtime of their own, and the caller waits on a channel: no runtime is entered or blocked
-//! on from inside another, whichever thread calls.
+//! tool's runtime is single-threaded and may be the caller. So the requests run on the small
+//! storage runtime of `backend` (`backend::wait`, shared with the S3 and SFTP repositories), and
+//! the caller waits on a channel: no runtime is entered or blocked on from inside another,
+//! whichever thread calls.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -141,44 +141,24 @@ struct Credentials {
     password: SecretString,
 }
 
-/// The client and the runtime every `rest:` repository shares (one connection pool).
-fn shared() -> Result<&'static (tokio::runtime::Runtime, reqwest::Client), String> {
-    static SHARED: OnceLock<Result<(tokio::runtime::Runtime, reqwest::Client), String>> =
-        OnceLock::new();
-    SHARED
+/// The client every `rest:` repository shares (one connection pool). Its requests run on the
+/// storage runtime of `backend` (`backend::wait`), as the S3 and SFTP ones do.
+fn client() -> Result<&'static reqwest::Client, String> {
+    static CLIENT: OnceLock<Result<reqwest::Client, String>> = OnceLock::new();
+    CLIENT
         .get_or_init(|| {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_name("restic-rest")
-                .enable_all()
-                .build()
-                .map_err(|e| format!("cannot start the HTTP client's runtime: {e}"))?;
             // The TLS provider is the process's (ring, installed at start); unit tests may get
             // here first.
             let _ = rustls::crypto::ring::default_provider().install_default();
-            let client = reqwest::Client::builder()
+            reqwest::Client::builder()
                 .connect_timeout(CONNECT_TIMEOUT)
                 .read_timeout(READ_TIMEOUT)
                 .user_agent(concat!("docker-volume-backup/", env!("CARGO_PKG_VERSION")))
                 .build()
-                .map_err(|e| format!("cannot make an HTTP client: {}", e.without_url()))?;
-            Ok((runtime, client))
+                .map_err(|e| format!("cannot make an HTTP client: {}", e.without_url()))
         })
         .as_ref()
         .map_err(Clone::clone)
-}
-
-/// Runs `fut` on the shared runtime and waits for it on this thread.
-fn wait<T: Send + 'static>(
-    runtime: &tokio::runtime::Runtime,
-    fut: impl Future<Output = T> + Send + 'static,
-) -> T {
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    runtime.spawn(async move {
-        let _ = tx.send(fut.await);
-    });
-    rx.recv()
-        .expect("the REST client's runtime ended a request without an answer")
 }
 
 /// An answer: its status, `Content-Type`, `Content-Length` and body.
@@ -296,7 +276,6 @@ fn network_error(e: reqwest::Error) -> Failure {
 pub struct RestBackend {
     location: Location,
     credentials: Option<Credentials>,
-    runtime: &'static tokio::runtime::Runtime,
     client: reqwest::Client,
 }
 
@@ -309,11 +288,10 @@ impl fmt::Debug for Credentials {
 impl RestBackend {
     /// The backend for `location`, with its credentials from the URL or the environment.
     pub fn new(location: &Location) -> Result<RestBackend, UserError> {
-        let (runtime, client) = shared().map_err(|e| UserError::new(Kind::Failure, e))?;
+        let client = client().map_err(|e| UserError::new(Kind::Failure, e))?;
         Ok(RestBackend {
             credentials: location.credentials(|k| std::env::var(k).ok()),
             location: location.clone(),
-            runtime,
             client: client.clone(),
         })
     }
@@ -360,7 +338,7 @@ impl RestBackend {
                     .body(body.clone());
             }
             let head = method == Method::HEAD;
-            let outcome = wait(self.runtime, async move {
+            let outcome = super::backend::wait(async move {
                 let resp = req.send().await.map_err(network_error)?;
                 let status = resp.status();
                 let header = |name| {
