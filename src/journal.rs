@@ -89,7 +89,46 @@ pub enum Step {
         like: VolumeInfo,
         scratch: Option<String>,
         phase: Phase,
+        /// The verified stream kept in a file for the copy into the target, on an engine that
+        /// cannot read owners back (Podman): a copy out of the scratch volume would lose them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        spool: Option<Spooled>,
     },
+}
+
+/// A restore's stream kept in a file of the journal directory ([`spool_file`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spooled {
+    pub path: PathBuf,
+    /// Its length once whole and synced (recorded with [`Phase::Swap`]); a file of another
+    /// length is not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+}
+
+impl Spooled {
+    /// The file, if it is there, whole: the length recorded when it was complete.
+    pub fn open_whole(&self) -> Result<File> {
+        let file = File::open(&self.path)
+            .with_context(|| format!("opening the kept stream {}", self.path.display()))?;
+        let len = file.metadata()?.len();
+        match self.len {
+            Some(whole) if whole == len => Ok(file),
+            Some(whole) => anyhow::bail!(
+                "the kept stream {} holds {len} bytes, not {whole}",
+                self.path.display()
+            ),
+            None => anyhow::bail!(
+                "the kept stream {} was never completed",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Removes the file (gone already is fine).
+    pub fn remove(&self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 impl Step {
@@ -263,6 +302,35 @@ pub fn record(step: Step) -> Mark {
     live.doc.steps.insert(id, step);
     write(live);
     Mark { id: Some(id) }
+}
+
+/// A file for a restore's stream in the journal directory (mode 0600), named after this run's
+/// journal (`<id>~XXXXXX.spool`) so that a run killed before its journal names the file leaves
+/// nothing that [`leftovers_in`] does not remove. Removed when dropped; `NamedTempFile::keep`
+/// leaves it for `recover`. Without a journal (no run begun) it goes to the temporary directory.
+pub fn spool_file() -> Result<tempfile::NamedTempFile> {
+    let mut guard = live();
+    let Some(live) = guard.as_mut().filter(|l| !l.broken) else {
+        return tempfile::Builder::new()
+            .suffix(".spool")
+            .tempfile()
+            .context("creating a temporary file");
+    };
+    if live.files.is_none() {
+        live.files = Some(open_files(&live.doc)?);
+    }
+    let files = live.files.as_ref().expect("opened above");
+    let dir = files.json_path.parent().expect("in the journal directory");
+    let id = files
+        .json_path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .expect("named by the tool");
+    tempfile::Builder::new()
+        .prefix(&format!("{id}~"))
+        .suffix(".spool")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))
 }
 
 /// At the end of the run: a journal with nothing left is removed; one with steps left (an undo
@@ -449,6 +517,26 @@ pub fn leftovers_in(dir: &Path) -> Vec<Leftover> {
             let _ = std::fs::remove_file(lock_path);
         }
     }
+    // A kept stream whose run left no journal (killed before naming it, or its journal is done)
+    // and holds no lock any more.
+    for spool in paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "spool"))
+    {
+        let Some(id) = spool
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.split_once('~'))
+            .map(|(id, _)| id)
+        else {
+            continue;
+        };
+        let lock_path = dir.join(format!("{id}.lock"));
+        let held = File::open(&lock_path).is_ok_and(|f| !try_lock(&f));
+        if !dir.join(format!("{id}.json")).exists() && !held && old(spool) {
+            let _ = std::fs::remove_file(spool);
+        }
+    }
     let mut names: Vec<PathBuf> = paths
         .into_iter()
         .filter(|p| p.extension().is_some_and(|x| x == "json"))
@@ -601,6 +689,60 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_stream_stays_while_its_journal_or_run_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let aged = |p: &Path| {
+            let f = File::options().write(true).open(p).unwrap();
+            f.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(120))
+                .unwrap();
+        };
+        let spool = |id: &str| {
+            let p = dir.path().join(format!("{id}~x1y2z3.spool"));
+            std::fs::write(&p, b"stream").unwrap();
+            aged(&p);
+            p
+        };
+        // Named in a dead run's journal: kept for recover.
+        write_atomic(
+            &dir.path().join("a.json"),
+            &serde_json::to_vec(&doc()).unwrap(),
+        )
+        .unwrap();
+        let named = spool("a");
+        // Of a live run that has not written its journal yet: kept.
+        let live = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.path().join("b.lock"))
+            .unwrap();
+        assert!(try_lock(&live));
+        let living = spool("b");
+        // Of a run that is gone and left no journal: removed, once old.
+        let orphan = spool("c");
+        let fresh = dir.path().join("d~q.spool");
+        std::fs::write(&fresh, b"").unwrap();
+        drop(leftovers_in(dir.path()));
+        assert!(named.exists() && living.exists() && fresh.exists());
+        assert!(!orphan.exists());
+        // Its length is checked before it is used.
+        let whole = Spooled {
+            path: named.clone(),
+            len: Some(6),
+        };
+        assert!(whole.open_whole().is_ok());
+        let cut = Spooled {
+            path: named.clone(),
+            len: Some(7),
+        };
+        assert!(format!("{:#}", cut.open_whole().unwrap_err()).contains("holds 6 bytes, not 7"));
+        let unfinished = Spooled {
+            path: named,
+            len: None,
+        };
+        assert!(unfinished.open_whole().is_err());
+    }
+
+    #[test]
     fn steps_round_trip_through_json() {
         let step = Step::Restore {
             engine: EngineRef {
@@ -611,6 +753,7 @@ mod tests {
             like: VolumeInfo::default(),
             scratch: Some("dvb-scratch-db-1".into()),
             phase: Phase::Swap,
+            spool: None,
         };
         let text = serde_json::to_string(&step).unwrap();
         assert!(text.contains("\"phase\":\"swap\""), "{text}");

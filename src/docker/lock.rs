@@ -20,8 +20,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context as _, Result};
 use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
-    CreateContainerOptions, DownloadFromContainerOptions, RemoveContainerOptions,
-    UploadToContainerOptions,
+    CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions,
+    RemoveContainerOptions, UploadToContainerOptions,
 };
 use bollard::Docker;
 use futures_util::StreamExt;
@@ -267,6 +267,49 @@ async fn take(
 enum CreateError {
     Exists,
     Other(anyhow::Error),
+}
+
+/// Removes the locks that the run `run` (known to be dead: `recover` holds its journal) left on
+/// this engine; returns the volumes they were for. Without this they stay until the next run that
+/// locks the volume takes them over.
+pub async fn remove_left_by(docker: &Docker, run: &str) -> Result<Vec<String>> {
+    let options = ListContainersOptions {
+        all: true,
+        filters: Some(HashMap::from([(
+            "label".to_string(),
+            vec![
+                format!("{}=lock", labels::HELPER),
+                format!("{}={run}", labels::RUN),
+            ],
+        )])),
+        ..Default::default()
+    };
+    let list = docker
+        .list_containers(Some(options))
+        .await
+        .context("listing the locks of the run")?;
+    let mut volumes = Vec::new();
+    for c in list {
+        let labels = c.labels.unwrap_or_default();
+        // The engine filtered; a lock of another run is never touched whatever it answered.
+        if labels.get(labels::RUN).map(String::as_str) != Some(run)
+            || labels.get(labels::HELPER).map(String::as_str) != Some("lock")
+        {
+            continue;
+        }
+        let Some(id) = c.id else { continue };
+        let options = RemoveContainerOptions {
+            force: true,
+            ..Default::default()
+        };
+        match docker.remove_container(&id, Some(options)).await {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => continue,
+            Err(e) => return Err(e).context("removing a lock the run left"),
+        }
+        volumes.push(labels.get(labels::LOCK_VOLUME).cloned().unwrap_or(id));
+    }
+    Ok(volumes)
 }
 
 /// Creates the lock container; `Exists` when another holds the name.

@@ -12,9 +12,10 @@ use anyhow::{Context as _, Result};
 use bollard::query_parameters::{RemoveContainerOptions, StartContainerOptions};
 use bollard::Docker;
 
-use crate::docker::{is_not_found, volumes, Engine};
-use crate::journal::{EngineRef, Leftover, Phase, Step};
+use crate::docker::{is_not_found, lock, volumes, Engine};
+use crate::journal::{self, EngineRef, Leftover, Phase, Step};
 use crate::ops::{restore, Ctx};
+use crate::output;
 
 /// What `recover` did with one journal: the steps done and the ones that failed (with why).
 #[derive(Default)]
@@ -103,6 +104,26 @@ pub async fn recover(ctx: &Ctx, left: &mut Leftover, dry_run: bool) -> Outcome {
             Err(e) => outcome.failed.push(format!("{}: {e:#}", step.describe())),
         }
     }
+    // The locks the run held (a lock of a dead run is taken over by the next run that needs it;
+    // removing it now leaves no container of the run behind). Not with a dry run or while a step
+    // is still to do: those runs are still the journal's.
+    if !dry_run && outcome.failed.is_empty() && !run.is_empty() {
+        for engine in &all_engines {
+            let Ok(engine) = engines.get(engine).await else {
+                continue;
+            };
+            match lock::remove_left_by(&engine.docker, &run).await {
+                Ok(volumes) => {
+                    for volume in volumes {
+                        let what = format!("removed the run's lock on volume `{volume}`");
+                        ctx.out.info(&what);
+                        outcome.done.push(what);
+                    }
+                }
+                Err(e) => ctx.out.info(&format!("{e:#}")),
+            }
+        }
+    }
     outcome
 }
 
@@ -189,9 +210,23 @@ async fn undo(
             like,
             scratch,
             phase,
+            spool,
         } => {
             let engine = engines.get(engine).await?;
-            undo_restore(engine, run, target, like, scratch.as_deref(), *phase).await
+            let done = undo_restore(
+                engine,
+                run,
+                target,
+                like,
+                scratch.as_deref(),
+                *phase,
+                spool.as_ref(),
+            )
+            .await?;
+            if let Some(spool) = spool {
+                spool.remove();
+            }
+            Ok(done)
         }
     }
 }
@@ -230,6 +265,7 @@ async fn undo_restore(
     like: &crate::archive::VolumeInfo,
     scratch: Option<&str>,
     phase: Phase,
+    spool: Option<&journal::Spooled>,
 ) -> Result<String> {
     let docker = &engine.docker;
     match phase {
@@ -278,6 +314,23 @@ async fn undo_restore(
             };
             let users = volumes::users(docker, target).await?;
             restore::refuse_running(target, &users)?;
+            // The run kept the stream it verified (the engine cannot read owners back): sent
+            // again, as the run would have. Without it the copy is made inside the engine.
+            let (kept, lost) = match spool.map(journal::Spooled::open_whole) {
+                Some(Ok(file)) => (Some(file), None),
+                Some(Err(e)) => (None, Some(format!("{e:#}"))),
+                None if !engine.reads_owners() => {
+                    (None, Some("the run kept no copy of the stream".into()))
+                }
+                None => (None, None),
+            };
+            if let Some(why) = &lost {
+                output::warn(&format!(
+                    "{why}: the copy out of volume `{scratch}` into `{target}` is made inside \
+                     the engine, which cannot read owners: every file of `{target}` will be \
+                     owned by root; restore the archive again with --force to get the owners back"
+                ));
+            }
             restore::swap(
                 engine,
                 &volume,
@@ -286,10 +339,15 @@ async fn undo_restore(
                 Arc::default(),
                 crate::ops::transfer::Check::Quick,
                 run,
-                // The run that spooled (Podman) is gone with its file: copied inside the engine.
-                None,
+                kept,
             )
             .await?;
+            if lost.is_some() {
+                return Ok(format!(
+                    "finished the restore into `{target}` from the verified data in `{scratch}` \
+                     (owners lost: every file is owned by root)"
+                ));
+            }
             Ok(format!(
                 "finished the restore into `{target}` from the verified data in `{scratch}`"
             ))

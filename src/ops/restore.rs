@@ -251,6 +251,7 @@ async fn into_new(
         like: like.clone(),
         scratch: None,
         phase: journal::Phase::Created,
+        spool: None,
     });
     // The window between finding the name free and creating it (someone else may create it).
     fail::fail_point!("restore-before-create");
@@ -313,15 +314,17 @@ async fn into_existing(
     let target = volume.name.as_str();
     let (options, check) = (how.rewrite, how.check);
     let engine_ref = engine.endpoint.journal_ref();
-    let step = |scratch: Option<&str>, phase| journal::Step::Restore {
-        engine: engine_ref.clone(),
-        target: target.to_string(),
-        like: volumes::info(volume),
-        scratch: scratch.map(String::from),
-        phase,
-    };
+    let step =
+        |scratch: Option<&str>, phase, spool: Option<journal::Spooled>| journal::Step::Restore {
+            engine: engine_ref.clone(),
+            target: target.to_string(),
+            like: volumes::info(volume),
+            scratch: scratch.map(String::from),
+            phase,
+            spool,
+        };
     if volumes::is_empty(engine, target).await? {
-        let mark = journal::record(step(None, journal::Phase::Filling));
+        let mark = journal::record(step(None, journal::Phase::Filling, None));
         let result = restore_with_helper(ctx, engine, target, reader, options, check, None).await;
         if result.is_err() {
             // Leave it as it was: empty.
@@ -344,27 +347,37 @@ async fn into_existing(
     // Restore into a scratch volume first: the archive is verified before the target changes.
     let scratch = volumes::scratch_name("scratch", target);
     // An engine that cannot read owners back (Podman) would lose them in the copy out of the
-    // scratch volume: the verified stream sent there is also kept in a temporary file (as large
-    // as the volume's content) and sent again into the target.
+    // scratch volume: the verified stream sent there is also kept in a file (as large as the
+    // volume's content) and sent again into the target. The file is in the journal directory and
+    // named in the journal, so that `recover` finishes a killed run's swap from it too.
     let spool = if engine.reads_owners() {
         None
     } else {
-        Some(tempfile::tempfile().context("creating a temporary file for the restore")?)
+        Some(journal::spool_file().context("creating a file to keep the restore's stream")?)
+    };
+    let spooled = |len| {
+        spool.as_ref().map(|f| journal::Spooled {
+            path: f.path().to_path_buf(),
+            len,
+        })
     };
     let spooling = spool
         .as_ref()
-        .map(std::fs::File::try_clone)
+        .map(|f| f.as_file().try_clone())
         .transpose()
-        .context("creating a temporary file for the restore")?;
-    let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch));
+        .context("opening the file that keeps the restore's stream")?;
+    let mark = journal::record(step(Some(&scratch), journal::Phase::Scratch, spooled(None)));
     volumes::create_scratch_named(docker, &scratch).await?;
     let filled = restore_with_helper(ctx, engine, &scratch, reader, options, check, spooling);
     let filled = match filled.await {
-        Ok(report) => ctx.check_cancelled().map(|()| report),
+        // Whole and on disk before the journal says it may be used.
+        Ok(report) => ctx
+            .check_cancelled()
+            .and_then(|()| Ok((report, kept_whole(spool.as_ref())?))),
         Err(e) => Err(e),
     };
-    let report = match filled {
-        Ok(report) => report,
+    let (report, (spool_len, swap_spool)) = match filled {
+        Ok(filled) => filled,
         Err(e) => {
             if !volumes::remove_scratch(docker, &scratch).await {
                 mark.keep();
@@ -374,7 +387,11 @@ async fn into_existing(
     };
     // From here the target changes and the verified data may exist only in the scratch volume:
     // the swap is finished even after Ctrl-C (a run killed here is finished by `recover`).
-    mark.update(step(Some(&scratch), journal::Phase::Swap));
+    mark.update(step(
+        Some(&scratch),
+        journal::Phase::Swap,
+        spooled(spool_len),
+    ));
     let _window = journal::only_copy(format!("volume `{scratch}` (to be copied into `{target}`)"));
     let finished = swap(
         engine,
@@ -384,7 +401,7 @@ async fn into_existing(
         counters,
         check,
         &Owner::this_run().run,
-        spool,
+        swap_spool,
     )
     .await;
     match finished {
@@ -397,10 +414,30 @@ async fn into_existing(
                 .is_some()
             {
                 mark.keep();
+                // `recover` copies from it, as the run would have.
+                if let Some(f) = spool {
+                    let _ = f.keep();
+                }
             }
             Err(e)
         }
     }
+}
+
+/// The kept stream, synced: its length for the journal and a handle for the swap.
+fn kept_whole(
+    spool: Option<&tempfile::NamedTempFile>,
+) -> Result<(Option<u64>, Option<std::fs::File>)> {
+    let Some(spool) = spool else {
+        return Ok((None, None));
+    };
+    let file = spool.as_file();
+    let kept = file
+        .sync_all()
+        .and_then(|()| file.metadata())
+        .and_then(|m| Ok((Some(m.len()), Some(file.try_clone()?))))
+        .context("syncing the file that keeps the restore's stream")?;
+    Ok(kept)
 }
 
 /// Empties `volume` and copies the verified data of `scratch` into it (or, given the `spool` that

@@ -621,3 +621,103 @@ fn a_podman_volume_saved_to_restic_restores_into_docker() {
     assert_same(&dst.snapshot(), &without_owners(&podman.snapshot(&src)));
     assert_eq!(leftovers(&podman), "");
 }
+
+/// A `restore --force` killed after it emptied the target: the verified data is in the scratch
+/// volume and in the stream the run kept (Podman cannot read owners back out of the scratch
+/// volume), and `recover` finishes the restore from that stream, owners included.
+#[test]
+fn a_killed_force_restore_on_podman_is_finished_by_recover_with_owners() {
+    use std::time::{Duration, Instant};
+    let podman = PodmanEngine::start();
+    let src = awkward_volume("pm-kill-src");
+    let dir = tempdir();
+    let file = dir.path().join("kill.tar.zst");
+    let file = file.to_str().unwrap();
+    run(&["save", &src.name, "-o", file, "-q"]).ok();
+    let dst = podman.volume("pm-kill-dst");
+    podman.sh(&dst, "echo old > old");
+    let state = tempdir();
+    let runs = state.path().join("docker-volume-backup/runs");
+    let journals = || {
+        files_in(&runs)
+            .iter()
+            .filter(|f| f.ends_with(".json"))
+            .map(|f| std::fs::read_to_string(runs.join(f)).unwrap_or_default())
+            .collect::<String>()
+    };
+    let on_state = || {
+        let mut c = tool();
+        c.env("XDG_STATE_HOME", state.path())
+            .args(["-H", &podman.host()]);
+        c
+    };
+    let kill_in_the_swap = || {
+        podman.sh(&dst, "echo old > old");
+        let mut child = on_state()
+            .env("FAILPOINTS", "restore-swap-emptied=sleep(60000)")
+            .args(["restore", file, &dst, "--force"])
+            .stderr(std::process::Stdio::piped())
+            .start();
+        let start = Instant::now();
+        // At the failpoint the target has been emptied: only the scratch volume and the kept
+        // stream hold the data.
+        while !(journals().contains("\"swap\"") && podman.snapshot(&dst).lines().count() == 1) {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "never in the swap"
+            );
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "finished before the swap"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        child.kill().unwrap();
+        child.finish();
+        let spools: Vec<String> = files_in(&runs)
+            .into_iter()
+            .filter(|f| f.ends_with(".spool"))
+            .collect();
+        assert_eq!(spools.len(), 1, "{:?}", files_in(&runs));
+        assert!(
+            journals().contains(&spools[0]),
+            "the journal names the kept stream"
+        );
+        runs.join(&spools[0])
+    };
+    let scratch_left = || {
+        podman
+            .docker(&["volume", "ls", "-q"])
+            .stdout_str()
+            .lines()
+            .filter(|v| v.starts_with("dvb-scratch-"))
+            .count()
+    };
+
+    kill_in_the_swap();
+    let r = on_state().arg("recover").run().ok();
+    assert!(
+        r.stderr.contains("finished the restore into") && !r.stderr.contains("owners lost"),
+        "{r}"
+    );
+    assert_same(&podman.snapshot(&dst), &src.snapshot());
+    assert!(
+        files_in(&runs).is_empty(),
+        "journal and kept stream removed: {:?}",
+        files_in(&runs)
+    );
+    // No helper, and not the lock the killed run held.
+    assert_eq!(leftovers(&podman), "", "{r}");
+    assert_eq!(scratch_left(), 0, "scratch volume removed");
+
+    // The kept stream lost (a temporary clean-up, another machine): the data still comes back,
+    // and recover says that the owners did not.
+    let spool = kill_in_the_swap();
+    std::fs::remove_file(spool).unwrap();
+    let r = on_state().arg("recover").run().ok();
+    assert!(r.stderr.contains("owned by root"), "{r}");
+    assert!(r.stderr.contains("owners lost"), "{r}");
+    assert_same(&podman.snapshot(&dst), &without_owners(&src.snapshot()));
+    assert!(files_in(&runs).is_empty(), "{:?}", files_in(&runs));
+    assert_eq!(scratch_left(), 0, "scratch volume removed");
+}

@@ -227,8 +227,19 @@ fn kill_in_the_swap_of_restore_force_is_finished_by_recover() {
         )),
         "{ls}"
     );
-    tool_in(state.path()).arg("recover").run().ok();
+    let r = tool_in(state.path()).arg("recover").run().ok();
     assert_eq!(dst.snapshot(), src.snapshot(), "the restore was finished");
+    // The lock the killed run held goes too (not left for the next run to take over).
+    assert!(
+        r.stderr
+            .contains(&format!("removed the run's lock on volume `{}`", dst.name)),
+        "{r}"
+    );
+    assert_eq!(
+        docker_run(&["container", "inspect", &format!("dvb-lock-{}", dst.name)]).code,
+        1,
+        "lock removed"
+    );
     assert_eq!(
         docker_run(&["volume", "inspect", &scratch[0]]).code,
         1,

@@ -485,3 +485,95 @@ fn a_rest_repositorys_credentials_are_not_saved_with_a_schedule() {
     assert!(!ls.stdout_str().contains(secret), "{ls}");
     tool_at(h, &["schedule", "rm", &id]).ok();
 }
+
+/// A schedule made against Podman (`DOCKER_HOST` at its socket) keeps that engine: its runs save
+/// the Podman volume whatever cron's environment, name the archives after the Podman engine, and
+/// `--keep-last` prunes only that engine's backups of the volume.
+#[test]
+fn a_schedule_made_against_podman_saves_from_podman() {
+    let podman = PodmanEngine::start();
+    let vol = podman.volume("sched-pm");
+    podman.sh(&vol, "mkdir d && echo podman > d/f && chmod 0700 d");
+    let home = tempdir();
+    let h = home.path();
+    let dest = tempdir();
+    let d = dest.path().to_str().unwrap();
+    let mut guard = CronGuard::new();
+    let on_podman = |args: &[&str]| {
+        tool()
+            .env("HOME", h)
+            .env_remove("XDG_CONFIG_HOME")
+            .env_remove("XDG_STATE_HOME")
+            .env("DOCKER_HOST", podman.host())
+            .args(args)
+            .run()
+    };
+    let id = on_podman(&[
+        "schedule",
+        "add",
+        &vol,
+        "--every",
+        "15m",
+        "--to",
+        d,
+        "--keep-last",
+        "1",
+        "--using",
+        "cron",
+    ])
+    .ok()
+    .stdout_str()
+    .trim()
+    .to_string();
+    guard.0.push(id.clone());
+    let ls = tool_at(h, &["schedule", "ls", "--format", "json"]).ok();
+    let rows: serde_json::Value = serde_json::from_slice(&ls.stdout).unwrap();
+    let saved: Vec<&str> = rows[0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(saved[..2], ["-H", podman.host().as_str()], "{saved:?}");
+
+    // Two runs as cron starts them (no DOCKER_HOST): each saves the Podman volume; the second
+    // prunes the first. A Docker backup of a same-named volume in the directory is not touched.
+    let docker_vol = Volume { name: vol.clone() };
+    docker(&["volume", "create", &vol]);
+    docker_vol.sh("echo docker > /data/f");
+    run(&["save", &vol, "--to", d, "-q"]).ok();
+    let of_docker = files_in(dest.path());
+    assert_eq!(of_docker.len(), 1, "{of_docker:?}");
+    for _ in 0..2 {
+        tool_at(h, &["run-schedule", &id]).ok();
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let made: Vec<String> = files_in(dest.path())
+        .into_iter()
+        .filter(|f| !of_docker.contains(f))
+        .collect();
+    assert_eq!(made.len(), 1, "kept the newest of Podman's: {made:?}");
+    assert!(
+        files_in(dest.path()).contains(&of_docker[0]),
+        "Docker's kept"
+    );
+    assert_ne!(
+        made[0].rsplit('_').next(),
+        of_docker[0].rsplit('_').next(),
+        "engines apart in the name"
+    );
+    let out = tempdir();
+    let o = out.path().join("x");
+    let archive = dest.path().join(&made[0]);
+    run(&[
+        "extract",
+        archive.to_str().unwrap(),
+        "d",
+        "-o",
+        o.to_str().unwrap(),
+    ])
+    .ok();
+    assert_eq!(std::fs::read_to_string(o.join("d/f")).unwrap(), "podman\n");
+    let ls = tool_at(h, &["schedule", "ls"]).ok();
+    assert!(ls.stdout_str().contains(" ok "), "{}", ls.stdout_str());
+}
