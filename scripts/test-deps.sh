@@ -24,8 +24,11 @@
 #   docker-compose  the compose tests (skipped when the docker CLI has `docker compose`)
 #   cron            crontab: the schedule tests install (and remove) a user crontab entry
 #   podman          the Podman tests start `podman system service` on a temporary socket (as
-#                   root, and as the user `dvb-rootless`, made here when missing, for the rootless
-#                   test: a system user without a home, a shell or subordinate ids)
+#                   root, and as the users `dvb-rootless` and `dvb-rootless-ids`, made here when
+#                   missing, for the rootless tests: system users without a home or a shell, the
+#                   first without subordinate ids, the second with 65536 of them from 1000000)
+#   uidmap          newuidmap/newgidmap: the rootless service of `dvb-rootless-ids` maps its
+#                   subordinate ids with them
 #   restic          the restic tests check the tool's repositories with restic itself
 #   libcap2-bin     setcap/getcap: a file capability (security.capability) through a repository
 #   rclone          `rclone serve restic`: the REST server of the rest: repository tests (on
@@ -62,9 +65,10 @@ declare -A probe=(
     [restic]=restic
     [libcap2-bin]=/usr/sbin/setcap
     [rclone]=rclone
+    [uidmap]=newuidmap
 )
 order=(busybox-static zstd gzip tar time curl python3 openssl openssh-client openssh-server iproute2 util-linux
-    docker-compose postgresql mariadb-server cron podman restic libcap2-bin rclone)
+    docker-compose postgresql mariadb-server cron podman restic libcap2-bin rclone uidmap)
 if ! python3 -m venv --help >/dev/null 2>&1; then
     probe[python3-venv]=venv
     order+=(python3-venv)
@@ -141,6 +145,22 @@ if ! id dvb-rootless >/dev/null 2>&1; then
 else
     log "ok       user dvb-rootless"
 fi
+if ! id dvb-rootless-ids >/dev/null 2>&1; then
+    SUDO=()
+    [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+    "${SUDO[@]}" useradd --system --no-create-home --shell /usr/sbin/nologin dvb-rootless-ids
+    log "created user dvb-rootless-ids (rootless Podman with subordinate ids)"
+else
+    log "ok       user dvb-rootless-ids"
+fi
+for f in /etc/subuid /etc/subgid; do
+    if ! grep -q '^dvb-rootless-ids:' "$f" 2>/dev/null; then
+        SUDO=()
+        [ "$(id -u)" -eq 0 ] || SUDO=(sudo)
+        echo 'dvb-rootless-ids:1000000:65536' | "${SUDO[@]}" tee -a "$f" >/dev/null
+        log "gave dvb-rootless-ids the ids 1000000-1065535 in $f"
+    fi
+done
 
 log "S3 test server: $("$(dirname "${BASH_SOURCE[0]}")/s3-server.sh")"
 

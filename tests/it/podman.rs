@@ -489,6 +489,66 @@ fn rootless_podman_round_trips_what_it_can_own() {
     assert_eq!(leftovers(&podman), "");
 }
 
+/// A rootless service whose user has subordinate ids keeps every owner in their range: on the
+/// host, uid n of the volume is the user's first subordinate id + n - 1 (root is the user).
+#[test]
+fn rootless_podman_with_subordinate_ids_keeps_the_owners_it_maps() {
+    let podman = PodmanEngine::start_rootless_with_ids();
+    let ((uid, gid), (first_uid, first_gid)) = rootless_ids_user();
+    let src = awkward_volume("pm-rlid");
+    src.sh(&format!("cd /data && {NOT_UTF8}"));
+    let dir = tempdir();
+    let file = dir.path().join("rlid.tar.zst");
+    let file = file.to_str().unwrap();
+    run(&["save", &src.name, "-o", file]).ok();
+    let dst = Unique::new("pm-rlid-dst");
+    let r = on(&podman, &["restore", file, &dst.0]).ok();
+    assert!(r.stderr.contains("checksum verified"), "{r}");
+    // The host's owners, back in the namespace's numbers.
+    let unmap = |host: &str, own: u32, first: u32| -> String {
+        let n: u32 = host.parse().unwrap();
+        if n == own {
+            "0".into()
+        } else {
+            assert!(
+                n >= first && n < first + 65536,
+                "{n} is not a subordinate id"
+            );
+            (n - first + 1).to_string()
+        }
+    };
+    let landed: String = podman
+        .snapshot(&dst.0)
+        .lines()
+        .map(|l| {
+            let mut parts: Vec<String> = l.split('|').map(String::from).collect();
+            if parts.len() == 7 {
+                let (u, g) = parts[2].split_once(':').unwrap();
+                parts[2] = format!("{}:{}", unmap(u, uid, first_uid), unmap(g, gid, first_gid));
+            }
+            parts.join("|") + "\n"
+        })
+        .collect();
+    let expected = src.snapshot();
+    assert!(owners(&expected).len() > 2, "{expected}");
+    assert_same(&landed, &expected);
+
+    // An owner beyond the range cannot exist there: refused by the engine, nothing left.
+    let owned = Volume::new("pm-rlid-owned");
+    owned.sh("echo a > /data/a && chown 70000:70000 /data/a");
+    let file2 = dir.path().join("owned.tar.zst");
+    let file2 = file2.to_str().unwrap();
+    run(&["save", &owned.name, "-o", file2]).ok();
+    let refused = Unique::new("pm-rlid-refused");
+    on(&podman, &["restore", file2, &refused.0]).fails_with(1, "lchown");
+    let volumes = podman
+        .docker(&["volume", "ls", "-q"])
+        .expect_ok("listing volumes")
+        .stdout_str();
+    assert!(!volumes.contains(&refused.0), "{volumes}");
+    assert_eq!(leftovers(&podman), "");
+}
+
 #[test]
 fn on_podman_an_upload_that_did_not_land_fails_the_restore() {
     let podman = PodmanEngine::start();

@@ -23,7 +23,7 @@ pub use cutting_proxy::{CuttingProxy, DroppingProxy};
 pub use db::{db_image, sql_in, DbServer};
 pub use engine::SecondEngine;
 pub use http::Recorder;
-pub use podman::{PodmanEngine, NOT_UTF8};
+pub use podman::{rootless_ids_user, PodmanEngine, NOT_UTF8};
 pub use rest::{FlakyProxy, RestServer, REST_PASSWORD, REST_USER};
 pub use restic::{engine_identity, ResticRepo, RESTIC_PASSWORD};
 pub use run::*;

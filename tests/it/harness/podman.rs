@@ -17,12 +17,36 @@ pub struct PodmanEngine {
 }
 
 /// The user the rootless tests run Podman as: `DVB_ROOTLESS_USER`, else `dvb-rootless`, which
-/// scripts/test-deps.sh creates.
+/// scripts/test-deps.sh creates without subordinate ids.
 pub fn rootless_user() -> (u32, u32) {
-    let name = std::env::var("DVB_ROOTLESS_USER").unwrap_or_else(|_| "dvb-rootless".into());
+    user_ids(&std::env::var("DVB_ROOTLESS_USER").unwrap_or_else(|_| "dvb-rootless".into()))
+}
+
+/// The user with subordinate ids: `DVB_ROOTLESS_IDS_USER`, else `dvb-rootless-ids`, which
+/// scripts/test-deps.sh creates with ids 1000000-1065535 in /etc/subuid and /etc/subgid; its uid
+/// and gid, and the first subordinate uid and gid.
+pub fn rootless_ids_user() -> ((u32, u32), (u32, u32)) {
+    let name = std::env::var("DVB_ROOTLESS_IDS_USER").unwrap_or_else(|_| "dvb-rootless-ids".into());
+    let first = |file: &str| -> u32 {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| {
+                let mut f = l.split(':');
+                (f.next() == Some(name.as_str())).then(|| f.next()?.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no range of `{name}` in {file} (run scripts/test-deps.sh)"))
+    };
+    (
+        user_ids(&name),
+        (first("/etc/subuid"), first("/etc/subgid")),
+    )
+}
+
+fn user_ids(name: &str) -> (u32, u32) {
     let id = |flag: &str| -> u32 {
         Command::new("id")
-            .args([flag, &name])
+            .args([flag, name])
             .run()
             .expect_ok(&format!(
                 "no user `{name}` for the rootless Podman tests (run scripts/test-deps.sh)"
@@ -45,6 +69,12 @@ impl PodmanEngine {
     /// can be created in its volumes.
     pub fn start_rootless() -> PodmanEngine {
         Self::launch(Some(rootless_user()))
+    }
+
+    /// A rootless service as [`rootless_ids_user`], whose subordinate ids map the owners of its
+    /// volumes: uid n > 0 in its namespace is subordinate id first + n - 1 on the host.
+    pub fn start_rootless_with_ids() -> PodmanEngine {
+        Self::launch(Some(rootless_ids_user().0))
     }
 
     fn launch(user: Option<(u32, u32)>) -> PodmanEngine {
