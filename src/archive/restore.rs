@@ -402,6 +402,9 @@ fn plan(
     }))
 }
 
+/// The size of a ustar header's link name field.
+const LINK_FIELD: usize = 100;
+
 /// Regular files, as tar spells them.
 fn is_file(kind: tar::EntryType) -> bool {
     use tar::EntryType as T;
@@ -416,7 +419,7 @@ fn write_entry<R: Read, W: Write>(
     report: &mut RewriteReport,
 ) -> Result<(), ArchiveError> {
     use tar::EntryType as T;
-    let records: Vec<(&str, &[u8])> = entry
+    let mut records: Vec<(&str, &[u8])> = entry
         .pax
         .iter()
         .filter(|(k, _)| {
@@ -426,13 +429,36 @@ fn write_entry<R: Read, W: Write>(
         })
         .map(|(k, v)| (k.as_str(), v.as_slice()))
         .collect();
+    // A symlink's target goes byte for byte: the tar crate's `append_link` rebuilds it from path
+    // components (`a//b` becomes `a/b`, `/` becomes `//`). One that does not fit the header goes
+    // in a PAX `linkpath` record, in the one extended header the entry gets (readers take only
+    // the last of several).
+    let symlink_to = match (plan.kind, &plan.link) {
+        (T::Symlink, Some(target)) => Some(target.as_os_str().as_bytes()),
+        _ => None,
+    };
+    if let Some(target) = symlink_to.filter(|t| t.len() > LINK_FIELD) {
+        records.retain(|(k, _)| *k != "linkpath");
+        records.push(("linkpath", target));
+    }
     if !records.is_empty() {
         out.append_pax_extensions(records)
             .map_err(ArchiveError::Output)?;
     }
     let mut header = fresh_header(entry, plan.kind)?;
-    let written = match (plan.kind, &plan.link) {
-        (T::Link | T::Symlink, Some(target)) => out.append_link(&mut header, &plan.dest, target),
+    let written = match (plan.kind, &plan.link, symlink_to) {
+        (T::Symlink, _, Some(target)) => {
+            let short = if target.len() > LINK_FIELD {
+                &[][..]
+            } else {
+                target
+            };
+            header.set_link_name_literal(short).and_then(|()| {
+                header.set_size(0);
+                out.append_data(&mut header, &plan.dest, std::io::empty())
+            })
+        }
+        (T::Link, Some(target), _) => out.append_link(&mut header, &plan.dest, target),
         _ => {
             // The header's own size field may be zero when a PAX record carried the size.
             header.set_size(entry.size);
@@ -701,6 +727,41 @@ mod tests {
         assert_eq!(report.emitted, 3);
         assert_eq!(report.first_emitted.as_deref(), Some(""));
         assert_eq!(report.last_emitted.as_deref(), Some("hard"));
+    }
+
+    /// Symlink targets are sent byte for byte, however they are spelled (the tar crate's
+    /// `append_link` would rewrite `a//b` as `a/b` and `/` as `//`), long ones through PAX.
+    #[test]
+    fn symlink_targets_pass_through_byte_for_byte() {
+        use tar::EntryType as T;
+        let long = format!("{}//end/", "x/".repeat(80));
+        let targets = ["/", "a//b", "./x/./y", "dir/", "..//..", long.as_str()];
+        let mut b = tar::Builder::new(Vec::new());
+        entry(&mut b, "./", T::Directory, 0o755);
+        for (i, to) in targets.iter().enumerate() {
+            if to.len() > 100 {
+                b.append_pax_extensions([("linkpath", to.as_bytes())])
+                    .unwrap();
+            }
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(T::Symlink);
+            h.set_size(0);
+            h.set_path(format!("./s{i}")).unwrap();
+            if to.len() <= 100 {
+                h.set_link_name_literal(to.as_bytes()).unwrap();
+            }
+            h.set_cksum();
+            b.append(&h, std::io::empty()).unwrap();
+        }
+        let (out, report) = rewrite(b.into_inner().unwrap(), Default::default());
+        assert_eq!(report.skipped, 0, "{:?}", report.skipped_names);
+        for (i, to) in targets.iter().enumerate() {
+            let got = out
+                .iter()
+                .find(|o| o.path == format!("volume/s{i}"))
+                .unwrap();
+            assert_eq!((got.kind, got.link.as_deref()), (T::Symlink, Some(*to)));
+        }
     }
 
     #[test]

@@ -116,6 +116,8 @@ pub const AWKWARD: &str = r#"
         ln -s ../dir/file.txt deep/rel-link
         ln -s /etc/passwd abs-link
         ln -s ../../../../../../lib/x climbing-link
+        ln -s / root-link && ln -s 'a//b/./c/' odd-link
+        ln -s "$(printf 'l%.0s' $(seq 1 130))//tail" long-link
         ln dir/file.txt hardlink
         mkfifo fifo
         touch setuid && chmod 4755 setuid
