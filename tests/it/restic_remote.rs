@@ -434,9 +434,32 @@ fn a_volume_through_an_sftp_repository() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     child.kill().unwrap();
     child.finish();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    // (One or more: rustic's threads may have opened several connections.)
-    let left = ssh_masters(sshd.port).len();
+    // (One or more: rustic's threads may have opened several connections.) An ssh the run
+    // started may still be logging in when it is killed: it becomes a master (listening on
+    // its control socket) or exits a moment later. Counted once every one listens, twice alike.
+    let listening = |masters: &[String]| {
+        masters.iter().all(|m| {
+            let args: Vec<&str> = m.split_whitespace().collect();
+            args.windows(2)
+                .find(|w| w[0] == "-S")
+                .is_some_and(|w| std::path::Path::new(w[1]).exists())
+        })
+    };
+    let settled = std::time::Instant::now();
+    let mut seen = ssh_masters(sshd.port);
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = ssh_masters(sshd.port);
+        if now == seen && listening(&now) {
+            break;
+        }
+        assert!(
+            settled.elapsed().as_secs() < 30,
+            "ssh never settled: {now:?}"
+        );
+        seen = now;
+    }
+    let left = seen.len();
     assert!(left >= 1, "the killed run's masters stay");
     for id in src.helpers_left().split_whitespace() {
         docker_run(&["rm", "-f", id]);
