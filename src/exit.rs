@@ -18,6 +18,20 @@ pub fn classify(err: &anyhow::Error) -> (Kind, Option<String>) {
         if let Some(c) = cause.downcast_ref::<ContextError>() {
             return (Kind::Daemon, c.hint());
         }
+        // The engine went away during the run (stopped, restarted, a dropped ssh session).
+        if cause
+            .downcast_ref::<hyper_util::client::legacy::Error>()
+            .is_some_and(hyper_util::client::legacy::Error::is_connect)
+        {
+            return (
+                Kind::Daemon,
+                Some(
+                    "the engine stopped answering during the run; once it is back, the next run \
+                     says what this one left and `recover` cleans it up"
+                        .into(),
+                ),
+            );
+        }
         if let Some(a) = cause.downcast_ref::<ArchiveError>() {
             if let ArchiveError::NeedKey { need, .. } = a {
                 return (Kind::Key, Some(key_flags(*need).into()));

@@ -781,3 +781,64 @@ fn a_killed_force_restore_on_podman_is_finished_by_recover_with_owners() {
     assert!(files_in(&runs).is_empty(), "{:?}", files_in(&runs));
     assert_eq!(scratch_left(), 0, "scratch volume removed");
 }
+
+/// The service stops while a restore fills a new volume: the run fails as an engine failure
+/// (exit 3) and says what to do; once the service is back, the next run reports the volume that
+/// holds an incomplete copy and `recover` removes it with the run's helper and lock.
+#[test]
+fn a_podman_service_that_stops_during_a_restore_is_reported_and_recovered() {
+    use std::time::{Duration, Instant};
+    let mut podman = PodmanEngine::start();
+    let src = Volume::new("pm-gone-src");
+    src.sh("echo data > /data/f");
+    let dir = tempdir();
+    let file = dir.path().join("gone.tar.zst");
+    let file = file.to_str().unwrap();
+    run(&["save", &src.name, "-o", file, "-q"]).ok();
+    let dst = Unique::new("pm-gone-dst");
+    let state = tempdir();
+    let runs = state.path().join("docker-volume-backup/runs");
+    let on_state = |host: &str| {
+        let mut c = tool();
+        c.env("XDG_STATE_HOME", state.path()).args(["-H", host]);
+        c
+    };
+    let host = podman.host();
+    let child = on_state(&host)
+        .env("FAILPOINTS", "restore-filling=sleep(3000)")
+        .args(["restore", file, &dst.0])
+        .stderr(std::process::Stdio::piped())
+        .start();
+    let started = Instant::now();
+    while !(files_in(&runs).iter().any(|f| f.ends_with(".json"))
+        && podman
+            .docker(&["volume", "ls", "-q"])
+            .stdout_str()
+            .contains(&dst.0))
+    {
+        assert!(started.elapsed() < Duration::from_secs(30), "never created");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    podman.stop_service();
+    let r = child.finish();
+    assert_eq!(r.code, 3, "{r}");
+    assert!(r.stderr.contains("stopped answering during the run"), "{r}");
+    assert!(r.stderr.contains("recover"), "{r}");
+
+    podman.start_service();
+    let ls = on_state(&host).arg("ls").run().ok();
+    assert!(
+        ls.stderr
+            .contains(&format!("volume `{}` was created by the restore", dst.0)),
+        "{ls}"
+    );
+    let r = on_state(&host).arg("recover").run().ok();
+    assert!(
+        r.stderr.contains(&format!("removed volume `{}`", dst.0)),
+        "{r}"
+    );
+    let volumes = podman.docker(&["volume", "ls", "-q"]).stdout_str();
+    assert!(!volumes.contains(&dst.0), "{volumes}");
+    assert_eq!(leftovers(&podman), "", "{r}");
+    assert!(files_in(&runs).is_empty(), "{:?}", files_in(&runs));
+}

@@ -85,7 +85,6 @@ impl PodmanEngine {
             .tempdir_in("/tmp")
             .expect("temp dir");
         let d = dir.path();
-        let socket = d.join("podman.sock");
         // Podman sets RLIMIT_NOFILE and RLIMIT_NPROC of every container to the maximum, which
         // sandboxes refuse ("error setting rlimit type 7"); lower ones can be set.
         let conf = d.join("containers.conf");
@@ -102,24 +101,45 @@ impl PodmanEngine {
                 .run()
                 .expect_ok("chown");
         }
-        let child = Self::podman_as(user, d)
+        let child = Self::serve(user, d);
+        let engine = PodmanEngine { child, dir, user };
+        engine.wait_ready();
+        engine
+    }
+
+    /// `podman system service` on `d`'s socket.
+    fn serve(user: Option<(u32, u32)>, d: &std::path::Path) -> Running {
+        Self::podman_as(user, d)
             .args(["system", "service", "--time", "0"])
-            .arg(format!("unix://{}", socket.display()))
+            .arg(format!("unix://{}", d.join("podman.sock").display()))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(d.join("podman.log")).unwrap())
-            .start();
-        let engine = PodmanEngine { child, dir, user };
+            .start()
+    }
+
+    fn wait_ready(&self) {
         let started = Instant::now();
-        while engine.docker(&["version"]).code != 0 {
+        while self.docker(&["version"]).code != 0 {
             assert!(
                 started.elapsed() < Duration::from_secs(30),
                 "podman system service did not start (apt-get install podman): {}",
-                std::fs::read_to_string(engine.dir.path().join("podman.log")).unwrap_or_default()
+                std::fs::read_to_string(self.dir.path().join("podman.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        engine
+    }
+
+    /// Stops the service, as a crash or a restart would; its storage stays.
+    pub fn stop_service(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the service again on the same socket and storage.
+    pub fn start_service(&mut self) {
+        self.child = Self::serve(self.user, self.dir.path());
+        self.wait_ready();
     }
 
     /// `podman` with the storage in `d`, as `user` (rootless) or root.
