@@ -67,7 +67,8 @@ pub const EXIT_CODES: &[ExitCode] = &[
         Some(Kind::Daemon),
         3,
         "docker daemon unreachable",
-        "the Docker daemon cannot be reached, or the context cannot be resolved",
+        "the Docker daemon cannot be reached (or stopped answering during the run), or the context \
+         cannot be resolved",
     ),
     code(
         Some(Kind::NotFound),
