@@ -697,14 +697,8 @@ fn a_killed_force_restore_on_podman_is_finished_by_recover_with_owners() {
     let dst = podman.volume("pm-kill-dst");
     podman.sh(&dst, "echo old > old");
     let state = tempdir();
-    let runs = state.path().join("docker-volume-backup/runs");
-    let journals = || {
-        files_in(&runs)
-            .iter()
-            .filter(|f| f.ends_with(".json"))
-            .map(|f| std::fs::read_to_string(runs.join(f)).unwrap_or_default())
-            .collect::<String>()
-    };
+    let runs = journal_dir(state.path());
+    let journals = || journals(state.path());
     let on_state = || {
         let mut c = tool();
         c.env("XDG_STATE_HOME", state.path())
@@ -797,7 +791,7 @@ fn a_podman_service_that_stops_during_a_restore_is_reported_and_recovered() {
     run(&["save", &src.name, "-o", file, "-q"]).ok();
     let dst = Unique::new("pm-gone-dst");
     let state = tempdir();
-    let runs = state.path().join("docker-volume-backup/runs");
+    let runs = journal_dir(state.path());
     let on_state = |host: &str| {
         let mut c = tool();
         c.env("XDG_STATE_HOME", state.path()).args(["-H", host]);

@@ -2,7 +2,7 @@
 //! failpoint), the next run says what was left and `recover` restarts, removes or finishes it.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -14,20 +14,6 @@ fn tool_in(state: &Path) -> Command {
     let mut c = tool();
     c.env("XDG_STATE_HOME", state);
     c
-}
-
-fn journal_dir(state: &Path) -> PathBuf {
-    state.join("docker-volume-backup/runs")
-}
-
-/// The text of the journals in the state directory.
-fn journals(state: &Path) -> String {
-    let dir = journal_dir(state);
-    files_in(&dir)
-        .iter()
-        .filter(|f| f.ends_with(".json"))
-        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
-        .collect()
 }
 
 /// Waits (up to a minute) until `ready` holds while `child` runs.

@@ -107,6 +107,21 @@ pub fn tempdir() -> tempfile::TempDir {
 }
 
 /// Files in a directory (names), sorted.
+/// The tool's journal directory under the state directory `state` (`XDG_STATE_HOME`).
+pub fn journal_dir(state: &Path) -> PathBuf {
+    state.join("docker-volume-backup/runs")
+}
+
+/// The text of the journals in the state directory `state`.
+pub fn journals(state: &Path) -> String {
+    let dir = journal_dir(state);
+    files_in(&dir)
+        .iter()
+        .filter(|f| f.ends_with(".json"))
+        .map(|f| std::fs::read_to_string(dir.join(f)).unwrap_or_default())
+        .collect()
+}
+
 pub fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .map(|r| {
