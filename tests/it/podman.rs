@@ -803,12 +803,29 @@ fn a_podman_service_that_stops_during_a_restore_is_reported_and_recovered() {
         .args(["restore", file, &dst.0])
         .stderr(std::process::Stdio::piped())
         .start();
+    // Stopped once the helper that fills the volume exists (the run sleeps there): an engine
+    // that goes away in the middle of a request instead is `exit::tests`' case.
+    let filling = || {
+        podman
+            .docker(&[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label={HELPER_LABEL}"),
+                "--format",
+                "{{.Names}}",
+            ])
+            .stdout_str()
+            .lines()
+            .any(|n| !n.starts_with("dvb-lock-"))
+    };
     let started = Instant::now();
     while !(files_in(&runs).iter().any(|f| f.ends_with(".json"))
         && podman
             .docker(&["volume", "ls", "-q"])
             .stdout_str()
-            .contains(&dst.0))
+            .contains(&dst.0)
+        && filling())
     {
         assert!(started.elapsed() < Duration::from_secs(30), "never created");
         std::thread::sleep(Duration::from_millis(50));
