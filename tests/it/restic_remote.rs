@@ -303,6 +303,25 @@ fn ssh_masters(port: u16) -> Vec<String> {
         .collect()
 }
 
+/// Waits (up to 10 s) for every ssh master on `port` to be gone. A master told to exit (`ssh
+/// -O exit` returns once it has the request) or closed by its run's end is still in `ps` a
+/// moment later.
+#[track_caller]
+fn assert_masters_end(port: u16) {
+    let started = std::time::Instant::now();
+    loop {
+        let masters = ssh_masters(port);
+        if masters.is_empty() {
+            return;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "ssh masters outlive the runs: {masters:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A volume through a repository on SFTP (the harness's sshd on loopback, the system ssh):
 /// restic reads what the tool wrote, the tool restores it, a second save adds little, and a
 /// missing repository, an unknown host key and a refused key are clear errors that make
@@ -417,6 +436,8 @@ fn a_volume_through_an_sftp_repository() {
         }
     }
     let _masters = EndMasters(sshd.port);
+    // The earlier runs' masters gone first: the one awaited below is the killed run's.
+    assert_masters_end(sshd.port);
     let mut child = sshd
         .tool()
         .env("XDG_STATE_HOME", state.path())
@@ -472,7 +493,7 @@ fn a_volume_through_an_sftp_repository() {
         format!("ended {left} ssh connections to an SFTP repository that a killed run left")
     };
     assert!(r.stderr.contains(&said), "{r}");
-    assert_eq!(ssh_masters(sshd.port), Vec::<String>::new());
+    assert_masters_end(sshd.port);
     // A key the server does not take.
     sshd.use_key("id_unknown");
     let r = tool(&["backups", &url]);
@@ -480,6 +501,6 @@ fn a_volume_through_an_sftp_repository() {
     assert!(r.stderr.contains(&url), "{r}");
     assert!(!r.stderr.contains(PASSWORD), "{r}");
     // No ssh master outlives the runs.
-    assert_eq!(ssh_masters(sshd.port), Vec::<String>::new());
+    assert_masters_end(sshd.port);
     assert_eq!(src.helpers_left(), "");
 }

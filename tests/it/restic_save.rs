@@ -53,6 +53,14 @@ fn dir_size(dir: &Path) -> u64 {
     total
 }
 
+/// The files in `dir` named by an ID (not a write's temporary file).
+fn ids_in(dir: &Path) -> usize {
+    files_in(dir)
+        .iter()
+        .filter(|f| f.len() == 64 && f.bytes().all(|b| b.is_ascii_hexdigit()))
+        .count()
+}
+
 fn locks_in(repo: &Path) -> usize {
     std::fs::read_dir(repo.join("locks")).map_or(0, |d| d.count())
 }
@@ -295,14 +303,14 @@ fn hard_links_are_numbered_from_the_parent_and_follow_changes() {
     };
     let backups = ours();
     src.sh("ln /data/u /data/b/u4");
-    let files = files_in(&repo.path.join("snapshots")).len();
+    let files = ids_in(&repo.path.join("snapshots"));
     let mut child = tool()
         .args(["save", &src.name, "--to", &repo.arg()])
         .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
         .env("FAILPOINTS", "restic-link-pass=sleep(60000)")
         .start();
     let started = std::time::Instant::now();
-    while files_in(&repo.path.join("snapshots")).len() == files {
+    while ids_in(&repo.path.join("snapshots")) == files {
         assert!(
             started.elapsed().as_secs() < 60,
             "the first pass never ended"
@@ -441,7 +449,7 @@ fn interrupted_and_cut_saves_leave_no_snapshot() {
     // archiver's snapshot was never written. (It writes its index just before it returns; a new
     // file makes the cut tree a new one.)
     src.sh("echo new > /data/0new");
-    let indexes = files_in(&repo.path.join("index")).len();
+    let indexes = ids_in(&repo.path.join("index"));
     let mut child = tool()
         .args(["save", &src.name, "--to", &repo.arg(), "--rehash"])
         .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
@@ -451,7 +459,7 @@ fn interrupted_and_cut_saves_leave_no_snapshot() {
         )
         .start();
     let started = std::time::Instant::now();
-    while started.elapsed().as_secs() < 60 && files_in(&repo.path.join("index")).len() == indexes {
+    while started.elapsed().as_secs() < 60 && ids_in(&repo.path.join("index")) == indexes {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(started.elapsed().as_secs() < 60, "the index never came");
@@ -465,6 +473,55 @@ fn interrupted_and_cut_saves_leave_no_snapshot() {
         docker_run(&["rm", "-f", id]);
     }
     docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
+}
+
+/// Killed while a file of a local repository is being written (rustic's local backend fills
+/// files in place, which would leave one zero-filled under its ID): nothing is in its place
+/// half written, restic checks the repository clean, and the next save and restores work.
+#[test]
+fn a_save_killed_while_writing_a_repository_file_leaves_it_whole() {
+    let src = Volume::new("rs-kill-write");
+    src.sh("head -c 300000 /dev/urandom > /data/f");
+    let repo = Repo::new();
+    repo.save(&src.name, &["--init"]).ok();
+    src.sh("head -c 300000 /dev/urandom > /data/g");
+    let temporary = || {
+        let out = Command::new("find")
+            .arg(&repo.path)
+            .args(["-name", "*.tmp-*"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut child = tool()
+        .args(["save", &src.name, "--to", &repo.arg()])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .env("FAILPOINTS", "restic-local-renaming=sleep(60000)")
+        .start();
+    let started = std::time::Instant::now();
+    while temporary().is_empty() {
+        assert!(started.elapsed().as_secs() < 60, "no file was written");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.finish();
+    assert!(!temporary().is_empty());
+    assert_eq!(snapshots(&repo.path, &repo.pwfile).len(), 1);
+    restic_ok(&repo.path, &repo.pwfile, &["check", "--read-data"]);
+    for id in src.helpers_left().split_whitespace() {
+        docker_run(&["rm", "-f", id]);
+    }
+    docker_run(&["rm", "-f", &format!("dvb-lock-{}", src.name)]);
+    repo.save(&src.name, &[]).ok();
+    assert_eq!(restic_restore_snapshot(&repo, &src.name), src.snapshot());
+    let back = Volume::named("rs-kill-write-back");
+    tool()
+        .args(["restore", &repo.arg(), &src.name, "--as", &back.name])
+        .env("RESTIC_PASSWORD_FILE", &repo.pwfile)
+        .run()
+        .ok();
+    assert_eq!(back.snapshot(), src.snapshot());
+    restic_ok(&repo.path, &repo.pwfile, &["check", "--read-data"]);
 }
 
 #[test]

@@ -130,7 +130,7 @@ impl OpendalBackend {
     }
 
     /// A file's name in the repository: `config`, `keys/ID`, `data/ab/ab...`.
-    fn name(tpe: FileType, id: &Id) -> String {
+    pub(super) fn name(tpe: FileType, id: &Id) -> String {
         let hex = id.to_hex();
         let hex = hex.as_str();
         match tpe {

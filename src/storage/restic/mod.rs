@@ -9,6 +9,7 @@ pub mod export;
 mod fault;
 mod gate;
 pub mod list;
+mod local;
 pub mod maintain;
 mod mode;
 pub mod read;
@@ -324,6 +325,14 @@ fn repository(target: &ResticTarget) -> Result<Repository<()>> {
                 .repository(location.as_str())
                 .to_backends()
                 .map_err(|e| rustic_error(target, "cannot use the repository", &e))?;
+            let backends = match &target.kind {
+                // Each file written whole (rustic's local backend fills it in place).
+                Backend::Local(dir) => RepositoryBackends::new(
+                    Arc::new(local::Whole::new(backends.repository(), dir)),
+                    backends.repo_hot(),
+                ),
+                _ => backends,
+            };
             // No cache: a local repository is its own cache, and nothing is left in ~/.cache.
             (backends, RepositoryOptions::default().no_cache(true))
         }
