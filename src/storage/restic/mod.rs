@@ -45,6 +45,9 @@ pub use mode::{go_mode, unix_mode};
 /// the command is done, before the process exits.
 pub fn settle() {
     backend::settle(std::time::Duration::from_secs(5));
+    // Then whatever ssh master of this run is still up (one whose connection attempt was
+    // dropped part way) is ended: none outlives the run.
+    ssh_masters::end_own();
 }
 
 /// The prefix of a restic destination: `restic:/srv/repo`, `restic:s3:host/bucket`.
